@@ -1,0 +1,41 @@
+//! The streamkinect2 protocol, version 1, and its depth codecs, as pure functions.
+//!
+//! This crate is the single place where bytes on the wire are produced and parsed. It does no I/O:
+//! no sockets, no mDNS, no threads. Servers, clients, fuzzers and benchmarks all go through it, so
+//! a format is written exactly once.
+//!
+//! * [`control`]: the control channel (REQ/REP): one type byte plus an optional UTF-8 JSON payload.
+//! * [`sk2`]: the original depth encoding (12-bit packing + LZ4 block), byte-compatible with the
+//!   Python streamkinect2 of 2014. Lossy at 4096 mm and above, by design of the original.
+//! * [`frame`]: [`DepthFrame`], a row-major image of `u16` millimetres, convertible to
+//!   [`ndarray::Array2`] without copying.
+//! * [`sensor`]: the contract between a depth source (mock, replay, Kinect v2) and the server.
+//!
+//! The normative description of every byte is `docs/protocol.md` at the repository root; the hex
+//! examples there are golden tests in this crate.
+//!
+//! ```
+//! use sk2_proto::{sk2, DepthFrame};
+//!
+//! let frame = DepthFrame::new(4, 2, vec![0x123, 0x456, 0x789, 0xABC, 1000, 2000, 3000, 5000])?;
+//! let message = sk2::encode(&frame)?;
+//! assert_eq!(&message[..4], &[0x0c, 0x00, 0x00, 0x00]); // uncompressed size, little-endian
+//! let decoded = sk2::decode(&message, 4, 2)?;
+//! // 5000 mm has bit 12 set, which the original format drops: it comes back as 5000 & 0x0FFF.
+//! assert_eq!(decoded.depth_mm(), &[0x123, 0x456, 0x789, 0xABC, 1000, 2000, 3000, 904]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod control;
+pub mod frame;
+pub mod sensor;
+pub mod sk2;
+
+pub use control::{Device, ErrorPayload, Me, Reply, Request};
+pub use frame::{DepthFrame, FrameError};
+pub use sensor::{CapturedFrame, FrameSink, Sensor, SensorError};
+
+/// Width of a Kinect v2 depth image in pixels; the original protocol assumes it for `depth`.
+pub const KINECT_V2_WIDTH_PX: usize = 512;
+/// Height of a Kinect v2 depth image in pixels; the original protocol assumes it for `depth`.
+pub const KINECT_V2_HEIGHT_PX: usize = 424;
