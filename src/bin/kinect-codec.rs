@@ -3,7 +3,7 @@
 //! Each input is a raw `.u16` file (little-endian `u16` millimetres, row-major). The shape comes
 //! from `--width`/`--height` or from a name ending in `-<W>x<H>.u16`. For every file and codec the
 //! tool encodes, decodes, checks the round trip and prints the ratio and the median time of each
-//! step, then the median ratio per source (the name up to its first `-`).
+//! step (the best of `--repeat` runs), then the median ratio per source (the name up to its first `-`).
 //!
 //! Codecs: `sk2` (the original `depth` format, lossy at >= 4096 mm), `zstd1` (zstd level 1 of the
 //! raw bytes, a general-purpose baseline), and every `depth_v2` codec (`raw`, `rvl`, `medans`),
@@ -33,7 +33,8 @@ struct Args {
     /// Frame height in pixels (default: parsed from the name).
     #[arg(long)]
     height: Option<usize>,
-    /// Timing repetitions per file; the median is reported.
+    /// Timing repetitions per file and codec; the fastest is reported, since on a shared
+    /// machine the slower runs measure the other processes, not the codec.
     #[arg(long, default_value_t = 20)]
     repeat: usize,
     /// Codecs to run, comma-separated: sk2, zstd1, raw, rvl, medans, or all.
@@ -216,7 +217,7 @@ fn shape_from_name(path: &Path) -> Option<(usize, usize)> {
     Some((width.parse().ok()?, height.parse().ok()?))
 }
 
-fn median_ms(repeat: usize, mut work: impl FnMut()) -> f64 {
+fn best_ms(repeat: usize, mut work: impl FnMut()) -> f64 {
     let mut times: Vec<f64> = (0..repeat)
         .map(|_| {
             let start = Instant::now();
@@ -225,7 +226,7 @@ fn median_ms(repeat: usize, mut work: impl FnMut()) -> f64 {
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    times[0]
 }
 
 /// Prints one row; returns the ratio, or `None` if the codec cannot take this frame.
@@ -276,10 +277,10 @@ fn report(
         bail!("{name}: {codec} changed {lost} pixels in a round trip");
     };
     let mut scratch = Vec::new();
-    let encode_ms = median_ms(repeat, || {
+    let encode_ms = best_ms(repeat, || {
         std::hint::black_box(subject.encode(captured, &mut scratch).ok());
     });
-    let decode_ms = median_ms(repeat, || {
+    let decode_ms = best_ms(repeat, || {
         std::hint::black_box(subject.decode(&message, frame.width(), frame.height()).ok());
     });
     let ratio = (frame.depth_mm().len() * 2) as f64 / message.len() as f64;

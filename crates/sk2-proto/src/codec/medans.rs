@@ -4,27 +4,28 @@
 //! detector (MED); the prediction error, or the fact that the pixel is a hole, is one symbol
 //! coded by a static rANS coder whose frequencies are chosen per frame for each of
 //! [`CONTEXTS`] contexts. The context says how many neighbours are holes and, when none is, how
-//! busy the neighbourhood is (the log2 of its local gradient). Large errors are split into a
-//! symbol (their bit length) and raw extra bits, as in DEFLATE or zstd.
+//! busy the row above is (the log2 of its local gradient). Large errors are split into a symbol
+//! (their bit length) and raw extra bits, as in DEFLATE or zstd.
 //!
 //! ```text
-//!   c b d      a = left, b = up, c = up-left, d = up-right (0 outside the image)
-//!   a x        holes = how many of a, b, c, d are 0
+//!   c b d e    a = left, b = up, c = up-left, d = up-right, e = two right of b
+//!   a x        (0 outside the image); holes = how many of a, b, c, d are 0
 //!
-//! prediction  if a, b, c are all non-zero:  MED(a, b, c) = min(a,b) if c >= max(a,b),
-//!                                                          max(a,b) if c <= min(a,b), else a+b-c
+//! prediction  if a, b, c are all non-zero: MED = clamp(a + b - c, min(a,b), max(a,b))
 //!             else the first non-zero of a, b, d, c; else the last non-zero pixel coded; else 0
-//! context     holes == 0: min(bit_length(|a-c| + |b-c| + |b-d|), 8)       -> 0..=8
-//!             holes >= 1: 8 + holes                                        -> 9..=12
+//! context     holes == 0: min(bit_length(|b-c| + |b-d| + (e != 0 ? |d-e| : 0)), 8)  -> 0..=8
+//!             holes >= 1: 8 + holes                                                 -> 9..=12
 //! symbol      0 for a hole (x == 0); else 1 + token(zigzag(x - prediction))
 //! token(v)    v < 16: v, no extra bits
 //!             else with n = floor(log2 v) (4..=16): 16 + 2(n-4) + bit n-1 of v, and the
-//!             n-1 low bits of v as extra bits                              -> tokens 0..=41
+//!             n-1 low bits of v as extra bits                                       -> 0..=41
 //! ```
 //!
-//! These rules come from the structure of depth images (holes cluster; noise grows with the
-//! local gradient), not from fitting any particular frames: the only parameters are power-of-two
-//! bucket edges.
+//! The context looks at `a` only to know whether it is a hole, never at its depth: so the
+//! decoder can find the next context as soon as it knows the current symbol, without waiting
+//! for the depth, which keeps its dependency chain short. The rules come from the structure of
+//! depth images (holes cluster; noise grows with the local gradient), not from fitting any
+//! particular frames: the only parameters are power-of-two bucket edges.
 //!
 //! Payload (all integers little-endian):
 //!
@@ -32,14 +33,15 @@
 //! mode: u8             0x00 = modelled (below), 0x01 = stored: the pixels as u16 LE
 //!                      (the encoder stores when modelling would not be smaller, e.g. noise)
 //! tables, per context 0..CONTEXTS:
-//!   used: u8           number of symbols with a frequency (0 = context never used, else
-//!                      1..=SYMBOLS), then `used` frequencies as LEB128 varints, which must
-//!                      add up to exactly 4096 (12-bit probabilities)
-//! rans_len: u32        length of the rANS stream
-//! rans: [u8; rans_len] rANS stream (32-bit state, byte renormalisation, L = 2^23): the initial
-//!                      state as u32 LE, then the bytes the decoder pulls, in reading order.
-//!                      The encoder coded the pixels in reverse so the decoder reads them in
-//!                      raster order; after the last pixel the state must be exactly 2^23.
+//!   used: u8           number of symbols listed (0 = context never used, else 1..=SYMBOLS),
+//!                      then `used` frequencies as LEB128 varints (at most 2 bytes each), which
+//!                      must add up to exactly 2^SCALE_BITS = 2048
+//! rans_len: u32        length of the rANS stream in bytes (even)
+//! rans: [u8; rans_len] two interleaved rANS coders (states in [2^15, 2^31), 16-bit
+//!                      renormalisation); pixel i uses coder i % 2. The stream starts with the initial
+//!                      states of coder 0 then coder 1 (u32 LE each), then the u16 LE words the
+//!                      decoder pulls, in reading order (the encoder coded the pixels in reverse).
+//!                      After the last pixel both states must be exactly 2^15.
 //! extra: [u8; ..]      extra bits of every token, in raster order, packed least significant
 //!                      bit first; the last byte is padded with zero bits; no byte may be left
 //! ```
@@ -50,13 +52,19 @@ use super::CodecError;
 pub const CONTEXTS: usize = 13;
 /// Symbols: the hole plus 42 tokens (zigzag errors up to 2^17 - 1, enough for any u16 pair).
 pub const SYMBOLS: usize = 43;
-const SCALE_BITS: u32 = 12;
+/// Probability resolution. 11 bits keep the decoder's slot table (13 x 2048 x 4 bytes) small
+/// enough to stay in cache while costing well under 1% against exact frequencies.
+pub const SCALE_BITS: u32 = 11;
 const SCALE: u32 = 1 << SCALE_BITS;
-/// Lower bound of the rANS state (ryg's rans_byte): 2^23 leaves 8 bits for byte renormalisation.
-const RANS_L: u32 = 1 << 23;
+/// Lower bound of each rANS state: with 16-bit renormalisation a state stays in [2^15, 2^31),
+/// so one read per symbol is always enough, and the encoder's 32-bit reciprocals are exact
+/// (they need states below 2^31).
+const RANS_L: u32 = 1 << 15;
 const MODE_MODELLED: u8 = 0;
 const MODE_STORED: u8 = 1;
 const HOLE: u8 = 0;
+/// Bytes of zeros after the decoder's copies of the streams, so its reads need no bounds branch.
+const READ_PADDING: usize = 8;
 
 /// An upper bound on the payload for `pixels` pixels: the stored mode plus its mode byte.
 pub fn max_encoded_len(pixels: usize) -> usize {
@@ -68,40 +76,37 @@ fn bit_length(v: u32) -> u32 {
     32 - v.leading_zeros()
 }
 
-/// Context and prediction for a pixel whose left, up, up-left and up-right neighbours are
-/// `a`, `b`, `c`, `d`; `last` is the last non-zero pixel coded. Encoder and decoder share it.
+/// The context of a pixel from whether its left neighbour is a hole and from the row above.
 #[inline(always)]
-fn model(a: u16, b: u16, c: u16, d: u16, last: u16) -> (usize, i32) {
-    let (ai, bi, ci, di) = (i32::from(a), i32::from(b), i32::from(c), i32::from(d));
-    let holes = (a == 0) as usize + (b == 0) as usize + (c == 0) as usize + (d == 0) as usize;
-    let prediction = if a != 0 && b != 0 && c != 0 {
-        let (lo, hi) = if ai < bi { (ai, bi) } else { (bi, ai) };
-        if ci >= hi {
-            lo
-        } else if ci <= lo {
-            hi
-        } else {
-            ai + bi - ci
-        }
+fn context(a_is_hole: bool, b: u16, c: u16, d: u16, e: u16) -> usize {
+    let holes = a_is_hole as usize + (b == 0) as usize + (c == 0) as usize + (d == 0) as usize;
+    if holes == 0 {
+        let (b, c, d, e) = (i32::from(b), i32::from(c), i32::from(d), i32::from(e));
+        let far = if e != 0 { (d - e).unsigned_abs() } else { 0 };
+        let gradient = (b - c).unsigned_abs() + (b - d).unsigned_abs() + far;
+        bit_length(gradient).min(8) as usize
+    } else {
+        8 + holes
+    }
+}
+
+/// The prediction of a pixel; `last` is the last non-zero pixel coded.
+#[inline(always)]
+fn predict(a: u16, b: u16, c: u16, d: u16, last: u16) -> i32 {
+    let (ai, bi, ci) = (i32::from(a), i32::from(b), i32::from(c));
+    if a != 0 && b != 0 && c != 0 {
+        (ai + bi - ci).clamp(ai.min(bi), ai.max(bi))
     } else if a != 0 {
         ai
     } else if b != 0 {
         bi
     } else if d != 0 {
-        di
+        i32::from(d)
     } else if c != 0 {
         ci
     } else {
         i32::from(last)
-    };
-    let context = if holes == 0 {
-        let gradient =
-            (ai - ci).unsigned_abs() + (bi - ci).unsigned_abs() + (bi - di).unsigned_abs();
-        bit_length(gradient).min(8) as usize
-    } else {
-        8 + holes
-    };
-    (context, prediction)
+    }
 }
 
 /// Symbol (without the hole offset), extra-bit count and extra bits of a zigzagged error.
@@ -116,20 +121,29 @@ fn token(v: u32) -> (u8, u32, u32) {
     }
 }
 
-/// Inverse of [`token`]: the zigzagged error from a token and its extra bits.
-#[inline(always)]
-fn untoken_bits(token: u32) -> u32 {
-    if token < 16 {
-        0
-    } else {
-        (token - 16) / 2 + 3
+/// Per symbol: (extra-bit count, zigzag value with the extra bits zero). Symbol 0 is the hole.
+const fn symbol_table() -> [(u32, u32); SYMBOLS] {
+    let mut table = [(0u32, 0u32); SYMBOLS];
+    let mut symbol = 1;
+    while symbol < SYMBOLS {
+        let token = (symbol - 1) as u32;
+        table[symbol] = if token < 16 {
+            (0, token)
+        } else {
+            let count = (token - 16) / 2 + 3;
+            (count, (2 | (token & 1)) << count)
+        };
+        symbol += 1;
     }
+    table
 }
+const SYMBOL_TABLE: [(u32, u32); SYMBOLS] = symbol_table();
 
-/// Encoder-side rANS symbol with Alverson's reciprocal, so encoding needs no division.
+/// Encoder-side rANS symbol with Alverson's reciprocal, so encoding needs no division
+/// (F. Giesen's rans_byte.h formulation).
 #[derive(Clone, Copy, Default)]
 struct EncSymbol {
-    x_max: u32,
+    x_max: u64,
     rcp_freq: u32,
     bias: u32,
     cmpl_freq: u32,
@@ -138,7 +152,7 @@ struct EncSymbol {
 
 impl EncSymbol {
     fn new(start: u32, freq: u32) -> Self {
-        let x_max = ((RANS_L >> SCALE_BITS) << 8) * freq;
+        let x_max = u64::from((RANS_L >> SCALE_BITS) << 16) * u64::from(freq);
         let cmpl_freq = SCALE - freq;
         if freq < 2 {
             EncSymbol {
@@ -162,10 +176,24 @@ impl EncSymbol {
             }
         }
     }
+
+    /// Codes this symbol into state `x`, pushing a renormalisation word to `out` if needed.
+    #[inline(always)]
+    fn put(&self, x: &mut u32, out: &mut Vec<u8>) {
+        if u64::from(*x) >= self.x_max {
+            // Pushed big-endian: the whole stream is reversed at the end.
+            out.extend_from_slice(&(*x as u16).to_be_bytes());
+            *x >>= 16;
+        }
+        let q = ((u64::from(*x) * u64::from(self.rcp_freq)) >> 32) as u32 >> self.rcp_shift;
+        *x = x
+            .wrapping_add(self.bias)
+            .wrapping_add(q.wrapping_mul(self.cmpl_freq));
+    }
 }
 
 /// Scales `counts` to frequencies adding up to [`SCALE`], keeping every seen symbol at >= 1.
-fn normalize(counts: &[u32; SYMBOLS]) -> [u32; SYMBOLS] {
+fn normalize(counts: &[u32]) -> [u32; SYMBOLS] {
     let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
     let mut freqs = [0u32; SYMBOLS];
     if total == 0 {
@@ -179,8 +207,8 @@ fn normalize(counts: &[u32; SYMBOLS]) -> [u32; SYMBOLS] {
         }
     }
     // Rounding leaves the sum off by a little; take it from (or give it to) the largest
-    // frequencies, never pushing one below 1. At most SYMBOLS symbols are >= 1, so the sum
-    // is at least the number used and can always come down to SCALE.
+    // frequencies, never pushing one below 1. At most SYMBOLS (< SCALE) symbols are used, so
+    // the sum can always come down to SCALE.
     while sum != i64::from(SCALE) {
         let largest = (0..SYMBOLS).max_by_key(|&s| freqs[s]).unwrap_or(0);
         if sum < i64::from(SCALE) {
@@ -196,27 +224,41 @@ fn normalize(counts: &[u32; SYMBOLS]) -> [u32; SYMBOLS] {
     freqs
 }
 
-struct BitWriter<'a> {
-    out: &'a mut Vec<u8>,
+/// Writes bits least significant first into a buffer sized in advance, without branches.
+struct BitWriter {
+    buf: Vec<u8>,
+    at: usize,
     acc: u64,
     bits: u32,
 }
 
-impl BitWriter<'_> {
+impl BitWriter {
+    fn with_capacity(bytes: usize) -> Self {
+        BitWriter {
+            buf: vec![0; bytes + 8],
+            at: 0,
+            acc: 0,
+            bits: 0,
+        }
+    }
+
+    /// `count` <= 16 and `value < 2^count`; the buffer must have 8 bytes beyond the data.
     #[inline(always)]
     fn put(&mut self, value: u32, count: u32) {
         self.acc |= u64::from(value) << self.bits;
         self.bits += count;
-        if self.bits >= 32 {
-            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
-            self.acc >>= 32;
-            self.bits -= 32;
-        }
+        let whole = (self.bits >> 3) as usize;
+        self.buf[self.at..self.at + 8].copy_from_slice(&self.acc.to_le_bytes());
+        self.at += whole;
+        // whole <= 3 (bits < 8 + 16), so the shift is below 64.
+        self.acc >>= whole * 8;
+        self.bits &= 7;
     }
 
-    fn finish(self) {
-        let bytes = self.bits.div_ceil(8) as usize;
-        self.out.extend_from_slice(&self.acc.to_le_bytes()[..bytes]);
+    fn finish(mut self) -> Vec<u8> {
+        let end = self.at + self.bits.div_ceil(8) as usize;
+        self.buf.truncate(end);
+        self.buf
     }
 }
 
@@ -228,7 +270,7 @@ fn write_varint(out: &mut Vec<u8>, mut value: u32) {
     out.push(value as u8);
 }
 
-/// Appends the MEDANS payload of a `width`-pixel-wide frame to `out`.
+/// Appends the MEDANS payload of a frame of rows of `width` pixels to `out`.
 pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
     let start_len = out.len();
     if width == 0 || depth_mm.is_empty() || depth_mm.len() % width != 0 {
@@ -237,52 +279,43 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
         return;
     }
     let pixels = depth_mm.len();
-    // Pass 1: context and symbol of every pixel, their histograms, and the extra bits.
-    let mut coded: Vec<u8> = Vec::with_capacity(pixels * 2);
-    let mut counts = [[0u32; SYMBOLS]; CONTEXTS];
-    let mut extra = Vec::with_capacity(pixels / 2);
+    // Pass 1: context * SYMBOLS + symbol of every pixel, their histograms, and the extra bits.
+    let mut coded = vec![0u16; pixels];
+    let mut counts = vec![0u32; CONTEXTS * SYMBOLS];
+    // At most 15 extra bits per pixel.
+    let mut bits = BitWriter::with_capacity(pixels * 2);
+    let mut last = 0u16;
+    let mut up = vec![0u16; width + 3];
+    for (row, coded) in depth_mm
+        .chunks_exact(width)
+        .zip(coded.chunks_exact_mut(width))
     {
-        let mut bits = BitWriter {
-            out: &mut extra,
-            acc: 0,
-            bits: 0,
-        };
-        let mut last = 0u16;
-        let zero_row = vec![0u16; width + 2];
-        let mut up = zero_row.clone();
-        for row in depth_mm.chunks_exact(width) {
-            let mut a = 0u16;
-            let mut c = 0u16;
-            for (col, &x) in row.iter().enumerate() {
-                let b = up[col + 1];
-                let d = up[col + 2];
-                let (context, prediction) = model(a, b, c, d, last);
-                let symbol = if x == 0 {
-                    HOLE
-                } else {
-                    let error = i32::from(x) - prediction;
-                    let zigzag = ((error << 1) ^ (error >> 31)) as u32;
-                    let (token, count, value) = token(zigzag);
-                    if count > 0 {
-                        bits.put(value, count);
-                    }
-                    last = x;
-                    token + 1
-                };
-                counts[context][symbol as usize] += 1;
-                coded.push(context as u8);
-                coded.push(symbol);
-                a = x;
-                c = b;
-            }
-            up[1..=width].copy_from_slice(row);
+        let mut a = 0u16;
+        for (col, (&x, slot)) in row.iter().zip(coded.iter_mut()).enumerate() {
+            let (c, b, d, e) = (up[col], up[col + 1], up[col + 2], up[col + 3]);
+            let context = context(a == 0, b, c, d, e);
+            let symbol = if x == 0 {
+                HOLE
+            } else {
+                let error = i32::from(x) - predict(a, b, c, d, last);
+                let zigzag = ((error << 1) ^ (error >> 31)) as u32;
+                let (token, count, value) = token(zigzag);
+                bits.put(value, count);
+                last = x;
+                token + 1
+            };
+            let index = context * SYMBOLS + usize::from(symbol);
+            counts[index] += 1;
+            *slot = index as u16;
+            a = x;
         }
-        bits.finish();
+        up[1..=width].copy_from_slice(row);
     }
+    let extra = bits.finish();
     // Tables.
     let mut enc = vec![EncSymbol::default(); CONTEXTS * SYMBOLS];
     out.push(MODE_MODELLED);
-    for (context, counts) in counts.iter().enumerate() {
+    for (context, counts) in counts.chunks_exact(SYMBOLS).enumerate() {
         let freqs = normalize(counts);
         let used = freqs
             .iter()
@@ -298,21 +331,17 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
             start += freq;
         }
     }
-    // Pass 2: rANS in reverse, emitting bytes backwards (reversed at the end).
-    let mut rans = Vec::with_capacity(pixels / 2 + 8);
-    let mut x = RANS_L;
-    for pair in coded.chunks_exact(2).rev() {
-        let symbol = &enc[pair[0] as usize * SYMBOLS + pair[1] as usize];
-        while x >= symbol.x_max {
-            rans.push(x as u8);
-            x >>= 8;
-        }
-        let q = ((u64::from(x) * u64::from(symbol.rcp_freq)) >> 32) as u32 >> symbol.rcp_shift;
-        x = x + symbol.bias + q * symbol.cmpl_freq;
+    // Pass 2: two interleaved rANS coders, pixels in reverse, words pushed big-endian and the
+    // whole stream reversed at the end, so the decoder reads forward and little-endian.
+    let mut rans = Vec::with_capacity(pixels + 16);
+    let mut states = [RANS_L; 2];
+    for (index, &coded) in coded.iter().enumerate().rev() {
+        enc[usize::from(coded)].put(&mut states[index & 1], &mut rans);
     }
-    rans.extend_from_slice(&x.to_be_bytes());
+    rans.extend_from_slice(&states[1].to_be_bytes());
+    rans.extend_from_slice(&states[0].to_be_bytes());
     rans.reverse();
-    // The rANS stream of a frame within MAX_FRAME_PIXELS is at most 2 bytes per pixel: u32.
+    // The rANS stream of a frame within MAX_FRAME_PIXELS is at most ~2 bytes per pixel: u32.
     out.extend_from_slice(&u32::try_from(rans.len()).unwrap_or(u32::MAX).to_le_bytes());
     out.extend_from_slice(&rans);
     out.extend_from_slice(&extra);
@@ -358,42 +387,7 @@ impl Cursor<'_> {
     }
 }
 
-/// Reader of the extra-bits section, least significant bit first.
-struct BitReader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    acc: u64,
-    bits: u32,
-}
-
-impl BitReader<'_> {
-    #[inline(always)]
-    fn get(&mut self, count: u32) -> Option<u32> {
-        if self.bits < count {
-            if let Some(chunk) = self.bytes.get(self.at..self.at + 8) {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
-                self.acc |= u64::from_le_bytes(word) << self.bits;
-                let taken = (63 - self.bits) / 8;
-                self.at += taken as usize;
-                self.bits += taken * 8;
-            } else {
-                while self.bits < count {
-                    let &byte = self.bytes.get(self.at)?;
-                    self.acc |= u64::from(byte) << self.bits;
-                    self.at += 1;
-                    self.bits += 8;
-                }
-            }
-        }
-        let value = (self.acc & ((1u64 << count) - 1)) as u32;
-        self.acc >>= count;
-        self.bits -= count;
-        Some(value)
-    }
-}
-
-/// Decodes a MEDANS `payload` into `depth_mm`, a frame `width` pixels wide.
+/// Decodes a MEDANS `payload` into `depth_mm`, a frame of rows of `width` pixels.
 pub fn decode(payload: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
     let pixels = depth_mm.len();
     let max = max_encoded_len(pixels);
@@ -424,17 +418,12 @@ pub fn decode(payload: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), 
     }
 }
 
-/// Decoder table entry per 12-bit slot: symbol (8 bits) | freq - 1 (12 bits) | slot - start (12).
+/// Decoder table entry per slot: symbol (8 bits) | freq - 1 (12 bits) | slot - start (12 bits).
+/// A context without a table has no valid entry: symbol 0xFF.
 const EMPTY_SLOT: u32 = u32::MAX;
 
-fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
-    let pixels = depth_mm.len();
-    if width == 0 || pixels % width != 0 {
-        return Err(CodecError::Corrupt(
-            "frame width does not divide the pixel count",
-        ));
-    }
-    let mut cursor = Cursor { bytes: body, at: 0 };
+/// Reads the tables into one slot table per context.
+fn read_tables(cursor: &mut Cursor<'_>) -> Result<Vec<u32>, CodecError> {
     let mut slots = vec![EMPTY_SLOT; CONTEXTS << SCALE_BITS];
     for context in 0..CONTEXTS {
         let used = usize::from(cursor.byte()?);
@@ -452,7 +441,9 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
                 continue;
             }
             if start + freq > SCALE {
-                return Err(CodecError::Corrupt("frequencies add up to more than 4096"));
+                return Err(CodecError::Corrupt(
+                    "frequencies add up to more than the scale",
+                ));
             }
             for (offset, slot) in table[start as usize..(start + freq) as usize]
                 .iter_mut()
@@ -463,62 +454,90 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
             start += freq;
         }
         if start != SCALE {
-            return Err(CodecError::Corrupt("frequencies do not add up to 4096"));
+            return Err(CodecError::Corrupt(
+                "frequencies do not add up to the scale",
+            ));
         }
     }
-    let rest = &body[cursor.at..];
-    let (len, rest) = rest
+    Ok(slots)
+}
+
+fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
+    let pixels = depth_mm.len();
+    if width == 0 || pixels % width != 0 {
+        return Err(CodecError::Corrupt(
+            "frame width does not divide the pixel count",
+        ));
+    }
+    let mut cursor = Cursor { bytes: body, at: 0 };
+    let slots = read_tables(&mut cursor)?;
+    let (len, rest) = body[cursor.at..]
         .split_first_chunk::<4>()
         .ok_or(CodecError::Corrupt("payload ends before the rANS length"))?;
     let rans_len = u32::from_le_bytes(*len) as usize;
-    if rans_len < 4 || rans_len > rest.len() {
-        return Err(CodecError::Corrupt("rANS length outside the payload"));
+    if rans_len < 8 || rans_len % 2 != 0 || rans_len > rest.len() {
+        return Err(CodecError::Corrupt(
+            "rANS length outside the payload or odd",
+        ));
     }
     let (rans, extra) = rest.split_at(rans_len);
-    let mut x = u32::from_le_bytes([rans[0], rans[1], rans[2], rans[3]]);
-    let mut rans_at = 4usize;
-    let mut bits = BitReader {
-        bytes: extra,
-        at: 0,
-        acc: 0,
-        bits: 0,
-    };
-    let truncated = CodecError::Truncated { pixels };
+    // Copies with zero padding, so the hot loop reads without bounds branches; reading into
+    // the padding means the stream was too short, which the checks after the loop catch.
+    let mut rans_buf = Vec::with_capacity(rans_len + READ_PADDING);
+    rans_buf.extend_from_slice(rans);
+    rans_buf.resize(rans_len + READ_PADDING, 0);
+    let mut extra_buf = Vec::with_capacity(extra.len() + READ_PADDING);
+    extra_buf.extend_from_slice(extra);
+    extra_buf.resize(extra.len() + READ_PADDING, 0);
+
+    let mut x0 = u32::from_le_bytes([rans[0], rans[1], rans[2], rans[3]]);
+    let mut x1 = u32::from_le_bytes([rans[4], rans[5], rans[6], rans[7]]);
+    let mut rans_at = 8usize;
+    let mut extra_at = 0usize;
+    let mut acc = 0u64;
+    let mut acc_bits = 0u32;
+    let mut extra_bits_used = 0usize;
     let mut last = 0u16;
-    let mut up = vec![0u16; width + 2];
+    let mut up = vec![0u16; width + 3];
     for (row_index, row) in depth_mm.chunks_exact_mut(width).enumerate() {
         let mut a = 0u16;
-        let mut c = 0u16;
-        for (col, out) in row.iter_mut().enumerate() {
-            let b = up[col + 1];
-            let d = up[col + 2];
-            let (context, prediction) = model(a, b, c, d, last);
-            let slot = x & (SCALE - 1);
+        for col in 0..width {
+            let (c, b, d, e) = (up[col], up[col + 1], up[col + 2], up[col + 3]);
+            let context = context(a == 0, b, c, d, e);
+            // rANS: the slot picks the symbol; then the state moves and refills by one word.
+            let slot = x0 & (SCALE - 1);
             let entry = slots[(context << SCALE_BITS) | slot as usize];
             if entry == EMPTY_SLOT {
                 return Err(CodecError::Corrupt("symbol in a context without a table"));
             }
             let freq = ((entry >> 12) & 0xFFF) + 1;
-            x = freq * (x >> SCALE_BITS) + (entry & 0xFFF);
-            while x < RANS_L {
-                let &byte = rans.get(rans_at).ok_or(CodecError::Truncated { pixels })?;
-                x = (x << 8) | u32::from(byte);
-                rans_at += 1;
-            }
-            let symbol = entry >> 24;
-            let value = if symbol == u32::from(HOLE) {
+            let mut x = freq * (x0 >> SCALE_BITS) + (entry & 0xFFF);
+            let at = rans_at.min(rans_len);
+            let word = u32::from(u16::from_le_bytes([rans_buf[at], rans_buf[at + 1]]));
+            let refill = x < RANS_L;
+            x = if refill { (x << 16) | word } else { x };
+            rans_at += usize::from(refill) * 2;
+            x0 = x1;
+            x1 = x;
+            // Extra bits: refill the bit buffer to >= 56 bits, then take what the token needs.
+            let at = extra_at.min(extra.len());
+            let mut chunk = [0u8; 8];
+            chunk.copy_from_slice(&extra_buf[at..at + 8]);
+            acc |= u64::from_le_bytes(chunk) << acc_bits;
+            extra_at = at + ((63 - acc_bits) >> 3) as usize;
+            acc_bits |= 56;
+            let symbol = (entry >> 24) as usize;
+            let (count, base) = SYMBOL_TABLE[symbol.min(SYMBOLS - 1)];
+            let low = (acc & ((1u64 << count) - 1)) as u32;
+            acc >>= count;
+            acc_bits -= count;
+            extra_bits_used += count as usize;
+            let zigzag = base | low;
+            let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
+            let value = if symbol == usize::from(HOLE) {
                 0
             } else {
-                let token = symbol - 1;
-                let count = untoken_bits(token);
-                let zigzag = if count == 0 {
-                    token
-                } else {
-                    let low = bits.get(count).ok_or(truncated.clone())?;
-                    ((2 | (token & 1)) << count) | low
-                };
-                let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
-                let depth = prediction + error;
+                let depth = predict(a, b, c, d, last) + error;
                 if !(1..=i32::from(u16::MAX)).contains(&depth) {
                     return Err(CodecError::DepthOutOfRange {
                         value: i64::from(depth),
@@ -528,23 +547,27 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
                 last = depth as u16;
                 depth as u16
             };
-            *out = value;
+            row[col] = value;
             a = value;
-            c = b;
         }
         up[1..=width].copy_from_slice(row);
     }
-    if x != RANS_L || rans_at != rans.len() {
+    if rans_at > rans_len || extra_bits_used > extra.len() * 8 {
+        return Err(CodecError::Truncated { pixels });
+    }
+    if x0 != RANS_L || x1 != RANS_L || rans_at != rans_len {
         return Err(CodecError::Corrupt(
             "rANS stream does not end where the frame ends",
         ));
     }
-    // Whole bytes left unread, or set padding bits, mean the extra-bits section is not this frame's.
-    let unread_bytes = extra.len() - bits.at;
-    if unread_bytes > 0 || bits.bits >= 8 || bits.acc != 0 {
-        return Err(CodecError::TrailingData(
-            unread_bytes + (bits.bits / 8) as usize,
-        ));
+    // Whole bytes left unread, or set padding bits, mean the extra bits are not this frame's.
+    let used_bytes = extra_bits_used.div_ceil(8);
+    let padding_set = extra_bits_used % 8 != 0
+        && extra
+            .get(used_bytes - 1)
+            .is_some_and(|&byte| byte >> (extra_bits_used % 8) != 0);
+    if used_bytes != extra.len() || padding_set {
+        return Err(CodecError::TrailingData(extra.len() - used_bytes));
     }
     Ok(())
 }
@@ -567,21 +590,17 @@ mod tests {
     fn tokens_invert_for_every_zigzag_value() {
         for v in 0..(1u32 << 17) {
             let (token, count, low) = token(v);
-            let token = u32::from(token);
-            assert!(token < SYMBOLS as u32 - 1);
-            assert_eq!(untoken_bits(token), count);
-            let back = if count == 0 {
-                token
-            } else {
-                ((2 | (token & 1)) << count) | low
-            };
-            assert_eq!(back, v);
+            let symbol = usize::from(token) + 1;
+            assert!(symbol < SYMBOLS);
+            let (table_count, base) = SYMBOL_TABLE[symbol];
+            assert_eq!(table_count, count);
+            assert_eq!(base | low, v);
         }
     }
 
     #[test]
     fn normalized_frequencies_add_up_and_keep_rare_symbols() {
-        let mut counts = [0u32; SYMBOLS];
+        let mut counts = vec![0u32; SYMBOLS];
         counts[0] = 1_000_000;
         for count in counts.iter_mut().skip(1) {
             *count = 1;
@@ -606,6 +625,29 @@ mod tests {
             .collect();
         let len = round_trip(&depth, width);
         assert!(len * 4 < depth.len() * 2, "{len} bytes");
+    }
+
+    /// A full-size frame of depth-camera-like content: wide smooth areas (states grow large
+    /// between renormalisations), holes, far values, and many rare symbols (frequency 1).
+    #[test]
+    fn a_full_size_frame_with_rare_symbols_round_trips() {
+        let (width, height) = (512, 424);
+        let mut state = 7u32;
+        let depth: Vec<u16> = (0..width * height)
+            .map(|i| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let (row, col) = (i / width, i % width);
+                match state >> 24 {
+                    0 => 0,
+                    1 => (state >> 8) as u16 | 1,
+                    _ if row > 300 && col < 200 => 0,
+                    _ if row < 100 => 1500,
+                    _ => (1200 + row * 10 + col + (state >> 30) as usize) as u16,
+                }
+            })
+            .collect();
+        let len = round_trip(&depth, width);
+        assert!(len < depth.len(), "{len} bytes");
     }
 
     #[test]
