@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::{sk2, DepthFrame, Device, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
 
@@ -195,10 +195,7 @@ impl Subscription {
 
     /// Waits up to `timeout` for the next frame.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Frame> {
-        match self.frames.recv_timeout(timeout) {
-            Ok(frame) => Some(frame),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.frames.recv_timeout(timeout).ok()
     }
 
     /// The next frame if one is waiting.
