@@ -72,9 +72,8 @@ fn run(args: Args) -> Result<()> {
             while let Some(frame) = subscriptions[ready].try_recv() {
                 let entry = window.entry(frame.device_id.clone()).or_default();
                 entry.0 += 1;
-                if let Some(captured) = frame.capture_time_ns {
-                    let now = sk2_proto::sensor::unix_time_ns();
-                    entry.1 += Duration::from_nanos(now.saturating_sub(captured));
+                if let Some(latency) = frame.latency() {
+                    entry.1 += latency;
                     entry.2 += 1;
                 }
             }

@@ -36,6 +36,7 @@ pub struct FakeServer {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     publishers: BTreeMap<String, zmq::Socket>,
+    publishers_v2: BTreeMap<String, zmq::Socket>,
     pub answered: Arc<AtomicUsize>,
 }
 
@@ -90,6 +91,7 @@ impl FakeServer {
             stop,
             thread: Some(thread),
             publishers: BTreeMap::new(),
+            publishers_v2: BTreeMap::new(),
             answered,
         }
     }
@@ -123,7 +125,35 @@ impl FakeServer {
         id
     }
 
+    /// Adds a device offering both `depth` and `depth_v2`, each on its own PUB socket.
+    pub fn add_device_v2(&mut self) -> String {
+        let id = self.add_device();
+        let publisher = self.context.socket(zmq::PUB).unwrap();
+        publisher.set_linger(0).unwrap();
+        publisher
+            .bind(&format!("tcp://{}:*", self.bind_ip))
+            .unwrap();
+        let port = port_of(&publisher);
+        self.publishers_v2.insert(id.clone(), publisher);
+        let host = self.host.clone();
+        let mut state = self.state();
+        let device = state.devices.iter_mut().find(|d| d.id == id).unwrap();
+        device.endpoints.insert(
+            sk2_proto::depth_v2::ENDPOINT_DEPTH_V2.to_owned(),
+            format!("tcp://{host}:{port}"),
+        );
+        drop(state);
+        id
+    }
+
+    /// Publishes one frame on the device's `depth_v2` endpoint.
+    pub fn publish_v2(&self, id: &str, frame: &sk2_proto::CapturedFrame) {
+        let message = sk2_proto::depth_v2::encode(frame, sk2_proto::depth_v2::Codec::Rvl);
+        self.publishers_v2[id].send(message, 0).unwrap();
+    }
+
     pub fn remove_device(&mut self, id: &str) {
+        self.publishers_v2.remove(id);
         self.publishers.remove(id);
         self.state().devices.retain(|device| device.id != id);
     }
@@ -156,6 +186,7 @@ impl FakeServer {
             thread.join().unwrap();
         }
         self.publishers.clear();
+        self.publishers_v2.clear();
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -301,4 +332,19 @@ pub fn announce(name: &str, host: &str, ip: &str, port: u16) -> mdns_sd::Service
     .unwrap();
     daemon.register(info).unwrap();
     daemon
+}
+
+/// A captured frame with depths across the whole Kinect range, 0 to 8000 mm: the original
+/// `depth` format loses everything from 4096 mm up, `depth_v2` must not.
+pub fn captured_frame(sequence: u64) -> sk2_proto::CapturedFrame {
+    let (width, height) = (512, 424);
+    let depth = (0..width * height)
+        .map(|i| ((i as u64 * 31 + sequence * 17) % 8001) as u16)
+        .collect();
+    sk2_proto::CapturedFrame {
+        depth: DepthFrame::new(width, height, depth).unwrap(),
+        sequence,
+        device_timestamp: sequence * 333,
+        capture_time_ns: sk2_proto::sensor::unix_time_ns(),
+    }
 }
