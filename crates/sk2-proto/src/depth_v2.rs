@@ -25,7 +25,7 @@
 //! shape within [`MAX_FRAME_PIXELS`], `payload_len` equal to the bytes present and within the
 //! codec's bound for the shape. Only then does it allocate `width * height` pixels and decode,
 //! and the codec must fill them exactly from exactly `payload_len` bytes. The normative copy of
-//! this layout, with a complete example in hex, is `docs/protocol-depth-v2.md`.
+//! this layout, with a complete example in hex, is `docs/protocol.md, section 5`.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! The `depth_v2` message of the worked example in docs/protocol-depth-v2.md, byte for byte.
+//! The `depth_v2` message of the worked example in docs/protocol.md (section 5.5), byte for byte.
 //! The expected bytes were computed by an independent Python RVL (Wilson's algorithm as the
 //! corpus README states it), not by this crate.
 
@@ -125,16 +125,16 @@ fn a_corrupt_payload_is_reported_with_its_codec() {
     ));
 }
 
-/// The spec's example block, so the document cannot drift from the code. When the section is
-/// folded into docs/protocol.md, point this at that file.
+/// The spec's example block (docs/protocol.md, section 5.5), so the document cannot drift from
+/// the code.
 #[test]
 fn the_spec_document_shows_the_same_example_bytes() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/protocol-depth-v2.md"
+        "/../../docs/protocol.md"
     );
     let spec = std::fs::read_to_string(path).unwrap();
-    let example = &spec[spec.find("## Example").unwrap()..];
+    let example = &spec[spec.find("Example: a depth_v2 message").unwrap()..];
     let block = example.split("```text").nth(1).unwrap();
     let block = block.split("```").next().unwrap();
     // Each line: hex bytes, then a comment after three spaces.
