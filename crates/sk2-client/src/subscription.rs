@@ -23,7 +23,8 @@ use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::{self, FrameHeader, ENDPOINT_DEPTH_V2};
 use sk2_proto::{sk2, DepthFrame, Device, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
 
-use crate::endpoint::{zmq_address, Endpoint, HostAddresses};
+use crate::client::ClientConfig;
+use crate::endpoint::{resolve_endpoint, zmq_address, Endpoint};
 use crate::error::ClientError;
 
 /// Default number of decoded frames waiting for the application. Small: a viewer wants the latest
@@ -180,9 +181,9 @@ impl Subscription {
         device: &Device,
         control: &Endpoint,
         control_address: SocketAddr,
-        hosts: &HostAddresses,
-        config: SubscriptionConfig,
+        client: &ClientConfig,
     ) -> Result<Self, ClientError> {
+        let config = &client.subscription;
         let v2 = device
             .endpoint(ENDPOINT_DEPTH_V2)
             .filter(|_| config.prefer_depth_v2);
@@ -195,7 +196,11 @@ impl Subscription {
         let address = if endpoint.same_host(control) {
             SocketAddr::new(control_address.ip(), endpoint.port)
         } else {
-            endpoint.resolve(hosts)?
+            resolve_endpoint(
+                &endpoint,
+                &client.host_addresses,
+                client.resolve_local_names,
+            )?
         };
         let socket = context.socket(zmq::SUB)?;
         socket.set_linger(0)?;
