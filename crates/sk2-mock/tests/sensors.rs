@@ -22,8 +22,9 @@ fn collect_for(sensor: &mut dyn Sensor, duration: Duration) -> Vec<CapturedFrame
 fn a_running_mock_delivers_the_exact_frames_in_sequence_at_its_rate() {
     let mut mock = MockKinect::new(MockConfig::default().with_fps(Some(30.0)));
     let frames = collect_for(&mut mock, Duration::from_secs(1));
-    // 30 fps for one second, with room for a loaded machine.
-    assert!((20..=32).contains(&frames.len()), "{} frames", frames.len());
+    // 30 fps for one second: never faster, and at least the original's bar of 10 fps even on
+    // a loaded machine.
+    assert!((10..=32).contains(&frames.len()), "{} frames", frames.len());
     for (expected, frame) in frames.iter().enumerate() {
         assert_eq!(frame.sequence, expected as u64);
         assert_eq!(frame.depth, mock.frame(frame.sequence));
