@@ -590,12 +590,10 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
     let mut extra_at = 0usize;
     let mut acc = 0u64;
     let mut acc_bits = 0u32;
-    let mut extra_bits_used = 0usize;
     let mut last = 0u16;
     let mut up = vec![0u16; width + 3];
     let mut model = RowModel::new(width);
-    let mut at_pixel = 0usize;
-    for row in depth_mm.chunks_exact_mut(width) {
+    for (row_index, row) in depth_mm.chunks_exact_mut(width).enumerate() {
         if word_at > word_count {
             return Err(CodecError::Truncated { pixels });
         }
@@ -604,12 +602,13 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
         // Known from the symbol alone, before the depth is computed: keeps the chain from one
         // symbol to the next context short.
         let mut a_is_hole = true;
-        for ((((out, contexts), &fallback), &b), &c) in row
+        for (column, ((((out, contexts), &fallback), &b), &c)) in row
             .iter_mut()
             .zip(&model.contexts)
             .zip(&model.fallback)
             .zip(&up[1..])
             .zip(&up[..])
+            .enumerate()
         {
             // Look the slot up in both contexts the pixel may have, then pick by whether `a`
             // is a hole: the two loads depend only on the rANS state, so the chain from one
@@ -632,26 +631,29 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
                 return Err(CodecError::Corrupt("symbol in a context without a table"));
             }
             let mut x = (range >> 16) * (x0 >> SCALE_BITS) + slot - (range & 0xFFFF);
+            // Branchless: whether a word is needed is a coin toss for the branch predictor.
             let word = u32::from(words[word_at]);
-            let refill = x < RANS_L;
-            x = if refill { (x << 16) | word } else { x };
-            word_at += usize::from(refill);
+            let refill = u32::from(x < RANS_L);
+            x = (x << (refill << 4)) | (word & refill.wrapping_neg());
+            word_at += refill as usize;
             x0 = x1;
             x1 = x;
             // Extra bits: keep at least 16 bits in the buffer, then take what the token needs.
             if acc_bits < 16 {
+                // `extra_at` counts the bytes taken into `acc`, also past the end of the
+                // stream (read as zeros), so that `extra_at * 8 - acc_bits` is the number of
+                // bits used: no separate counter in the loop.
                 let at = extra_at.min(extra.len());
                 let mut chunk = [0u8; 8];
                 chunk.copy_from_slice(&extra_buf[at..at + 8]);
                 acc |= u64::from_le_bytes(chunk) << acc_bits;
-                extra_at = at + ((63 - acc_bits) >> 3) as usize;
+                extra_at += ((63 - acc_bits) >> 3) as usize;
                 acc_bits |= 56;
             }
             let (count, base) = SYMBOL_TABLE[symbol & 63];
             let low = (acc & ((1u64 << count) - 1)) as u32;
             acc >>= count;
             acc_bits -= count;
-            extra_bits_used += count as usize;
             let zigzag = base | low;
             let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
             a_is_hole = symbol == usize::from(HOLE);
@@ -663,17 +665,17 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
                 if (depth - 1) as u32 >= u32::from(u16::MAX) {
                     return Err(CodecError::DepthOutOfRange {
                         value: i64::from(depth),
-                        at: at_pixel,
+                        at: row_index * width + column,
                     });
                 }
                 last = depth as u16;
                 depth as u16
             };
             *out = a;
-            at_pixel += 1;
         }
         up[1..=width].copy_from_slice(row);
     }
+    let extra_bits_used = extra_at * 8 - acc_bits as usize;
     if word_at > word_count || extra_bits_used > extra.len() * 8 {
         return Err(CodecError::Truncated { pixels });
     }
