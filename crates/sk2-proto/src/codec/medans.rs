@@ -63,6 +63,8 @@ const RANS_L: u32 = 1 << 15;
 const MODE_MODELLED: u8 = 0;
 const MODE_STORED: u8 = 1;
 const HOLE: u8 = 0;
+/// Encoder tables indexed by `context << 6 | symbol`: room for 16 contexts of 64 symbols.
+const ENC_SLOTS: usize = 16 * 64;
 /// Bytes of zeros after the decoder's copies of the streams, so its reads need no bounds branch.
 const READ_PADDING: usize = 8;
 
@@ -157,15 +159,21 @@ fn predict(a: u16, b: u16, c: u16, fallback: u16, last: u16) -> i32 {
 }
 
 /// Symbol (without the hole offset), extra-bit count and extra bits of a zigzagged error.
+/// Computes the large-value form for every `v` (with `n` at least 4) and selects, so that the
+/// choice is a conditional move, not a branch the predictor would miss on noisy pixels.
 #[inline(always)]
 fn token(v: u32) -> (u8, u32, u32) {
-    if v < 16 {
-        (v as u8, 0, 0)
+    let n = bit_length(v | 16) - 1;
+    let large = 16 + 2 * (n - 4) + ((v >> (n - 1)) & 1);
+    let is_large = v >= 16;
+    let token = if is_large { large } else { v };
+    let count = if is_large { n - 1 } else { 0 };
+    let extra = if is_large {
+        v & ((1 << (n - 1)) - 1)
     } else {
-        let n = bit_length(v) - 1;
-        let token = 16 + 2 * (n - 4) + ((v >> (n - 1)) & 1);
-        (token as u8, n - 1, v & ((1 << (n - 1)) - 1))
-    }
+        0
+    };
+    (token as u8, count, extra)
 }
 
 /// Per symbol: (extra-bit count, zigzag value with the extra bits zero). Symbol 0 is the hole;
@@ -329,9 +337,10 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
         return;
     }
     let pixels = depth_mm.len();
-    // Pass 1: context * SYMBOLS + symbol of every pixel, their histograms, and the extra bits.
+    // Pass 1: context * 64 + symbol of every pixel, their histograms, and the extra bits.
+    // Tables indexed that way have room for 16 contexts, so a masked index needs no check.
     let mut coded = vec![0u16; pixels];
-    let mut counts = vec![0u32; CONTEXTS * SYMBOLS];
+    let mut counts = vec![0u32; ENC_SLOTS];
     // At most 15 extra bits per pixel.
     let mut bits = BitWriter::with_capacity(pixels * 2);
     let mut last = 0u16;
@@ -362,7 +371,7 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
                 last = x;
                 token + 1
             };
-            let index = usize::from(context) * SYMBOLS + usize::from(symbol);
+            let index = ((usize::from(context) << 6) | usize::from(symbol)) & (ENC_SLOTS - 1);
             counts[index] += 1;
             *slot = index as u16;
             a = x;
@@ -371,10 +380,10 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
     }
     let extra = bits.finish();
     // Tables.
-    let mut enc = vec![EncSymbol::default(); CONTEXTS * SYMBOLS];
+    let mut enc = vec![EncSymbol::default(); ENC_SLOTS];
     out.push(MODE_MODELLED);
-    for (context, counts) in counts.chunks_exact(SYMBOLS).enumerate() {
-        let freqs = normalize(counts);
+    for (context, counts) in counts.chunks_exact(64).take(CONTEXTS).enumerate() {
+        let freqs = normalize(&counts[..SYMBOLS]);
         let used = freqs
             .iter()
             .rposition(|&f| f > 0)
@@ -384,7 +393,7 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
         for (symbol, &freq) in freqs[..used].iter().enumerate() {
             write_varint(out, freq);
             if freq > 0 {
-                enc[context * SYMBOLS + symbol] = EncSymbol::new(start, freq);
+                enc[context * 64 + symbol] = EncSymbol::new(start, freq);
             }
             start += freq;
         }
@@ -397,12 +406,12 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
     let mut paired = &coded[..];
     if pixels % 2 == 1 {
         // The last pixel has an even index: coder 0.
-        enc[usize::from(coded[pixels - 1])].put(&mut x0, &mut rans, &mut pos);
+        enc[usize::from(coded[pixels - 1]) & (ENC_SLOTS - 1)].put(&mut x0, &mut rans, &mut pos);
         paired = &coded[..pixels - 1];
     }
     for pair in paired.chunks_exact(2).rev() {
-        enc[usize::from(pair[1])].put(&mut x1, &mut rans, &mut pos);
-        enc[usize::from(pair[0])].put(&mut x0, &mut rans, &mut pos);
+        enc[usize::from(pair[1]) & (ENC_SLOTS - 1)].put(&mut x1, &mut rans, &mut pos);
+        enc[usize::from(pair[0]) & (ENC_SLOTS - 1)].put(&mut x0, &mut rans, &mut pos);
     }
     pos -= 8;
     rans[pos..pos + 4].copy_from_slice(&x0.to_le_bytes());
