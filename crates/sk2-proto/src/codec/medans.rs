@@ -504,7 +504,9 @@ const UNUSED_SYMBOL: u8 = 63;
 const NO_SYMBOL: u32 = u32::MAX;
 
 /// The decoder's tables: per context, the symbol of each 11-bit slot (1 byte per slot, so all
-/// of them stay in the L1 cache), and per (context, symbol) `freq << 16 | start`.
+/// of them stay in the L1 cache), indexed `slot << 4 | context` so that the two lookups of a
+/// pixel (same slot, two contexts) share a cache line and a shift; and per (context, symbol)
+/// `freq << 16 | start`.
 struct Tables {
     slot_symbol: Box<[u8; SLOTS]>,
     symbol_range: Box<[u32; SYMBOL_SLOTS]>,
@@ -530,7 +532,6 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
         if used == 0 {
             continue;
         }
-        let slots = &mut slot_symbol[context << SCALE_BITS..(context + 1) << SCALE_BITS];
         let mut start = 0u32;
         for symbol in 0..used {
             let freq = cursor.varint()?;
@@ -542,7 +543,9 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
                     "frequencies add up to more than the scale",
                 ));
             }
-            slots[start as usize..(start + freq) as usize].fill(symbol as u8);
+            for slot in start as usize..(start + freq) as usize {
+                slot_symbol[(slot << 4 | context) & (SLOTS - 1)] = symbol as u8;
+            }
             symbol_range[context * 64 + symbol] = (freq << 16) | start;
             start += freq;
         }
@@ -623,11 +626,9 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
             // is a hole: the two loads depend only on the rANS state, so the chain from one
             // symbol to the next is a single select, not a load.
             let slot = x0 & (SCALE - 1);
+            let row = (slot as usize) << 4;
             let lookup = |context: u8| {
-                usize::from(
-                    tables.slot_symbol
-                        [((usize::from(context) << SCALE_BITS) | slot as usize) & (SLOTS - 1)],
-                )
+                usize::from(tables.slot_symbol[(row | usize::from(context)) & (SLOTS - 1)])
             };
             let (if_valid, if_hole) = (lookup(contexts[0]), lookup(contexts[1]));
             let (context, symbol) = if a_is_hole {
