@@ -367,7 +367,9 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
                 let error = i32::from(x) - predict(a, b, c, fallback, last);
                 let zigzag = ((error << 1) ^ (error >> 31)) as u32;
                 let (token, count, value) = token(zigzag);
-                bits.put(value, count);
+                if count != 0 {
+                    bits.put(value, count);
+                }
                 last = x;
                 token + 1
             };
