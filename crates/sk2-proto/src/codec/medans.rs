@@ -340,7 +340,10 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
     // Pass 1: context * 64 + symbol of every pixel, their histograms, and the extra bits.
     // Tables indexed that way have room for 16 contexts, so a masked index needs no check.
     let mut coded = vec![0u16; pixels];
-    let mut counts = vec![0u32; ENC_SLOTS];
+    // Two histograms, for alternate pixels: neighbours often share a symbol, and one counter
+    // incremented twice in a row makes each increment wait for the previous store.
+    let mut counts = vec![0u32; 2 * ENC_SLOTS];
+    let mut half = 0usize;
     // At most 15 extra bits per pixel.
     let mut bits = BitWriter::with_capacity(pixels * 2);
     let mut last = 0u16;
@@ -374,13 +377,18 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
                 token + 1
             };
             let index = ((usize::from(context) << 6) | usize::from(symbol)) & (ENC_SLOTS - 1);
-            counts[index] += 1;
+            counts[(index | half) & (2 * ENC_SLOTS - 1)] += 1;
+            half ^= ENC_SLOTS;
             *slot = index as u16;
             a = x;
         }
         up[1..=width].copy_from_slice(row);
     }
     let extra = bits.finish();
+    let (counts, odd) = counts.split_at_mut(ENC_SLOTS);
+    for (count, &odd) in counts.iter_mut().zip(odd.iter()) {
+        *count += odd;
+    }
     // Tables.
     let mut enc = vec![EncSymbol::default(); ENC_SLOTS];
     out.push(MODE_MODELLED);
