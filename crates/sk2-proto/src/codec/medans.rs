@@ -235,13 +235,13 @@ impl EncSymbol {
     }
 
     /// Codes this symbol into state `x`. The renormalisation word is always written just
-    /// below `*pos` in `buf` (which is filled from the end), and `*pos` moves down only when
-    /// the word is needed: no unpredictable branch. `*pos >= 2` is the caller's invariant.
+    /// below `*pos` in `words` (which is filled from the end), and `*pos` moves down only when
+    /// the word is needed: no unpredictable branch. `*pos >= 1` is the caller's invariant.
     #[inline(always)]
-    fn put(&self, x: &mut u32, buf: &mut [u8], pos: &mut usize) {
+    fn put(&self, x: &mut u32, words: &mut [u16], pos: &mut usize) {
         let emit = *x >= self.x_max;
-        buf[*pos - 2..*pos].copy_from_slice(&(*x as u16).to_le_bytes());
-        *pos -= 2 * usize::from(emit);
+        words[*pos - 1] = *x as u16;
+        *pos -= usize::from(emit);
         *x = if emit { *x >> 16 } else { *x };
         let q = ((u64::from(*x) * u64::from(self.rcp_freq)) >> 32) as u32 >> self.rcp_shift;
         *x = x
@@ -409,8 +409,9 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
         }
     }
     // Pass 2: two interleaved rANS coders, pixels in reverse, filling `rans` from its end so
-    // the decoder reads forward. At most one 2-byte word per pixel, then the two states.
-    let mut rans = vec![0u8; 2 * pixels + 10];
+    // the decoder reads forward. At most one 16-bit word per pixel, plus a spare slot: `put`
+    // writes below `pos` before it knows whether the word is kept. The states go out apart.
+    let mut rans = vec![0u16; pixels + 1];
     let mut pos = rans.len();
     let (mut x0, mut x1) = (RANS_L, RANS_L);
     let mut paired = &coded[..];
@@ -423,13 +424,13 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
         enc[usize::from(pair[1]) & (ENC_SLOTS - 1)].put(&mut x1, &mut rans, &mut pos);
         enc[usize::from(pair[0]) & (ENC_SLOTS - 1)].put(&mut x0, &mut rans, &mut pos);
     }
-    pos -= 8;
-    rans[pos..pos + 4].copy_from_slice(&x0.to_le_bytes());
-    rans[pos + 4..pos + 8].copy_from_slice(&x1.to_le_bytes());
-    let rans = &rans[pos..];
+    let words = &rans[pos..];
+    let rans_len = 8 + 2 * words.len();
     // The rANS stream of a frame within MAX_FRAME_PIXELS is at most ~2 bytes per pixel: u32.
-    out.extend_from_slice(&u32::try_from(rans.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(rans);
+    out.extend_from_slice(&u32::try_from(rans_len).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&x0.to_le_bytes());
+    out.extend_from_slice(&x1.to_le_bytes());
+    out.extend(words.iter().flat_map(|word| word.to_le_bytes()));
     out.extend_from_slice(&extra);
     if out.len() - start_len >= max_encoded_len(pixels) {
         out.truncate(start_len);
