@@ -795,6 +795,36 @@ mod tests {
         assert!(len < depth.len(), "{len} bytes");
     }
 
+    /// The decoder counts the extra bits it used from its reader's position (no counter in the
+    /// hot loop); a payload whose extra-bit stream is a byte short or a byte long must still
+    /// be refused.
+    #[test]
+    fn an_extra_bit_stream_a_byte_short_or_long_is_an_error() {
+        let width = 64;
+        let mut state = 3u32;
+        let depth: Vec<u16> = (0..width * 48)
+            .map(|i| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                // Residuals of a few hundred: most pixels carry extra bits.
+                (2000 + (i % width) * 5 + (state >> 23) as usize) as u16
+            })
+            .collect();
+        let mut payload = Vec::new();
+        encode(&depth, width, &mut payload);
+        assert_eq!(payload[0], MODE_MODELLED);
+        let mut decoded = vec![0; depth.len()];
+        decode(&payload, width, &mut decoded).unwrap();
+        assert_eq!(decoded, depth);
+        let short = &payload[..payload.len() - 1];
+        assert!(decode(short, width, &mut decoded).is_err());
+        let mut long = payload.clone();
+        long.push(0);
+        assert!(matches!(
+            decode(&long, width, &mut decoded),
+            Err(CodecError::TrailingData(1))
+        ));
+    }
+
     #[test]
     fn noise_falls_back_to_stored_and_extremes_round_trip() {
         let mut state = 1u32;
