@@ -78,6 +78,16 @@ fn bit_length(v: u32) -> u32 {
     32 - v.leading_zeros()
 }
 
+/// min(bit_length(gradient), 8), without a bit scan (which does not vectorise): the exponent
+/// of the gradient clamped to 255 as a float (exact below 2^24) minus the bias less one; 0 has
+/// exponent 0, which saturates to bucket 0. Eight comparisons took a third more of the row
+/// model's instructions.
+#[inline(always)]
+fn gradient_bucket(gradient: u16) -> u16 {
+    let clamped = f32::from(gradient.min(255));
+    ((clamped.to_bits() >> 23) as u16).saturating_sub(126)
+}
+
 /// What the row above says about each pixel of the current row. Encoder and decoder fill it
 /// before coding the row, in loops without dependencies between pixels (which the compiler
 /// can vectorise), so the per-pixel work left is what depends on the left neighbour `a`.
@@ -124,11 +134,7 @@ impl RowModel {
                 .abs_diff(c)
                 .saturating_add(b.abs_diff(d))
                 .saturating_add(far);
-            // min(bit_length(gradient), 8), as comparisons so that the loop vectorises.
-            let bucket = [1, 2, 4, 8, 16, 32, 64, 128]
-                .iter()
-                .map(|&edge| u16::from(gradient >= edge))
-                .sum::<u16>();
+            let bucket = gradient_bucket(gradient);
             let (bucket, up_holes) = (bucket as u8, up_holes as u8);
             let context = if up_holes == 0 { bucket } else { 8 + up_holes };
             *contexts = [context, 9 + up_holes];
@@ -740,6 +746,14 @@ mod tests {
             let (table_count, base) = SYMBOL_TABLE[symbol];
             assert_eq!(table_count, count);
             assert_eq!(base | low, v);
+        }
+    }
+
+    #[test]
+    fn the_gradient_bucket_is_the_bit_length_capped_at_8_for_every_gradient() {
+        for gradient in 0..=u16::MAX {
+            let expected = bit_length(u32::from(gradient)).min(8);
+            assert_eq!(u32::from(gradient_bucket(gradient)), expected, "{gradient}");
         }
     }
 
