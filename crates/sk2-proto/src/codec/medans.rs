@@ -63,6 +63,8 @@ const RANS_L: u32 = 1 << 15;
 const MODE_MODELLED: u8 = 0;
 const MODE_STORED: u8 = 1;
 const HOLE: u8 = 0;
+/// Encoder tables indexed by `context << 6 | symbol`: room for 16 contexts of 64 symbols.
+const ENC_SLOTS: usize = 16 * 64;
 /// Bytes of zeros after the decoder's copies of the streams, so its reads need no bounds branch.
 const READ_PADDING: usize = 8;
 
@@ -74,6 +76,16 @@ pub fn max_encoded_len(pixels: usize) -> usize {
 #[inline(always)]
 fn bit_length(v: u32) -> u32 {
     32 - v.leading_zeros()
+}
+
+/// min(bit_length(gradient), 8), without a bit scan (which does not vectorise): the exponent
+/// of the gradient clamped to 255 as a float (exact below 2^24) minus the bias less one; 0 has
+/// exponent 0, which saturates to bucket 0. Eight comparisons took a third more of the row
+/// model's instructions.
+#[inline(always)]
+fn gradient_bucket(gradient: u16) -> u16 {
+    let clamped = f32::from(gradient.min(255));
+    ((clamped.to_bits() >> 23) as u16).saturating_sub(126)
 }
 
 /// What the row above says about each pixel of the current row. Encoder and decoder fill it
@@ -114,15 +126,16 @@ impl RowModel {
             .zip(e)
             .zip(&mut self.fallback)
         {
-            let up_holes = u8::from(b == 0) + u8::from(c == 0) + u8::from(d == 0);
-            let (bi, ci, di, ei) = (i32::from(b), i32::from(c), i32::from(d), i32::from(e));
-            let far = if e != 0 { (di - ei).unsigned_abs() } else { 0 };
-            let gradient = (bi - ci).unsigned_abs() + (bi - di).unsigned_abs() + far;
-            // min(bit_length(gradient), 8), as comparisons so that the loop vectorises.
-            let bucket = [1, 2, 4, 8, 16, 32, 64, 128]
-                .iter()
-                .map(|&edge| u8::from(gradient >= edge))
-                .sum::<u8>();
+            // All in u16 lanes (8 per SSE register): the gradient saturates at 65535, which
+            // changes no bucket since the largest edge is 128.
+            let up_holes = u16::from(b == 0) + u16::from(c == 0) + u16::from(d == 0);
+            let far = if e != 0 { d.abs_diff(e) } else { 0 };
+            let gradient = b
+                .abs_diff(c)
+                .saturating_add(b.abs_diff(d))
+                .saturating_add(far);
+            let bucket = gradient_bucket(gradient);
+            let (bucket, up_holes) = (bucket as u8, up_holes as u8);
             let context = if up_holes == 0 { bucket } else { 8 + up_holes };
             *contexts = [context, 9 + up_holes];
             *fallback = if b != 0 {
@@ -152,15 +165,21 @@ fn predict(a: u16, b: u16, c: u16, fallback: u16, last: u16) -> i32 {
 }
 
 /// Symbol (without the hole offset), extra-bit count and extra bits of a zigzagged error.
+/// Computes the large-value form for every `v` (with `n` at least 4) and selects, so that the
+/// choice is a conditional move, not a branch the predictor would miss on noisy pixels.
 #[inline(always)]
 fn token(v: u32) -> (u8, u32, u32) {
-    if v < 16 {
-        (v as u8, 0, 0)
+    let n = bit_length(v | 16) - 1;
+    let large = 16 + 2 * (n - 4) + ((v >> (n - 1)) & 1);
+    let is_large = v >= 16;
+    let token = if is_large { large } else { v };
+    let count = if is_large { n - 1 } else { 0 };
+    let extra = if is_large {
+        v & ((1 << (n - 1)) - 1)
     } else {
-        let n = bit_length(v) - 1;
-        let token = 16 + 2 * (n - 4) + ((v >> (n - 1)) & 1);
-        (token as u8, n - 1, v & ((1 << (n - 1)) - 1))
-    }
+        0
+    };
+    (token as u8, count, extra)
 }
 
 /// Per symbol: (extra-bit count, zigzag value with the extra bits zero). Symbol 0 is the hole;
@@ -222,13 +241,13 @@ impl EncSymbol {
     }
 
     /// Codes this symbol into state `x`. The renormalisation word is always written just
-    /// below `*pos` in `buf` (which is filled from the end), and `*pos` moves down only when
-    /// the word is needed: no unpredictable branch. `*pos >= 2` is the caller's invariant.
+    /// below `*pos` in `words` (which is filled from the end), and `*pos` moves down only when
+    /// the word is needed: no unpredictable branch. `*pos >= 1` is the caller's invariant.
     #[inline(always)]
-    fn put(&self, x: &mut u32, buf: &mut [u8], pos: &mut usize) {
+    fn put(&self, x: &mut u32, words: &mut [u16], pos: &mut usize) {
         let emit = *x >= self.x_max;
-        buf[*pos - 2..*pos].copy_from_slice(&(*x as u16).to_le_bytes());
-        *pos -= 2 * usize::from(emit);
+        words[*pos - 1] = *x as u16;
+        *pos -= usize::from(emit);
         *x = if emit { *x >> 16 } else { *x };
         let q = ((u64::from(*x) * u64::from(self.rcp_freq)) >> 32) as u32 >> self.rcp_shift;
         *x = x
@@ -324,9 +343,13 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
         return;
     }
     let pixels = depth_mm.len();
-    // Pass 1: context * SYMBOLS + symbol of every pixel, their histograms, and the extra bits.
+    // Pass 1: context * 64 + symbol of every pixel, their histograms, and the extra bits.
+    // Tables indexed that way have room for 16 contexts, so a masked index needs no check.
     let mut coded = vec![0u16; pixels];
-    let mut counts = vec![0u32; CONTEXTS * SYMBOLS];
+    // Two histograms, for alternate pixels: neighbours often share a symbol, and one counter
+    // incremented twice in a row makes each increment wait for the previous store.
+    let mut counts = vec![0u32; 2 * ENC_SLOTS];
+    let mut half = 0usize;
     // At most 15 extra bits per pixel.
     let mut bits = BitWriter::with_capacity(pixels * 2);
     let mut last = 0u16;
@@ -353,23 +376,30 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
                 let error = i32::from(x) - predict(a, b, c, fallback, last);
                 let zigzag = ((error << 1) ^ (error >> 31)) as u32;
                 let (token, count, value) = token(zigzag);
-                bits.put(value, count);
+                if count != 0 {
+                    bits.put(value, count);
+                }
                 last = x;
                 token + 1
             };
-            let index = usize::from(context) * SYMBOLS + usize::from(symbol);
-            counts[index] += 1;
+            let index = ((usize::from(context) << 6) | usize::from(symbol)) & (ENC_SLOTS - 1);
+            counts[(index | half) & (2 * ENC_SLOTS - 1)] += 1;
+            half ^= ENC_SLOTS;
             *slot = index as u16;
             a = x;
         }
         up[1..=width].copy_from_slice(row);
     }
     let extra = bits.finish();
+    let (counts, odd) = counts.split_at_mut(ENC_SLOTS);
+    for (count, &odd) in counts.iter_mut().zip(odd.iter()) {
+        *count += odd;
+    }
     // Tables.
-    let mut enc = vec![EncSymbol::default(); CONTEXTS * SYMBOLS];
+    let mut enc = vec![EncSymbol::default(); ENC_SLOTS];
     out.push(MODE_MODELLED);
-    for (context, counts) in counts.chunks_exact(SYMBOLS).enumerate() {
-        let freqs = normalize(counts);
+    for (context, counts) in counts.chunks_exact(64).take(CONTEXTS).enumerate() {
+        let freqs = normalize(&counts[..SYMBOLS]);
         let used = freqs
             .iter()
             .rposition(|&f| f > 0)
@@ -379,33 +409,34 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
         for (symbol, &freq) in freqs[..used].iter().enumerate() {
             write_varint(out, freq);
             if freq > 0 {
-                enc[context * SYMBOLS + symbol] = EncSymbol::new(start, freq);
+                enc[context * 64 + symbol] = EncSymbol::new(start, freq);
             }
             start += freq;
         }
     }
     // Pass 2: two interleaved rANS coders, pixels in reverse, filling `rans` from its end so
-    // the decoder reads forward. At most one 2-byte word per pixel, then the two states.
-    let mut rans = vec![0u8; 2 * pixels + 10];
+    // the decoder reads forward. At most one 16-bit word per pixel, plus a spare slot: `put`
+    // writes below `pos` before it knows whether the word is kept. The states go out apart.
+    let mut rans = vec![0u16; pixels + 1];
     let mut pos = rans.len();
     let (mut x0, mut x1) = (RANS_L, RANS_L);
     let mut paired = &coded[..];
     if pixels % 2 == 1 {
         // The last pixel has an even index: coder 0.
-        enc[usize::from(coded[pixels - 1])].put(&mut x0, &mut rans, &mut pos);
+        enc[usize::from(coded[pixels - 1]) & (ENC_SLOTS - 1)].put(&mut x0, &mut rans, &mut pos);
         paired = &coded[..pixels - 1];
     }
     for pair in paired.chunks_exact(2).rev() {
-        enc[usize::from(pair[1])].put(&mut x1, &mut rans, &mut pos);
-        enc[usize::from(pair[0])].put(&mut x0, &mut rans, &mut pos);
+        enc[usize::from(pair[1]) & (ENC_SLOTS - 1)].put(&mut x1, &mut rans, &mut pos);
+        enc[usize::from(pair[0]) & (ENC_SLOTS - 1)].put(&mut x0, &mut rans, &mut pos);
     }
-    pos -= 8;
-    rans[pos..pos + 4].copy_from_slice(&x0.to_le_bytes());
-    rans[pos + 4..pos + 8].copy_from_slice(&x1.to_le_bytes());
-    let rans = &rans[pos..];
+    let words = &rans[pos..];
+    let rans_len = 8 + 2 * words.len();
     // The rANS stream of a frame within MAX_FRAME_PIXELS is at most ~2 bytes per pixel: u32.
-    out.extend_from_slice(&u32::try_from(rans.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(rans);
+    out.extend_from_slice(&u32::try_from(rans_len).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&x0.to_le_bytes());
+    out.extend_from_slice(&x1.to_le_bytes());
+    out.extend(words.iter().flat_map(|word| word.to_le_bytes()));
     out.extend_from_slice(&extra);
     if out.len() - start_len >= max_encoded_len(pixels) {
         out.truncate(start_len);
@@ -490,7 +521,9 @@ const UNUSED_SYMBOL: u8 = 63;
 const NO_SYMBOL: u32 = u32::MAX;
 
 /// The decoder's tables: per context, the symbol of each 11-bit slot (1 byte per slot, so all
-/// of them stay in the L1 cache), and per (context, symbol) `freq << 16 | start`.
+/// of them stay in the L1 cache), indexed `slot << 4 | context` so that the two lookups of a
+/// pixel (same slot, two contexts) share a cache line and a shift; and per (context, symbol)
+/// `freq << 16 | start`.
 struct Tables {
     slot_symbol: Box<[u8; SLOTS]>,
     symbol_range: Box<[u32; SYMBOL_SLOTS]>,
@@ -516,7 +549,6 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
         if used == 0 {
             continue;
         }
-        let slots = &mut slot_symbol[context << SCALE_BITS..(context + 1) << SCALE_BITS];
         let mut start = 0u32;
         for symbol in 0..used {
             let freq = cursor.varint()?;
@@ -528,7 +560,9 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
                     "frequencies add up to more than the scale",
                 ));
             }
-            slots[start as usize..(start + freq) as usize].fill(symbol as u8);
+            for slot in start as usize..(start + freq) as usize {
+                slot_symbol[(slot << 4 | context) & (SLOTS - 1)] = symbol as u8;
+            }
             symbol_range[context * 64 + symbol] = (freq << 16) | start;
             start += freq;
         }
@@ -585,12 +619,10 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
     let mut extra_at = 0usize;
     let mut acc = 0u64;
     let mut acc_bits = 0u32;
-    let mut extra_bits_used = 0usize;
     let mut last = 0u16;
     let mut up = vec![0u16; width + 3];
     let mut model = RowModel::new(width);
-    let mut at_pixel = 0usize;
-    for row in depth_mm.chunks_exact_mut(width) {
+    for (row_index, row) in depth_mm.chunks_exact_mut(width).enumerate() {
         if word_at > word_count {
             return Err(CodecError::Truncated { pixels });
         }
@@ -599,22 +631,21 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
         // Known from the symbol alone, before the depth is computed: keeps the chain from one
         // symbol to the next context short.
         let mut a_is_hole = true;
-        for ((((out, contexts), &fallback), &b), &c) in row
+        for (column, ((((out, contexts), &fallback), &b), &c)) in row
             .iter_mut()
             .zip(&model.contexts)
             .zip(&model.fallback)
             .zip(&up[1..])
             .zip(&up[..])
+            .enumerate()
         {
             // Look the slot up in both contexts the pixel may have, then pick by whether `a`
             // is a hole: the two loads depend only on the rANS state, so the chain from one
             // symbol to the next is a single select, not a load.
             let slot = x0 & (SCALE - 1);
+            let row = (slot as usize) << 4;
             let lookup = |context: u8| {
-                usize::from(
-                    tables.slot_symbol
-                        [((usize::from(context) << SCALE_BITS) | slot as usize) & (SLOTS - 1)],
-                )
+                usize::from(tables.slot_symbol[(row | usize::from(context)) & (SLOTS - 1)])
             };
             let (if_valid, if_hole) = (lookup(contexts[0]), lookup(contexts[1]));
             let (context, symbol) = if a_is_hole {
@@ -627,26 +658,29 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
                 return Err(CodecError::Corrupt("symbol in a context without a table"));
             }
             let mut x = (range >> 16) * (x0 >> SCALE_BITS) + slot - (range & 0xFFFF);
+            // Branchless: whether a word is needed is a coin toss for the branch predictor.
             let word = u32::from(words[word_at]);
-            let refill = x < RANS_L;
-            x = if refill { (x << 16) | word } else { x };
-            word_at += usize::from(refill);
+            let refill = u32::from(x < RANS_L);
+            x = (x << (refill << 4)) | (word & refill.wrapping_neg());
+            word_at += refill as usize;
             x0 = x1;
             x1 = x;
             // Extra bits: keep at least 16 bits in the buffer, then take what the token needs.
             if acc_bits < 16 {
+                // `extra_at` counts the bytes taken into `acc`, also past the end of the
+                // stream (read as zeros), so that `extra_at * 8 - acc_bits` is the number of
+                // bits used: no separate counter in the loop.
                 let at = extra_at.min(extra.len());
                 let mut chunk = [0u8; 8];
                 chunk.copy_from_slice(&extra_buf[at..at + 8]);
                 acc |= u64::from_le_bytes(chunk) << acc_bits;
-                extra_at = at + ((63 - acc_bits) >> 3) as usize;
+                extra_at += ((63 - acc_bits) >> 3) as usize;
                 acc_bits |= 56;
             }
             let (count, base) = SYMBOL_TABLE[symbol & 63];
             let low = (acc & ((1u64 << count) - 1)) as u32;
             acc >>= count;
             acc_bits -= count;
-            extra_bits_used += count as usize;
             let zigzag = base | low;
             let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
             a_is_hole = symbol == usize::from(HOLE);
@@ -658,17 +692,17 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
                 if (depth - 1) as u32 >= u32::from(u16::MAX) {
                     return Err(CodecError::DepthOutOfRange {
                         value: i64::from(depth),
-                        at: at_pixel,
+                        at: row_index * width + column,
                     });
                 }
                 last = depth as u16;
                 depth as u16
             };
             *out = a;
-            at_pixel += 1;
         }
         up[1..=width].copy_from_slice(row);
     }
+    let extra_bits_used = extra_at * 8 - acc_bits as usize;
     if word_at > word_count || extra_bits_used > extra.len() * 8 {
         return Err(CodecError::Truncated { pixels });
     }
@@ -712,6 +746,14 @@ mod tests {
             let (table_count, base) = SYMBOL_TABLE[symbol];
             assert_eq!(table_count, count);
             assert_eq!(base | low, v);
+        }
+    }
+
+    #[test]
+    fn the_gradient_bucket_is_the_bit_length_capped_at_8_for_every_gradient() {
+        for gradient in 0..=u16::MAX {
+            let expected = bit_length(u32::from(gradient)).min(8);
+            assert_eq!(u32::from(gradient_bucket(gradient)), expected, "{gradient}");
         }
     }
 
@@ -765,6 +807,36 @@ mod tests {
             .collect();
         let len = round_trip(&depth, width);
         assert!(len < depth.len(), "{len} bytes");
+    }
+
+    /// The decoder counts the extra bits it used from its reader's position (no counter in the
+    /// hot loop); a payload whose extra-bit stream is a byte short or a byte long must still
+    /// be refused.
+    #[test]
+    fn an_extra_bit_stream_a_byte_short_or_long_is_an_error() {
+        let width = 64;
+        let mut state = 3u32;
+        let depth: Vec<u16> = (0..width * 48)
+            .map(|i| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                // Residuals of a few hundred: most pixels carry extra bits.
+                (2000 + (i % width) * 5 + (state >> 23) as usize) as u16
+            })
+            .collect();
+        let mut payload = Vec::new();
+        encode(&depth, width, &mut payload);
+        assert_eq!(payload[0], MODE_MODELLED);
+        let mut decoded = vec![0; depth.len()];
+        decode(&payload, width, &mut decoded).unwrap();
+        assert_eq!(decoded, depth);
+        let short = &payload[..payload.len() - 1];
+        assert!(decode(short, width, &mut decoded).is_err());
+        let mut long = payload.clone();
+        long.push(0);
+        assert!(matches!(
+            decode(&long, width, &mut decoded),
+            Err(CodecError::TrailingData(1))
+        ));
     }
 
     #[test]
