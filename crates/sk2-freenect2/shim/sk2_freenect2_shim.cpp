@@ -11,6 +11,12 @@
 #include <new>
 #include <string>
 
+#ifndef LIBFREENECT2_THREADING_STDLIB
+// Without C++11 threading, SyncMultiFrameListener::waitForNewFrame ignores its timeout: stopping
+// a sensor then waits for the next frame, forever if the Kinect was unplugged.
+#warning "libfreenect2 was built without C++11 threading: stopping a sensor may hang without frames"
+#endif
+
 struct sk2f2_context
 {
   libfreenect2::Freenect2 freenect2;
