@@ -43,6 +43,7 @@ pub(crate) fn serve(
                     dropped_busy = sensor.dropped_busy,
                     dropped_stale = sensor.dropped_stale,
                     dropped_encode_error = sensor.dropped_encode_error,
+                    dropped_closing = sensor.dropped_closing,
                     "sensor counters"
                 );
             }

@@ -181,7 +181,7 @@ pub struct Server {
     config: Config,
     sensors: Vec<Attached>,
     /// `(id, counters)` of every attached sensor, shared with the control thread's stats log.
-    registry: Arc<Mutex<Vec<(String, Arc<Counters>)>>>,
+    registry: Arc<Registry>,
     control: Arc<ControlShared>,
     running: Option<Running>,
 }
@@ -199,6 +199,9 @@ impl std::fmt::Debug for Server {
             .finish_non_exhaustive()
     }
 }
+
+/// `(id, counters)` of the attached sensors, in the order they were added.
+type Registry = Mutex<Vec<(String, Arc<Counters>)>>;
 
 struct Attached {
     id: String,
@@ -394,10 +397,11 @@ impl Server {
         }
         self.control.shutdown.store(true, Ordering::Release);
         running.control_thread.join_within(JOIN_TIMEOUT);
+        // The encoders finish the frames they hold, the publishers send them, then close.
+        running.pool.stop(JOIN_TIMEOUT);
         for attached in &mut self.sensors {
             stop_sensor(attached);
         }
-        running.pool.stop(JOIN_TIMEOUT);
         drop(running.context);
         lock(&self.control.me).endpoints.clear();
         self.publish_me();
@@ -471,7 +475,7 @@ fn stop_sensor(attached: &mut Attached) {
     attached.endpoints.clear();
 }
 
-fn snapshot(registry: &Mutex<Vec<(String, Arc<Counters>)>>) -> Vec<SensorStats> {
+fn snapshot(registry: &Registry) -> Vec<SensorStats> {
     lock(registry)
         .iter()
         .map(|(id, counters)| counters.snapshot(id))

@@ -122,7 +122,8 @@ fn encode_loop(jobs: &Receiver<Job>) {
                 // so it is never full; it is disconnected when the sensor is being removed.
                 if pipe.to_publisher.try_send(encoded).is_err() {
                     pipe.in_flight.fetch_sub(1, Ordering::AcqRel);
-                    tracing::trace!(sequence = frame.sequence, "publisher gone: frame discarded");
+                    Counters::add(&pipe.counters.dropped_closing, 1);
+                    tracing::trace!(sequence = frame.sequence, "publisher gone: frame dropped");
                 }
                 continue;
             }
@@ -197,14 +198,27 @@ fn publish_loop(
     in_flight: &AtomicUsize,
 ) {
     let mut last_published: Option<u64> = None;
+    let mut stopping = false;
     loop {
-        let Encoded { sequence, message } = crossbeam_channel::select! {
-            recv(encoded) -> message => match message {
-                Ok(message) => message,
+        let next = if stopping {
+            // Publish what the encoders finished before the stop, then end.
+            match encoded.try_recv() {
+                Ok(next) => next,
                 Err(_) => return,
-            },
-            recv(stopped) -> _ => return,
+            }
+        } else {
+            crossbeam_channel::select! {
+                recv(encoded) -> message => match message {
+                    Ok(message) => message,
+                    Err(_) => return,
+                },
+                recv(stopped) -> _ => {
+                    stopping = true;
+                    continue;
+                }
+            }
         };
+        let Encoded { sequence, message } = next;
         in_flight.fetch_sub(1, Ordering::AcqRel);
         if last_published.is_some_and(|last| sequence <= last) {
             let dropped = Counters::add(&counters.dropped_stale, 1);

@@ -24,6 +24,9 @@ pub struct SensorStats {
     /// Dropped because the frame could not be encoded (for example an odd width for sk2).
     /// The original published an empty message instead; we publish nothing.
     pub dropped_encode_error: u64,
+    /// Dropped because the sensor was being removed or the server stopping while the frame was
+    /// being encoded.
+    pub dropped_closing: u64,
     /// Messages handed to the PUB socket (one per frame, whatever the number of subscribers).
     pub published: u64,
     /// Bytes of those messages.
@@ -33,7 +36,7 @@ pub struct SensorStats {
 impl SensorStats {
     /// All frames dropped by the server, whatever the reason.
     pub fn dropped(&self) -> u64 {
-        self.dropped_busy + self.dropped_stale + self.dropped_encode_error
+        self.dropped_busy + self.dropped_stale + self.dropped_encode_error + self.dropped_closing
     }
 }
 
@@ -45,6 +48,7 @@ pub(crate) struct Counters {
     pub(crate) dropped_busy: AtomicU64,
     pub(crate) dropped_stale: AtomicU64,
     pub(crate) dropped_encode_error: AtomicU64,
+    pub(crate) dropped_closing: AtomicU64,
     pub(crate) published: AtomicU64,
     pub(crate) bytes_published: AtomicU64,
 }
@@ -63,6 +67,7 @@ impl Counters {
             dropped_busy: read(&self.dropped_busy),
             dropped_stale: read(&self.dropped_stale),
             dropped_encode_error: read(&self.dropped_encode_error),
+            dropped_closing: read(&self.dropped_closing),
             published: read(&self.published),
             bytes_published: read(&self.bytes_published),
         }
