@@ -5,9 +5,12 @@
 
 #include <libfreenect2/frame_listener_impl.h>
 #include <libfreenect2/libfreenect2.hpp>
+#include <libfreenect2/logger.h>
 #include <libfreenect2/packet_pipeline.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <string>
 
@@ -58,6 +61,19 @@ libfreenect2::PacketPipeline *new_pipeline(int32_t kind)
   }
 }
 
+// libfreenect2 logs at Info level to the console by default: a dozen lines per device open,
+// which would bury the server's own one-line errors. Unless the user chose a level with
+// libfreenect2's own LIBFREENECT2_LOGGER_LEVEL, keep its warnings and errors only. Once per
+// process, before the first context (libfreenect2 takes ownership of the logger).
+void quiet_libfreenect2_logging()
+{
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (std::getenv("LIBFREENECT2_LOGGER_LEVEL") == NULL)
+      libfreenect2::setGlobalLogger(libfreenect2::createConsoleLogger(libfreenect2::Logger::Warning));
+  });
+}
+
 void release_held(sk2f2_device *dev)
 {
   if (dev->holding)
@@ -96,6 +112,7 @@ extern "C" sk2f2_context *sk2f2_context_new(void)
 {
   try
   {
+    quiet_libfreenect2_logging();
     return new sk2f2_context();
   }
   catch (...)

@@ -38,6 +38,7 @@ mod standin {
         pub depth_frames_taken: u64,
         pub frames_refused: u64,
         pub max_on_new_frame_ns: u64,
+        pub logger_level: i64,
     }
 
     extern "C" {
@@ -266,6 +267,22 @@ fn bad_depth_ranges_are_rejected_before_touching_the_device() {
         );
     }
     assert_eq!(standin::counts().devices_opened, 0);
+    assert_nothing_alive();
+}
+
+#[test]
+fn libfreenect2_console_logging_is_cut_to_warnings_unless_the_user_chose_a_level() {
+    let _bus = exclusive();
+    standin::reset("", KINECT_INTERVAL_US, 0);
+    drop(Freenect2::new().unwrap());
+    // libfreenect2::Logger::Warning is 2; with LIBFREENECT2_LOGGER_LEVEL set the shim leaves
+    // libfreenect2's own logger (which honours the variable) alone.
+    let expected = if std::env::var_os("LIBFREENECT2_LOGGER_LEVEL").is_none() {
+        2
+    } else {
+        -1
+    };
+    assert_eq!(standin::counts().logger_level, expected);
     assert_nothing_alive();
 }
 
