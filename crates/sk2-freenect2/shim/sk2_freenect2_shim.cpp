@@ -172,7 +172,7 @@ extern "C" int64_t sk2f2_serial(sk2f2_context *ctx, int32_t index, char *buf, si
 extern "C" int32_t sk2f2_open(sk2f2_context *ctx, const char *serial, int32_t pipeline,
                               float min_depth_m, float max_depth_m, sk2f2_device **out)
 {
-  if (ctx == NULL || out == NULL)
+  if (ctx == NULL || serial == NULL || out == NULL)
     return SK2F2_ERR_ARG;
   *out = NULL;
   if (!sk2f2_pipeline_available(pipeline))
@@ -188,8 +188,7 @@ extern "C" int32_t sk2f2_open(sk2f2_context *ctx, const char *serial, int32_t pi
     // openDevice takes the pipeline in every case (it deletes it on failure), so it is never
     // freed here.
     libfreenect2::PacketPipeline *factory = new_pipeline(pipeline);
-    dev->device = serial == NULL ? ctx->freenect2.openDefaultDevice(factory)
-                                 : ctx->freenect2.openDevice(std::string(serial), factory);
+    dev->device = ctx->freenect2.openDevice(std::string(serial), factory);
     if (dev->device == NULL)
     {
       delete dev;

@@ -65,8 +65,9 @@ int32_t sk2f2_enumerate(sk2f2_context *ctx);
  * truncated to `len`; returns its full length in bytes (without NUL) or a negative status. */
 int64_t sk2f2_serial(sk2f2_context *ctx, int32_t index, char *buf, size_t len);
 
-/* Opens the device with this serial (NULL: the first one) on a new pipeline, sets the depth
- * range (metres) and attaches a depth-only listener. On success stores the handle in *out. */
+/* Opens the device with this serial on a new pipeline, sets the depth range (metres) and
+ * attaches a depth-only listener. On success stores the handle in *out. The caller must not open
+ * a device twice in one context: libfreenect2 would return the same device object again. */
 int32_t sk2f2_open(sk2f2_context *ctx, const char *serial, int32_t pipeline, float min_depth_m,
                    float max_depth_m, sk2f2_device **out);
 

@@ -65,6 +65,13 @@ pub enum Freenect2Error {
         /// Farthest depth, metres.
         max_m: f32,
     },
+    /// The device is already open through this context (libfreenect2 would hand out the same
+    /// device object twice, and closing both would free it twice).
+    #[error("Kinect v2 {serial} is already open")]
+    AlreadyOpen {
+        /// The device's serial.
+        serial: String,
+    },
     /// A serial number cannot contain a NUL byte.
     #[error("serial number {0:?} contains a NUL byte")]
     InvalidSerial(String),
@@ -153,8 +160,14 @@ impl Default for OpenOptions {
 #[derive(Debug)]
 struct Context {
     raw: NonNull<ffi::RawContext>,
-    /// Serialises context-wide calls: libfreenect2's `Freenect2` is not thread-safe.
-    calls: Mutex<()>,
+    /// Serialises context-wide calls (libfreenect2's `Freenect2` is not thread-safe) and holds
+    /// the serials of the devices open through this context.
+    calls: Mutex<ContextState>,
+}
+
+#[derive(Debug, Default)]
+struct ContextState {
+    open_serials: Vec<String>,
 }
 
 // SAFETY: the shim's context is a plain heap object not tied to the thread that made it, and
@@ -164,7 +177,7 @@ unsafe impl Send for Context {}
 unsafe impl Sync for Context {}
 
 impl Context {
-    fn lock(&self) -> MutexGuard<'_, ()> {
+    fn lock(&self) -> MutexGuard<'_, ContextState> {
         // A panic while holding the lock leaves no Rust state half-updated: keep going.
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -193,7 +206,7 @@ impl Freenect2 {
         Ok(Self {
             context: Arc::new(Context {
                 raw,
-                calls: Mutex::new(()),
+                calls: Mutex::new(ContextState::default()),
             }),
         })
     }
@@ -224,15 +237,13 @@ impl Freenect2 {
         if !Self::pipeline_available(options.pipeline) {
             return Err(Freenect2Error::PipelineUnavailable(options.pipeline));
         }
-        let serial_c = match &options.serial {
-            Some(serial) => Some(
-                CString::new(serial.as_str())
-                    .map_err(|_| Freenect2Error::InvalidSerial(serial.clone()))?,
-            ),
-            None => None,
-        };
+        if let Some(serial) = &options.serial {
+            if serial.contains('\0') {
+                return Err(Freenect2Error::InvalidSerial(serial.clone()));
+            }
+        }
 
-        let _calls = self.context.lock();
+        let mut state = self.context.lock();
         let available = self.serials_locked()?;
         let serial = match &options.serial {
             None => available.first().cloned().ok_or(Freenect2Error::NoDevice)?,
@@ -245,15 +256,20 @@ impl Freenect2 {
             }
             Some(serial) => serial.clone(),
         };
+        if state.open_serials.contains(&serial) {
+            return Err(Freenect2Error::AlreadyOpen { serial });
+        }
+        // Serials come from libfreenect2 or were checked above: no NUL inside.
+        let serial_c = CString::new(serial.as_str())
+            .map_err(|_| Freenect2Error::InvalidSerial(serial.clone()))?;
 
         let mut raw: *mut ffi::RawDevice = std::ptr::null_mut();
-        let serial_ptr = serial_c.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
-        // SAFETY: the context is live and locked; `serial_ptr` is NULL or a NUL-terminated string
-        // that outlives the call; `raw` is a valid place for the shim to store the new handle.
+        // SAFETY: the context is live and locked; `serial_c` is a NUL-terminated string that
+        // outlives the call; `raw` is a valid place for the shim to store the new handle.
         let status = unsafe {
             ffi::sk2f2_open(
                 self.context.raw.as_ptr(),
-                serial_ptr,
+                serial_c.as_ptr(),
                 pipeline_id(options.pipeline),
                 min_m,
                 max_m,
@@ -272,6 +288,7 @@ impl Freenect2 {
             call: "sk2f2_open",
             status: ffi::ERR_ARG,
         })?;
+        state.open_serials.push(serial.clone());
         tracing::info!(serial = %serial, pipeline = %options.pipeline, "opened Kinect v2");
         Ok(Device {
             raw,
@@ -449,10 +466,11 @@ impl Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
-        let _calls = self.context.lock();
+        let mut state = self.context.lock();
         // SAFETY: `raw` is owned by `self` and freed exactly once, here; its context is still
         // alive because `self.context` is dropped only after this function returns.
         unsafe { ffi::sk2f2_close(self.raw.as_ptr()) };
+        state.open_serials.retain(|serial| *serial != self.serial);
         tracing::info!(serial = %self.serial, "closed Kinect v2");
     }
 }

@@ -194,23 +194,62 @@ fn a_device_opens_by_serial_or_as_the_first_one() {
 }
 
 #[test]
-fn opening_a_device_twice_fails_without_leaking_the_pipeline() {
+fn opening_an_open_device_again_is_refused_before_libfreenect2_hands_it_out_twice() {
     let _bus = exclusive();
     standin::reset("AAA", KINECT_INTERVAL_US, 0);
     let freenect2 = Freenect2::new().unwrap();
     let device = freenect2.open(&OpenOptions::default()).unwrap();
+    // libfreenect2 v0.2 (and the stand-in) would return the same device object again, and
+    // closing both handles would free it twice.
     let error = freenect2.open(&OpenOptions::default()).unwrap_err();
     assert_eq!(
         error,
-        Freenect2Error::OpenFailed {
+        Freenect2Error::AlreadyOpen {
             serial: "AAA".into()
         }
     );
-    // libfreenect2 frees the pipeline of a failed open itself; the shim must not free it again
-    // (a double free) nor forget it (a leak): one pipeline is alive, the open device's.
-    assert_eq!(standin::counts().pipelines_live, 1);
+    let error = freenect2
+        .open(&OpenOptions {
+            serial: Some("AAA".into()),
+            ..OpenOptions::default()
+        })
+        .unwrap_err();
+    assert_eq!(
+        error,
+        Freenect2Error::AlreadyOpen {
+            serial: "AAA".into()
+        }
+    );
+    assert!(!standin::events()
+        .iter()
+        .any(|event| event.starts_with("open_again")));
     drop(device);
+    // Closed devices can be opened again.
+    drop(freenect2.open(&OpenOptions::default()).unwrap());
     drop(freenect2);
+    assert_eq!(standin::counts().devices_opened, 2);
+    assert_nothing_alive();
+}
+
+#[test]
+fn a_device_that_cannot_be_opened_is_an_error_and_leaks_no_pipeline() {
+    let _bus = exclusive();
+    // The stand-in refuses to open serials starting with BUSY, like a device claimed by another
+    // program. libfreenect2 then frees the pipeline itself: the shim must neither free it again
+    // (the live count would underflow) nor leak it.
+    standin::reset("BUSY1", KINECT_INTERVAL_US, 0);
+    let error = Freenect2Sensor::open(&OpenOptions::default()).unwrap_err();
+    assert_eq!(
+        error,
+        Freenect2Error::OpenFailed {
+            serial: "BUSY1".into()
+        }
+    );
+    assert!(
+        error.to_string().contains("in use by another program"),
+        "{error}"
+    );
+    assert!(standin::events().contains(&"open_failed BUSY1".to_owned()));
     assert_nothing_alive();
 }
 
