@@ -16,6 +16,12 @@ use crate::sequence::{sensor_id, SequenceTracker};
 /// frame is due every 33 ms, so 100 ms never times out while streaming yet stops promptly.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// `(width, height)` of every Kinect v2 depth frame.
+const KINECT_V2_SHAPE: (usize, usize) = (
+    sk2_proto::KINECT_V2_WIDTH_PX,
+    sk2_proto::KINECT_V2_HEIGHT_PX,
+);
+
 /// Counters of one [`Freenect2Sensor`], since it was created.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Freenect2Stats {
@@ -24,7 +30,7 @@ pub struct Freenect2Stats {
     /// Frames the device numbered but that never reached the sink (dropped by libfreenect2,
     /// refused by the listener while the previous frame was being converted, or lost on USB).
     pub lost_frames: u64,
-    /// Frames libfreenect2 delivered in an unexpected format, and failed waits.
+    /// Frames libfreenect2 delivered in an unexpected format or size (skipped), and failed waits.
     pub errors: u64,
 }
 
@@ -166,6 +172,12 @@ fn capture(
     while !stop.load(Ordering::Relaxed) {
         let captured = match device.wait_frame(POLL_INTERVAL) {
             Ok(None) => continue,
+            Ok(Some(frame)) if (frame.width(), frame.height()) != KINECT_V2_SHAPE => {
+                // Sensor::shape promises 512 x 424 to the server; never break that promise.
+                counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%serial, width = frame.width(), height = frame.height(), "depth frame of an unexpected size skipped");
+                continue;
+            }
             Ok(Some(frame)) => {
                 let capture_time_ns = unix_time_ns();
                 let (sequence, device_timestamp) =
