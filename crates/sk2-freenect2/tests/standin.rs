@@ -48,6 +48,7 @@ mod standin {
             first_sequence: u32,
         );
         fn sk2_standin_counts(out: *mut Counts);
+        fn sk2_standin_set_depth_size(width: usize, height: usize);
         fn sk2_standin_events(buf: *mut c_char, len: usize) -> usize;
     }
 
@@ -56,6 +57,12 @@ mod standin {
         let serials = CString::new(serials_csv).expect("test serials have no NUL");
         // SAFETY: `serials` is a NUL-terminated string alive for the call.
         unsafe { sk2_standin_reset(serials.as_ptr(), frame_interval_us, first_sequence) }
+    }
+
+    /// The size of the depth frames of devices started from now on (until the next reset).
+    pub fn set_depth_size(width: usize, height: usize) {
+        // SAFETY: plain values; no preconditions.
+        unsafe { sk2_standin_set_depth_size(width, height) }
     }
 
     pub fn counts() -> Counts {
@@ -378,6 +385,33 @@ fn frames_arrive_converted_by_the_documented_rule_with_device_counters() {
         .windows(2)
         .all(|pair| pair[0].sequence < pair[1].sequence));
     assert!(sensor.stats().frames >= 5);
+    drop(sensor);
+    assert_nothing_alive();
+}
+
+#[test]
+fn frames_of_another_size_than_512_by_424_are_skipped_and_counted() {
+    let _bus = exclusive();
+    standin::reset("AAA", 2_000, 0);
+    standin::set_depth_size(640, 480);
+    let mut sensor = Freenect2Sensor::open(&OpenOptions::default()).unwrap();
+    let (sink, frames) = channel_sink(4);
+    sensor.start(sink).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sensor.stats().errors < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no frame was rejected: {:?}",
+            sensor.stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    sensor.stop();
+    assert!(
+        frames.try_recv().is_err(),
+        "a 640 x 480 frame reached the sink"
+    );
+    assert_eq!(sensor.stats().frames, 0);
     drop(sensor);
     assert_nothing_alive();
 }
