@@ -54,8 +54,16 @@ fn stderr_line(output: &Output) -> String {
     stderr.trim_end().to_owned()
 }
 
-/// Starts the server; returns it with the `(device id, depth endpoint)` it printed.
-fn start(serials: &str, args: &[&str]) -> (Child, String, String) {
+/// A started server with the device id and the endpoints it printed.
+struct Started {
+    child: Child,
+    device_id: String,
+    depth: String,
+    depth_v2: String,
+}
+
+/// Starts the server and reads its `device <id> <kind>: <endpoint>` lines.
+fn start(serials: &str, args: &[&str]) -> Started {
     let mut child = command(serials, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -71,19 +79,48 @@ fn start(serials: &str, args: &[&str]) -> (Child, String, String) {
         }
     });
     let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
+    let (mut device_id, mut depth, mut depth_v2) = (String::new(), None, None);
+    while depth.is_none() || depth_v2.is_none() {
         let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("no device line before the timeout");
+            panic!("no depth and depth_v2 lines before the timeout");
         };
-        // "device <id> depth: <endpoint>"
-        if let Some(rest) = line.strip_prefix("device ") {
-            if let Some((id, endpoint)) = rest.split_once(" depth: ") {
-                return (child, id.to_owned(), endpoint.to_owned());
-            }
+        let Some((id, rest)) = line
+            .strip_prefix("device ")
+            .and_then(|rest| rest.split_once(' '))
+        else {
+            continue;
+        };
+        device_id = id.to_owned();
+        if let Some(endpoint) = rest.strip_prefix("depth: ") {
+            depth = Some(endpoint.to_owned());
+        } else if let Some(endpoint) = rest.strip_prefix("depth_v2: ") {
+            depth_v2 = Some(endpoint.to_owned());
         }
     }
+    Started {
+        child,
+        device_id,
+        depth: depth.unwrap_or_default(),
+        depth_v2: depth_v2.unwrap_or_default(),
+    }
+}
+
+/// The next `count` messages published on `endpoint`.
+fn receive(context: &zmq::Context, endpoint: &str, count: usize) -> Vec<Vec<u8>> {
+    let subscriber = context.socket(zmq::SUB).unwrap();
+    subscriber.set_maxmsgsize(MAX_MESSAGE_BYTES).unwrap();
+    subscriber.set_rcvtimeo(10_000).unwrap();
+    subscriber.connect(endpoint).unwrap();
+    subscriber.set_subscribe(b"").unwrap();
+    (0..count)
+        .map(|_| {
+            subscriber
+                .recv_bytes(0)
+                .expect("a depth message within 10 s")
+        })
+        .collect()
 }
 
 fn terminate(mut child: Child) {
@@ -108,36 +145,54 @@ fn terminate(mut child: Child) {
 }
 
 #[test]
-fn kinect_server_serves_stand_in_kinect_frames_on_the_original_depth_endpoint() {
-    let (child, id, endpoint) = start("003943241347", &["--pipeline", "cpu"]);
-    assert_eq!(id, sk2_freenect2::sensor_id("003943241347"));
-
+fn kinect_server_serves_stand_in_kinect_frames_exactly_on_depth_v2_and_12_bit_on_depth() {
+    let server = start("003943241347", &["--pipeline", "cpu"]);
+    assert_eq!(server.device_id, sk2_freenect2::sensor_id("003943241347"));
     let context = zmq::Context::new();
-    let subscriber = context.socket(zmq::SUB).unwrap();
-    subscriber.set_maxmsgsize(MAX_MESSAGE_BYTES).unwrap();
-    subscriber.set_rcvtimeo(10_000).unwrap();
-    subscriber.connect(&endpoint).unwrap();
-    subscriber.set_subscribe(b"").unwrap();
-    let mut frames = Vec::new();
-    for _ in 0..3 {
-        let message = subscriber.recv_bytes(0).expect("a depth frame within 10 s");
-        frames.push(sk2_proto::sk2::decode(&message, 512, 424).expect("a valid sk2 frame"));
-    }
-    drop(subscriber);
-    terminate(child);
+    let v2_messages = receive(&context, &server.depth_v2, 3);
+    let sk2_messages = receive(&context, &server.depth, 3);
+    terminate(server.child);
 
-    for frame in &frames {
+    // depth_v2 is lossless and carries the device's counters: the stand-in stamps device frame
+    // n with timestamp 267 * n and fills it with its edge cases and the ramp
+    // 500 + (index + n) % 8000.
+    let mut last: Option<(u64, u64)> = None;
+    for message in &v2_messages {
+        let (header, frame) =
+            sk2_proto::depth_v2::decode(message).expect("a valid depth_v2 message");
+        assert_eq!((header.width, header.height), (512, 424));
+        assert_eq!(header.device_timestamp % 267, 0);
+        let device_sequence = (header.device_timestamp / 267) as usize;
         let pixels = frame.depth_mm();
-        // The original `depth` encoding keeps only bits 0..11.
+        assert_eq!(pixels[..18], EXPECTED_SPECIAL_PIXELS);
+        for (index, &pixel) in pixels.iter().enumerate().skip(18) {
+            assert_eq!(
+                usize::from(pixel),
+                500 + (index + device_sequence) % 8000,
+                "pixel {index}"
+            );
+        }
+        if let Some((sequence, timestamp)) = last {
+            assert!(header.sequence > sequence);
+            assert_eq!(
+                header.sequence - sequence,
+                (header.device_timestamp - timestamp) / 267
+            );
+        }
+        last = Some((header.sequence, header.device_timestamp));
+    }
+
+    // The original `depth` encoding keeps only bits 0..11 of the same values.
+    for message in &sk2_messages {
+        let frame = sk2_proto::sk2::decode(message, 512, 424).expect("a valid sk2 frame");
+        let pixels = frame.depth_mm();
         let expected: Vec<u16> = EXPECTED_SPECIAL_PIXELS.iter().map(|v| v & 0x0FFF).collect();
         assert_eq!(pixels[..18], expected[..]);
-        // The rest is the stand-in's ramp 500 + (index + device sequence) % 8000, for one sequence.
-        let matches_ramp =
-            |sequence: usize| {
-                pixels.iter().enumerate().skip(18).all(|(index, &pixel)| {
-                    pixel == ((500 + (index + sequence) % 8000) as u16) & 0x0FFF
-                })
-            };
+        let matches_ramp = |sequence: usize| {
+            pixels.iter().enumerate().skip(18).all(|(index, &pixel)| {
+                usize::from(pixel) == (500 + (index + sequence) % 8000) & 0x0FFF
+            })
+        };
         assert!((0..8000).any(matches_ramp), "not the stand-in's ramp");
     }
 }
