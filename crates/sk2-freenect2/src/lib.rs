@@ -20,7 +20,7 @@
 //! libfreenect2 decodes depth on its own thread and hands each frame to a listener. This crate
 //! uses libfreenect2's `SyncMultiFrameListener`, a one-slot mailbox: while the previous frame is
 //! still held, the driver thread's offer is refused and the driver reuses its buffer, so the
-//! driver never waits for us. [`Freenect2Sensor`] runs one capture thread per device that takes
+//! driver never waits for us. `Freenect2Sensor` runs one capture thread per device that takes
 //! each frame, converts it, releases libfreenect2's buffer *before* calling the sink, and passes
 //! the converted frame to the sink (which by the [`sk2_proto::Sensor`] contract never blocks:
 //! the server's sink is a bounded channel that drops when full). Frames lost anywhere show up as
