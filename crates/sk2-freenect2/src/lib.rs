@@ -64,4 +64,4 @@ pub use device::{
     DEFAULT_MIN_DEPTH_M,
 };
 #[cfg(feature = "ffi")]
-pub use sensor::{Freenect2Sensor, Freenect2Stats, POLL_INTERVAL};
+pub use sensor::{Freenect2Sensor, Freenect2Stats, POLL_INTERVAL, STOP_TIMEOUT};

@@ -1,6 +1,7 @@
 //! [`Freenect2Sensor`]: a Kinect v2 as an [`sk2_proto::Sensor`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -15,6 +16,14 @@ use crate::sequence::{sensor_id, SequenceTracker};
 /// upper bound on how long [`Sensor::stop`] waits (plus one frame's conversion). At 30 fps a
 /// frame is due every 33 ms, so 100 ms never times out while streaming yet stops promptly.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long [`Sensor::stop`] waits for the capture thread. It normally returns within
+/// [`POLL_INTERVAL`] plus one frame's conversion and libfreenect2's `stop()`; only a
+/// libfreenect2 built without C++11 threading (whose waits ignore their timeout) that delivers
+/// no more frames (a Kinect unplugged while streaming) keeps it longer. Then `stop` gives up,
+/// leaves the thread and the device behind (closed if frames ever resume) and returns, so that a
+/// server can still shut down.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `(width, height)` of every Kinect v2 depth frame.
 const KINECT_V2_SHAPE: (usize, usize) = (
@@ -44,7 +53,9 @@ struct Counters {
 #[derive(Debug)]
 struct Running {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Device>,
+    /// The capture thread sends the device back here when it ends.
+    returned: mpsc::Receiver<Device>,
+    thread: JoinHandle<()>,
 }
 
 /// A Kinect v2 streaming depth through libfreenect2.
@@ -122,18 +133,27 @@ impl Sensor for Freenect2Sensor {
             return Err(SensorError::Unavailable(error.to_string()));
         }
         let stop = Arc::new(AtomicBool::new(false));
+        let (give_back, returned) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name(format!("freenect2-{}", self.serial))
             .spawn({
                 let stop = Arc::clone(&stop);
                 let counters = Arc::clone(&self.counters);
-                move || capture(device, sink, &stop, &counters)
+                move || {
+                    let device = capture(device, sink, &stop, &counters);
+                    // If stop() gave up waiting, nobody takes it: dropping it closes the device.
+                    let _ = give_back.send(device);
+                }
             })
             .map_err(|error| {
                 // The closure (and with it the device) is dropped, which closes the device.
                 SensorError::Unavailable(format!("cannot start the capture thread: {error}"))
             })?;
-        self.running = Some(Running { stop, thread });
+        self.running = Some(Running {
+            stop,
+            returned,
+            thread,
+        });
         Ok(())
     }
 
@@ -142,11 +162,26 @@ impl Sensor for Freenect2Sensor {
             return;
         };
         running.stop.store(true, Ordering::Relaxed);
-        match running.thread.join() {
-            Ok(device) => self.device = Some(device),
+        match running.returned.recv_timeout(STOP_TIMEOUT) {
+            Ok(device) => {
+                // The thread has nothing left to do but exit.
+                let _ = running.thread.join();
+                self.device = Some(device);
+            }
             // The sink panicked on the capture thread; unwinding dropped (closed) the device.
-            Err(_) => {
-                tracing::warn!(serial = %self.serial, "capture thread panicked; device closed")
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = running.thread.join();
+                tracing::warn!(serial = %self.serial, "capture thread panicked; device closed");
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                // Detach: the thread never calls the sink again (it checks the stop flag first).
+                drop(running.thread);
+                tracing::warn!(
+                    serial = %self.serial,
+                    timeout = ?STOP_TIMEOUT,
+                    "libfreenect2 did not return from waiting for a frame; leaving the device behind \
+                     (build libfreenect2 with -DENABLE_CXX11=ON, docs/freenect2.md)"
+                );
             }
         }
     }
@@ -199,6 +234,10 @@ fn capture(
                 continue;
             }
         };
+        if stop.load(Ordering::Relaxed) {
+            // stop() may have given up waiting and returned: the sink must not run any more.
+            break;
+        }
         seen += 1;
         counters.frames.fetch_add(1, Ordering::Relaxed);
         counters

@@ -16,8 +16,10 @@ use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use sk2_freenect2::{Freenect2, Freenect2Error, Freenect2Sensor, OpenOptions, Pipeline};
-use sk2_proto::{CapturedFrame, Sensor};
+use sk2_freenect2::{
+    Freenect2, Freenect2Error, Freenect2Sensor, OpenOptions, Pipeline, POLL_INTERVAL, STOP_TIMEOUT,
+};
+use sk2_proto::{CapturedFrame, Sensor, SensorError};
 
 /// The stand-in's test hooks (tests/fixtures/standin/include/sk2_standin_control.h).
 mod standin {
@@ -49,6 +51,7 @@ mod standin {
         );
         fn sk2_standin_counts(out: *mut Counts);
         fn sk2_standin_set_depth_size(width: usize, height: usize);
+        fn sk2_standin_set_stalled(stalled: i32);
         fn sk2_standin_events(buf: *mut c_char, len: usize) -> usize;
     }
 
@@ -63,6 +66,12 @@ mod standin {
     pub fn set_depth_size(width: usize, height: usize) {
         // SAFETY: plain values; no preconditions.
         unsafe { sk2_standin_set_depth_size(width, height) }
+    }
+
+    /// Stops frames and makes waits ignore their timeout (or undoes it).
+    pub fn set_stalled(stalled: bool) {
+        // SAFETY: a plain value; no preconditions.
+        unsafe { sk2_standin_set_stalled(i32::from(stalled)) }
     }
 
     pub fn counts() -> Counts {
@@ -413,6 +422,53 @@ fn frames_of_another_size_than_512_by_424_are_skipped_and_counted() {
     );
     assert_eq!(sensor.stats().frames, 0);
     drop(sensor);
+    assert_nothing_alive();
+}
+
+#[test]
+fn stop_gives_up_on_a_capture_thread_stuck_in_a_wait_that_ignores_its_timeout() {
+    let _bus = exclusive();
+    standin::reset("AAA", 2_000, 0);
+    let mut sensor = Freenect2Sensor::open(&OpenOptions::default()).unwrap();
+    let (sink, frames) = channel_sink(1024);
+    sensor.start(sink).unwrap();
+    frames
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a frame");
+    // The Kinect goes silent and the library's wait never times out; after a poll interval the
+    // capture thread is stuck inside it.
+    standin::set_stalled(true);
+    std::thread::sleep(POLL_INTERVAL * 3);
+    let delivered_before_stop = sensor.stats().frames;
+    let started = Instant::now();
+    sensor.stop();
+    let waited = started.elapsed();
+    assert!(
+        waited >= STOP_TIMEOUT,
+        "the thread was not stuck: {waited:?}"
+    );
+    assert!(
+        waited < STOP_TIMEOUT + Duration::from_secs(3),
+        "stop took {waited:?}"
+    );
+    assert!(matches!(
+        sensor.start(channel_sink(1).0),
+        Err(SensorError::Unavailable(_))
+    ));
+    drop(sensor);
+
+    // Frames resume: the thread wakes, sees the stop request, never calls the sink again, and
+    // closes the device it was left with.
+    standin::set_stalled(false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while standin::counts().devices_live > 0 || standin::counts().contexts_live > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned device was never closed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(frames.try_iter().count() as u64, delivered_before_stop - 1);
     assert_nothing_alive();
 }
 
