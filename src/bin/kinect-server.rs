@@ -1,7 +1,8 @@
 //! `kinect-server`: stream depth frames from simulated or recorded sensors, as streamkinect2 did.
 //!
 //! With no flags: one mock sensor at 30 fps, announced over mDNS, on random ports. Prints the
-//! server name and its endpoints, then serves until Ctrl-C or SIGTERM.
+//! server name and its endpoints, then serves until Ctrl-C or SIGTERM. `--source freenect2`
+//! streams a real Kinect v2 (build with `--features freenect2`; docs/freenect2.md).
 
 use std::path::PathBuf;
 
@@ -47,6 +48,12 @@ struct Args {
     /// Frames per second of each sensor; 0 means as fast as possible.
     #[arg(long, default_value_t = 30.0)]
     fps: f64,
+    /// Serial number of the Kinect v2 to open (with `--source freenect2`; default: the first).
+    #[arg(long)]
+    serial: Option<String>,
+    /// libfreenect2 packet pipeline (with `--source freenect2`): cpu, opengl, opencl or cuda.
+    #[arg(long, default_value = "cpu")]
+    pipeline: String,
     /// Directory of `<name>-<W>x<H>.u16` frames to replay (with `--source replay`).
     #[arg(long)]
     replay_dir: Option<PathBuf>,
@@ -102,6 +109,8 @@ enum Source {
     Mock,
     /// Recorded frames from `--replay-dir`, in a loop.
     Replay,
+    /// A real Kinect v2 through libfreenect2 (needs a build with `--features freenect2`).
+    Freenect2,
 }
 
 fn main() {
@@ -175,6 +184,9 @@ fn run(args: Args) -> Result<()> {
 }
 
 fn sensors(args: &Args, fps: Option<f64>) -> Result<Vec<Box<dyn Sensor>>> {
+    if args.source != Source::Freenect2 && (args.serial.is_some() || args.pipeline != "cpu") {
+        bail!("--serial and --pipeline only apply to --source freenect2");
+    }
     match args.source {
         Source::Mock => Ok((0..args.sensors)
             .map(|index| {
@@ -193,7 +205,33 @@ fn sensors(args: &Args, fps: Option<f64>) -> Result<Vec<Box<dyn Sensor>>> {
             let replay = ReplaySensor::open_shape(dir, fps, args.replay_shape)?;
             Ok(vec![Box::new(replay)])
         }
+        Source::Freenect2 => freenect2_sensor(args),
     }
+}
+
+/// The Kinect v2 named by `--serial` (or the first one), opened now so that a missing device is
+/// reported before the server starts. It streams at the device's own 30 fps (`--fps` is ignored).
+#[cfg(feature = "freenect2")]
+fn freenect2_sensor(args: &Args) -> Result<Vec<Box<dyn Sensor>>> {
+    use sk2_freenect2::{Freenect2Sensor, OpenOptions, Pipeline};
+
+    let pipeline: Pipeline = args.pipeline.parse()?;
+    let options = OpenOptions {
+        serial: args.serial.clone(),
+        pipeline,
+        ..OpenOptions::default()
+    };
+    let sensor = Freenect2Sensor::open(&options)?;
+    tracing::info!(serial = sensor.serial(), %pipeline, "streaming a Kinect v2");
+    Ok(vec![Box::new(sensor)])
+}
+
+#[cfg(not(feature = "freenect2"))]
+fn freenect2_sensor(_args: &Args) -> Result<Vec<Box<dyn Sensor>>> {
+    bail!(
+        "this kinect-server was built without libfreenect2 support; rebuild with \
+         `cargo build --release --features freenect2` (see docs/freenect2.md)"
+    )
 }
 
 /// `512x424` -> `(512, 424)`.

@@ -1,0 +1,84 @@
+//! Compiles the C++ shim against libfreenect2, found with pkg-config, when the `ffi` feature is
+//! on; does nothing otherwise (so the default workspace build needs neither libfreenect2 nor a
+//! C++ compiler).
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    #[cfg(feature = "ffi")]
+    ffi::build();
+}
+
+#[cfg(feature = "ffi")]
+mod ffi {
+    use std::process::exit;
+
+    /// The oldest libfreenect2 whose API the shim uses (`startStreams`, `Frame::format`).
+    const MIN_VERSION: &str = "0.2";
+
+    pub(crate) fn build() {
+        for file in ["shim/sk2_freenect2_shim.cpp", "shim/sk2_freenect2_shim.h"] {
+            println!("cargo:rerun-if-changed={file}");
+        }
+        println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+
+        // Probe without emitting link lines yet: the shim must come before libfreenect2 on the
+        // linker command line (a static libfreenect2, like the test stand-in, is resolved in
+        // order), and the C++ runtime after both.
+        let library = match pkg_config::Config::new()
+            .atleast_version(MIN_VERSION)
+            .cargo_metadata(false)
+            .probe("freenect2")
+        {
+            Ok(library) => library,
+            Err(error) => {
+                // pkg-config's own first line says what is wrong ("Package freenect2 was not
+                // found...", "Requested 'freenect2 >= 0.2' but version..."); the crate's
+                // Display of the error spans a dozen lines.
+                let detail = match &error {
+                    pkg_config::Error::Failure { output, .. }
+                    | pkg_config::Error::ProbeFailure { output, .. } => {
+                        String::from_utf8_lossy(&output.stderr).into_owned()
+                    }
+                    other => other.to_string(),
+                };
+                let reason = detail
+                    .lines()
+                    .map(str::trim)
+                    .find(|line| !line.is_empty())
+                    .unwrap_or("not found")
+                    .trim_end_matches('.')
+                    .to_owned();
+                let search_path = std::env::var("PKG_CONFIG_PATH")
+                    .map_or_else(|_| "unset".to_owned(), |path| format!("{path:?}"));
+                eprintln!(
+                    "error: sk2-freenect2 (feature `ffi`/`freenect2`) needs libfreenect2 >= {MIN_VERSION}, \
+                     but pkg-config cannot find `freenect2` ({reason}; PKG_CONFIG_PATH is {search_path}); build and install \
+                     libfreenect2 (docs/freenect2.md), then set \
+                     PKG_CONFIG_PATH=<install prefix>/lib/pkgconfig, e.g. \
+                     PKG_CONFIG_PATH=$HOME/freenect2/lib/pkgconfig"
+                );
+                exit(1);
+            }
+        };
+
+        let mut shim = cc::Build::new();
+        shim.cpp(true)
+            .cpp_link_stdlib(None)
+            .std("c++11")
+            .file("shim/sk2_freenect2_shim.cpp")
+            .include("shim")
+            .warnings(true);
+        for include in &library.include_paths {
+            shim.include(include);
+        }
+        shim.compile("sk2_freenect2_shim");
+
+        for path in &library.link_paths {
+            println!("cargo:rustc-link-search=native={}", path.display());
+        }
+        for lib in &library.libs {
+            println!("cargo:rustc-link-lib={lib}");
+        }
+        println!("cargo:rustc-link-lib=stdc++");
+    }
+}

@@ -1,0 +1,67 @@
+//! Kinect v2 depth frames through [libfreenect2](https://github.com/OpenKinect/libfreenect2), as
+//! an [`sk2_proto::Sensor`].
+//!
+//! libfreenect2 is C++ with no C API, so a small `extern "C"` shim (`shim/`, compiled with the
+//! `cc` crate) wraps the dozen calls this crate needs, and `ffi` declares them by hand (no
+//! bindgen, so no libclang). The exact libfreenect2 API relied on is listed in
+//! `docs/freenect2.md`.
+//!
+//! # Features
+//!
+//! The binding needs libfreenect2 and a C++ compiler, which most machines lack, so it is behind
+//! the feature `ffi` (the root package turns it on with its feature `freenect2`). Without it the
+//! crate is only its pure parts: [`convert`] (the float-to-millimetre rule), [`SequenceTracker`],
+//! [`sensor_id`] and [`Pipeline`]. They are always compiled so that the default
+//! `cargo test --workspace` checks them. (Leaving the crate out of `default-members` instead
+//! would not help: `cargo test --workspace` builds every member.)
+//!
+//! # Threads
+//!
+//! libfreenect2 decodes depth on its own thread and hands each frame to a listener. This crate
+//! uses libfreenect2's `SyncMultiFrameListener`, a one-slot mailbox: while the previous frame is
+//! still held, the driver thread's offer is refused and the driver reuses its buffer, so the
+//! driver never waits for us. `Freenect2Sensor` runs one capture thread per device that takes
+//! each frame, converts it, releases libfreenect2's buffer *before* calling the sink, and passes
+//! the converted frame to the sink (which by the [`sk2_proto::Sensor`] contract never blocks:
+//! the server's sink is a bounded channel that drops when full). Frames lost anywhere show up as
+//! gaps in [`sk2_proto::CapturedFrame::sequence`], which follows the device's own counter.
+//!
+//! ```no_run
+//! # #[cfg(feature = "ffi")] {
+//! use sk2_freenect2::{Freenect2Sensor, OpenOptions, Pipeline};
+//! use sk2_proto::Sensor;
+//!
+//! let mut sensor = Freenect2Sensor::open(&OpenOptions { pipeline: Pipeline::Cpu, ..OpenOptions::default() })?;
+//! sensor.start(Box::new(|frame| println!("frame {} at {}", frame.sequence, frame.device_timestamp)))?;
+//! std::thread::sleep(std::time::Duration::from_secs(1));
+//! sensor.stop();
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+// The workspace denies unsafe code; this crate is the one place that must call C++, so it
+// allows it. Every unsafe block is small and carries a SAFETY comment; only `ffi` declares
+// foreign functions and only `device` calls them.
+#![cfg_attr(feature = "ffi", allow(unsafe_code))]
+
+pub mod convert;
+mod pipeline;
+mod sequence;
+
+#[cfg(feature = "ffi")]
+mod device;
+#[cfg(feature = "ffi")]
+mod ffi;
+#[cfg(feature = "ffi")]
+mod sensor;
+
+pub use pipeline::{ParsePipelineError, Pipeline};
+pub use sequence::{sensor_id, SequenceTracker};
+
+#[cfg(feature = "ffi")]
+pub use device::{
+    Device, Freenect2, Freenect2Error, HeldFrame, OpenOptions, DEFAULT_MAX_DEPTH_M,
+    DEFAULT_MIN_DEPTH_M,
+};
+#[cfg(feature = "ffi")]
+pub use sensor::{Freenect2Sensor, Freenect2Stats, POLL_INTERVAL, STOP_TIMEOUT};
