@@ -2,16 +2,22 @@
 //! docs/protocol-depth-v2.md and from the Python-made fixtures, into `fuzz/corpus/<target>/`
 //! (git-ignored: the fuzzer grows these directories, and they are not committed).
 //!
-//! Run from the repository root: `cargo run --manifest-path fuzz/Cargo.toml --bin make-seeds`.
+//! Run from anywhere: `cargo run --manifest-path fuzz/seeds/Cargo.toml`.
 
 use std::path::{Path, PathBuf};
+
+// The framing helpers of the fuzz package, compiled in here rather than depended on, so that
+// writing seeds does not build libFuzzer.
+#[path = "../../src/lib.rs"]
+#[allow(dead_code)]
+mod sk2_fuzz;
 
 use sk2_fuzz::{join_frames, join_shape};
 use sk2_proto::depth_v2::{self, Codec};
 use sk2_proto::{sk2, CapturedFrame, DepthFrame, Device, ErrorPayload, Me, Reply, Request};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let corpus = root.join("corpus");
     let fixtures = root.join("../crates/sk2-proto/tests/fixtures");
     let mut written = 0;
