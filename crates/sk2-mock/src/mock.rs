@@ -278,13 +278,13 @@ impl Scene {
                 .ceil()
                 .min(width as f64 - 1.0)
                 .max(0.0) as usize;
-            for col in first..=last.min(width - 1) {
+            for (col, pixel) in pixels.iter_mut().enumerate().take(last + 1).skip(first) {
                 let dx = col as f64 - centre_x;
                 let inside = radius * radius - dx * dx - dy * dy;
                 if inside >= 0.0 {
-                    pixels[col] = saturate(BALL_NEAREST_MM + (radius - inside.sqrt()) * 4.0);
+                    *pixel = saturate(BALL_NEAREST_MM + (radius - inside.sqrt()) * 4.0);
                 } else if dx < 0.0 {
-                    pixels[col] = 0;
+                    *pixel = 0;
                 }
             }
         }

@@ -9,7 +9,7 @@
 //! offset  size  field              value
 //!      0     4  magic              "SKD2" (53 4B 44 32)
 //!      4     1  header_version     1
-//!      5     1  codec              codec id (see Codec): 0x00 raw, 0x01 RVL
+//!      5     1  codec              codec id (see Codec): 0x00 raw, 0x01 RVL, 0x02 MEDANS
 //!      6     2  flags              0; a reader rejects any other value (room for later flags)
 //!      8     4  width              pixels per row, u32 LE, >= 1
 //!     12     4  height             rows, u32 LE, >= 1, width * height <= MAX_FRAME_PIXELS
@@ -54,19 +54,23 @@ pub enum Codec {
     /// For debugging and for links where CPU matters more than bandwidth.
     Raw,
     /// Id `0x01`, `"rvl"`: Wilson's RVL (see [`codec::rvl`]). Spoken by other depth tools.
-    #[default]
     Rvl,
+    /// Id `0x02`, `"medans"`: median prediction + context-modelled rANS (see [`codec::medans`]).
+    /// About 1.5x smaller than RVL on time-of-flight frames.
+    #[default]
+    MedAns,
 }
 
 impl Codec {
     /// Every codec, in id order.
-    pub const ALL: &'static [Codec] = &[Codec::Raw, Codec::Rvl];
+    pub const ALL: &'static [Codec] = &[Codec::Raw, Codec::Rvl, Codec::MedAns];
 
     /// The id byte in the header.
     pub fn id(self) -> u8 {
         match self {
             Codec::Raw => 0x00,
             Codec::Rvl => 0x01,
+            Codec::MedAns => 0x02,
         }
     }
 
@@ -80,6 +84,7 @@ impl Codec {
         match self {
             Codec::Raw => "raw",
             Codec::Rvl => "rvl",
+            Codec::MedAns => "medans",
         }
     }
 
@@ -89,11 +94,12 @@ impl Codec {
         match self {
             Codec::Raw => pixels * 2,
             Codec::Rvl => codec::rvl::max_encoded_len(pixels),
+            Codec::MedAns => codec::medans::max_encoded_len(pixels),
         }
     }
 
-    /// Appends the payload for `depth_mm` to `out`.
-    fn encode_payload(self, depth_mm: &[u16], out: &mut Vec<u8>) {
+    /// Appends the payload for `depth_mm`, rows of `width` pixels, to `out`.
+    pub fn encode_payload(self, depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
         match self {
             Codec::Raw => {
                 out.reserve(depth_mm.len() * 2);
@@ -102,11 +108,17 @@ impl Codec {
                 }
             }
             Codec::Rvl => codec::rvl::encode(depth_mm, out),
+            Codec::MedAns => codec::medans::encode(depth_mm, width, out),
         }
     }
 
-    /// Fills `depth_mm` from exactly `payload`.
-    fn decode_payload(self, payload: &[u8], depth_mm: &mut [u16]) -> Result<(), CodecError> {
+    /// Fills `depth_mm`, rows of `width` pixels, from exactly `payload`.
+    pub fn decode_payload(
+        self,
+        payload: &[u8],
+        width: usize,
+        depth_mm: &mut [u16],
+    ) -> Result<(), CodecError> {
         match self {
             Codec::Raw => {
                 if payload.len() != depth_mm.len() * 2 {
@@ -118,6 +130,7 @@ impl Codec {
                 Ok(())
             }
             Codec::Rvl => codec::rvl::decode(payload, depth_mm),
+            Codec::MedAns => codec::medans::decode(payload, width, depth_mm),
         }
     }
 }
@@ -257,7 +270,7 @@ pub fn encode(frame: &CapturedFrame, codec: Codec) -> Vec<u8> {
 pub fn encode_into(frame: &CapturedFrame, codec: Codec, out: &mut Vec<u8>) {
     out.clear();
     out.resize(HEADER_LEN, 0);
-    codec.encode_payload(frame.depth.depth_mm(), out);
+    codec.encode_payload(frame.depth.depth_mm(), frame.depth.width(), out);
     // A DepthFrame has at most MAX_FRAME_PIXELS (2^24) pixels, so its width and height fit in
     // u32, and every codec's bound for 2^24 pixels (under 2^27 bytes) fits in u32.
     let header = FrameHeader {
@@ -335,7 +348,7 @@ pub fn decode(message: &[u8]) -> Result<(FrameHeader, DepthFrame), DepthV2Error>
     let mut depth_mm = vec![0u16; width * height];
     header
         .codec
-        .decode_payload(&message[HEADER_LEN..], &mut depth_mm)
+        .decode_payload(&message[HEADER_LEN..], width, &mut depth_mm)
         .map_err(|source| DepthV2Error::Payload {
             codec: header.codec,
             source,

@@ -7,7 +7,9 @@
 //! allocates the output, so a decoder never allocates in proportion to what the payload claims.
 //!
 //! * [`rvl`]: Wilson's RVL (2017), run lengths of holes plus variable-length deltas.
+//! * [`medans`]: median prediction, per-context static rANS, holes as their own symbol.
 
+pub mod medans;
 pub mod rvl;
 
 /// Why a codec payload could not be decoded. Every variant means the payload is corrupt or
