@@ -106,6 +106,7 @@ fn join_pinger(pinger: thread::JoinHandle<Result<(usize, Duration)>>) -> Result<
     let (pongs, slowest) = pinger
         .join()
         .map_err(|_| anyhow::anyhow!("pinger panicked"))??;
+    eprintln!("{pongs} pongs during the attack, the slowest in {slowest:?}");
     ensure!(pongs >= 5, "only {pongs} pongs during the attack");
     ensure!(slowest < PING_TIMEOUT, "slowest pong took {slowest:?}");
     Ok(pongs)
