@@ -346,7 +346,7 @@ fn a_control_peer_that_never_reads_its_replies_does_not_hold_up_other_clients() 
     Ok(())
 }
 
-/// A sensor the test drives by hand: each [`HandSensor::push`] delivers one noisy 512 x 424 frame
+/// A sensor the test drives by hand: each [`push`] delivers one noisy 512 x 424 frame
 /// (about 300 KB in sk2, so a few fill any socket buffer) whose first two pixels carry its
 /// number, so a subscriber can tell exactly which frames it got.
 struct HandSensor {
@@ -482,8 +482,9 @@ fn a_subscriber_that_never_reads_gets_a_bounded_queue_and_others_get_every_frame
     let mut stuck_backlog_before = Vec::new();
     for number in 1..=FRAMES_WHILE_STUCK {
         push(&sink, number);
-        // About 60 fps: the encoder pool keeps up, so the server drops nothing itself.
-        thread::sleep(Duration::from_millis(16));
+        // About 40 fps: a debug-built encoder pool on a busy machine still keeps up, so the
+        // server drops (almost) nothing itself.
+        thread::sleep(Duration::from_millis(25));
     }
     let (good_numbers, smallest_message) = good_reader
         .join()
