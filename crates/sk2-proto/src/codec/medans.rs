@@ -114,15 +114,20 @@ impl RowModel {
             .zip(e)
             .zip(&mut self.fallback)
         {
-            let up_holes = u8::from(b == 0) + u8::from(c == 0) + u8::from(d == 0);
-            let (bi, ci, di, ei) = (i32::from(b), i32::from(c), i32::from(d), i32::from(e));
-            let far = if e != 0 { (di - ei).unsigned_abs() } else { 0 };
-            let gradient = (bi - ci).unsigned_abs() + (bi - di).unsigned_abs() + far;
+            // All in u16 lanes (8 per SSE register): the gradient saturates at 65535, which
+            // changes no bucket since the largest edge is 128.
+            let up_holes = u16::from(b == 0) + u16::from(c == 0) + u16::from(d == 0);
+            let far = if e != 0 { d.abs_diff(e) } else { 0 };
+            let gradient = b
+                .abs_diff(c)
+                .saturating_add(b.abs_diff(d))
+                .saturating_add(far);
             // min(bit_length(gradient), 8), as comparisons so that the loop vectorises.
             let bucket = [1, 2, 4, 8, 16, 32, 64, 128]
                 .iter()
-                .map(|&edge| u8::from(gradient >= edge))
-                .sum::<u8>();
+                .map(|&edge| u16::from(gradient >= edge))
+                .sum::<u16>();
+            let (bucket, up_holes) = (bucket as u8, up_holes as u8);
             let context = if up_holes == 0 { bucket } else { 8 + up_holes };
             *contexts = [context, 9 + up_holes];
             *fallback = if b != 0 {
