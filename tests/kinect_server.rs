@@ -281,3 +281,60 @@ fn with_no_flags_it_announces_one_mock_sensor_and_still_stops_within_1_s() {
         "exit with mDNS goodbye took {took:?}"
     );
 }
+
+/// The project's corpus of real depth frames, beside the repository (never copied into it).
+fn corpus_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn real_kinect_v2_frames_replayed_from_the_corpus_arrive_exact_on_depth_v2() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("skipped: no ../shared/corpus beside the repository");
+        return;
+    };
+    let dir = dir.to_str().unwrap().to_owned();
+    let running = start(&[
+        "--no-announce",
+        "--bind",
+        "127.0.0.1",
+        "--source",
+        "replay",
+        "--replay-dir",
+        &dir,
+        "--replay-shape",
+        "512x424",
+        "--codec",
+        "medans",
+    ]);
+    let replay = sk2_mock::ReplaySensor::open_shape(&dir, None, Some((512, 424))).unwrap();
+    assert!(replay.len() >= 2);
+    let id = value_of(&running.lines, "device ")
+        .split_once(' ')
+        .unwrap()
+        .0
+        .to_owned();
+    let endpoint = value_of(&running.lines, &format!("device {id} depth_v2: "));
+    let context = zmq::Context::new();
+    let sub = context.socket(zmq::SUB).unwrap();
+    sub.set_rcvtimeo(5000).unwrap();
+    sub.set_subscribe(b"").unwrap();
+    sub.connect(endpoint).unwrap();
+    let mut far = 0;
+    for _ in 0..replay.len() * 2 {
+        let message = sub.recv_bytes(0).unwrap();
+        let (header, frame) = sk2_proto::depth_v2::decode(&message).unwrap();
+        assert_eq!(
+            &frame,
+            replay.frame(header.sequence),
+            "frame {}",
+            header.sequence
+        );
+        far += frame.depth_mm().iter().filter(|&&v| v >= 4096).count();
+    }
+    // Real frames have values >= 4096 mm, which only depth_v2 keeps.
+    assert!(far > 0);
+    let (_, status) = terminate(running.child);
+    assert!(status.success());
+}

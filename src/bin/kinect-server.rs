@@ -50,6 +50,9 @@ struct Args {
     /// Directory of `<name>-<W>x<H>.u16` frames to replay (with `--source replay`).
     #[arg(long)]
     replay_dir: Option<PathBuf>,
+    /// With `--source replay`: only the files of this shape, `<W>x<H>` (e.g. `512x424`).
+    #[arg(long, value_parser = parse_shape)]
+    replay_shape: Option<(usize, usize)>,
     /// Do not announce over mDNS.
     #[arg(long)]
     no_announce: bool,
@@ -187,8 +190,16 @@ fn sensors(args: &Args, fps: Option<f64>) -> Result<Vec<Box<dyn Sensor>>> {
                 .replay_dir
                 .as_ref()
                 .context("--source replay needs --replay-dir DIR")?;
-            let replay = ReplaySensor::open(dir, fps)?;
+            let replay = ReplaySensor::open_shape(dir, fps, args.replay_shape)?;
             Ok(vec![Box::new(replay)])
         }
     }
+}
+
+/// `512x424` -> `(512, 424)`.
+fn parse_shape(text: &str) -> Result<(usize, usize), String> {
+    let parse = |part: &str| part.parse::<usize>().ok().filter(|&n| n > 0);
+    text.split_once('x')
+        .and_then(|(width, height)| Some((parse(width)?, parse(height)?)))
+        .ok_or_else(|| format!("expected <W>x<H> such as 512x424, got {text:?}"))
 }

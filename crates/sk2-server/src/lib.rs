@@ -240,8 +240,11 @@ struct Running {
 impl Server {
     /// A stopped server with no sensors.
     pub fn new(config: Config) -> Self {
+        let mut me = Me::new(config.name.clone(), String::new());
+        // No endpoint exists before start.
+        me.endpoints.clear();
         let control = Arc::new(ControlShared {
-            me: Mutex::new(Me::new(config.name.clone(), String::new())),
+            me: Mutex::new(me),
             shutdown: Default::default(),
         });
         Self {
@@ -366,6 +369,11 @@ impl Server {
         self.publish_me();
         if result.is_ok() && self.config.announce {
             let name = self.config.name.clone();
+            // Informative TXT keys: browsers need none of them (the original's TXT is empty).
+            let mut txt = vec![("version", sk2_proto::control::PROTOCOL_VERSION.to_string())];
+            if let Some(codec) = self.config.codec {
+                txt.push((DEVICE_CODEC_KEY, codec.name().to_owned()));
+            }
             result = hostname_of_machine()
                 .and_then(|host| {
                     Announcer::register(
@@ -373,7 +381,7 @@ impl Server {
                         &host,
                         control_port,
                         self.config.interface.as_deref(),
-                        &[("version", sk2_proto::control::PROTOCOL_VERSION.to_string())],
+                        &txt,
                     )
                 })
                 .map(|announcer| {
