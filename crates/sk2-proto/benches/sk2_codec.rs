@@ -3,6 +3,10 @@
 //! Run: `SK2_CORPUS=../shared/corpus cargo bench -p sk2-proto --bench sk2_codec`
 //! (the directory of `.u16` frames named `<source>-<n>-<W>x<H>.u16`). Without it the bench uses
 //! synthetic frames and says so, since their figures are not representative.
+//!
+//! Each frame is also run through `reference_encode`/`reference_decode`, the first
+//! implementation (iterator packing, `compress_prepend_size`, zero-filled buffers), so that the
+//! speed-up is a ratio measured in the same run on the same (noisy, shared) machine.
 
 use std::path::PathBuf;
 
@@ -55,6 +59,30 @@ fn frames() -> Vec<(String, DepthFrame)> {
     frames
 }
 
+/// The first implementation of `sk2::encode_with`, kept as the yardstick.
+fn reference_encode(frame: &DepthFrame, raw: &mut Vec<u8>) -> Vec<u8> {
+    let depth_mm = frame.depth_mm();
+    raw.clear();
+    raw.reserve(sk2::raw_len(depth_mm.len(), 1));
+    raw.extend(depth_mm.iter().map(|&d| (d >> 4) as u8));
+    raw.extend(
+        depth_mm
+            .chunks_exact(2)
+            .map(|pair| (((pair[0] & 0xF) << 4) | (pair[1] & 0xF)) as u8),
+    );
+    lz4_flex::block::compress_prepend_size(raw)
+}
+
+/// The first implementation of `sk2::decode_with` (without its error checks, which cost nothing).
+fn reference_decode(message: &[u8], width: usize, height: usize, raw: &mut Vec<u8>) -> Vec<u16> {
+    raw.clear();
+    raw.resize(sk2::raw_len(width, height), 0);
+    lz4_flex::block::decompress_into(&message[4..], raw).unwrap();
+    let mut depth_mm = vec![0u16; width * height];
+    sk2::unpack(raw, &mut depth_mm);
+    depth_mm
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("sk2");
     group.throughput(Throughput::Elements(1));
@@ -67,6 +95,16 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("decode", &name), &message, |b, message| {
             b.iter(|| sk2::decode_with(message, 512, 424, &mut raw).unwrap())
         });
+        group.bench_with_input(
+            BenchmarkId::new("reference_encode", &name),
+            &frame,
+            |b, frame| b.iter(|| reference_encode(frame, &mut raw)),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("reference_decode", &name),
+            &message,
+            |b, message| b.iter(|| reference_decode(message, 512, 424, &mut raw)),
+        );
     }
     group.finish();
 }

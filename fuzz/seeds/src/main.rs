@@ -1,0 +1,167 @@
+//! Writes the seed corpora of the fuzz targets from the golden examples of docs/protocol.md and
+//! docs/protocol-depth-v2.md and from the Python-made fixtures, into `fuzz/corpus/<target>/`
+//! (git-ignored: the fuzzer grows these directories, and they are not committed).
+//!
+//! Run from anywhere: `cargo run --manifest-path fuzz/seeds/Cargo.toml`.
+
+use std::path::{Path, PathBuf};
+
+// The framing helpers of the fuzz package, compiled in here rather than depended on, so that
+// writing seeds does not build libFuzzer.
+#[path = "../../src/lib.rs"]
+#[allow(dead_code)]
+mod sk2_fuzz;
+
+use sk2_fuzz::{join_frames, join_shape};
+use sk2_proto::depth_v2::{self, Codec};
+use sk2_proto::{sk2, CapturedFrame, DepthFrame, Device, ErrorPayload, Me, Reply, Request};
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let corpus = root.join("corpus");
+    let fixtures = root.join("../crates/sk2-proto/tests/fixtures");
+    let mut written = 0;
+    let mut write = |target: &str, name: &str, bytes: &[u8]| {
+        let dir = corpus.join(target);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&dir, e));
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap_or_else(|e| fail(&path, e));
+        written += 1;
+    };
+
+    // Control requests: the two valid ones and one of each malformed kind the spec lists.
+    for (name, frames) in [
+        ("ping", Request::Ping.encode()),
+        ("who", Request::Who.encode()),
+        (
+            "who_with_payload",
+            vec![vec![0x03], b"{\"x\":[1,2]}".to_vec()],
+        ),
+        ("empty_type_frame", vec![vec![]]),
+        ("two_byte_type", vec![vec![0x01, 0x01]]),
+        ("unknown_type", vec![vec![0x7f]]),
+        ("pong_from_client", vec![vec![0x02]]),
+        (
+            "three_frames",
+            vec![vec![0x01], b"{}".to_vec(), b"{}".to_vec()],
+        ),
+        ("bad_utf8", vec![vec![0x03], vec![0xff, 0xfe]]),
+        ("bad_json", vec![vec![0x03], b"{\"a\":".to_vec()]),
+    ] {
+        write("control_request", name, &join_frames(&frames));
+    }
+
+    // Replies: the `me` of docs/protocol.md section 3, with and without extension keys.
+    let mut me = Me::new("Bob's Kinect", "tcp://host.local:40949");
+    me.devices.push(Device {
+        id: "36ba86e3f35d44c3b5bbc1f2a125919f".into(),
+        endpoints: [("depth".to_owned(), "tcp://host.local:40603".to_owned())].into(),
+    });
+    let original_me = br#"{"version": 1, "name": "Bob's Kinect", "endpoints": {"control": "tcp://host.local:40949"}, "devices": [{"id": "36ba86e3f35d44c3b5bbc1f2a125919f", "endpoints": {"depth": "tcp://host.local:40603"}}]}"#;
+    let extended_me = br#"{"version": 1.0, "name": "K", "endpoints": {"control": "tcp://h:1", "future": "x"}, "devices": [{"id": "a", "endpoints": {"depth": "tcp://h:2", "depth_v2": "tcp://h:3"}, "codec": "rvl"}], "extra": null}"#;
+    for (name, frames) in [
+        ("pong", Reply::Pong.encode()),
+        (
+            "error",
+            Reply::Error(ErrorPayload::bad_request("unknown message type 0x7f")).encode(),
+        ),
+        (
+            "error_reason_only",
+            vec![vec![0x00], br#"{"reason":"x"}"#.to_vec()],
+        ),
+        ("me", Reply::Me(me).encode()),
+        (
+            "me_original_spacing",
+            vec![vec![0x04], original_me.to_vec()],
+        ),
+        ("me_extended", vec![vec![0x04], extended_me.to_vec()]),
+        (
+            "me_version_2",
+            vec![
+                vec![0x04],
+                br#"{"version":2,"name":"K","endpoints":{"control":"c"},"devices":[]}"#.to_vec(),
+            ],
+        ),
+    ] {
+        write("control_reply", name, &join_frames(&frames));
+    }
+
+    // sk2: the worked example of section 4 and the fixtures Python's lz4 made.
+    let worked = DepthFrame::new(
+        4,
+        2,
+        vec![0x123, 0x456, 0x789, 0xABC, 1000, 2000, 3000, 5000],
+    )
+    .expect("the worked example is a valid frame");
+    let worked_message = sk2::encode(&worked).expect("even width");
+    write("sk2_decode", "worked_example", &worked_message);
+    write(
+        "sk2_decode",
+        "worked_example_shaped",
+        &join_shape(4, 2, &worked_message),
+    );
+    for (name, width, height) in [
+        ("worked_example", 4, 2),
+        ("noise", 16, 8),
+        ("scene", 64, 48),
+    ] {
+        let path = fixtures.join(format!("{name}-{width}x{height}.sk2"));
+        let message = std::fs::read(&path).unwrap_or_else(|e| fail(&path, e));
+        write(
+            "sk2_decode",
+            &format!("python_{name}"),
+            &join_shape(width, height, &message),
+        );
+    }
+    let zeros = sk2::encode(&DepthFrame::zeros(512, 424).expect("valid shape")).expect("even");
+    write("sk2_decode", "kinect_v2_zeros", &zeros);
+
+    // depth_v2: the worked example and a small scene with holes and far depths, in every codec.
+    let scene: Vec<u16> = (0..32 * 24u32)
+        .map(|i| match i % 37 {
+            0..=4 => 0,
+            5 => 7000 + (i % 500) as u16,
+            _ => 1000 + (i / 32) as u16 * 3 + (i % 7) as u16,
+        })
+        .collect();
+    let scene = DepthFrame::new(32, 24, scene).expect("valid scene");
+    for (frame_name, frame) in [("worked_example", worked), ("scene", scene)] {
+        let captured = CapturedFrame {
+            depth: frame,
+            sequence: 42,
+            device_timestamp: 123_456,
+            capture_time_ns: 1_700_000_000_000_000_000,
+        };
+        for &codec in Codec::ALL {
+            let message = depth_v2::encode(&captured, codec);
+            let name = format!("{frame_name}_{}", codec.name());
+            write("depth_v2_header", &name, &message);
+            write("depth_v2_decode", &name, &message);
+            let mut payload_input = vec![codec_index(codec)];
+            // codec_payload reads `side % 1024 + 1`, so a side of n is written as n - 1.
+            for side in [captured.depth.width(), captured.depth.height()] {
+                let side = u16::try_from(side - 1).expect("seed sides are small");
+                payload_input.extend_from_slice(&side.to_le_bytes());
+            }
+            payload_input.extend_from_slice(&message[depth_v2::HEADER_LEN..]);
+            write("codec_payload", &name, &payload_input);
+        }
+    }
+    println!(
+        "make-seeds: wrote {written} seeds under {}",
+        corpus.display()
+    );
+}
+
+fn codec_index(codec: Codec) -> u8 {
+    let index = Codec::ALL
+        .iter()
+        .position(|&c| c == codec)
+        .expect("codec is in ALL");
+    u8::try_from(index).expect("fewer than 256 codecs")
+}
+
+fn fail(path: &PathBuf, error: std::io::Error) -> ! {
+    eprintln!("make-seeds: {}: {error}", path.display());
+    std::process::exit(1);
+}
