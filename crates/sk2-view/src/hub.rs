@@ -304,12 +304,10 @@ impl Hub {
         let now = Instant::now();
         let received_ns = sk2_proto::sensor::unix_time_ns();
         // Lay the bytes out before taking the lock, so tabs are never held up by the copy.
-        let depth_le: Vec<u8> = frame
-            .depth
-            .depth_mm()
-            .iter()
-            .flat_map(|value| value.to_le_bytes())
-            .collect();
+        let mut depth_le = Vec::with_capacity(frame.depth.depth_mm().len() * 2);
+        for value in frame.depth.depth_mm() {
+            depth_le.extend_from_slice(&value.to_le_bytes());
+        }
         let mut state = self.lock();
         let Some(sensor) = state.sensors.get_mut(key) else {
             tracing::trace!(source = %key, "frame for an unlisted sensor ignored");

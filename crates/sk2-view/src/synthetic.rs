@@ -78,11 +78,11 @@ pub const BAR_STEP_PX: usize = 8;
 
 /// The synthetic picture at frame `sequence`.
 pub fn picture(sequence: u64) -> DepthFrame {
-    let bar_col = (sequence % WIDTH_PX as u64) as usize * BAR_STEP_PX % WIDTH_PX;
-    let bar = Patch {
-        col: bar_col,
-        ..MOVING_BAR
-    };
+    with_bar(still_picture(), sequence)
+}
+
+/// The picture without the moving bar.
+fn still_picture() -> DepthFrame {
     let mut depth_mm = Vec::with_capacity(WIDTH_PX * HEIGHT_PX);
     for row in 0..HEIGHT_PX {
         for col in 0..WIDTH_PX {
@@ -90,8 +90,6 @@ pub fn picture(sequence: u64) -> DepthFrame {
                 KNOWN_PATCH.depth_mm
             } else if HOLE_PATCH.contains(row, col) {
                 HOLE_PATCH.depth_mm
-            } else if bar.contains(row, col) {
-                bar.depth_mm
             } else {
                 ramp_mm(col)
             };
@@ -100,6 +98,17 @@ pub fn picture(sequence: u64) -> DepthFrame {
     }
     // Cannot fail: the buffer was filled with exactly WIDTH_PX * HEIGHT_PX values.
     DepthFrame::new(WIDTH_PX, HEIGHT_PX, depth_mm).expect("synthetic picture has its own shape")
+}
+
+/// `still` with the bar painted where it is at frame `sequence`.
+fn with_bar(mut still: DepthFrame, sequence: u64) -> DepthFrame {
+    let bar_col = (sequence % WIDTH_PX as u64) as usize * BAR_STEP_PX % WIDTH_PX;
+    let bar_end = (bar_col + MOVING_BAR.width_px).min(WIDTH_PX);
+    let pixels = still.depth_mm_mut();
+    for row in MOVING_BAR.row..MOVING_BAR.row + MOVING_BAR.height_px {
+        pixels[row * WIDTH_PX + bar_col..row * WIDTH_PX + bar_end].fill(MOVING_BAR.depth_mm);
+    }
+    still
 }
 
 /// The background depth at column `col`.
@@ -143,11 +152,13 @@ impl FrameSource for SyntheticSource {
         let period = Duration::from_secs_f64(1.0 / self.fps.clamp(0.1, 1000.0));
         let mut sequence = 0u64;
         let mut next = std::time::Instant::now();
+        // Built once: only the bar changes, so each frame is a copy plus a little painting.
+        let still = still_picture();
         loop {
             hub.publish(
                 &key,
                 Frame {
-                    depth: picture(sequence),
+                    depth: with_bar(still.clone(), sequence),
                     sensor_sequence: Some(sequence),
                     capture_time_ns: Some(sk2_proto::sensor::unix_time_ns()),
                 },

@@ -86,6 +86,7 @@ function drawFrame() {
   if (canvas.width !== frame.width || canvas.height !== frame.height) {
     canvas.width = frame.width;
     canvas.height = frame.height;
+    fitCanvas();
   }
   if (!view.image || view.image.width !== frame.width || view.image.height !== frame.height) {
     view.image = context.createImageData(frame.width, frame.height);
@@ -103,6 +104,22 @@ function drawFrame() {
   }
   context.putImageData(view.image, 0, 0);
 }
+
+// Scales the canvas (keeping its aspect ratio) to the largest size that leaves the rest visible.
+function fitCanvas() {
+  const others = ['legend', 'readout'].map((id) => $(id).offsetHeight).reduce((a, b) => a + b, 0)
+    + document.querySelector('header').offsetHeight + $('status').offsetHeight
+    + ($('message').hidden ? 0 : $('message').offsetHeight) + 64;
+  const scale = Math.max(0.25, Math.min((window.innerWidth - 40) / canvas.width, (window.innerHeight - others) / canvas.height));
+  const width = Math.floor(canvas.width * scale) + 'px';
+  const height = Math.floor(canvas.height * scale) + 'px';
+  if (canvas.style.width !== width || canvas.style.height !== height) {
+    canvas.style.width = width;
+    canvas.style.height = height;
+    $('legend').style.width = width;
+  }
+}
+window.addEventListener('resize', fitCanvas);
 
 function drawLegend() {
   const bar = $('legend-bar');
@@ -159,7 +176,10 @@ function renderStatus() {
 function renderMessage() {
   const text = view.frameError || view.stateMessage;
   const box = $('message');
-  box.hidden = !text;
+  if (box.hidden !== !text) {
+    box.hidden = !text;
+    fitCanvas();
+  }
   box.textContent = text || '';
 }
 
@@ -318,5 +338,6 @@ const initial = sourceFromHash();
 if (initial) selectSource(initial);
 readRange();
 render();
+fitCanvas();
 stateLoop();
 frameLoop();
