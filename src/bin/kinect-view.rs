@@ -1,13 +1,14 @@
 //! `kinect-view`: watch a live depth stream in your browser.
 //!
 //! Serves a page on `--listen` (default http://127.0.0.1:8080) showing the sensor's depth,
-//! colour-mapped, with a legend, the depth under the pointer and a status line.
+//! colour-mapped, with a legend, the depth under the pointer and a status line. Servers are found
+//! with mDNS, or given with `--connect tcp://host:port`.
 
 use std::net::TcpListener;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use sk2_view::{FrameSource, Hub, SyntheticSource, ViewConfig, ViewServer};
+use sk2_view::{FrameSource, Hub, NetworkSource, SyntheticSource, ViewConfig, ViewServer};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Show live depth frames in a browser")]
@@ -15,6 +16,16 @@ struct Args {
     /// Where the page is served. Keep it on 127.0.0.1 unless you mean others to see your sensor.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
+    /// A server's control endpoint, `tcp://host:port`; repeat for several. Without it, servers
+    /// are found with mDNS.
+    #[arg(long, value_name = "ENDPOINT")]
+    connect: Vec<String>,
+    /// Look for servers with mDNS even when --connect is given.
+    #[arg(long)]
+    discover: bool,
+    /// Open on this sensor id (whichever server has it); its absence is reported.
+    #[arg(long, value_name = "ID")]
+    sensor: Option<String>,
     /// Show a made-up sensor with a known picture instead of a real server (for trying the page).
     #[arg(long)]
     synthetic: bool,
@@ -45,6 +56,7 @@ fn run(args: Args) -> Result<()> {
     // Printed on stdout (logs go to stderr) so scripts and tests can read the address.
     println!("kinect-view: open {}", server.url());
 
+    hub.set_preferred_sensor(args.sensor.as_deref());
     let mut sources: Vec<Box<dyn FrameSource>> = Vec::new();
     if args.synthetic {
         sources.push(Box::new(SyntheticSource {
@@ -52,7 +64,14 @@ fn run(args: Args) -> Result<()> {
             ..SyntheticSource::default()
         }));
     }
-    anyhow::ensure!(!sources.is_empty(), "nothing to show: give --synthetic");
+    let discover = args.discover || (args.connect.is_empty() && !args.synthetic);
+    if discover || !args.connect.is_empty() {
+        sources.push(Box::new(NetworkSource {
+            connect: args.connect,
+            discover,
+            sensor: args.sensor,
+        }));
+    }
     // Kept alive for the life of the process: dropping it would tell the sources to stop.
     let (_shutdown, shutdown_rx) = crossbeam_channel::bounded::<()>(0);
     let threads: Vec<_> = sources

@@ -117,6 +117,9 @@ struct Inner {
 struct State {
     servers: BTreeMap<String, ServerState>,
     sensors: BTreeMap<SourceKey, SensorState>,
+    /// Problems not tied to one server (discovery failing, `--sensor` not found), by topic.
+    notices: BTreeMap<String, String>,
+    preferred_sensor: Option<String>,
 }
 
 struct ServerState {
@@ -159,6 +162,10 @@ pub struct Snapshot {
     pub servers: Vec<ServerSnapshot>,
     /// Every sensor of those servers.
     pub sensors: Vec<SensorSnapshot>,
+    /// Problems not tied to one server, e.g. discovery failing or `--sensor` not found.
+    pub notices: Vec<String>,
+    /// The sensor id tabs should show first (`kinect-view --sensor`), if any.
+    pub preferred_sensor: Option<String>,
 }
 
 /// One server in a [`Snapshot`].
@@ -229,6 +236,15 @@ impl Hub {
     /// A server cannot be used right now; the message is shown on the page and, once per change,
     /// logged as a warning. The server stays listed (the source keeps retrying).
     pub fn server_error(&self, server: &str, endpoint: &str, message: &str) {
+        self.server_unavailable(server, endpoint, message, true);
+    }
+
+    /// Like [`Hub::server_error`] for an expected wait (connecting), logged at `info`.
+    pub fn server_pending(&self, server: &str, endpoint: &str, message: &str) {
+        self.server_unavailable(server, endpoint, message, false);
+    }
+
+    fn server_unavailable(&self, server: &str, endpoint: &str, message: &str, problem: bool) {
         let mut state = self.lock();
         let entry = state
             .servers
@@ -238,7 +254,11 @@ impl Hub {
                 error: None,
             });
         if entry.error.as_deref() != Some(message) {
-            tracing::warn!(server, endpoint, "{message}");
+            if problem {
+                tracing::warn!(server, endpoint, "{message}");
+            } else {
+                tracing::info!(server, endpoint, "{message}");
+            }
             entry.error = Some(message.to_owned());
         }
         drop(state);
@@ -285,6 +305,31 @@ impl Hub {
         }
         drop(state);
         self.inner.changed.notify_all();
+    }
+
+    /// Sets (`Some`) or clears (`None`) the notice about `topic`; a new text is logged once as a
+    /// warning, so the terminal shows what the page shows.
+    pub fn set_notice(&self, topic: &str, message: Option<&str>) {
+        let mut state = self.lock();
+        match message {
+            Some(message) if state.notices.get(topic).map(String::as_str) != Some(message) => {
+                tracing::warn!(topic, "{message}");
+                state.notices.insert(topic.to_owned(), message.to_owned());
+            }
+            Some(_) => {}
+            None => {
+                if state.notices.remove(topic).is_some() {
+                    tracing::info!(topic, "resolved");
+                }
+            }
+        }
+        drop(state);
+        self.inner.changed.notify_all();
+    }
+
+    /// Makes tabs open on this sensor id (whichever server has it) rather than the first one.
+    pub fn set_preferred_sensor(&self, sensor: Option<&str>) {
+        self.lock().preferred_sensor = sensor.map(str::to_owned);
     }
 
     /// Whether a tab asked for this sensor within [`WANTED_FOR`].
@@ -414,6 +459,8 @@ impl Hub {
                     latency_ms: sensor.latency_ms,
                 })
                 .collect(),
+            notices: state.notices.values().cloned().collect(),
+            preferred_sensor: state.preferred_sensor.clone(),
         }
     }
 

@@ -11,8 +11,10 @@
 
 pub mod http;
 pub mod hub;
+pub mod network;
 pub mod synthetic;
 
 pub use http::{ViewConfig, ViewError, ViewServer, ViewStats};
 pub use hub::{Frame, FrameSource, Hub, PublishedFrame, Snapshot, SourceKey, WaitError};
+pub use network::NetworkSource;
 pub use synthetic::SyntheticSource;

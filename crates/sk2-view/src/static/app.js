@@ -46,6 +46,8 @@ const view = {
   stateMessage: null,  // message from /api/state (server errors, nothing found)
   sensors: [],
   servers: [],
+  notices: [],
+  preferredSensor: null,
   web: null,
 };
 
@@ -254,6 +256,8 @@ async function stateLoop() {
       const state = await response.json();
       view.sensors = state.sensors;
       view.servers = state.servers;
+      view.notices = state.notices;
+      view.preferredSensor = state.preferred_sensor;
       view.web = state.web;
       updateSelector();
       view.stateMessage = stateMessage();
@@ -266,6 +270,7 @@ async function stateLoop() {
 }
 
 function stateMessage() {
+  if (view.notices.length) return view.notices.join(' \u2014 ');
   const failing = view.servers.filter((s) => s.error);
   if (view.source) {
     const server = view.servers.find((s) => s.name === view.source.server);
@@ -294,7 +299,11 @@ function updateSelector() {
     if (!options.length) select.append(new Option('searching\u2026', ''));
   }
   if (!view.source && view.sensors.length) {
-    selectSource({ server: view.sensors[0].server, sensor: view.sensors[0].sensor });
+    const preferred = view.sensors.find((s) => s.sensor === view.preferredSensor);
+    if (preferred || !view.preferredSensor) {
+      const first = preferred || view.sensors[0];
+      selectSource({ server: first.server, sensor: first.sensor });
+    }
   }
   if (view.source) select.value = JSON.stringify([view.source.server, view.source.sensor]);
 }
