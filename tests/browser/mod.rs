@@ -78,15 +78,67 @@ pub fn start_viewer(args: &[&str]) -> Result<(Process, String)> {
     let stdout = child.stdout.take().context("kinect-view stdout")?;
     let process = Process { child, stderr_path };
     let mut line = String::new();
-    BufReader::new(stdout)
+    let mut reader = BufReader::new(stdout);
+    reader
         .read_line(&mut line)
         .context("reading kinect-view's first line")?;
+    // Keep reading, so a later line never meets a closed pipe.
+    std::thread::spawn(move || reader.lines().for_each(drop));
     let url = line
         .split_whitespace()
         .find(|word| word.starts_with("http://"))
         .ok_or_else(|| anyhow!("no URL in {line:?}; stderr: {}", process.stderr()))?
         .to_owned();
     Ok((process, url))
+}
+
+/// A running `kinect-server` with mock sensors: the process, its control endpoint, its device ids.
+pub struct MockServer {
+    pub process: Process,
+    pub control: String,
+    pub devices: Vec<String>,
+}
+
+/// Starts `kinect-server --no-announce --bind 127.0.0.1` with `args`, and reads the endpoints it
+/// prints (`control: ...`, then one `device <id> ...` line per sensor).
+pub fn start_mock_server(args: &[&str]) -> Result<MockServer> {
+    let dir = scratch_dir("kinect-server");
+    let stderr_path = dir.join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kinect-server"))
+        .args(["--no-announce", "--bind", "127.0.0.1"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path)?)
+        .spawn()
+        .context("starting kinect-server")?;
+    let stdout = child.stdout.take().context("kinect-server stdout")?;
+    let process = Process { child, stderr_path };
+    let mut control = None;
+    let mut devices = Vec::new();
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(endpoint) = line.strip_prefix("control: ") {
+            control = Some(endpoint.to_owned());
+        } else if let Some(rest) = line.strip_prefix("device ") {
+            devices.extend(rest.split_whitespace().next().map(str::to_owned));
+            break; // one sensor is all these tests start
+        }
+    }
+    // Keep reading, so a later line never meets a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let control = control.ok_or_else(|| anyhow!("no control line; {}", process.stderr()))?;
+    ensure!(!devices.is_empty(), "no device line; {}", process.stderr());
+    Ok(MockServer {
+        process,
+        control,
+        devices,
+    })
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; fine for tests on loopback).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// A WebDriver session in a fresh headless Chromium.

@@ -352,6 +352,8 @@ fn frame_reply(
                 headers.push(header("X-Capture-Time-Ms", &ms));
             }
             let len = frame.depth_le.len();
+            // With its length known, send Content-Length rather than tiny_http's chunked
+            // encoding above 32 KiB: the tab can size its buffer once.
             Response::new(
                 StatusCode(200),
                 headers,
@@ -359,6 +361,7 @@ fn frame_reply(
                 Some(len),
                 None,
             )
+            .with_chunked_threshold(usize::MAX)
         }
         Err(WaitError::Timeout) => {
             let mut reply = bytes_reply(204, Vec::new(), "text/plain");

@@ -100,6 +100,7 @@ fn a_tab_behind_by_many_frames_gets_the_newest_as_little_endian_millimetres() {
     let reply = get(&server, "/api/frame?server=srv&sensor=abc&after=1");
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("X-Frame-Number"), Some("10"));
+    assert_eq!(reply.header("Content-Length"), Some("12"));
     assert_eq!(reply.header("X-Width"), Some("3"));
     assert_eq!(reply.header("X-Height"), Some("2"));
     assert_eq!(reply.header("X-Sensor-Sequence"), Some("10"));
