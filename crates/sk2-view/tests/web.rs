@@ -218,3 +218,68 @@ fn requests_beyond_the_limit_are_refused_at_once_not_queued() {
     assert_eq!(server.stats().rejected, 1);
     assert_eq!(server.stats().in_flight, 3);
 }
+
+#[test]
+fn a_slow_tab_skips_to_the_newest_frame_while_fast_tabs_get_every_one() {
+    let (hub, server) = start(ViewConfig::default());
+    publish(&hub, 0, 0);
+    let publisher = {
+        let hub = hub.clone();
+        std::thread::spawn(move || {
+            for n in 1..=60 {
+                std::thread::sleep(Duration::from_millis(10));
+                publish(&hub, n as u16, n);
+            }
+        })
+    };
+    // A tab asks for the frame after the one it has, as the page does; `pause` is its drawing.
+    let tab = |pause: Duration| {
+        let addr = server.local_addr();
+        std::thread::spawn(move || {
+            let mut numbers = Vec::new();
+            let mut after = 0u64;
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while after < 61 && Instant::now() < deadline {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                write!(
+                    stream,
+                    "GET /api/frame?server=srv&sensor=abc&after={after} HTTP/1.1\r\n\
+                     Host: localhost\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
+                let mut raw = String::new();
+                let _ = stream.read_to_string(&mut raw);
+                if let Some(number) = raw
+                    .lines()
+                    .find_map(|line| line.strip_prefix("X-Frame-Number: "))
+                {
+                    after = number.trim().parse().unwrap();
+                    numbers.push(after);
+                }
+                std::thread::sleep(pause);
+            }
+            numbers
+        })
+    };
+    let fast: Vec<_> = (0..4).map(|_| tab(Duration::ZERO)).collect();
+    let slow = tab(Duration::from_millis(200));
+    publisher.join().unwrap();
+    let slow = slow.join().unwrap();
+    for fast in fast {
+        let numbers = fast.join().unwrap();
+        // A fast tab sees (nearly) every frame: it is never held up by the slow one.
+        assert!(numbers.len() >= 30, "a fast tab got only {}", numbers.len());
+    }
+    // The slow tab got few frames, each the newest at the time, ending at the last one.
+    assert!(slow.len() <= 20, "the slow tab got {}", slow.len());
+    assert!(
+        slow.windows(2).any(|w| w[1] > w[0] + 1),
+        "no skipping: {slow:?}"
+    );
+    assert_eq!(slow.last(), Some(&61));
+    wait_until(
+        "every request thread to end",
+        Duration::from_secs(5),
+        || server.stats().in_flight == 0,
+    );
+}
