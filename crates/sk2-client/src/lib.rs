@@ -37,4 +37,4 @@ pub use browser::{Browser, BrowserEvent, ServerInfo, SERVICE_TYPE};
 pub use client::{Client, ClientConfig, ClientEvent, DisconnectReason};
 pub use endpoint::{Endpoint, EndpointError, HostAddresses};
 pub use error::ClientError;
-pub use subscription::{Frame, Subscription, SubscriptionConfig, SubscriptionStats};
+pub use subscription::{EndpointKind, Frame, Subscription, SubscriptionConfig, SubscriptionStats};

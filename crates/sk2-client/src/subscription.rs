@@ -1,5 +1,9 @@
-//! Depth subscriptions: a ZeroMQ SUB socket on a device's depth endpoint (reference section 4),
-//! decoded on a background thread.
+//! Depth subscriptions: a ZeroMQ SUB socket on a device's depth endpoint, decoded on a background
+//! thread.
+//!
+//! A device offering `depth_v2` (lossless, with sequence number, timestamps and shape; see
+//! `docs/protocol-depth-v2.md`) is read there; otherwise the original `depth` endpoint (reference
+//! section 4: lossy 12-bit packing, implicit 512 x 424 shape, no metadata) is used.
 //!
 //! Data plane rule: the newest frame wins. The SUB socket's receive high-water mark is small, and
 //! decoded frames wait in a bounded queue; when the application is slower than the sensor the
@@ -12,8 +16,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use sk2_proto::control::ENDPOINT_DEPTH;
+use sk2_proto::depth_v2::{self, FrameHeader, ENDPOINT_DEPTH_V2};
 use sk2_proto::{sk2, DepthFrame, Device, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
 
 use crate::endpoint::{zmq_address, Endpoint, HostAddresses};
@@ -42,6 +47,9 @@ pub struct SubscriptionConfig {
     pub rcvhwm: i32,
     /// `(width, height)` of `depth` frames, which carry no shape (the original's 512 x 424).
     pub depth_shape: (usize, usize),
+    /// Read `depth_v2` when the device offers it (lossless, with metadata); `false` forces the
+    /// original `depth` endpoint.
+    pub prefer_depth_v2: bool,
 }
 
 impl Default for SubscriptionConfig {
@@ -50,6 +58,7 @@ impl Default for SubscriptionConfig {
             queue_len: DEFAULT_QUEUE_LEN,
             rcvhwm: DEFAULT_RCVHWM,
             depth_shape: (KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX),
+            prefer_depth_v2: true,
         }
     }
 }
@@ -66,6 +75,22 @@ impl SubscriptionConfig {
         self.depth_shape = (width, height);
         self
     }
+
+    /// Chooses whether `depth_v2` is preferred when offered.
+    pub fn prefer_depth_v2(mut self, prefer: bool) -> Self {
+        self.prefer_depth_v2 = prefer;
+        self
+    }
+}
+
+/// Which endpoint kind a subscription reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointKind {
+    /// The original `depth` format (lossy above 4095 mm, no metadata).
+    Depth,
+    /// `depth_v2`: lossless, with header.
+    DepthV2,
 }
 
 /// One decoded depth frame.
@@ -76,12 +101,29 @@ pub struct Frame {
     pub device_id: String,
     /// The image; [`DepthFrame::into_array`] gives an `ndarray::Array2<u16>` of shape (424, 512).
     pub depth: DepthFrame,
-    /// The sensor's frame counter, when the endpoint carries one (`depth` does not).
-    pub sequence: Option<u64>,
-    /// When the server captured it, in ns since the Unix epoch, when the endpoint carries it.
-    pub capture_time_ns: Option<u64>,
+    /// The `depth_v2` header (codec, sequence, timestamps); `None` for the original `depth`.
+    pub header: Option<FrameHeader>,
     /// When the message arrived at this client.
     pub received_at: Instant,
+}
+
+impl Frame {
+    /// The sensor's frame counter, when the endpoint carries one (`depth` does not).
+    pub fn sequence(&self) -> Option<u64> {
+        self.header.map(|header| header.sequence)
+    }
+
+    /// When the server captured the frame, in ns since the Unix epoch, if the endpoint says.
+    pub fn capture_time_ns(&self) -> Option<u64> {
+        self.header.map(|header| header.capture_time_ns)
+    }
+
+    /// Capture to now, by the two hosts' wall clocks (meaningful when they are synchronised).
+    pub fn latency(&self) -> Option<Duration> {
+        let captured = self.capture_time_ns()?;
+        let now = sk2_proto::sensor::unix_time_ns();
+        Some(Duration::from_nanos(now.saturating_sub(captured)))
+    }
 }
 
 /// Counters of a subscription, for fps / drop displays.
@@ -116,6 +158,7 @@ struct Counters {
 pub struct Subscription {
     device_id: String,
     endpoint: String,
+    kind: EndpointKind,
     frames: Receiver<Frame>,
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
@@ -133,9 +176,14 @@ impl Subscription {
         hosts: &HostAddresses,
         config: SubscriptionConfig,
     ) -> Result<Self, ClientError> {
-        let advertised = device
-            .endpoint(ENDPOINT_DEPTH)
-            .ok_or_else(|| ClientError::NoDepthEndpoint(device.id.clone()))?;
+        let v2 = device
+            .endpoint(ENDPOINT_DEPTH_V2)
+            .filter(|_| config.prefer_depth_v2);
+        let (kind, advertised) = match (v2, device.endpoint(ENDPOINT_DEPTH)) {
+            (Some(v2), _) => (EndpointKind::DepthV2, v2),
+            (None, Some(depth)) => (EndpointKind::Depth, depth),
+            (None, None) => return Err(ClientError::NoDepthEndpoint(device.id.clone())),
+        };
         let endpoint: Endpoint = advertised.parse()?;
         let address = if endpoint.same_host(control) {
             SocketAddr::new(control_address.ip(), endpoint.port)
@@ -157,7 +205,9 @@ impl Subscription {
         let mut receiver = Receiving {
             socket,
             device_id: device.id.clone(),
+            kind,
             shape: config.depth_shape,
+            last_sequence: None,
             tx,
             oldest: frames.clone(),
             counters: Arc::clone(&counters),
@@ -167,10 +217,11 @@ impl Subscription {
             .name(format!("sk2-depth {}", device.id))
             .spawn(move || receiver.run())
             .map_err(|error| ClientError::Thread(error.to_string()))?;
-        tracing::debug!(device = %device.id, endpoint = %zmq_endpoint, "subscribed");
+        tracing::debug!(device = %device.id, endpoint = %zmq_endpoint, ?kind, "subscribed");
         Ok(Self {
             device_id: device.id.clone(),
             endpoint: zmq_endpoint,
+            kind,
             frames,
             counters,
             stop,
@@ -188,6 +239,11 @@ impl Subscription {
         &self.endpoint
     }
 
+    /// Which endpoint kind this subscription reads.
+    pub fn kind(&self) -> EndpointKind {
+        self.kind
+    }
+
     /// Waits for the next frame. Fails only once the subscription's thread has ended.
     pub fn recv(&self) -> Result<Frame, ClientError> {
         self.frames.recv().map_err(|_| ClientError::ConnectionLost)
@@ -195,10 +251,7 @@ impl Subscription {
 
     /// Waits up to `timeout` for the next frame.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Frame> {
-        match self.frames.recv_timeout(timeout) {
-            Ok(frame) => Some(frame),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.frames.recv_timeout(timeout).ok()
     }
 
     /// The next frame if one is waiting.
@@ -257,7 +310,10 @@ impl Iterator for Subscription {
 struct Receiving {
     socket: zmq::Socket,
     device_id: String,
+    kind: EndpointKind,
     shape: (usize, usize),
+    /// Sequence number of the last `depth_v2` frame, to count gaps.
+    last_sequence: Option<u64>,
     tx: Sender<Frame>,
     /// A handle on the same queue, to drop the oldest frame when it is full.
     oldest: Receiver<Frame>,
@@ -288,28 +344,57 @@ impl Receiving {
             let received_at = Instant::now();
             self.counters.received.fetch_add(1, Ordering::Relaxed);
             let decoded = match message.as_slice() {
-                [single] => sk2::decode_with(single, self.shape.0, self.shape.1, &mut raw)
-                    .map_err(|error| error.to_string()),
+                [single] => self.decode(single, &mut raw),
                 other => Err(format!("expected 1 frame, got {}", other.len())),
             };
-            let depth = match decoded {
-                Ok(depth) => depth,
+            let (depth, header) = match decoded {
+                Ok(decoded) => decoded,
                 Err(error) => {
                     self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%error, device = %self.device_id, "undecodable depth message");
                     continue;
                 }
             };
+            if let Some(header) = &header {
+                self.count_gap(header.sequence);
+            }
             self.counters.decoded.fetch_add(1, Ordering::Relaxed);
             tracing::trace!(device = %self.device_id, "depth frame");
             self.push(Frame {
                 device_id: self.device_id.clone(),
                 depth,
-                sequence: None,
-                capture_time_ns: None,
+                header,
                 received_at,
             });
         }
+    }
+
+    fn decode(
+        &self,
+        message: &[u8],
+        raw: &mut Vec<u8>,
+    ) -> Result<(DepthFrame, Option<FrameHeader>), String> {
+        match self.kind {
+            EndpointKind::Depth => sk2::decode_with(message, self.shape.0, self.shape.1, raw)
+                .map(|depth| (depth, None))
+                .map_err(|error| error.to_string()),
+            EndpointKind::DepthV2 => depth_v2::decode(message)
+                .map(|(header, depth)| (depth, Some(header)))
+                .map_err(|error| error.to_string()),
+        }
+    }
+
+    /// Frames missing between the last sequence number and this one were lost on the way (dropped
+    /// by the server's encoder pool or a high-water mark). A smaller number means the sensor
+    /// restarted: start counting again.
+    fn count_gap(&mut self, sequence: u64) {
+        if let Some(last) = self.last_sequence {
+            if sequence > last {
+                let lost = sequence - last - 1;
+                self.counters.lost.fetch_add(lost, Ordering::Relaxed);
+            }
+        }
+        self.last_sequence = Some(sequence);
     }
 
     /// Queues a frame; if the queue is full, drops the oldest one and counts it.

@@ -4,8 +4,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{test_frame, wait_monitor_event, FakeServer};
-use sk2_client::{Client, ClientConfig, ClientError, Subscription, SubscriptionConfig};
+use common::{captured_frame, test_frame, wait_monitor_event, FakeServer};
+use sk2_client::{
+    Client, ClientConfig, ClientError, EndpointKind, Subscription, SubscriptionConfig,
+};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -14,16 +16,32 @@ fn connected(server: &FakeServer, config: ClientConfig) -> Client {
 }
 
 /// PUB/SUB drops messages sent before the subscription reaches the publisher (the "slow joiner"):
-/// publish until the first frame comes through.
+/// publish until the first frame comes through, then wait until the warm-up frames still in
+/// flight have arrived and take them all out of the queue.
 fn first_frame(server: &FakeServer, id: &str, subscription: &Subscription) -> sk2_client::Frame {
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
         server.publish(id, &test_frame(0));
         if let Some(frame) = subscription.recv_timeout(Duration::from_millis(50)) {
+            while subscription
+                .recv_timeout(Duration::from_millis(200))
+                .is_some()
+            {}
             return frame;
         }
     }
     panic!("no frame within {WAIT:?}");
+}
+
+/// The next frame that is not a warm-up frame (a late one can still be in flight on a busy machine).
+fn next_frame(subscription: &Subscription) -> sk2_client::Frame {
+    loop {
+        let frame = subscription.recv_timeout(WAIT).expect("frame");
+        let warm_up = frame.sequence() == Some(0) || frame.depth == test_frame(0);
+        if !warm_up {
+            return frame;
+        }
+    }
 }
 
 #[test]
@@ -62,7 +80,7 @@ fn frames_arrive_decoded_with_the_right_device_id_and_exact_content() {
     for seed in 1..=3 {
         server.publish(&first, &test_frame(100 + seed)); // not subscribed: must not arrive
         server.publish(&second, &test_frame(seed));
-        let frame = subscription.recv_timeout(WAIT).expect("frame");
+        let frame = next_frame(&subscription);
         assert_eq!(frame.device_id, second);
         assert_eq!(frame.depth, test_frame(seed));
         let array = frame.depth.into_array();
@@ -163,4 +181,82 @@ fn iterating_a_subscription_yields_frames() {
     }
     let publisher = reader.join().unwrap();
     assert_eq!(publisher, 3);
+}
+
+/// Publishes `depth_v2` until a frame gets through, then drains the queue.
+fn first_v2_frame(server: &FakeServer, id: &str, subscription: &Subscription) {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        server.publish_v2(id, &captured_frame(0));
+        if subscription
+            .recv_timeout(Duration::from_millis(50))
+            .is_some()
+        {
+            while subscription.try_recv().is_some() {}
+            return;
+        }
+    }
+    panic!("no depth_v2 frame within {WAIT:?}");
+}
+
+#[test]
+fn depth_v2_is_preferred_and_frames_are_exact_beyond_4095_mm_with_their_header() {
+    let mut server = FakeServer::start("lossless");
+    let id = server.add_device_v2();
+    let client = connected(&server, ClientConfig::default());
+    let subscription = client.subscribe(&id).unwrap();
+    assert_eq!(subscription.kind(), EndpointKind::DepthV2);
+    first_v2_frame(&server, &id, &subscription);
+
+    let sent = captured_frame(41);
+    assert!(sent.depth.depth_mm().iter().any(|&d| d >= 4096));
+    server.publish_v2(&id, &sent);
+    let frame = next_frame(&subscription);
+    assert_eq!(frame.device_id, id);
+    assert_eq!(frame.depth, sent.depth, "depth_v2 is lossless");
+    let header = frame.header.expect("depth_v2 frames carry a header");
+    assert_eq!(header.sequence, 41);
+    assert_eq!(header.device_timestamp, 41 * 333);
+    assert_eq!(frame.capture_time_ns(), Some(sent.capture_time_ns));
+    assert!(frame.latency().unwrap() < Duration::from_secs(5));
+}
+
+#[test]
+fn gaps_in_depth_v2_sequence_numbers_are_counted_as_lost_frames() {
+    let mut server = FakeServer::start("gaps");
+    let id = server.add_device_v2();
+    let client = connected(&server, ClientConfig::default());
+    let subscription = client.subscribe(&id).unwrap();
+    first_v2_frame(&server, &id, &subscription);
+    let lost_before = subscription.stats().lost;
+    // After the warm-up frames (sequence 0), 10 and 11 arrive, then 15: 9 + 3 frames missing.
+    for sequence in [10, 11, 15] {
+        server.publish_v2(&id, &captured_frame(sequence));
+        let frame = next_frame(&subscription);
+        assert_eq!(frame.sequence(), Some(sequence));
+    }
+    assert_eq!(subscription.stats().lost - lost_before, 9 + 3);
+    // A smaller number is a restarted sensor, not 2^64 lost frames.
+    server.publish_v2(&id, &captured_frame(1));
+    subscription.recv_timeout(WAIT).expect("frame");
+    assert_eq!(subscription.stats().lost - lost_before, 12);
+}
+
+#[test]
+fn the_original_depth_endpoint_can_be_forced_and_is_lossy_above_4095_mm() {
+    let mut server = FakeServer::start("lossy");
+    let id = server.add_device_v2();
+    let config =
+        ClientConfig::default().subscription(SubscriptionConfig::default().prefer_depth_v2(false));
+    let client = connected(&server, config);
+    let subscription = client.subscribe(&id).unwrap();
+    assert_eq!(subscription.kind(), EndpointKind::Depth);
+    first_frame(&server, &id, &subscription);
+    while subscription.try_recv().is_some() {}
+    let sent = captured_frame(5).depth;
+    server.publish(&id, &sent);
+    let frame = next_frame(&subscription);
+    assert!(frame.header.is_none());
+    let expected: Vec<u16> = sent.depth_mm().iter().map(|&d| d & 0x0FFF).collect();
+    assert_eq!(frame.depth.depth_mm(), expected.as_slice());
 }

@@ -28,11 +28,15 @@ pub struct FakeState {
 
 pub struct FakeServer {
     pub port: u16,
+    /// The host name the server puts in its endpoints (the original reverse-resolves its address).
+    pub host: String,
+    bind_ip: String,
     pub context: zmq::Context,
     pub state: Arc<Mutex<FakeState>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     publishers: BTreeMap<String, zmq::Socket>,
+    publishers_v2: BTreeMap<String, zmq::Socket>,
     pub answered: Arc<AtomicUsize>,
 }
 
@@ -46,13 +50,18 @@ impl FakeServer {
 
     /// Starts on `port` (0 = random), retrying briefly in case the port is still being released.
     pub fn start_on(name: &str, port: u16) -> Self {
+        Self::start_with(name, "127.0.0.1", port, "localhost")
+    }
+
+    /// Starts bound to `bind_ip`, advertising its endpoints under the host name `host`.
+    pub fn start_with(name: &str, bind_ip: &str, port: u16, host: &str) -> Self {
         let context = zmq::Context::new();
         let rep = context.socket(zmq::REP).unwrap();
         rep.set_linger(0).unwrap();
         let address = if port == 0 {
-            "tcp://127.0.0.1:*".to_owned()
+            format!("tcp://{bind_ip}:*")
         } else {
-            format!("tcp://127.0.0.1:{port}")
+            format!("tcp://{bind_ip}:{port}")
         };
         let deadline = Instant::now() + Duration::from_secs(5);
         while let Err(error) = rep.bind(&address) {
@@ -70,22 +79,26 @@ impl FakeServer {
             let state = Arc::clone(&state);
             let stop = Arc::clone(&stop);
             let answered = Arc::clone(&answered);
-            std::thread::spawn(move || serve(rep, port, state, stop, answered))
+            let control = format!("tcp://{host}:{port}");
+            std::thread::spawn(move || serve(rep, control, state, stop, answered))
         };
         Self {
             port,
+            host: host.to_owned(),
+            bind_ip: bind_ip.to_owned(),
             context,
             state,
             stop,
             thread: Some(thread),
             publishers: BTreeMap::new(),
+            publishers_v2: BTreeMap::new(),
             answered,
         }
     }
 
     /// The control endpoint as the original advertises it for 127.0.0.1: with a host name.
     pub fn endpoint(&self) -> String {
-        format!("tcp://localhost:{}", self.port)
+        format!("tcp://{}:{}", self.host, self.port)
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
@@ -97,20 +110,50 @@ impl FakeServer {
         let id = format!("{:032x}", NEXT_ID.fetch_add(1, Ordering::Relaxed) + 0xabc0);
         let publisher = self.context.socket(zmq::PUB).unwrap();
         publisher.set_linger(0).unwrap();
-        publisher.bind("tcp://127.0.0.1:*").unwrap();
+        publisher
+            .bind(&format!("tcp://{}:*", self.bind_ip))
+            .unwrap();
         let port = port_of(&publisher);
         self.publishers.insert(id.clone(), publisher);
         self.state().devices.push(Device {
             id: id.clone(),
             endpoints: BTreeMap::from([(
                 ENDPOINT_DEPTH.to_owned(),
-                format!("tcp://localhost.:{port}"),
+                format!("tcp://{}.:{port}", self.host),
             )]),
         });
         id
     }
 
+    /// Adds a device offering both `depth` and `depth_v2`, each on its own PUB socket.
+    pub fn add_device_v2(&mut self) -> String {
+        let id = self.add_device();
+        let publisher = self.context.socket(zmq::PUB).unwrap();
+        publisher.set_linger(0).unwrap();
+        publisher
+            .bind(&format!("tcp://{}:*", self.bind_ip))
+            .unwrap();
+        let port = port_of(&publisher);
+        self.publishers_v2.insert(id.clone(), publisher);
+        let host = self.host.clone();
+        let mut state = self.state();
+        let device = state.devices.iter_mut().find(|d| d.id == id).unwrap();
+        device.endpoints.insert(
+            sk2_proto::depth_v2::ENDPOINT_DEPTH_V2.to_owned(),
+            format!("tcp://{host}:{port}"),
+        );
+        drop(state);
+        id
+    }
+
+    /// Publishes one frame on the device's `depth_v2` endpoint.
+    pub fn publish_v2(&self, id: &str, frame: &sk2_proto::CapturedFrame) {
+        let message = sk2_proto::depth_v2::encode(frame, sk2_proto::depth_v2::Codec::Rvl);
+        self.publishers_v2[id].send(message, 0).unwrap();
+    }
+
     pub fn remove_device(&mut self, id: &str) {
+        self.publishers_v2.remove(id);
         self.publishers.remove(id);
         self.state().devices.retain(|device| device.id != id);
     }
@@ -143,6 +186,7 @@ impl FakeServer {
             thread.join().unwrap();
         }
         self.publishers.clear();
+        self.publishers_v2.clear();
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -183,7 +227,7 @@ fn port_of(socket: &zmq::Socket) -> u16 {
 
 fn serve(
     rep: zmq::Socket,
-    port: u16,
+    control: String,
     state: Arc<Mutex<FakeState>>,
     stop: Arc<AtomicBool>,
     answered: Arc<AtomicUsize>,
@@ -216,7 +260,7 @@ fn serve(
                 }
                 Ok(Request::Ping) => Reply::Pong,
                 Ok(Request::Who) => {
-                    let mut me = Me::new(state.name.clone(), format!("tcp://localhost:{port}"));
+                    let mut me = Me::new(state.name.clone(), control.clone());
                     me.devices = state.devices.clone();
                     Reply::Me(me)
                 }
@@ -266,4 +310,41 @@ pub fn drain<T>(events: &crossbeam_channel::Receiver<T>, settle: Duration) -> Ve
         all.push(event);
     }
     all
+}
+
+/// Announces a server over mDNS the way the original does: SRV to `host`, an A record, empty TXT.
+/// Only ever call this inside a private network namespace.
+pub fn announce(name: &str, host: &str, ip: &str, port: u16) -> mdns_sd::ServiceDaemon {
+    assert!(
+        std::env::var_os(sk2_testkit::NETNS_ENV).is_some()
+            || std::env::var_os("SK2_IN_TEST_NETNS").is_some(),
+        "mDNS announcements only inside a private network namespace"
+    );
+    let daemon = mdns_sd::ServiceDaemon::new().unwrap();
+    let info = mdns_sd::ServiceInfo::new(
+        sk2_client::SERVICE_TYPE,
+        name,
+        host,
+        ip,
+        port,
+        &[] as &[(&str, &str)],
+    )
+    .unwrap();
+    daemon.register(info).unwrap();
+    daemon
+}
+
+/// A captured frame with depths across the whole Kinect range, 0 to 8000 mm: the original
+/// `depth` format loses everything from 4096 mm up, `depth_v2` must not.
+pub fn captured_frame(sequence: u64) -> sk2_proto::CapturedFrame {
+    let (width, height) = (512, 424);
+    let depth = (0..width * height)
+        .map(|i| ((i as u64 * 31 + sequence * 17) % 8001) as u16)
+        .collect();
+    sk2_proto::CapturedFrame {
+        depth: DepthFrame::new(width, height, depth).unwrap(),
+        sequence,
+        device_timestamp: sequence * 333,
+        capture_time_ns: sk2_proto::sensor::unix_time_ns(),
+    }
 }
