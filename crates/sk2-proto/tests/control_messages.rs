@@ -235,8 +235,14 @@ fn extra_device_keys_follow_id_and_endpoints_and_survive_a_round_trip() {
     let Reply::Me(decoded) = Reply::decode(&frames).unwrap() else {
         panic!("not a me");
     };
-    assert_eq!(decoded.device_keys[&id], [("codec".to_owned(), "rvl".to_owned())].into());
+    assert_eq!(
+        decoded.device_keys[&id],
+        [("codec".to_owned(), "rvl".to_owned())].into()
+    );
     assert_eq!(decoded.devices, me.devices);
     // Without extra keys the bytes are exactly the original's.
-    assert_eq!(Reply::Me(bobs_kinect()).encode()[1], BOBS_ME_JSON.as_bytes());
+    assert_eq!(
+        Reply::Me(bobs_kinect()).encode()[1],
+        BOBS_ME_JSON.as_bytes()
+    );
 }

@@ -13,6 +13,8 @@ use sk2_client::{
     Browser, BrowserEvent, Client, ClientConfig, ClientEvent, ServerInfo, Subscription,
 };
 
+use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
+
 use crate::hub::{Frame, FrameSource, Hub, SourceKey};
 
 /// Longest the loop sleeps without an event: how soon a newly wanted sensor is subscribed, an
@@ -99,14 +101,19 @@ impl Link {
         me.devices
             .iter()
             .map(|device| {
-                // The client decodes the original `depth` endpoint; say so, and whether the
-                // lossless one is on offer.
-                let codec = if device.endpoint("depth_v2").is_some() {
-                    "sk2 (depth; depth_v2 offered)"
+                // The client reads `depth_v2` (lossless) when a device offers it, else the
+                // original `depth`; the server names its depth_v2 codec in the device record.
+                let codec = if device.endpoint(ENDPOINT_DEPTH_V2).is_some() {
+                    let name = me
+                        .device_keys
+                        .get(&device.id)
+                        .and_then(|keys| keys.get(DEVICE_CODEC_KEY))
+                        .map_or("?", String::as_str);
+                    format!("{name} (depth_v2)")
                 } else {
-                    "sk2 (depth)"
+                    "sk2 (depth)".to_owned()
                 };
-                (device.id.clone(), codec.to_owned())
+                (device.id.clone(), codec)
             })
             .collect()
     }
@@ -200,9 +207,9 @@ impl Link {
                 hub.publish(
                     &SourceKey::new(self.label.clone(), id.clone()),
                     Frame {
+                        sensor_sequence: frame.sequence(),
+                        capture_time_ns: frame.capture_time_ns(),
                         depth: frame.depth,
-                        sensor_sequence: frame.sequence,
-                        capture_time_ns: frame.capture_time_ns,
                     },
                 );
             }
