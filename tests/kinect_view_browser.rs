@@ -222,3 +222,64 @@ fn an_unknown_sensor_is_explained_on_the_page_until_a_known_one_is_chosen() -> R
     })?;
     Ok(())
 }
+
+#[test]
+fn several_tabs_all_stream_and_closing_them_frees_the_viewers_requests() -> Result<()> {
+    if !browser_available() {
+        return Ok(());
+    }
+    let (viewer, url) = start_viewer(&["--synthetic"])?;
+    let browser = Browser::start()?;
+    browser.open(&url)?;
+    let mut extra = Vec::new();
+    for _ in 0..3 {
+        let handle = browser.new_window()?;
+        browser.switch_to(&handle)?;
+        browser.open(&url)?;
+        extra.push(handle);
+    }
+    // Every window shows a live stream at a plausible rate.
+    for handle in &extra {
+        browser.switch_to(handle)?;
+        browser
+            .wait_for("a plausible fps in every window", PAGE_TIMEOUT, |b| {
+                Ok(status_fps(&b.text("status")?).filter(|fps| (8.0..=40.0).contains(fps)))
+            })
+            .with_context(|| format!("viewer stderr: {}", viewer.stderr()))?;
+    }
+    let state = browser.fetch_json(&format!("{url}api/state"))?;
+    let served_before = state["web"]["frames_served"]
+        .as_u64()
+        .context("frames_served")?;
+    // Each open tab holds at most one request (plus the one asking for the state).
+    ensure!(
+        state["web"]["in_flight"].as_u64() <= Some(5),
+        "state: {state}"
+    );
+    // The four tabs do hold requests (so the drop below means something): most of the time
+    // each one is waiting for its next frame.
+    browser.wait_for("four tabs' requests at once", Duration::from_secs(5), |b| {
+        let state = b.fetch_json(&format!("{url}api/state"))?;
+        Ok((state["web"]["in_flight"].as_u64() >= Some(4)).then_some(()))
+    })?;
+    for handle in &extra {
+        browser.switch_to(handle)?;
+        browser.close_window()?;
+    }
+    // Once the closed tabs' last requests end (within the 1 s long-poll timeout), only the
+    // remaining tab's request and ours are left, and frames are still served to it.
+    browser.wait_for(
+        "the closed tabs' requests to end",
+        Duration::from_secs(5),
+        |b| {
+            let state = b.fetch_json(&format!("{url}api/state"))?;
+            Ok((state["web"]["in_flight"].as_u64() <= Some(2)).then_some(()))
+        },
+    )?;
+    let state = browser.fetch_json(&format!("{url}api/state"))?;
+    ensure!(
+        state["web"]["frames_served"].as_u64() > Some(served_before),
+        "state: {state}"
+    );
+    Ok(())
+}

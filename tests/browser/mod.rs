@@ -299,6 +299,31 @@ impl Browser {
         .map(drop)
     }
 
+    /// Opens a new browser window and returns its handle (the current window stays current).
+    pub fn new_window(&self) -> Result<String> {
+        let value = self.command("POST", "/window/new", Some(json!({ "type": "window" })))?;
+        Ok(value["handle"]
+            .as_str()
+            .context("new window has no handle")?
+            .to_owned())
+    }
+
+    /// Makes the window with this handle the current one.
+    pub fn switch_to(&self, handle: &str) -> Result<()> {
+        self.command("POST", "/window", Some(json!({ "handle": handle })))
+            .map(drop)
+    }
+
+    /// Closes the current window (like closing a tab).
+    pub fn close_window(&self) -> Result<()> {
+        self.command("DELETE", "/window", None).map(drop)
+    }
+
+    /// GETs a URL outside the browser and parses its JSON (for the viewer's `/api/state`).
+    pub fn fetch_json(&self, url: &str) -> Result<Value> {
+        Ok(self.agent.get(url).call()?.body_mut().read_json()?)
+    }
+
     /// A PNG of the viewport.
     pub fn screenshot(&self) -> Result<Vec<u8>> {
         use base64::Engine as _;
