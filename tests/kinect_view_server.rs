@@ -7,7 +7,9 @@ mod browser;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use browser::{browser_available, free_port, start_mock_server, start_viewer, Browser};
+use browser::{
+    browser_available, free_port, start_mock_server, start_server_with, start_viewer, Browser,
+};
 use serde_json::{json, Value};
 use sk2_mock::{MockConfig, MockKinect};
 use sk2_proto::sk2;
@@ -287,6 +289,60 @@ fn screenshot_of_a_realistic_mock_for_the_docs() -> Result<()> {
             concat!(env!("CARGO_MANIFEST_DIR"), "/docs/kinect-view.png"),
             &png,
         )?;
+    }
+    Ok(())
+}
+
+#[test]
+fn the_selector_lists_servers_found_by_discovery_and_switches_between_them() -> Result<()> {
+    // mDNS only inside a private network namespace, never on the host's network.
+    if !sk2_testkit::in_private_netns(
+        "the_selector_lists_servers_found_by_discovery_and_switches_between_them",
+    ) {
+        return Ok(());
+    }
+    if !browser_available() {
+        return Ok(());
+    }
+    let alpha = start_server_with(&["--name", "Alpha"])?;
+    let beta = start_server_with(&["--name", "Beta"])?;
+    // No --connect: kinect-view finds the servers with mDNS.
+    let (viewer, url) = start_viewer(&[])?;
+    let browser = Browser::start()?;
+    browser.open(&url)?;
+    let options = browser
+        .wait_for("both servers in the selector", PAGE_TIMEOUT, |b| {
+            let texts: Vec<String> = serde_json::from_value(b.eval(
+                "return [...document.getElementById('source').options].map((o) => o.text);",
+                json!([]),
+            )?)?;
+            let both = texts.iter().any(|t| t.starts_with("Alpha / "))
+                && texts.iter().any(|t| t.starts_with("Beta / "));
+            Ok(both.then_some(texts))
+        })
+        .with_context(|| format!("viewer stderr: {}", viewer.stderr()))?;
+    ensure!(
+        options.iter().any(|t| t.contains(&alpha.devices[0])),
+        "{options:?}"
+    );
+    ensure!(
+        options.iter().any(|t| t.contains(&beta.devices[0])),
+        "{options:?}"
+    );
+    for (name, device) in [("Beta", &beta.devices[0]), ("Alpha", &alpha.devices[0])] {
+        browser.eval(
+            "const s = document.getElementById('source');
+             const o = [...s.options].find((o) => o.text.startsWith(arguments[0] + ' / '));
+             s.value = o.value; s.dispatchEvent(new Event('change'));",
+            json!([name]),
+        )?;
+        browser.wait_for("frames from the chosen server", PAGE_TIMEOUT, |b| {
+            let status = b.text("status")?;
+            Ok((status.contains(&format!("server {name} "))
+                && status.contains(&format!("sensor {device} "))
+                && status_fps(&status).is_some())
+            .then_some(()))
+        })?;
     }
     Ok(())
 }

@@ -102,10 +102,17 @@ pub struct MockServer {
 /// Starts `kinect-server --no-announce --bind 127.0.0.1` with `args`, and reads the endpoints it
 /// prints (`control: ...`, then one `device <id> ...` line per sensor).
 pub fn start_mock_server(args: &[&str]) -> Result<MockServer> {
+    let mut all = vec!["--no-announce", "--bind", "127.0.0.1"];
+    all.extend_from_slice(args);
+    start_server_with(&all)
+}
+
+/// Starts `kinect-server` with exactly `args` (announcing over mDNS unless told not to: only
+/// inside a private network namespace).
+pub fn start_server_with(args: &[&str]) -> Result<MockServer> {
     let dir = scratch_dir("kinect-server");
     let stderr_path = dir.join("stderr.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_kinect-server"))
-        .args(["--no-announce", "--bind", "127.0.0.1"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr_path)?)
