@@ -10,6 +10,11 @@ use browser::{browser_available, start_viewer, Browser};
 use serde_json::{json, Value};
 use sk2_view::synthetic::{self, HOLE_PATCH, KNOWN_PATCH, MOVING_BAR};
 
+/// The fps a tab may show for a 30 fps sensor: never above the sensor's rate (with rounding and
+/// timer jitter), and not near zero; the lower bound leaves room for a starved CI machine, where a
+/// tab draws slowly and (correctly) skips frames.
+const PLAUSIBLE_FPS: std::ops::RangeInclusive<f64> = 3.0..=36.0;
+
 /// Time allowed for the page to show its first frames (a cold Chromium start is slow on CI).
 const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -119,7 +124,7 @@ fn the_page_shows_the_live_picture_with_legend_colours_hover_depth_and_fps() -> 
 
     // (d) The status line reaches a plausible fps for a 30 fps sensor.
     let fps = browser.wait_for("a plausible fps", PAGE_TIMEOUT, |b| {
-        Ok(status_fps(&b.text("status")?).filter(|fps| (8.0..=40.0).contains(fps)))
+        Ok(status_fps(&b.text("status")?).filter(|fps| PLAUSIBLE_FPS.contains(fps)))
     });
     let fps = fps.with_context(|| format!("viewer stderr: {}", viewer.stderr()))?;
     let status = browser.text("status")?;
@@ -128,7 +133,18 @@ fn the_page_shows_the_live_picture_with_legend_colours_hover_depth_and_fps() -> 
         status.contains("codec none (synthetic)"),
         "status: {status}"
     );
-    ensure!(status.contains("latency "), "status: {status}");
+    // The synthetic source stamps capture times, so the end-to-end latency is known; on one
+    // machine it is well under a second.
+    let latency_ms: f64 = status
+        .split(" \u{b7} ")
+        .find_map(|part| {
+            part.strip_prefix("latency ")?
+                .strip_suffix(" ms")?
+                .parse()
+                .ok()
+        })
+        .with_context(|| format!("no latency in {status:?}"))?;
+    ensure!((0.0..1000.0).contains(&latency_ms), "status: {status}");
 
     // (a) The image updates: the moving bar makes two reads differ.
     let first = canvas_checksum(&browser)?;
@@ -191,11 +207,12 @@ fn the_page_shows_the_live_picture_with_legend_colours_hover_depth_and_fps() -> 
 }
 
 #[test]
-fn an_unknown_sensor_is_explained_on_the_page_until_a_known_one_is_chosen() -> Result<()> {
+fn an_unknown_sensor_is_explained_on_the_page_and_terminal_until_a_known_one_is_chosen(
+) -> Result<()> {
     if !browser_available() {
         return Ok(());
     }
-    let (_viewer, url) = start_viewer(&["--synthetic"])?;
+    let (viewer, url) = start_viewer(&["--synthetic"])?;
     let browser = Browser::start()?;
     browser.open(&format!("{url}#server=synthetic&sensor=nope"))?;
     let message = browser.wait_for("the unknown-sensor message", PAGE_TIMEOUT, |b| {
@@ -205,6 +222,13 @@ fn an_unknown_sensor_is_explained_on_the_page_until_a_known_one_is_chosen() -> R
     ensure!(
         message.contains("sensor \"nope\" not found on server \"synthetic\""),
         "message: {message}"
+    );
+    ensure!(
+        viewer
+            .stderr()
+            .contains("sensor \"nope\" not found on server \"synthetic\""),
+        "terminal: {}",
+        viewer.stderr()
     );
     // Choosing the real sensor in the selector clears the message and shows frames.
     browser.eval(
@@ -228,7 +252,9 @@ fn several_tabs_all_stream_and_closing_them_frees_the_viewers_requests() -> Resu
     if !browser_available() {
         return Ok(());
     }
-    let (viewer, url) = start_viewer(&["--synthetic"])?;
+    // A slow stream (4 fps), so that each tab spends most of its time waiting for the next frame
+    // in a request of its own, even on a busy machine where drawing is slow.
+    let (viewer, url) = start_viewer(&["--synthetic", "--synthetic-fps", "4"])?;
     let browser = Browser::start()?;
     browser.open(&url)?;
     let mut extra = Vec::new();
@@ -243,7 +269,7 @@ fn several_tabs_all_stream_and_closing_them_frees_the_viewers_requests() -> Resu
         browser.switch_to(handle)?;
         browser
             .wait_for("a plausible fps in every window", PAGE_TIMEOUT, |b| {
-                Ok(status_fps(&b.text("status")?).filter(|fps| (8.0..=40.0).contains(fps)))
+                Ok(status_fps(&b.text("status")?).filter(|fps| (2.0..=6.0).contains(fps)))
             })
             .with_context(|| format!("viewer stderr: {}", viewer.stderr()))?;
     }
@@ -258,10 +284,14 @@ fn several_tabs_all_stream_and_closing_them_frees_the_viewers_requests() -> Resu
     );
     // The four tabs do hold requests (so the drop below means something): most of the time
     // each one is waiting for its next frame.
-    browser.wait_for("four tabs' requests at once", Duration::from_secs(5), |b| {
-        let state = b.fetch_json(&format!("{url}api/state"))?;
-        Ok((state["web"]["in_flight"].as_u64() >= Some(4)).then_some(()))
-    })?;
+    browser.wait_for(
+        "four tabs' requests at once",
+        Duration::from_secs(10),
+        |b| {
+            let state = b.fetch_json(&format!("{url}api/state"))?;
+            Ok((state["web"]["in_flight"].as_u64() >= Some(4)).then_some(()))
+        },
+    )?;
     for handle in &extra {
         browser.switch_to(handle)?;
         browser.close_window()?;

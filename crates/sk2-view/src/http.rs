@@ -271,6 +271,15 @@ fn handle(
 ) {
     let url = request.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    if !host_allowed(&request) {
+        let reply = json_error(
+            403,
+            "kinect-view answers only to IP addresses, localhost and .local names \
+             (a guard against DNS rebinding)",
+        );
+        respond(request, reply);
+        return;
+    }
     let reply = match (request.method(), path) {
         (Method::Get | Method::Head, "/" | "/index.html") => {
             static_file(INDEX_HTML, "text/html; charset=utf-8")
@@ -370,6 +379,26 @@ fn frame_reply(
         }
         Err(error) => json_error(404, &error.to_string()),
     }
+}
+
+/// Whether the `Host` header names this machine by an IP address, `localhost` or an mDNS `.local`
+/// name. A web page elsewhere could otherwise point its own domain at 127.0.0.1 (DNS rebinding)
+/// and read the depth stream through the visitor's browser; such requests carry that domain.
+fn host_allowed(request: &Request) -> bool {
+    let Some(host) = request
+        .headers()
+        .iter()
+        .find(|header| header.field.equiv("Host"))
+    else {
+        return true; // HTTP/1.0 without Host: not a browser page's request
+    };
+    let host = host.value.as_str();
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    let lower = name.to_ascii_lowercase();
+    name.parse::<std::net::IpAddr>().is_ok() || lower == "localhost" || lower.ends_with(".local")
 }
 
 fn respond(request: Request, reply: Reply) {

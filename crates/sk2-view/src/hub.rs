@@ -23,6 +23,11 @@ use sk2_proto::DepthFrame;
 /// to nobody after the last tab closed.
 pub const WANTED_FOR: Duration = Duration::from_secs(5);
 
+/// Unknown sensors asked for by tabs that are logged, at most; beyond that they are only shown on
+/// the page, so a tab (or a script) asking for endless made-up names cannot grow memory or flood
+/// the terminal.
+const MAX_LOGGED_UNKNOWN: usize = 64;
+
 /// Weight of the newest sample in the moving averages of frame interval and latency: about the
 /// last ten frames count, so the figure settles within a second at 30 fps yet does not flicker.
 const SMOOTHING: f64 = 0.1;
@@ -120,6 +125,8 @@ struct State {
     /// Problems not tied to one server (discovery failing, `--sensor` not found), by topic.
     notices: BTreeMap<String, String>,
     preferred_sensor: Option<String>,
+    /// Unknown sensors a tab asked for that were logged already (each once).
+    logged_unknown: std::collections::BTreeSet<SourceKey>,
 }
 
 struct ServerState {
@@ -415,7 +422,15 @@ impl Hub {
                         }
                     }
                 }
-                None => return Err(WaitError::Unknown(unknown_message(&state, key))),
+                None => {
+                    let message = unknown_message(&state, key);
+                    if state.logged_unknown.len() < MAX_LOGGED_UNKNOWN
+                        && state.logged_unknown.insert(key.clone())
+                    {
+                        tracing::warn!(source = %key, "a tab asked for it: {message}");
+                    }
+                    return Err(WaitError::Unknown(message));
+                }
             }
             if now >= deadline {
                 return Err(WaitError::Timeout);

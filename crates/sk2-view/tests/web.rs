@@ -24,17 +24,25 @@ impl Reply {
 }
 
 fn send(server: &ViewServer, path: &str) -> TcpStream {
+    send_to_host(server, path, "localhost")
+}
+
+fn send_to_host(server: &ViewServer, path: &str, host: &str) -> TcpStream {
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     stream
 }
 
 fn get(server: &ViewServer, path: &str) -> Reply {
-    let mut stream = send(server, path);
+    get_from_host(server, path, "localhost")
+}
+
+fn get_from_host(server: &ViewServer, path: &str, host: &str) -> Reply {
+    let mut stream = send_to_host(server, path, host);
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -282,4 +290,33 @@ fn a_slow_tab_skips_to_the_newest_frame_while_fast_tabs_get_every_one() {
         Duration::from_secs(5),
         || server.stats().in_flight == 0,
     );
+}
+
+#[test]
+fn requests_for_other_host_names_are_refused_against_dns_rebinding() {
+    let (_hub, server) = start(ViewConfig::default());
+    for host in [
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "[::1]:8080",
+        "kinect-pc.local:8080",
+        "10.0.0.7",
+    ] {
+        assert_eq!(
+            get_from_host(&server, "/api/state", host).status,
+            200,
+            "{host}"
+        );
+    }
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "127.0.0.1.evil.example",
+    ] {
+        assert_eq!(
+            get_from_host(&server, "/api/state", host).status,
+            403,
+            "{host}"
+        );
+    }
 }
