@@ -165,7 +165,12 @@ impl FrameSource for SyntheticSource {
             );
             sequence += 1;
             next += period;
-            let wait = next.saturating_duration_since(std::time::Instant::now());
+            let now = std::time::Instant::now();
+            if next < now {
+                // Fell behind (busy machine): skip ahead like a camera, never burst to catch up.
+                next = now;
+            }
+            let wait = next.saturating_duration_since(now);
             match shutdown.recv_timeout(wait) {
                 Err(RecvTimeoutError::Timeout) => {}
                 // Disconnected (or an explicit message): stop.

@@ -10,6 +10,7 @@ const HOLE_RGB = [128, 128, 128]; // grey: turbo has no unsaturated colour, so h
 const STATE_POLL_MS = 1000;
 const RETRY_MS = 1000;
 const FPS_WINDOW_MS = 2000; // fps is averaged over the draws of the last 2 s
+const MIN_FPS_DRAWS = 5;
 const LATENCY_SAMPLES = 30;
 
 // Turbo colour map (Mikhailov 2019) as its published degree-5 polynomial fit, t in [0, 1].
@@ -162,7 +163,8 @@ function renderStatus() {
   const parts = [`server ${view.source.server}`, `sensor ${view.source.sensor}`];
   parts.push(`codec ${sensor ? sensor.codec : '?'}`);
   const draws = view.draws;
-  const fps = draws.length >= 2 ? (draws.length - 1) * 1000 / (draws[draws.length - 1] - draws[0]) : null;
+  // At least a few draws, so the first figure is not the gap between two frames.
+  const fps = draws.length >= MIN_FPS_DRAWS ? (draws.length - 1) * 1000 / (draws[draws.length - 1] - draws[0]) : null;
   parts.push(fps === null ? '\u2013 fps' : `${fps.toFixed(1)} fps`);
   if (view.latencies.length) {
     const mean = view.latencies.reduce((a, b) => a + b, 0) / view.latencies.length;
