@@ -309,8 +309,10 @@ fn the_selector_lists_servers_found_by_discovery_and_switches_between_them() -> 
     if !browser_available() {
         return Ok(());
     }
-    let alpha = start_server_with(&["--name", "Alpha"])?;
-    let beta = start_server_with(&["--name", "Beta"])?;
+    // Two servers, kept cheap (10 fps, RVL) since this test is about finding and switching.
+    let cheap = ["--fps", "10", "--codec", "rvl"];
+    let alpha = start_server_with(&[&["--name", "Alpha"][..], &cheap].concat())?;
+    let beta = start_server_with(&[&["--name", "Beta"][..], &cheap].concat())?;
     // No --connect: kinect-view finds the servers with mDNS.
     let (viewer, url) = start_viewer(&[])?;
     let browser = Browser::start()?;

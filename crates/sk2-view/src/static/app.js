@@ -299,6 +299,7 @@ function updateSelector() {
   if (current !== wanted) {
     select.replaceChildren(...options.map((o) => new Option(o.text, o.value)));
     if (!options.length) select.append(new Option('searching\u2026', ''));
+    fitCanvas(); // the header may have changed height
   }
   if (!view.source && view.sensors.length) {
     const preferred = view.sensors.find((s) => s.sensor === view.preferredSensor);
