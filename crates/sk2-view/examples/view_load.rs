@@ -58,8 +58,10 @@ fn main() {
                     let started = Instant::now();
                     let mut stream = TcpStream::connect(addr).expect("connect");
                     while started.elapsed() < RUN {
-                        write!(stream, "GET /api/frame?server=load&sensor=s&after={after} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+                        write!(stream, "GET /api/frame?server=load&sensor=s&after={after} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").expect("write");
                         let (headers, _body) = read_reply(&mut stream);
+                        let status = headers.split(' ').nth(1).unwrap_or_default().to_owned();
+                        assert!(status == "200" || status == "204", "answer {headers}");
                         let now_ms = sk2_proto::sensor::unix_time_ns() as f64 / 1e6;
                         if let Some(number) = header(&headers, "X-Frame-Number") {
                             after = number.parse().expect("number");
