@@ -81,6 +81,9 @@ fn main() {
             all.extend(latencies);
         }
         publisher.join().expect("publisher");
+        if std::env::var_os("VIEW_LOAD_RATES").is_some() {
+            eprintln!("{tabs} tabs, frames/s each: {rates:.1?}");
+        }
         all.sort_by(f64::total_cmp);
         let pick = |q: f64| {
             all.get(((all.len() as f64 - 1.0) * q) as usize)

@@ -115,6 +115,13 @@ impl ViewServer {
             addr: "the given listener".to_owned(),
             source,
         })?;
+        // Frames are written as headers plus a large body through a small buffer; with Nagle's
+        // algorithm the last partial segment waits for the tab's delayed ACK (tens of ms on
+        // Linux). tiny_http does not expose accepted sockets, but on Linux they inherit
+        // TCP_NODELAY from the listener. Failing to set it only costs latency.
+        if let Err(error) = socket2::SockRef::from(&listener).set_tcp_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on the listener");
+        }
         let server = tiny_http::Server::from_listener(listener, None).map_err(|error| {
             ViewError::Listen {
                 addr: addr.to_string(),
