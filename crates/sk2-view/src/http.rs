@@ -1,33 +1,38 @@
 //! [`ViewServer`]: the local web server that browser tabs talk to.
 //!
-//! Why plain HTTP long-polling (tiny_http, threads) rather than WebSocket or server-sent events:
-//! the tab asks for the next frame only after it has drawn the previous one
-//! (`GET /api/frame?after=N`), and the answer is always the hub's newest frame. So flow control
-//! is the request itself: a slow tab simply asks less often and gets the newest frame, never a
-//! backlog, and nothing is queued per tab. A tab holds at most one request (one thread here) at a
-//! time, and that request ends within [`ViewConfig::long_poll_timeout`] even if nothing arrives;
-//! when a tab closes, its request finishes or fails and its thread ends, so closing frees
-//! everything. WebSocket would need a sender thread plus an acknowledgement protocol per tab to
-//! get the same property; SSE pushes without acknowledgement and so buffers in the socket. On
-//! loopback an HTTP request per frame costs well under a millisecond.
+//! Why plain HTTP long-polling rather than WebSocket or server-sent events: the tab asks for the
+//! next frame only after it has drawn the previous one (`GET /api/frame?after=N`), and the answer
+//! is always the hub's newest frame. So flow control is the request itself: a slow tab simply
+//! asks less often and gets the newest frame, never a backlog, and nothing is queued per tab.
+//! WebSocket would need a sender thread plus an acknowledgement protocol per tab to get the same
+//! property; SSE pushes without acknowledgement and so buffers in the socket. On loopback an HTTP
+//! request per frame costs well under a millisecond.
 //!
-//! Routes:
+//! Why a small server of its own (one thread per connection, requests parsed by `httparse`)
+//! rather than `tiny_http`: tiny_http 0.12 runs each keep-alive connection on a pool thread for
+//! the connection's whole life, and its pool can queue a new connection without starting a thread
+//! for it when several arrive at once, so a browser's extra connection could wait for ever. Here
+//! every connection has its own thread from the start, at most
+//! [`ViewConfig::max_connections`] of them (more are answered 503 and closed), and an idle
+//! connection is closed after [`ViewConfig::idle_timeout`]. A tab holds one or two connections;
+//! when it closes, its connections end and their threads with them.
+//!
+//! Routes (GET only):
 //!
 //! | route                                      | answer                                        |
 //! |--------------------------------------------|-----------------------------------------------|
-//! | `GET /`, `/app.js`, `/style.css`           | the page, embedded in the binary              |
-//! | `GET /api/state`                           | JSON [`crate::hub::Snapshot`] + server stats  |
-//! | `GET /api/frame?server=S&sensor=I&after=N` | 200: newest frame numbered above N, as raw LE `u16` with `X-*` headers; 204: none within the timeout; 404 + JSON `{"error"}`: unknown sensor |
+//! | `/`, `/app.js`, `/style.css`               | the page, embedded in the binary              |
+//! | `/api/state`                               | JSON [`crate::hub::Snapshot`] + server stats  |
+//! | `/api/frame?server=S&sensor=I&after=N`     | 200: newest frame numbered above N, as raw LE `u16` with `X-*` headers; 204: none within the timeout; 404 + JSON `{"error"}`: unknown sensor |
 
-use std::io::Cursor;
-use std::net::{SocketAddr, TcpListener};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::Serialize;
-use tiny_http::{Header, Method, Request, Response, StatusCode};
 
 use crate::hub::{Hub, PublishedFrame, SourceKey, WaitError};
 
@@ -35,30 +40,59 @@ const INDEX_HTML: &str = include_str!("static/index.html");
 const APP_JS: &str = include_str!("static/app.js");
 const STYLE_CSS: &str = include_str!("static/style.css");
 
+/// Largest request head (request line + headers) accepted. Browsers send well under 2 KiB for
+/// these routes; anything larger is refused before it is buffered.
+const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
+/// Most headers parsed in one request (browsers send about 15).
+const MAX_HEADERS: usize = 64;
+
 /// How the web server behaves.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ViewConfig {
     /// How long a frame request waits for a new frame before answering 204 (the tab asks again).
     /// 1 s: long enough that an idle stream costs one request per second per tab, short enough
-    /// that a closed tab's thread ends soon and shutdown is quick.
+    /// that shutdown is quick.
     pub long_poll_timeout: Duration,
-    /// Requests handled at once; more are answered 503 at once. Each open tab holds one, so 64
-    /// allows many tabs while bounding threads and the frames they hold (64 x 0.4 MiB for
-    /// Kinect v2 frames).
-    pub max_in_flight: usize,
+    /// Connections served at once, each on its own thread; more are answered 503 and closed.
+    /// A tab uses one or two (Chromium opens at most six per host for all tabs together), so
+    /// 64 allows many tabs and other clients while bounding threads and the frames they hold
+    /// (64 x 0.4 MiB for Kinect v2 frames).
+    pub max_connections: usize,
+    /// A connection with no request for this long is closed, freeing its thread. Tabs ask at
+    /// least once per [`ViewConfig::long_poll_timeout`]; 10 s covers a busy tab's pauses.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ViewConfig {
     fn default() -> Self {
         Self {
             long_poll_timeout: Duration::from_secs(1),
-            max_in_flight: 64,
+            max_connections: 64,
+            idle_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// How often the accept loop checks whether it should stop.
-const ACCEPT_POLL: Duration = Duration::from_millis(100);
+impl ViewConfig {
+    /// Sets the long-poll timeout.
+    pub fn long_poll_timeout(mut self, timeout: Duration) -> Self {
+        self.long_poll_timeout = timeout;
+        self
+    }
+
+    /// Sets the connection limit (at least 1).
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Sets the idle timeout.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+}
 
 /// Why the web server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -77,19 +111,28 @@ pub enum ViewError {
 /// Counters of the web server, for tests and the page.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ViewStats {
-    /// Requests being handled now (each open tab holds about one).
+    /// Connections open now (each with its thread).
+    pub connections: usize,
+    /// Requests being answered now (each open tab has about one, waiting for its next frame).
     pub in_flight: usize,
     /// Frames sent to tabs so far.
     pub frames_served: u64,
-    /// Requests refused because [`ViewConfig::max_in_flight`] were being handled.
+    /// Connections refused because [`ViewConfig::max_connections`] were open.
     pub rejected: u64,
 }
 
 #[derive(Default)]
 struct Counters {
+    connections: AtomicUsize,
     in_flight: AtomicUsize,
     frames_served: AtomicU64,
     rejected: AtomicU64,
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counters").finish_non_exhaustive()
+    }
 }
 
 /// The running web server. Stops when dropped.
@@ -102,12 +145,6 @@ pub struct ViewServer {
     hub: Hub,
 }
 
-impl std::fmt::Debug for Counters {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counters").finish_non_exhaustive()
-    }
-}
-
 impl ViewServer {
     /// Serves the page and the frames of `hub` on `listener` (bind it to port 0 in tests).
     pub fn start(listener: TcpListener, hub: Hub, config: ViewConfig) -> Result<Self, ViewError> {
@@ -115,26 +152,13 @@ impl ViewServer {
             addr: "the given listener".to_owned(),
             source,
         })?;
-        // Frames are written as headers plus a large body through a small buffer; with Nagle's
-        // algorithm the last partial segment waits for the tab's delayed ACK (tens of ms on
-        // Linux). tiny_http does not expose accepted sockets, but on Linux they inherit
-        // TCP_NODELAY from the listener. Failing to set it only costs latency.
-        if let Err(error) = socket2::SockRef::from(&listener).set_tcp_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY on the listener");
-        }
-        let server = tiny_http::Server::from_listener(listener, None).map_err(|error| {
-            ViewError::Listen {
-                addr: addr.to_string(),
-                source: std::io::Error::other(error.to_string()),
-            }
-        })?;
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
         let accept = {
             let (stop, counters, hub) = (Arc::clone(&stop), Arc::clone(&counters), hub.clone());
             std::thread::Builder::new()
                 .name("view-accept".to_owned())
-                .spawn(move || accept_loop(&server, &hub, &config, &stop, &counters))
+                .spawn(move || accept_loop(&listener, &hub, &config, &stop, &counters))
                 .map_err(|source| ViewError::Listen {
                     addr: addr.to_string(),
                     source,
@@ -165,7 +189,8 @@ impl ViewServer {
         read_stats(&self.counters)
     }
 
-    /// Stops accepting requests and wakes waiting ones; returns once the accept loop ended.
+    /// Stops accepting connections and wakes waiting requests; returns once the accept loop
+    /// ended. Open connections end after their current request.
     pub fn stop(mut self) {
         self.shut_down();
     }
@@ -174,8 +199,10 @@ impl ViewServer {
         self.stop.store(true, Ordering::SeqCst);
         self.hub.wake_all();
         if let Some(accept) = self.accept.take() {
-            // The loop checks the flag every ACCEPT_POLL; it does not panic (handlers do not run
-            // on it), so a join error is only possible if tiny_http panicked: nothing to add then.
+            // The accept loop blocks in accept(): a connection of our own wakes it. If that
+            // fails the listener is already broken and the loop has ended or will on its error.
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+            // The loop does not panic (handlers run on their own threads): nothing to add.
             let _ = accept.join();
         }
     }
@@ -189,6 +216,7 @@ impl Drop for ViewServer {
 
 fn read_stats(counters: &Counters) -> ViewStats {
     ViewStats {
+        connections: counters.connections.load(Ordering::SeqCst),
         in_flight: counters.in_flight.load(Ordering::SeqCst),
         frames_served: counters.frames_served.load(Ordering::SeqCst),
         rejected: counters.rejected.load(Ordering::SeqCst),
@@ -196,31 +224,32 @@ fn read_stats(counters: &Counters) -> ViewStats {
 }
 
 fn accept_loop(
-    server: &tiny_http::Server,
+    listener: &TcpListener,
     hub: &Hub,
     config: &ViewConfig,
     stop: &Arc<AtomicBool>,
     counters: &Arc<Counters>,
 ) {
-    while !stop.load(Ordering::SeqCst) {
-        let request = match server.recv_timeout(ACCEPT_POLL) {
-            Ok(Some(request)) => request,
-            Ok(None) => continue,
+    // Frames are written as a head plus a large body; with Nagle's algorithm the last partial
+    // segment would wait for the tab's delayed ACK (tens of ms on Linux).
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let stream = match stream {
+            Ok(stream) => stream,
             Err(error) => {
                 tracing::warn!(%error, "web server cannot accept");
-                std::thread::sleep(ACCEPT_POLL);
+                std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
-        // Count before spawning, so the bound holds even if requests arrive faster than threads
-        // start.
-        if counters.in_flight.fetch_add(1, Ordering::SeqCst) >= config.max_in_flight {
-            counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+        // Count before spawning, so the bound holds even if connections arrive faster than
+        // threads start.
+        if counters.connections.fetch_add(1, Ordering::SeqCst) >= config.max_connections {
+            counters.connections.fetch_sub(1, Ordering::SeqCst);
             counters.rejected.fetch_add(1, Ordering::SeqCst);
-            respond(
-                request,
-                json_error(503, "too many requests at once; try again"),
-            );
+            refuse(stream);
             continue;
         }
         let (task_hub, task_config, task_stop, task_counters) = (
@@ -230,74 +259,255 @@ fn accept_loop(
             Arc::clone(counters),
         );
         let spawned = std::thread::Builder::new()
-            .name("view-request".to_owned())
+            .name("view-connection".to_owned())
             .spawn(move || {
-                let _guard = InFlight(&task_counters);
-                handle(request, &task_hub, &task_config, &task_stop, &task_counters);
+                let _guard = Guard(&task_counters.connections);
+                serve_connection(stream, &task_hub, &task_config, &task_stop, &task_counters);
             });
         if let Err(error) = spawned {
-            // The request went down with the closure; its guard never ran.
-            counters.in_flight.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!(%error, "cannot start a request thread");
+            // The stream went down with the closure; its guard never ran.
+            counters.connections.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!(%error, "cannot start a connection thread");
         }
     }
 }
 
-/// Decrements the in-flight count however the handler ends.
-struct InFlight<'a>(&'a Counters);
+/// How long the accept thread reads a refused connection's request before answering 503.
+/// Closing a socket with unread input resets it, and the client would see a reset instead of the
+/// answer; a short bound keeps a flood of connections from holding the accept thread.
+const REFUSE_READ: Duration = Duration::from_millis(50);
 
-impl Drop for InFlight<'_> {
+/// Answers 503 on a connection beyond the limit and closes it.
+fn refuse(mut stream: TcpStream) {
+    let mut scratch = [0u8; 4096];
+    if stream.set_read_timeout(Some(REFUSE_READ)).is_ok() {
+        let _ = stream.read(&mut scratch);
+    }
+    let reply = json_error(503, "too many connections at once; try again");
+    let _ = write_reply(&mut stream, &reply, false, false);
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.read(&mut scratch);
+}
+
+/// Decrements a counter however the scope ends.
+struct Guard<'a>(&'a AtomicUsize);
+
+impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-type Reply = Response<Cursor<FrameBytes>>;
-
-/// A response body that is either a shared frame (no copy per tab) or owned bytes.
-enum FrameBytes {
-    Frame(Arc<PublishedFrame>),
-    Owned(Vec<u8>),
+/// One parsed request: what the routes need.
+struct Request {
+    method: String,
+    target: String,
+    host: Option<String>,
+    keep_alive: bool,
 }
 
-impl AsRef<[u8]> for FrameBytes {
-    fn as_ref(&self) -> &[u8] {
-        match self {
-            Self::Frame(frame) => &frame.depth_le,
-            Self::Owned(bytes) => bytes,
-        }
-    }
-}
-
-fn handle(
-    request: Request,
+/// Answers requests on one connection until the client closes it, asks to close, goes idle, or
+/// sends something that is not HTTP/1.x.
+fn serve_connection(
+    stream: TcpStream,
     hub: &Hub,
     config: &ViewConfig,
     stop: &AtomicBool,
     counters: &Counters,
 ) {
-    let url = request.url().to_owned();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    if !host_allowed(&request) {
-        let reply = json_error(
+    if let Err(error) = stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_read_timeout(Some(config.idle_timeout)))
+    {
+        tracing::debug!(%error, "cannot set up a connection");
+        return;
+    }
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    while !stop.load(Ordering::SeqCst) {
+        let request = match read_request(&mut reader) {
+            Ok(Some(request)) => request,
+            Ok(None) => return, // closed, idle, or reset: nothing to answer
+            Err(reply) => {
+                let _ = write_reply(&mut writer, &reply, false, false);
+                return;
+            }
+        };
+        let _in_flight = {
+            counters.in_flight.fetch_add(1, Ordering::SeqCst);
+            Guard(&counters.in_flight)
+        };
+        let head_only = request.method == "HEAD";
+        let reply = route(&request, hub, config, stop, counters);
+        if let Err(error) = write_reply(&mut writer, &reply, request.keep_alive, head_only) {
+            tracing::debug!(%error, "a tab went away before its answer was sent");
+            return;
+        }
+        if !request.keep_alive {
+            let _ = writer.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// Reads one request head. `Ok(None)`: the connection ended (or idled out) between requests.
+/// `Err(reply)`: a malformed or oversized request, to be answered and the connection closed.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<Request>, Reply> {
+    let mut head = Vec::new();
+    loop {
+        let before = head.len();
+        // Reading line by line keeps us from consuming bytes of a pipelined next request.
+        let room = (MAX_REQUEST_HEAD_BYTES + 1 - head.len()) as u64;
+        match Read::take(&mut *reader, room).read_until(b'\n', &mut head) {
+            Ok(0) => {
+                return if head.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(json_error(400, "incomplete request"))
+                }
+            }
+            Ok(_) => {}
+            Err(_) if head.is_empty() => return Ok(None),
+            Err(_) => return Err(json_error(408, "request not completed in time")),
+        }
+        if head.len() > MAX_REQUEST_HEAD_BYTES {
+            return Err(json_error(431, "request head too large"));
+        }
+        let line = &head[before..];
+        if line == b"\r\n" || line == b"\n" {
+            if before == 0 {
+                head.clear(); // a stray empty line between requests (RFC 9112 2.2)
+                continue;
+            }
+            break;
+        }
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    match parsed.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err(json_error(400, "malformed request")),
+    }
+    let (Some(method), Some(target), Some(version)) = (parsed.method, parsed.path, parsed.version)
+    else {
+        return Err(json_error(400, "malformed request"));
+    };
+    let header = |name: &str| {
+        parsed
+            .headers
+            .iter()
+            .find(|header| header.name.eq_ignore_ascii_case(name))
+            .and_then(|header| std::str::from_utf8(header.value).ok())
+    };
+    let connection = header("Connection").map(str::to_ascii_lowercase);
+    let keep_alive = match (version, connection.as_deref()) {
+        (_, Some(value)) if value.contains("close") => false,
+        (0, Some(value)) => value.contains("keep-alive"),
+        (0, None) => false,
+        _ => true,
+    };
+    Ok(Some(Request {
+        method: method.to_owned(),
+        target: target.to_owned(),
+        host: header("Host").map(str::to_owned),
+        keep_alive,
+    }))
+}
+
+/// An answer: status, extra headers, body.
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Body,
+}
+
+/// A response body: a shared frame (no copy per tab), static page text, or owned bytes.
+enum Body {
+    Frame(Arc<PublishedFrame>),
+    Static(&'static str),
+    Owned(Vec<u8>),
+}
+
+impl Body {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Frame(frame) => &frame.depth_le,
+            Self::Static(text) => text.as_bytes(),
+            Self::Owned(bytes) => bytes,
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+fn write_reply(
+    stream: &mut TcpStream,
+    reply: &Reply,
+    keep_alive: bool,
+    head_only: bool,
+) -> std::io::Result<()> {
+    let body = reply.body.bytes();
+    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+    for (name, value) in &reply.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    // 204 carries no body and, per RFC 9110 8.6, no Content-Length.
+    if reply.status != 204 {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str(if keep_alive {
+        "Connection: keep-alive\r\n\r\n"
+    } else {
+        "Connection: close\r\n\r\n"
+    });
+    stream.write_all(head.as_bytes())?;
+    if !head_only && reply.status != 204 {
+        stream.write_all(body)?;
+    }
+    stream.flush()
+}
+
+fn route(
+    request: &Request,
+    hub: &Hub,
+    config: &ViewConfig,
+    stop: &AtomicBool,
+    counters: &Counters,
+) -> Reply {
+    if !host_allowed(request.host.as_deref()) {
+        return json_error(
             403,
             "kinect-view answers only to IP addresses, localhost and .local names \
              (a guard against DNS rebinding)",
         );
-        respond(request, reply);
-        return;
     }
-    let reply = match (request.method(), path) {
-        (Method::Get | Method::Head, "/" | "/index.html") => {
-            static_file(INDEX_HTML, "text/html; charset=utf-8")
-        }
-        (Method::Get | Method::Head, "/app.js") => {
-            static_file(APP_JS, "text/javascript; charset=utf-8")
-        }
-        (Method::Get | Method::Head, "/style.css") => {
-            static_file(STYLE_CSS, "text/css; charset=utf-8")
-        }
-        (Method::Get | Method::Head, "/api/state") => {
+    if request.method != "GET" && request.method != "HEAD" {
+        return json_error(405, "only GET is served");
+    }
+    let (path, query) = request
+        .target
+        .split_once('?')
+        .unwrap_or((&request.target, ""));
+    match path {
+        "/" | "/index.html" => static_file(INDEX_HTML, "text/html; charset=utf-8"),
+        "/app.js" => static_file(APP_JS, "text/javascript; charset=utf-8"),
+        "/style.css" => static_file(STYLE_CSS, "text/css; charset=utf-8"),
+        "/api/state" => {
             #[derive(Serialize)]
             struct State {
                 #[serde(flatten)]
@@ -312,13 +522,9 @@ fn handle(
             let body = serde_json::to_vec(&state).unwrap_or_default();
             bytes_reply(200, body, "application/json")
         }
-        (Method::Get | Method::Head, "/api/frame") => {
-            frame_reply(query, hub, config, stop, counters)
-        }
-        (Method::Get | Method::Head, _) => json_error(404, &format!("no page at {path}")),
-        _ => json_error(405, "only GET is served"),
-    };
-    respond(request, reply);
+        "/api/frame" => frame_reply(query, hub, config, stop, counters),
+        _ => json_error(404, &format!("no page at {path}")),
+    }
 }
 
 fn frame_reply(
@@ -353,37 +559,30 @@ fn frame_reply(
         Ok(frame) => {
             counters.frames_served.fetch_add(1, Ordering::SeqCst);
             let mut headers = vec![
-                header("Content-Type", "application/octet-stream"),
-                header("Cache-Control", "no-store"),
-                header("X-Frame-Number", &frame.number.to_string()),
-                header("X-Width", &frame.width_px.to_string()),
-                header("X-Height", &frame.height_px.to_string()),
+                ("Content-Type", "application/octet-stream".to_owned()),
+                ("Cache-Control", "no-store".to_owned()),
+                ("X-Frame-Number", frame.number.to_string()),
+                ("X-Width", frame.width_px.to_string()),
+                ("X-Height", frame.height_px.to_string()),
             ];
             if let Some(sequence) = frame.sensor_sequence {
-                headers.push(header("X-Sensor-Sequence", &sequence.to_string()));
+                headers.push(("X-Sensor-Sequence", sequence.to_string()));
             }
             if let Some(captured) = frame.capture_time_ns {
                 // Milliseconds with a fraction: JavaScript numbers cannot hold ns since 1970.
-                let ms = format!("{:.3}", captured as f64 / 1e6);
-                headers.push(header("X-Capture-Time-Ms", &ms));
+                headers.push(("X-Capture-Time-Ms", format!("{:.3}", captured as f64 / 1e6)));
             }
-            let len = frame.depth_le.len();
-            // With its length known, send Content-Length rather than tiny_http's chunked
-            // encoding above 32 KiB: the tab can size its buffer once.
-            Response::new(
-                StatusCode(200),
+            Reply {
+                status: 200,
                 headers,
-                Cursor::new(FrameBytes::Frame(frame)),
-                Some(len),
-                None,
-            )
-            .with_chunked_threshold(usize::MAX)
+                body: Body::Frame(frame),
+            }
         }
-        Err(WaitError::Timeout) => {
-            let mut reply = bytes_reply(204, Vec::new(), "text/plain");
-            reply.add_header(header("Cache-Control", "no-store"));
-            reply
-        }
+        Err(WaitError::Timeout) => Reply {
+            status: 204,
+            headers: vec![("Cache-Control", "no-store".to_owned())],
+            body: Body::Owned(Vec::new()),
+        },
         Err(error) => json_error(404, &error.to_string()),
     }
 }
@@ -391,15 +590,10 @@ fn frame_reply(
 /// Whether the `Host` header names this machine by an IP address, `localhost` or an mDNS `.local`
 /// name. A web page elsewhere could otherwise point its own domain at 127.0.0.1 (DNS rebinding)
 /// and read the depth stream through the visitor's browser; such requests carry that domain.
-fn host_allowed(request: &Request) -> bool {
-    let Some(host) = request
-        .headers()
-        .iter()
-        .find(|header| header.field.equiv("Host"))
-    else {
+fn host_allowed(host: Option<&str>) -> bool {
+    let Some(host) = host else {
         return true; // HTTP/1.0 without Host: not a browser page's request
     };
-    let host = host.value.as_str();
     let name = match host.strip_prefix('[') {
         Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
         None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
@@ -408,31 +602,20 @@ fn host_allowed(request: &Request) -> bool {
     name.parse::<std::net::IpAddr>().is_ok() || lower == "localhost" || lower.ends_with(".local")
 }
 
-fn respond(request: Request, reply: Reply) {
-    // A tab that closed mid-answer makes the write fail: nothing to do but let it go.
-    if let Err(error) = request.respond(reply) {
-        tracing::debug!(%error, "a tab went away before its answer was sent");
+fn static_file(body: &'static str, content_type: &str) -> Reply {
+    Reply {
+        status: 200,
+        headers: vec![("Content-Type", content_type.to_owned())],
+        body: Body::Static(body),
     }
 }
 
-fn header(name: &str, value: &str) -> Header {
-    // Cannot fail: names are ASCII literals and values are ASCII digits or MIME types.
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
-}
-
-fn static_file(body: &'static str, content_type: &str) -> Reply {
-    bytes_reply(200, body.as_bytes().to_vec(), content_type)
-}
-
 fn bytes_reply(status: u16, body: Vec<u8>, content_type: &str) -> Reply {
-    let len = body.len();
-    Response::new(
-        StatusCode(status),
-        vec![header("Content-Type", content_type)],
-        Cursor::new(FrameBytes::Owned(body)),
-        Some(len),
-        None,
-    )
+    Reply {
+        status,
+        headers: vec![("Content-Type", content_type.to_owned())],
+        body: Body::Owned(body),
+    }
 }
 
 fn json_error(status: u16, message: &str) -> Reply {

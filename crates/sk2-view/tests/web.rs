@@ -122,10 +122,7 @@ fn a_tab_behind_by_many_frames_gets_the_newest_as_little_endian_millimetres() {
 
 #[test]
 fn a_tab_with_the_newest_frame_gets_204_after_the_timeout_then_the_next_frame() {
-    let config = ViewConfig {
-        long_poll_timeout: Duration::from_millis(100),
-        ..ViewConfig::default()
-    };
+    let config = ViewConfig::default().long_poll_timeout(Duration::from_millis(100));
     let (hub, server) = start(config);
     publish(&hub, 1, 0);
     assert_eq!(
@@ -185,10 +182,7 @@ fn the_page_and_state_are_served_from_the_binary() {
 
 #[test]
 fn closed_tabs_free_their_request_threads() {
-    let config = ViewConfig {
-        long_poll_timeout: Duration::from_millis(200),
-        ..ViewConfig::default()
-    };
+    let config = ViewConfig::default().long_poll_timeout(Duration::from_millis(200));
     let (hub, server) = start(config);
     publish(&hub, 1, 0);
     // Ten tabs wait for a frame that never comes, then close.
@@ -208,10 +202,9 @@ fn closed_tabs_free_their_request_threads() {
 
 #[test]
 fn requests_beyond_the_limit_are_refused_at_once_not_queued() {
-    let config = ViewConfig {
-        long_poll_timeout: Duration::from_secs(2),
-        max_in_flight: 3,
-    };
+    let config = ViewConfig::default()
+        .long_poll_timeout(Duration::from_secs(2))
+        .max_connections(3);
     let (hub, server) = start(config);
     publish(&hub, 1, 0);
     let _waiting: Vec<_> = (0..3)
@@ -319,4 +312,46 @@ fn requests_for_other_host_names_are_refused_against_dns_rebinding() {
             "{host}"
         );
     }
+}
+
+#[test]
+fn many_keep_alive_connections_opened_at_once_are_all_served() {
+    let (hub, server) = start(ViewConfig::default());
+    publish(&hub, 1, 0);
+    let addr = server.local_addr();
+    // 24 connections at once, each asking five times on the same connection, as browsers do.
+    let clients: Vec<_> = (0..24)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                for _ in 0..5 {
+                    write!(stream, "GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+                    let mut length = 0;
+                    let mut status = String::new();
+                    std::io::BufRead::read_line(&mut reader, &mut status).unwrap();
+                    assert!(status.starts_with("HTTP/1.1 200"), "{status:?}");
+                    loop {
+                        let mut line = String::new();
+                        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(value) = line.strip_prefix("Content-Length: ") {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    assert_eq!(server.stats().rejected, 0);
 }
