@@ -52,11 +52,14 @@ impl Drop for Process {
     }
 }
 
+/// A fresh directory per call: tests run in parallel threads of one process, and two Chromiums
+/// sharing a profile directory would hand their windows to each other.
 fn scratch_dir(name: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "{name}-{}-{}",
         std::process::id(),
-        Instant::now().elapsed().as_nanos()
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("the target tmp dir is writable");
@@ -278,15 +281,20 @@ impl Browser {
         mut check: impl FnMut(&Self) -> Result<Option<T>>,
     ) -> Result<T> {
         let deadline = Instant::now() + timeout;
+        let mut last_error = None;
         loop {
-            if let Some(value) = check(self)? {
-                return Ok(value);
+            // An error (say, the page still loading) is retried until the deadline.
+            match check(self) {
+                Ok(Some(value)) => return Ok(value),
+                Ok(None) => {}
+                Err(error) => last_error = Some(error),
             }
             if Instant::now() >= deadline {
                 bail!(
-                    "timed out waiting for {what}; status: {:?}; message: {:?}",
+                    "timed out waiting for {what}; status: {:?}; message: {:?}; last error: {:?}",
                     self.text("status").unwrap_or_default(),
-                    self.text("message").unwrap_or_default()
+                    self.text("message").unwrap_or_default(),
+                    last_error
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
