@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo run --release -p sk2-view --example view_load` (or without --release; slower).
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -57,9 +57,11 @@ fn main() {
                     let mut after = 0u64;
                     let started = Instant::now();
                     let mut stream = TcpStream::connect(addr).expect("connect");
+                    stream.set_nodelay(true).expect("nodelay");
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
                     while started.elapsed() < RUN {
                         write!(stream, "GET /api/frame?server=load&sensor=s&after={after} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").expect("write");
-                        let (headers, _body) = read_reply(&mut stream);
+                        let (headers, _body) = read_reply(&mut reader);
                         let status = headers.split(' ').nth(1).unwrap_or_default().to_owned();
                         assert!(status == "200" || status == "204", "answer {headers}");
                         let now_ms = sk2_proto::sensor::unix_time_ns() as f64 / 1e6;
@@ -110,14 +112,11 @@ fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// Reads one keep-alive HTTP reply: headers, then Content-Length bytes of body.
-fn read_reply(stream: &mut TcpStream) -> (String, Vec<u8>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).expect("read head");
-        head.push(byte[0]);
+fn read_reply(stream: &mut BufReader<TcpStream>) -> (String, Vec<u8>) {
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        stream.read_line(&mut head).expect("read head");
     }
-    let head = String::from_utf8_lossy(&head).into_owned();
     let len: usize = header(&head, "Content-Length").map_or(0, |v| v.parse().unwrap_or(0));
     let mut body = vec![0; len];
     stream.read_exact(&mut body).expect("read body");
