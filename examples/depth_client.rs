@@ -90,9 +90,10 @@ fn run(args: Args) -> Result<()> {
                     "n/a".to_owned()
                 };
                 println!(
-                    "{}  {frames:>3} fps  latency {latency:>8}  dropped {}  lost {}  bad {}",
+                    "{}  {frames:>3} fps  latency {latency:>8}  dropped {}  skipped {}  lost {}  bad {}",
                     &subscription.device_id()[..8.min(subscription.device_id().len())],
                     stats.dropped,
+                    stats.skipped,
                     stats.lost,
                     stats.decode_errors
                 );

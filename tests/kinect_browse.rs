@@ -106,6 +106,7 @@ fn once_with_connect_prints_the_server_and_its_sensor_as_json() {
     assert_eq!(server_json["reachable"], true);
     assert!(server_json["rtt_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(server_json["devices"][0]["id"], DEVICE_ID);
+    assert!(server_json["devices"][0]["codec"].is_null());
     assert_eq!(json.as_array().unwrap().len(), 1);
 }
 
@@ -284,4 +285,29 @@ fn watching_drops_a_crashed_server_within_seconds() {
     );
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     eprintln!("crashed server dropped after {elapsed:?}");
+}
+
+#[test]
+fn once_shows_the_depth_v2_codec_a_real_server_advertises() {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_kinect-server"))
+        .args(["--bind", "127.0.0.1", "--no-announce", "--codec", "rvl"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let endpoint = BufReader::new(server.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("control: ").map(str::to_owned));
+    let output = endpoint
+        .as_ref()
+        .map(|endpoint| run(&["--once", "--json", "--connect", endpoint]));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let output = output.expect("kinect-server printed no control endpoint");
+    assert!(output.status.success(), "{output:?}");
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let device = &json[0]["devices"][0];
+    assert_eq!(device["codec"], "rvl");
+    assert!(device["endpoints"]["depth_v2"].is_string(), "{device}");
 }

@@ -148,12 +148,28 @@ impl Report {
         }
     }
 
+    /// The `depth_v2` codec a device advertises (the `codec` key of its record), if any.
+    fn codec(&self, device_id: &str) -> Option<&str> {
+        self.me
+            .as_ref()?
+            .device_keys
+            .get(device_id)?
+            .get(sk2_proto::depth_v2::DEVICE_CODEC_KEY)
+            .map(String::as_str)
+    }
+
     fn json(&self) -> Value {
         let devices: Vec<Value> = self
             .me
             .iter()
             .flat_map(|me| &me.devices)
-            .map(|device| json!({"id": device.id, "endpoints": device.endpoints}))
+            .map(|device| {
+                json!({
+                    "id": device.id,
+                    "endpoints": device.endpoints,
+                    "codec": self.codec(&device.id),
+                })
+            })
             .collect();
         json!({
             "name": self.name,
@@ -179,8 +195,12 @@ impl Report {
                 .iter()
                 .map(|(kind, address)| format!("{kind} {address}"))
                 .collect();
+            let codec = self
+                .codec(&device.id)
+                .map(|codec| format!("  ({codec})"))
+                .unwrap_or_default();
             text.push_str(&format!(
-                "\n  sensor {}  {}",
+                "\n  sensor {}  {}{codec}",
                 device.id,
                 endpoints.join(", ")
             ));

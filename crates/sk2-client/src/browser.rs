@@ -31,6 +31,9 @@ pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Capacity of the event queue. Events come from servers appearing and going, a handful per
 /// minute; an application that never reads loses the oldest rather than growing memory.
 pub const EVENT_QUEUE_LEN: usize = 256;
+/// How long [`resolve_local_host`] waits for an mDNS answer. A host on the local link answers in
+/// milliseconds; two seconds allow for a retransmission without stalling a connect for long.
+pub const HOST_RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the translating thread checks whether the browser was dropped.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
@@ -209,6 +212,43 @@ impl Drop for Browser {
             let _ = thread.join();
         }
     }
+}
+
+/// Asks mDNS for the address of a `.local` host name (RFC 6762), for endpoints given by name
+/// without a [`Browser`]: `tcp://kinect-box.local:5555`. Returns the best address (IPv4 first), or
+/// `None` if the name is not `.local` or nobody answers within [`HOST_RESOLVE_TIMEOUT`].
+pub fn resolve_local_host(host: &str) -> Option<IpAddr> {
+    let host = host.trim_end_matches('.');
+    if !host.to_ascii_lowercase().ends_with(".local") {
+        return None;
+    }
+    let daemon = ServiceDaemon::new().ok()?;
+    let fqdn = format!("{host}.");
+    let timeout_ms = u64::try_from(HOST_RESOLVE_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
+    let answer = daemon
+        .resolve_hostname(&fqdn, Some(timeout_ms))
+        .ok()
+        .and_then(|events| {
+            let deadline = std::time::Instant::now() + HOST_RESOLVE_TIMEOUT;
+            loop {
+                let left = deadline.checked_duration_since(std::time::Instant::now())?;
+                match events.recv_timeout(left).ok()? {
+                    mdns_sd::HostnameResolutionEvent::AddressesFound(_, addresses) => {
+                        return addresses
+                            .iter()
+                            .map(|scoped| scoped.to_ip_addr())
+                            .min_by_key(|ip| (address_rank(ip), *ip));
+                    }
+                    mdns_sd::HostnameResolutionEvent::SearchTimeout(_) => return None,
+                    _ => {}
+                }
+            }
+        });
+    if let Ok(status) = daemon.shutdown() {
+        let _ = status.recv_timeout(Duration::from_secs(1));
+    }
+    tracing::debug!(%host, ?answer, "mDNS host lookup");
+    answer
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

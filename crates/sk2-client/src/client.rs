@@ -24,7 +24,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvErro
 use sk2_proto::control::{Reply, Request, MAX_CONTROL_MESSAGE_BYTES};
 use sk2_proto::Me;
 
-use crate::endpoint::{zmq_address, Endpoint, HostAddresses};
+use crate::endpoint::{resolve_endpoint, zmq_address, Endpoint, HostAddresses};
 use crate::error::ClientError;
 use crate::subscription::{Subscription, SubscriptionConfig};
 
@@ -66,6 +66,9 @@ pub struct ClientConfig {
     /// Addresses for host names the system resolver may not know, such as the `.local` name of a
     /// server found by mDNS (see [`crate::ServerInfo::host_addresses`]).
     pub host_addresses: HostAddresses,
+    /// Ask mDNS for `.local` host names that neither `host_addresses` nor the system resolver
+    /// know (multicast on the local network; see [`crate::browser::resolve_local_host`]).
+    pub resolve_local_names: bool,
     /// Capacity of the event queue; when full the oldest event is dropped.
     pub event_queue_len: usize,
     /// How subscriptions made by this client behave.
@@ -80,6 +83,7 @@ impl Default for ClientConfig {
             reconnect_backoff_initial: DEFAULT_RECONNECT_BACKOFF_INITIAL,
             reconnect_backoff_max: DEFAULT_RECONNECT_BACKOFF_MAX,
             host_addresses: HostAddresses::new(),
+            resolve_local_names: true,
             event_queue_len: DEFAULT_EVENT_QUEUE_LEN,
             subscription: SubscriptionConfig::default(),
         }
@@ -215,6 +219,8 @@ pub struct Client {
     shared: Arc<Shared>,
     events_tx: Sender<ClientEvent>,
     events_rx: Receiver<ClientEvent>,
+    /// The control endpoint's address, resolved once by `connect`.
+    address: Option<SocketAddr>,
     worker: Option<Worker>,
 }
 
@@ -260,6 +266,7 @@ impl Client {
             shared: Arc::new(Shared::default()),
             events_tx,
             events_rx,
+            address: None,
             worker: None,
         })
     }
@@ -290,7 +297,12 @@ impl Client {
         if self.worker.is_some() {
             return Ok(());
         }
-        let address = self.endpoint.resolve(&self.config.host_addresses)?;
+        let address = resolve_endpoint(
+            &self.endpoint,
+            &self.config.host_addresses,
+            self.config.resolve_local_names,
+        )?;
+        self.address = Some(address);
         let (commands, commands_rx) = bounded(COMMAND_QUEUE_LEN);
         let mut control = Control {
             context: self.context.clone(),
@@ -400,6 +412,9 @@ impl Client {
     /// Subscribes to a device's depth frames. The device must be in the server's `me`; if it is not
     /// in the latest one, a fresh `who` is asked before failing with [`ClientError::UnknownDevice`].
     pub fn subscribe(&self, device_id: &str) -> Result<Subscription, ClientError> {
+        if !self.is_connected() {
+            return Err(ClientError::NotConnected);
+        }
         let me = match self.me().filter(|me| me.device(device_id).is_some()) {
             Some(me) => me,
             None => self.who()?,
@@ -407,14 +422,13 @@ impl Client {
         let device = me
             .device(device_id)
             .ok_or_else(|| ClientError::UnknownDevice(device_id.to_owned()))?;
-        let control_address = self.endpoint.resolve(&self.config.host_addresses)?;
+        let control_address = self.address.ok_or(ClientError::NotConnected)?;
         Subscription::open(
             &self.context,
             device,
             &self.endpoint,
             control_address,
-            &self.config.host_addresses,
-            self.config.subscription.clone(),
+            &self.config,
         )
     }
 

@@ -101,6 +101,23 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// [`Endpoint::resolve`], then, for a `.local` name nobody else knows, an mDNS lookup
+/// ([`crate::browser::resolve_local_host`]) when `use_mdns` is set.
+pub(crate) fn resolve_endpoint(
+    endpoint: &Endpoint,
+    hosts: &HostAddresses,
+    use_mdns: bool,
+) -> Result<SocketAddr, EndpointError> {
+    match endpoint.resolve(hosts) {
+        Err(EndpointError::Unresolvable(host)) if use_mdns => {
+            crate::browser::resolve_local_host(&host)
+                .map(|ip| SocketAddr::new(ip, endpoint.port))
+                .ok_or(EndpointError::Unresolvable(host))
+        }
+        other => other,
+    }
+}
+
 /// The ZeroMQ address string for a socket address: `tcp://1.2.3.4:5` or `tcp://[::1]:5`.
 pub fn zmq_address(address: SocketAddr) -> String {
     format!("tcp://{address}")

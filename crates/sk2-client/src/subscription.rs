@@ -5,10 +5,12 @@
 //! `docs/protocol-depth-v2.md`) is read there; otherwise the original `depth` endpoint (reference
 //! section 4: lossy 12-bit packing, implicit 512 x 424 shape, no metadata) is used.
 //!
-//! Data plane rule: the newest frame wins. The SUB socket's receive high-water mark is small, and
-//! decoded frames wait in a bounded queue; when the application is slower than the sensor the
-//! oldest queued frame is dropped and counted ([`SubscriptionStats::dropped`]). Memory stays
-//! bounded by `queue_len + rcvhwm` frames whatever the application does.
+//! Data plane rule: the newest frame wins. The SUB socket's receive high-water mark is small; the
+//! decoding thread takes every waiting message and decodes only the newest (the others are counted
+//! in [`SubscriptionStats::skipped`]); decoded frames wait in a bounded queue, and when the
+//! application is slower than the sensor the oldest queued frame is dropped and counted
+//! ([`SubscriptionStats::dropped`]). Memory stays bounded by `queue_len + rcvhwm` frames whatever
+//! the application does.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +23,8 @@ use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::{self, FrameHeader, ENDPOINT_DEPTH_V2};
 use sk2_proto::{sk2, DepthFrame, Device, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
 
-use crate::endpoint::{zmq_address, Endpoint, HostAddresses};
+use crate::client::ClientConfig;
+use crate::endpoint::{resolve_endpoint, zmq_address, Endpoint};
 use crate::error::ClientError;
 
 /// Default number of decoded frames waiting for the application. Small: a viewer wants the latest
@@ -136,10 +139,14 @@ pub struct SubscriptionStats {
     pub decoded: u64,
     /// Decoded frames dropped because the application did not take them in time (oldest first).
     pub dropped: u64,
+    /// Messages skipped without decoding because a newer one was already waiting (the decoder
+    /// is slower than the sensor).
+    pub skipped: u64,
     /// Messages that could not be decoded.
     pub decode_errors: u64,
-    /// Frames the server produced that never arrived, from gaps in sequence numbers (only for
-    /// endpoints that carry them).
+    /// Frames the sensor produced that never reached this client (dropped by the server or a
+    /// high-water mark), from gaps in sequence numbers; only for endpoints that carry them.
+    /// Messages received but skipped are not in this count.
     pub lost: u64,
 }
 
@@ -148,6 +155,7 @@ struct Counters {
     received: AtomicU64,
     decoded: AtomicU64,
     dropped: AtomicU64,
+    skipped: AtomicU64,
     decode_errors: AtomicU64,
     lost: AtomicU64,
 }
@@ -173,9 +181,9 @@ impl Subscription {
         device: &Device,
         control: &Endpoint,
         control_address: SocketAddr,
-        hosts: &HostAddresses,
-        config: SubscriptionConfig,
+        client: &ClientConfig,
     ) -> Result<Self, ClientError> {
+        let config = &client.subscription;
         let v2 = device
             .endpoint(ENDPOINT_DEPTH_V2)
             .filter(|_| config.prefer_depth_v2);
@@ -188,7 +196,11 @@ impl Subscription {
         let address = if endpoint.same_host(control) {
             SocketAddr::new(control_address.ip(), endpoint.port)
         } else {
-            endpoint.resolve(hosts)?
+            resolve_endpoint(
+                &endpoint,
+                &client.host_addresses,
+                client.resolve_local_names,
+            )?
         };
         let socket = context.socket(zmq::SUB)?;
         socket.set_linger(0)?;
@@ -271,6 +283,7 @@ impl Subscription {
             received: c.received.load(Ordering::Relaxed),
             decoded: c.decoded.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
+            skipped: c.skipped.load(Ordering::Relaxed),
             decode_errors: c.decode_errors.load(Ordering::Relaxed),
             lost: c.lost.load(Ordering::Relaxed),
         }
@@ -333,16 +346,28 @@ impl Receiving {
                     return;
                 }
             }
-            let message = match self.socket.recv_multipart(zmq::DONTWAIT) {
-                Ok(message) => message,
-                Err(zmq::Error::EAGAIN) => continue,
-                Err(error) => {
-                    tracing::warn!(%error, device = %self.device_id, "depth socket failed");
-                    return;
+            // Take everything waiting and decode only the newest: when decoding is slower than
+            // the sensor, older messages would only add latency (and, once libzmq's queue is full,
+            // pile up in kernel TCP buffers where no high-water mark limits them).
+            let mut newest = None;
+            loop {
+                match self.socket.recv_multipart(zmq::DONTWAIT) {
+                    Ok(message) => {
+                        self.counters.received.fetch_add(1, Ordering::Relaxed);
+                        self.count_gap_of(&message);
+                        if newest.replace(message).is_some() {
+                            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(zmq::Error::EAGAIN) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, device = %self.device_id, "depth socket failed");
+                        return;
+                    }
                 }
-            };
+            }
+            let Some(message) = newest else { continue };
             let received_at = Instant::now();
-            self.counters.received.fetch_add(1, Ordering::Relaxed);
             let decoded = match message.as_slice() {
                 [single] => self.decode(single, &mut raw),
                 other => Err(format!("expected 1 frame, got {}", other.len())),
@@ -355,9 +380,6 @@ impl Receiving {
                     continue;
                 }
             };
-            if let Some(header) = &header {
-                self.count_gap(header.sequence);
-            }
             self.counters.decoded.fetch_add(1, Ordering::Relaxed);
             tracing::trace!(device = %self.device_id, "depth frame");
             self.push(Frame {
@@ -381,6 +403,17 @@ impl Receiving {
             EndpointKind::DepthV2 => depth_v2::decode(message)
                 .map(|(header, depth)| (depth, Some(header)))
                 .map_err(|error| error.to_string()),
+        }
+    }
+
+    /// Counts the frames missing before this message (for endpoints with sequence numbers), from
+    /// its header alone: every received message counts, decoded or skipped, so `lost` is what
+    /// never reached this client.
+    fn count_gap_of(&mut self, message: &[Vec<u8>]) {
+        if let (EndpointKind::DepthV2, [single]) = (self.kind, message) {
+            if let Ok(header) = depth_v2::decode_header(single) {
+                self.count_gap(header.sequence);
+            }
         }
     }
 

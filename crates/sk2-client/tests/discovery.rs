@@ -170,6 +170,33 @@ fn a_real_server_is_discovered_streamed_from_and_lost_when_it_stops() {
     assert!(matches!(gone, BrowserEvent::ServerDisappeared { name, .. } if name == "Real Kinect"));
 }
 
+/// A static endpoint naming a `.local` host works without a browser: the client asks mDNS for
+/// the address (and fails with a typed error when told not to).
+#[test]
+fn a_local_host_name_in_a_static_endpoint_is_resolved_over_mdns() {
+    if !in_private_netns("a_local_host_name_in_a_static_endpoint_is_resolved_over_mdns") {
+        return;
+    }
+    let mut server = FakeServer::start_with("Named Kinect", "127.0.0.1", 0, "only-mdns.local");
+    let id = server.add_device();
+    let _daemon = announce("Named Kinect", "only-mdns.local.", "127.0.0.1", server.port);
+    let endpoint = server.endpoint();
+    assert!(endpoint.starts_with("tcp://only-mdns.local:"));
+
+    let mut offline = ClientConfig::default();
+    offline.resolve_local_names = false;
+    let mut client = Client::new(&endpoint, offline).unwrap();
+    assert!(matches!(
+        client.connect(),
+        Err(sk2_client::ClientError::Endpoint(
+            sk2_client::EndpointError::Unresolvable(_)
+        ))
+    ));
+
+    let client = Client::connect_blocking(&endpoint, fast(), WAIT).unwrap();
+    check_frames_flow(&server, &id, &client);
+}
+
 /// A crashed server sends no goodbye; its records would stay for their 120 s TTL. After a failed
 /// connection the browser re-verifies it, and it is gone within seconds.
 #[test]

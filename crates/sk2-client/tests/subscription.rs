@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use common::{captured_frame, test_frame, wait_monitor_event, FakeServer};
 use sk2_client::{
     Client, ClientConfig, ClientError, EndpointKind, Subscription, SubscriptionConfig,
+    SubscriptionStats,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -134,17 +135,66 @@ fn a_slow_application_gets_the_latest_frames_and_drops_are_counted() {
         server.publish(&id, &test_frame(seed));
         std::thread::sleep(Duration::from_millis(20));
     }
+    let handled =
+        |stats: SubscriptionStats| stats.decoded + stats.skipped - before.decoded - before.skipped;
     let deadline = Instant::now() + WAIT;
-    while subscription.stats().decoded - before.decoded < 20 && Instant::now() < deadline {
+    while handled(subscription.stats()) < 20 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     let stats = subscription.stats();
-    assert_eq!(stats.decoded - before.decoded, 20);
-    assert_eq!(stats.dropped - before.dropped, 18);
-    // What is left are the newest two, oldest first.
-    assert_eq!(subscription.try_recv().unwrap().depth, test_frame(19));
-    assert_eq!(subscription.try_recv().unwrap().depth, test_frame(20));
+    assert_eq!(handled(stats), 20, "{stats:?}");
+    // Paced frames are normally all decoded; on a very busy machine the decoder may skip some.
+    let decoded = stats.decoded - before.decoded;
+    assert!(decoded >= 2, "{stats:?}");
+    assert_eq!(stats.dropped - before.dropped, decoded - 2, "{stats:?}");
+    // What is left are the newest two decoded, oldest first: the very last one among them.
+    let older = subscription.try_recv().unwrap();
+    let newest = subscription.try_recv().unwrap();
     assert!(subscription.try_recv().is_none());
+    assert_eq!(newest.depth, test_frame(20));
+    if stats.skipped == before.skipped {
+        assert_eq!(older.depth, test_frame(19));
+    }
+}
+
+#[test]
+fn a_decoder_slower_than_the_sensor_skips_to_the_newest_message_and_counts_the_rest() {
+    let mut server = FakeServer::start("burst");
+    let id = server.add_device();
+    let client = connected(&server, ClientConfig::default());
+    let subscription = client.subscribe(&id).unwrap();
+    first_frame(&server, &id, &subscription);
+    let before = subscription.stats();
+
+    // 50 messages at once: far faster than anyone decodes 512 x 424 frames.
+    let burst: Vec<Vec<u8>> = (1..=50)
+        .map(|seed| sk2_proto::sk2::encode(&test_frame(seed)).unwrap())
+        .collect();
+    for message in &burst {
+        server.publish_raw(&id, message);
+    }
+    let deadline = Instant::now() + WAIT;
+    let mut last = None;
+    while Instant::now() < deadline {
+        let stats = subscription.stats();
+        if stats.decoded + stats.skipped - before.decoded - before.skipped == 50 {
+            break;
+        }
+        if let Some(frame) = subscription.recv_timeout(Duration::from_millis(10)) {
+            last = Some(frame);
+        }
+    }
+    while let Some(frame) = subscription.try_recv() {
+        last = Some(frame);
+    }
+    let stats = subscription.stats();
+    assert_eq!(stats.received - before.received, 50, "{stats:?}");
+    assert!(stats.skipped > before.skipped, "nothing skipped: {stats:?}");
+    assert_eq!(
+        last.expect("frames").depth,
+        test_frame(50),
+        "the newest wins"
+    );
 }
 
 #[test]

@@ -196,3 +196,53 @@ fn frames_arrive_decoded_with_the_right_id_and_the_exact_mock_content() {
         assert_eq!(subscription.stats().decode_errors, 0);
     }
 }
+
+/// Beyond the original: the server offers `depth_v2`, the client prefers it, and far depths
+/// (4096 mm and more, which `depth` loses) arrive exact, with sequence numbers and capture times.
+#[test]
+fn a_real_servers_frames_arrive_lossless_over_depth_v2_with_their_sequence() {
+    let config = MockConfig::default()
+        .with_mode(MockMode::Realistic)
+        .with_seed(11);
+    let reference = MockKinect::new(config.clone());
+    let mut server = Server::new(server_config());
+    let id = server
+        .add_sensor(Box::new(MockKinect::new(config)))
+        .unwrap();
+    server.start().unwrap();
+    let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
+    let subscription = client.subscribe(&id).unwrap();
+    assert_eq!(subscription.kind(), EndpointKind::DepthV2);
+    let mut far_pixels = 0;
+    let mut last_sequence = None;
+    for _ in 0..5 {
+        let frame = subscription.recv_timeout(WAIT).expect("no frame");
+        let sequence = frame
+            .sequence()
+            .expect("depth_v2 frames carry a sequence number");
+        assert!(last_sequence < Some(sequence));
+        last_sequence = Some(sequence);
+        assert_eq!(frame.depth, reference.frame(sequence));
+        assert!(frame.latency().expect("capture time") < WAIT);
+        far_pixels += frame
+            .depth
+            .depth_mm()
+            .iter()
+            .filter(|&&d| d >= 4096)
+            .count();
+    }
+    assert!(far_pixels > 0, "the realistic mock has far pixels");
+}
+
+/// Old behaviour on request: with depth_v2 not preferred the client reads the original `depth`.
+#[test]
+fn the_original_depth_endpoint_is_used_when_depth_v2_is_not_preferred() {
+    let (server, ids) = started(1);
+    let config =
+        fast().subscription(sk2_client::SubscriptionConfig::default().prefer_depth_v2(false));
+    let client = Client::connect_blocking(&endpoint(&server), config, WAIT).unwrap();
+    let subscription = client.subscribe(&ids[0]).unwrap();
+    assert_eq!(subscription.kind(), EndpointKind::Depth);
+    let frame = subscription.recv_timeout(WAIT).expect("no frame");
+    assert!(frame.header.is_none());
+}

@@ -240,8 +240,11 @@ struct Running {
 impl Server {
     /// A stopped server with no sensors.
     pub fn new(config: Config) -> Self {
+        let mut me = Me::new(config.name.clone(), String::new());
+        // No endpoint exists before start.
+        me.endpoints.clear();
         let control = Arc::new(ControlShared {
-            me: Mutex::new(Me::new(config.name.clone(), String::new())),
+            me: Mutex::new(me),
             shutdown: Default::default(),
         });
         Self {
