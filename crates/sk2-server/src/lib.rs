@@ -369,6 +369,11 @@ impl Server {
         self.publish_me();
         if result.is_ok() && self.config.announce {
             let name = self.config.name.clone();
+            // Informative TXT keys: browsers need none of them (the original's TXT is empty).
+            let mut txt = vec![("version", sk2_proto::control::PROTOCOL_VERSION.to_string())];
+            if let Some(codec) = self.config.codec {
+                txt.push((DEVICE_CODEC_KEY, codec.name().to_owned()));
+            }
             result = hostname_of_machine()
                 .and_then(|host| {
                     Announcer::register(
@@ -376,7 +381,7 @@ impl Server {
                         &host,
                         control_port,
                         self.config.interface.as_deref(),
-                        &[("version", sk2_proto::control::PROTOCOL_VERSION.to_string())],
+                        &txt,
                     )
                 })
                 .map(|announcer| {

@@ -68,6 +68,8 @@ fn a_subscriber_receives_exact_mock_frames_in_sequence_at_the_configured_rate() 
         (FPS * 0.75..=FPS * 1.1).contains(&rate),
         "{received} frames in 2 s: {rate:.1} fps"
     );
+    // Stopping drains the pipeline, so the counters below are final and consistent.
+    server.stop();
     let stats = &server.stats()[0];
     assert!(stats.captured >= stats.published && stats.published >= u64::from(received));
     assert_eq!(stats.encoded, stats.published + stats.dropped_stale);

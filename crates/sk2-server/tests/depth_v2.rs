@@ -117,7 +117,8 @@ fn frames_nobody_watches_are_not_encoded_and_each_endpoint_is_encoded_only_when_
     let idle = server.stats()[0].clone();
     assert!(idle.captured > 0);
     assert_eq!(idle.encoded, 0, "{idle:?}");
-    assert_eq!(idle.unwatched, idle.captured, "{idle:?}");
+    // The sink counts a frame as captured, then as unwatched: one may be between the two.
+    assert!(idle.captured - idle.unwatched <= 1, "{idle:?}");
 
     let context = zmq::Context::new();
     let me = server.me();

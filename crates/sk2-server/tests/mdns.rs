@@ -82,6 +82,10 @@ fn announce_and_browse(interface: Option<&str>) {
         "A records: {addresses:?}"
     );
     assert_eq!(resolved.get_property_val_str("version"), Some("1"));
+    assert_eq!(
+        resolved.get_property_val_str("codec"),
+        Some(sk2_server::Codec::default().name())
+    );
 
     server.stop();
     let deadline = Instant::now() + DISCOVERY_TIMEOUT;
