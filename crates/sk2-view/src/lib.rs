@@ -1,0 +1,40 @@
+//! kinect-view's library: watch live depth frames in a browser.
+//!
+//! ```text
+//!  FrameSource thread(s)             Hub                        ViewServer
+//!  (synthetic, network client) --> latest frame per sensor <-- one thread per tab request
+//!    publish(), server_error()       + catalogue + figures        GET /api/frame?after=N
+//! ```
+//!
+//! A [`FrameSource`] feeds the [`Hub`]; the [`ViewServer`] serves the embedded page and, to each
+//! tab, the newest frame of the sensor it shows. Nothing queues per tab: see [`http`] for why.
+//! Memory is bounded by one frame per listed sensor plus one per request in flight
+//! ([`ViewConfig::max_in_flight`]).
+//!
+//! ```no_run
+//! use std::net::TcpListener;
+//! use sk2_view::{FrameSource, Hub, NetworkSource, ViewConfig, ViewServer};
+//!
+//! let hub = Hub::new();
+//! let server = ViewServer::start(TcpListener::bind("127.0.0.1:8080")?, hub.clone(),
+//!                                ViewConfig::default())?;
+//! println!("open {}", server.url());
+//! let source = Box::new(NetworkSource {
+//!     connect: vec!["tcp://localhost:40949".into()],
+//!     ..NetworkSource::default()
+//! });
+//! // Dropping `_stop` tells the source to return.
+//! let (_stop, shutdown) = crossbeam_channel::bounded::<()>(0);
+//! source.run(hub, shutdown); // runs until shutdown
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod http;
+pub mod hub;
+pub mod network;
+pub mod synthetic;
+
+pub use http::{ViewConfig, ViewError, ViewServer, ViewStats};
+pub use hub::{Frame, FrameSource, Hub, PublishedFrame, Snapshot, SourceKey, WaitError};
+pub use network::NetworkSource;
+pub use synthetic::SyntheticSource;

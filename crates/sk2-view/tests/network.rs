@@ -1,0 +1,88 @@
+//! The network source against a real in-process server (sk2-server with a mock sensor) on
+//! loopback, without mDNS: it lists the server, subscribes only while a tab wants the sensor, and
+//! publishes the mock's known pictures.
+
+use std::time::{Duration, Instant};
+
+use sk2_mock::{MockConfig, MockKinect};
+use sk2_server::{Config, Server};
+use sk2_view::hub::WANTED_FOR;
+use sk2_view::{FrameSource, Hub, NetworkSource, SourceKey};
+
+fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_network_source_streams_a_sensor_only_while_a_tab_wants_it() {
+    let mut config = Config::default();
+    config.name = "Lib Mock".to_owned();
+    config.bind_host = "127.0.0.1".to_owned();
+    config.announce = false;
+    let mut server = Server::new(config);
+    let mock_config = MockConfig::default();
+    let sensor_id = server
+        .add_sensor(Box::new(MockKinect::new(mock_config.clone())))
+        .unwrap();
+    server.start().unwrap();
+    let control = server.control_endpoint().unwrap();
+
+    let hub = Hub::new();
+    let (stop, shutdown) = crossbeam_channel::bounded::<()>(0);
+    let source = Box::new(NetworkSource {
+        connect: vec![control],
+        discover: false,
+        sensor: None,
+    });
+    let thread = {
+        let hub = hub.clone();
+        std::thread::spawn(move || source.run(hub, shutdown))
+    };
+
+    // The server is listed under its own name, with its sensor.
+    let key = SourceKey::new("Lib Mock", sensor_id.clone());
+    wait_until("the sensor to be listed", Duration::from_secs(10), || {
+        hub.snapshot()
+            .sensors
+            .iter()
+            .any(|s| s.server == key.server && s.sensor == key.sensor)
+            .then_some(())
+    });
+    // Nobody watches yet: nothing is received.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(hub.snapshot().sensors[0].frames_received, 0);
+
+    // A tab asks: frames arrive, and they are the mock's pictures.
+    let frame = hub.wait_frame(&key, None, Duration::from_secs(10)).unwrap();
+    let depth: Vec<u16> = frame
+        .depth_le
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+        .collect();
+    let mock = MockKinect::new(mock_config);
+    assert!(
+        (0..400).any(|sequence| mock.frame(sequence).depth_mm() == depth.as_slice()),
+        "the frame is none of the mock's pictures"
+    );
+
+    // No tab asks any more: after WANTED_FOR the subscription is dropped and frames stop.
+    std::thread::sleep(WANTED_FOR + Duration::from_secs(1));
+    let before = hub.snapshot().sensors[0].frames_received;
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(hub.snapshot().sensors[0].frames_received, before);
+
+    drop(stop);
+    thread.join().unwrap();
+    assert!(
+        hub.snapshot().servers.is_empty(),
+        "the source forgets its servers when it stops"
+    );
+    server.stop();
+}

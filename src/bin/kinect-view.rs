@@ -1,0 +1,91 @@
+//! `kinect-view`: watch a live depth stream in your browser.
+//!
+//! Serves a page on `--listen` (default http://127.0.0.1:8080) showing the sensor's depth,
+//! colour-mapped, with a legend, the depth under the pointer and a status line. Servers are found
+//! with mDNS, or given with `--connect tcp://host:port`.
+
+use std::net::TcpListener;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use sk2_view::{FrameSource, Hub, NetworkSource, SyntheticSource, ViewConfig, ViewServer};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Show live depth frames in a browser")]
+struct Args {
+    /// Where the page is served. Keep it on 127.0.0.1 unless you mean others to see your sensor.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// A server's control endpoint, `tcp://host:port`; repeat for several. Without it, servers
+    /// are found with mDNS.
+    #[arg(long, value_name = "ENDPOINT")]
+    connect: Vec<String>,
+    /// Look for servers with mDNS even when --connect is given.
+    #[arg(long)]
+    discover: bool,
+    /// Open on this sensor id (whichever server has it); its absence is reported.
+    #[arg(long, value_name = "ID")]
+    sensor: Option<String>,
+    /// Show a made-up sensor with a known picture instead of a real server (for trying the page).
+    #[arg(long)]
+    synthetic: bool,
+    /// Frames per second of the synthetic sensor.
+    #[arg(long, default_value_t = 30.0, requires = "synthetic")]
+    synthetic_fps: f64,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(error) = run(Args::parse()) {
+        eprintln!("kinect-view: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let hub = Hub::new();
+    let listener = TcpListener::bind(&args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let server = ViewServer::start(listener, hub.clone(), ViewConfig::default())?;
+    // Printed on stdout (logs go to stderr) so scripts and tests can read the address.
+    println!("kinect-view: open {}", server.url());
+
+    hub.set_preferred_sensor(args.sensor.as_deref());
+    let mut sources: Vec<Box<dyn FrameSource>> = Vec::new();
+    if args.synthetic {
+        sources.push(Box::new(SyntheticSource {
+            fps: args.synthetic_fps,
+            ..SyntheticSource::default()
+        }));
+    }
+    let discover = args.discover || (args.connect.is_empty() && !args.synthetic);
+    if discover || !args.connect.is_empty() {
+        sources.push(Box::new(NetworkSource {
+            connect: args.connect,
+            discover,
+            sensor: args.sensor,
+        }));
+    }
+    // Kept alive for the life of the process: dropping it would tell the sources to stop.
+    let (_shutdown, shutdown_rx) = crossbeam_channel::bounded::<()>(0);
+    let threads: Vec<_> = sources
+        .into_iter()
+        .map(|source| {
+            let (hub, shutdown) = (hub.clone(), shutdown_rx.clone());
+            std::thread::Builder::new()
+                .name("view-source".to_owned())
+                .spawn(move || source.run(hub, shutdown))
+                .context("cannot start a source thread")
+        })
+        .collect::<Result<_>>()?;
+    for thread in threads {
+        let _ = thread.join();
+    }
+    Ok(())
+}
