@@ -1,0 +1,204 @@
+//! `kinect-bench`: end-to-end latency, throughput, capacity and slow-subscriber figures on
+//! loopback, with a raw libzmq baseline in the same run. `--quick` takes a few seconds (CI);
+//! the default (full) mode takes several minutes. See docs/performance.md.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use sk2_bench::frames::Input;
+use sk2_bench::harness::{self, Outcome, Scenario};
+use sk2_bench::roles::{self, Stack};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "End-to-end benchmark of streamkinect2 on loopback")]
+struct Args {
+    #[command(subcommand)]
+    role: Option<Role>,
+    /// Short windows and fewer subscribers: a few seconds in all, for CI.
+    #[arg(long)]
+    quick: bool,
+    /// Stacks to measure besides the `raw` baseline, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "sk2-pub")]
+    stacks: Vec<Stack>,
+    /// Also replay the Kinect v2 frames of this directory (latency and throughput scenarios).
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Measurement window of each scenario, s (default: 10, quick: 1).
+    #[arg(long)]
+    window_seconds: Option<f64>,
+    /// Window of the stalled-subscriber scenario, s (default: 60, quick: 2).
+    #[arg(long)]
+    stall_seconds: Option<f64>,
+    /// Subscriber counts tried, in order, for the capacity scenario (stops at the first count
+    /// with drops). Default: 100,150,200,300; quick: 20.
+    #[arg(long, value_delimiter = ',')]
+    capacity: Option<Vec<usize>>,
+    /// Also write the table to this file.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Role {
+    /// (internal) Publish frames until stdin closes.
+    #[command(hide = true)]
+    Publish {
+        #[arg(long)]
+        stack: Stack,
+        #[arg(long)]
+        input: Input,
+        #[arg(long)]
+        rate: f64,
+        #[arg(long)]
+        max_seconds: f64,
+    },
+    /// (internal) Subscribe, decode and report until stdin closes.
+    #[command(hide = true)]
+    Subscribe {
+        #[arg(long)]
+        stack: Stack,
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        stall: bool,
+        #[arg(long)]
+        max_seconds: f64,
+    },
+}
+
+/// The frame rate of a Kinect v2, used by the latency, capacity and stall scenarios.
+const SENSOR_FPS: f64 = 30.0;
+/// Readers beside the stalled subscriber in the stall scenario: enough to see them unaffected.
+const READERS_BESIDE_STALLED: usize = 3;
+
+fn main() {
+    let args = Args::parse();
+    let result = match &args.role {
+        Some(Role::Publish {
+            stack,
+            input,
+            rate,
+            max_seconds,
+        }) => roles::publish(&roles::PublisherOptions {
+            stack: *stack,
+            input: input.clone(),
+            rate_fps: *rate,
+            max_seconds: *max_seconds,
+        }),
+        Some(Role::Subscribe {
+            stack,
+            endpoint,
+            stall,
+            max_seconds,
+        }) => roles::subscribe(&roles::SubscriberOptions {
+            stack: *stack,
+            endpoint: endpoint.clone(),
+            stall: *stall,
+            max_seconds: *max_seconds,
+        }),
+        None => orchestrate(&args),
+    };
+    if let Err(error) = result {
+        eprintln!("kinect-bench: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn orchestrate(args: &Args) -> Result<()> {
+    let exe = std::env::current_exe().context("locating this binary")?;
+    let window = Duration::from_secs_f64(
+        args.window_seconds
+            .unwrap_or(if args.quick { 1.0 } else { 10.0 }),
+    );
+    let stall_window = Duration::from_secs_f64(
+        args.stall_seconds
+            .unwrap_or(if args.quick { 2.0 } else { 60.0 }),
+    );
+    let latency_subs: &[usize] = if args.quick { &[1, 10] } else { &[1, 10, 100] };
+    let ladder = args.capacity.clone().unwrap_or(if args.quick {
+        vec![20]
+    } else {
+        vec![100, 150, 200, 300]
+    });
+    let mut stacks = vec![Stack::Raw];
+    stacks.extend(args.stacks.iter().filter(|&&s| s != Stack::Raw));
+    let mut inputs = vec![Input::Mock];
+    if let Some(dir) = &args.corpus {
+        inputs.push(Input::Corpus(dir.clone()));
+    }
+
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut measure = |scenario: Scenario| -> Result<Outcome> {
+        eprintln!(
+            "kinect-bench: {} {} {} subs={}+{} rate={} window={:?}",
+            scenario.kind,
+            scenario.stack,
+            scenario.input,
+            scenario.subscribers,
+            scenario.stalled,
+            scenario.rate_fps,
+            scenario.window
+        );
+        let outcome = harness::run(&exe, &scenario)
+            .with_context(|| format!("{} scenario on {}", scenario.kind, scenario.stack))?;
+        outcomes.push(outcome.clone());
+        Ok(outcome)
+    };
+    for input in &inputs {
+        for &stack in &stacks {
+            let base = Scenario {
+                kind: "latency",
+                stack,
+                input: input.clone(),
+                subscribers: 1,
+                stalled: 0,
+                rate_fps: SENSOR_FPS,
+                window,
+            };
+            let subs_here: &[usize] = if *input == Input::Mock {
+                latency_subs
+            } else {
+                &[1]
+            };
+            for &subscribers in subs_here {
+                measure(Scenario {
+                    subscribers,
+                    ..base.clone()
+                })?;
+            }
+            measure(Scenario {
+                kind: "throughput",
+                rate_fps: 0.0,
+                ..base.clone()
+            })?;
+            if *input != Input::Mock {
+                continue;
+            }
+            for &subscribers in &ladder {
+                let outcome = measure(Scenario {
+                    kind: "capacity",
+                    subscribers,
+                    ..base.clone()
+                })?;
+                if outcome.drops > 0 {
+                    break;
+                }
+            }
+            measure(Scenario {
+                kind: "stalled",
+                subscribers: READERS_BESIDE_STALLED,
+                stalled: 1,
+                window: stall_window,
+                ..base.clone()
+            })?;
+        }
+    }
+    let table = harness::table(&outcomes);
+    println!("{table}");
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
