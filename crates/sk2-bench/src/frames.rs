@@ -95,7 +95,8 @@ fn load_corpus(dir: &Path) -> Result<Vec<DepthFrame>> {
     paths
         .iter()
         .map(|path| {
-            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let pixels: Vec<u16> = bytes
                 .chunks_exact(2)
                 .map(|b| u16::from_le_bytes([b[0], b[1]]))
@@ -161,7 +162,9 @@ mod tests {
         let mut frame = mock_frame(1, 3);
         let time = 1_795_000_000_123_456_789u64;
         stamp(frame.depth_mm_mut(), 0x1_2345_6789, time);
-        assert!(frame.depth_mm()[..WATERMARK_PIXELS].iter().all(|&p| p < 4096));
+        assert!(frame.depth_mm()[..WATERMARK_PIXELS]
+            .iter()
+            .all(|&p| p < 4096));
         assert_eq!(read_stamp(frame.depth_mm()), Some((0x2345_6789, time)));
         let message = sk2_proto::sk2::encode(&frame).unwrap();
         let decoded = sk2_proto::sk2::decode(&message, 512, 424).unwrap();

@@ -23,6 +23,9 @@ use crate::roles::{Stack, Summary};
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long children get to exit after their stdin closes, before they are killed.
 const EXIT_GRACE: Duration = Duration::from_secs(3);
+/// Sent in place of a line when a child's stdout closes (it exited or crashed): cannot be a real
+/// line, since lines never contain a NUL.
+const END_OF_OUTPUT: &str = "\0eof";
 /// Extra run time a child allows itself beyond the scenario, before stopping on its own.
 const CHILD_SLACK_SECONDS: f64 = 120.0;
 
@@ -116,9 +119,10 @@ impl Children {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if sender.send((index, line)).is_err() {
-                    break;
+                    return;
                 }
             }
+            let _ = sender.send((index, END_OF_OUTPUT.to_owned()));
         });
         self.processes.push(ChildProcess { name, child, stdin });
         Ok(index)
@@ -162,6 +166,12 @@ impl Children {
                     );
                 }
             };
+            if line == END_OF_OUTPUT && pending.contains(&index) {
+                bail!(
+                    "{} exited before saying `{prefix}` (its error is above)",
+                    self.processes[index].name
+                );
+            }
             if let Some(rest) = line.strip_prefix(prefix) {
                 if let Some(at) = pending.iter().position(|&i| i == index) {
                     pending.swap_remove(at);
@@ -299,7 +309,8 @@ pub fn run(exe: &PathBuf, scenario: &Scenario) -> Result<Outcome> {
     let mut client_cpu = 0.0;
     let mut decode_ns = 0u64;
     for (_, json) in &summaries {
-        let summary: Summary = serde_json::from_str(json).context("bad summary from a subscriber")?;
+        let summary: Summary =
+            serde_json::from_str(json).context("bad summary from a subscriber")?;
         outcome.received += summary.frames;
         outcome.drops += summary.gaps;
         outcome.errors += summary.errors;
@@ -349,7 +360,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
     out.push_str(
         "| scenario | stack | input | subs (+stalled) | rate fps | published | drops (subs with drops) \
-         | p50 ms | p99 ms | max ms | fps (slowest sub) | server CPU s/1000 fr | server peak RSS MiB \
+         | p50 ms | p99 ms | max ms | fps (slowest sub) | server CPU s/1000 fr | server RSS MiB: peak / max in window \
          | client CPU ms/fr | decode ms/fr |\n",
     );
     out.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -365,11 +376,15 @@ pub fn table(outcomes: &[Outcome]) -> String {
         let b = |f: fn(&Outcome) -> f64| base.map(f);
         let p50 = ms(outcome.latency_ns.quantile(0.5));
         let p99 = ms(outcome.latency_ns.quantile(0.99));
-        let max = ms(Some(outcome.latency_ns.max())).min(if outcome.received > 0 {
-            f64::INFINITY
+        let max = if outcome.received > 0 {
+            ms(Some(outcome.latency_ns.max()))
         } else {
             f64::NAN
-        });
+        };
+        let rss = format!(
+            "{:.1} / {:.1}",
+            outcome.server_peak_rss_mib, outcome.server_rss_sampled_mib
+        );
         let rate = if s.rate_fps > 0.0 {
             format!("{}", s.rate_fps)
         } else {
@@ -395,10 +410,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
             with_ratio(max, b(|o| ms(Some(o.latency_ns.max()))), 2),
             with_ratio(outcome.fps_min, b(|o| o.fps_min), 0),
             with_ratio(outcome.server_cpu_per_1000, b(|o| o.server_cpu_per_1000), 2),
-            format!(
-                "{:.1} (sampled max {:.1})",
-                outcome.server_peak_rss_mib, outcome.server_rss_sampled_mib
-            ),
+            rss,
             with_ratio(
                 outcome.client_cpu_ms_per_frame,
                 b(|o| o.client_cpu_ms_per_frame),

@@ -117,7 +117,13 @@ pub fn publish(options: &PublisherOptions) -> Result<()> {
     // Little-endian bytes of each template, made once: the baseline's per-frame work is one copy.
     let raw_templates: Vec<Vec<u8>> = templates
         .iter()
-        .map(|frame| frame.depth_mm().iter().flat_map(|v| v.to_le_bytes()).collect())
+        .map(|frame| {
+            frame
+                .depth_mm()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect()
+        })
         .collect();
     let context = zmq::Context::new();
     let socket = context.socket(zmq::PUB)?;
@@ -232,7 +238,8 @@ fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u
             Ok((sequence, capture, frame))
         }
         Stack::Sk2Pub => {
-            let frame = sk2::decode_with(message, KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, packing)?;
+            let frame =
+                sk2::decode_with(message, KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, packing)?;
             let (sequence, capture) =
                 frames::read_stamp(frame.depth_mm()).context("frame too small for the stamp")?;
             Ok((u64::from(sequence), capture, frame))
@@ -278,7 +285,10 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        say(&format!("summary {}", serde_json::to_string(&Summary::default())?))?;
+        say(&format!(
+            "summary {}",
+            serde_json::to_string(&Summary::default())?
+        ))?;
         return Ok(());
     }
 
@@ -339,7 +349,9 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
         summary.last_sequence = Some(sequence);
         summary.frames += 1;
         summary.decode_ns += decode_ns;
-        summary.latency_ns.record(now_ns.saturating_sub(capture_time_ns));
+        summary
+            .latency_ns
+            .record(now_ns.saturating_sub(capture_time_ns));
     }
     if counting {
         summary.cpu_seconds = procfs::own_cpu_seconds()? - cpu_start;
@@ -359,7 +371,10 @@ mod tests {
         assert_eq!(unwrap_sequence(stack, None, 5), 5);
         assert_eq!(unwrap_sequence(stack, Some(5), 9), 9);
         assert_eq!(unwrap_sequence(stack, Some(0xFFFF_FFFE), 1), 0x1_0000_0001);
-        assert_eq!(unwrap_sequence(stack, Some(0x1_0000_0003), 7), 0x1_0000_0007);
+        assert_eq!(
+            unwrap_sequence(stack, Some(0x1_0000_0003), 7),
+            0x1_0000_0007
+        );
     }
 
     #[test]

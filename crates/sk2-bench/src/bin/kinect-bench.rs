@@ -108,14 +108,16 @@ fn main() {
 
 fn orchestrate(args: &Args) -> Result<()> {
     let exe = std::env::current_exe().context("locating this binary")?;
-    let window = Duration::from_secs_f64(
-        args.window_seconds
-            .unwrap_or(if args.quick { 1.0 } else { 10.0 }),
-    );
-    let stall_window = Duration::from_secs_f64(
-        args.stall_seconds
-            .unwrap_or(if args.quick { 2.0 } else { 60.0 }),
-    );
+    let window =
+        Duration::from_secs_f64(
+            args.window_seconds
+                .unwrap_or(if args.quick { 1.0 } else { 10.0 }),
+        );
+    let stall_window =
+        Duration::from_secs_f64(
+            args.stall_seconds
+                .unwrap_or(if args.quick { 2.0 } else { 60.0 }),
+        );
     let latency_subs: &[usize] = if args.quick { &[1, 10] } else { &[1, 10, 100] };
     let ladder = args.capacity.clone().unwrap_or(if args.quick {
         vec![20]
@@ -126,7 +128,10 @@ fn orchestrate(args: &Args) -> Result<()> {
     stacks.extend(args.stacks.iter().filter(|&&s| s != Stack::Raw));
     let mut inputs = vec![Input::Mock];
     if let Some(dir) = &args.corpus {
-        inputs.push(Input::Corpus(dir.clone()));
+        // Fail now, not after minutes of mock scenarios, if the directory is unusable.
+        let corpus = Input::Corpus(dir.clone());
+        sk2_bench::frames::load(&corpus)?;
+        inputs.push(corpus);
     }
 
     let mut outcomes: Vec<Outcome> = Vec::new();
