@@ -1,15 +1,22 @@
 //! `kinect-codec`: try the depth codecs on your own recordings.
 //!
 //! Each input is a raw `.u16` file (little-endian `u16` millimetres, row-major). The shape comes
-//! from `--width`/`--height` or from a name ending in `-<W>x<H>.u16`. For every file the tool
-//! encodes, decodes, checks the round trip and prints the ratio and the time of each step.
+//! from `--width`/`--height` or from a name ending in `-<W>x<H>.u16`. For every file and codec the
+//! tool encodes, decodes, checks the round trip and prints the ratio and the median time of each
+//! step (the best of `--repeat` runs), then the median ratio per source (the name up to its first `-`).
+//!
+//! Codecs: `sk2` (the original `depth` format, lossy at >= 4096 mm), `zstd1` (zstd level 1 of the
+//! raw bytes, a general-purpose baseline), and every `depth_v2` codec (`raw`, `rvl`, `medans`),
+//! measured as complete `depth_v2` messages, 44-byte header included.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
-use sk2_proto::{sk2, DepthFrame};
+use sk2_proto::depth_v2::{self, Codec};
+use sk2_proto::{sk2, CapturedFrame, DepthFrame};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -26,9 +33,87 @@ struct Args {
     /// Frame height in pixels (default: parsed from the name).
     #[arg(long)]
     height: Option<usize>,
-    /// Timing repetitions per file; the median is reported.
+    /// Timing repetitions per file and codec; the fastest is reported, since on a shared
+    /// machine the slower runs measure the other processes, not the codec.
     #[arg(long, default_value_t = 20)]
     repeat: usize,
+    /// Codecs to run, comma-separated: sk2, zstd1, raw, rvl, medans, or all.
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    codec: Vec<String>,
+}
+
+/// One codec as the tool runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    /// The original `depth` format.
+    Sk2,
+    /// zstd level 1 of the raw little-endian bytes.
+    Zstd1,
+    /// A complete `depth_v2` message with this codec.
+    V2(Codec),
+}
+
+impl Subject {
+    fn name(self) -> String {
+        match self {
+            Subject::Sk2 => "sk2".into(),
+            Subject::Zstd1 => "zstd1".into(),
+            Subject::V2(codec) => codec.to_string(),
+        }
+    }
+
+    fn all() -> Vec<Subject> {
+        let mut all = vec![Subject::Sk2, Subject::Zstd1];
+        all.extend(Codec::ALL.iter().map(|&codec| Subject::V2(codec)));
+        all
+    }
+
+    fn parse(names: &[String]) -> Result<Vec<Subject>> {
+        let mut subjects = Vec::new();
+        for name in names {
+            match name.as_str() {
+                "all" => subjects.extend(Subject::all()),
+                "sk2" => subjects.push(Subject::Sk2),
+                "zstd1" => subjects.push(Subject::Zstd1),
+                other => subjects.push(Subject::V2(other.parse()?)),
+            }
+        }
+        subjects.dedup();
+        Ok(subjects)
+    }
+
+    fn encode(self, frame: &CapturedFrame, out: &mut Vec<u8>) -> Result<()> {
+        match self {
+            Subject::Sk2 => *out = sk2::encode(&frame.depth)?,
+            Subject::Zstd1 => {
+                let raw: Vec<u8> = frame
+                    .depth
+                    .depth_mm()
+                    .iter()
+                    .flat_map(|d| d.to_le_bytes())
+                    .collect();
+                *out = zstd::bulk::compress(&raw, 1).context("zstd compress")?;
+            }
+            Subject::V2(codec) => depth_v2::encode_into(frame, codec, out),
+        }
+        Ok(())
+    }
+
+    fn decode(self, message: &[u8], width: usize, height: usize) -> Result<DepthFrame> {
+        Ok(match self {
+            Subject::Sk2 => sk2::decode(message, width, height)?,
+            Subject::Zstd1 => {
+                let raw = zstd::bulk::decompress(message, width * height * 2)
+                    .context("zstd decompress")?;
+                let pixels = raw
+                    .chunks_exact(2)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .collect();
+                DepthFrame::new(width, height, pixels)?
+            }
+            Subject::V2(_) => depth_v2::decode(message)?.1,
+        })
+    }
 }
 
 fn main() {
@@ -40,6 +125,7 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     ensure!(args.repeat > 0, "--repeat must be at least 1");
+    let subjects = Subject::parse(&args.codec)?;
     let mut files = Vec::new();
     for input in &args.inputs {
         if input.is_dir() {
@@ -56,17 +142,45 @@ fn run(args: Args) -> Result<()> {
     }
     ensure!(!files.is_empty(), "no .u16 files found");
     println!(
-        "{:<34} {:>9} {:>6} {:>10} {:>10} {:>10}  round trip",
+        "{:<34} {:>9} {:>7} {:>8} {:>10} {:>10}  round trip",
         "file", "shape", "codec", "ratio", "encode ms", "decode ms"
     );
+    // (source, codec) -> ratios, for the per-source medians at the end.
+    let mut ratios: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     for path in files {
         let frame = load(&path, args.width, args.height)?;
-        report(&path, &frame, args.repeat)?;
+        let source = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        for &subject in &subjects {
+            if let Some(ratio) = report(&path, &frame, subject, args.repeat)? {
+                ratios
+                    .entry((source.clone(), subject.name()))
+                    .or_default()
+                    .push(ratio);
+            }
+        }
+    }
+    println!("\nmedian ratio per source:");
+    for ((source, codec), mut values) in ratios {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        println!("  {source:<14} {codec:>7} {median:>6.2}  ({n} files)");
     }
     Ok(())
 }
 
-fn load(path: &Path, width: Option<usize>, height: Option<usize>) -> Result<DepthFrame> {
+fn load(path: &Path, width: Option<usize>, height: Option<usize>) -> Result<CapturedFrame> {
     let (width, height) = match (width, height) {
         (Some(w), Some(h)) => (w, h),
         _ => shape_from_name(path).with_context(|| {
@@ -78,17 +192,22 @@ fn load(path: &Path, width: Option<usize>, height: Option<usize>) -> Result<Dept
     };
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     ensure!(
-        bytes.len() == width * height * 2,
+        Some(bytes.len()) == width.checked_mul(height).and_then(|p| p.checked_mul(2)),
         "{}: {} bytes, but a {width}x{height} u16 frame is {} bytes",
         path.display(),
         bytes.len(),
-        width * height * 2
+        width.saturating_mul(height).saturating_mul(2)
     );
     let pixels = bytes
         .chunks_exact(2)
         .map(|b| u16::from_le_bytes([b[0], b[1]]))
         .collect();
-    Ok(DepthFrame::new(width, height, pixels)?)
+    Ok(CapturedFrame {
+        depth: DepthFrame::new(width, height, pixels)?,
+        sequence: 0,
+        device_timestamp: 0,
+        capture_time_ns: 0,
+    })
 }
 
 /// `anything-<W>x<H>.u16` -> `(W, H)`.
@@ -98,7 +217,7 @@ fn shape_from_name(path: &Path) -> Option<(usize, usize)> {
     Some((width.parse().ok()?, height.parse().ok()?))
 }
 
-fn median_ms(repeat: usize, mut work: impl FnMut()) -> f64 {
+fn best_ms(repeat: usize, mut work: impl FnMut()) -> f64 {
     let mut times: Vec<f64> = (0..repeat)
         .map(|_| {
             let start = Instant::now();
@@ -107,51 +226,66 @@ fn median_ms(repeat: usize, mut work: impl FnMut()) -> f64 {
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    times[0]
 }
 
-fn report(path: &Path, frame: &DepthFrame, repeat: usize) -> Result<()> {
+/// Prints one row; returns the ratio, or `None` if the codec cannot take this frame.
+fn report(
+    path: &Path,
+    captured: &CapturedFrame,
+    subject: Subject,
+    repeat: usize,
+) -> Result<Option<f64>> {
+    let frame = &captured.depth;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let shape = format!("{}x{}", frame.width(), frame.height());
-    if frame.width() % 2 != 0 {
-        bail!("{name}: the sk2 codec needs an even width");
+    let codec = subject.name();
+    if subject == Subject::Sk2 && frame.width() % 2 != 0 {
+        println!("{name:<34} {shape:>9} {codec:>7}        -          -          -  odd width");
+        return Ok(None);
     }
-    let mut raw = Vec::new();
-    let message = sk2::encode_with(frame, &mut raw)?;
-    let decoded = sk2::decode_with(&message, frame.width(), frame.height(), &mut raw)?;
-    // sk2 drops bits 12..15 by design; count the pixels it could not keep.
+    let mut message = Vec::new();
+    subject.encode(captured, &mut message)?;
+    let decoded = subject
+        .decode(&message, frame.width(), frame.height())
+        .with_context(|| format!("{name}: {codec} cannot decode its own output"))?;
     let lost = frame
         .depth_mm()
         .iter()
         .zip(decoded.depth_mm())
         .filter(|(a, b)| a != b)
         .count();
-    let expected_lost = frame
-        .depth_mm()
-        .iter()
-        .filter(|&&v| v >= sk2::FIRST_LOSSY_DEPTH_MM)
-        .count();
-    ensure!(
-        lost == expected_lost,
-        "{name}: sk2 round trip changed {lost} pixels, expected {expected_lost}"
-    );
-    let encode_ms = median_ms(repeat, || {
-        std::hint::black_box(sk2::encode_with(frame, &mut raw).ok());
-    });
-    let decode_ms = median_ms(repeat, || {
-        std::hint::black_box(
-            sk2::decode_with(&message, frame.width(), frame.height(), &mut raw).ok(),
+    let verdict = if subject == Subject::Sk2 {
+        // sk2 drops bits 12..15 by design; only those pixels may differ.
+        let expected_lost = frame
+            .depth_mm()
+            .iter()
+            .filter(|&&v| v >= sk2::FIRST_LOSSY_DEPTH_MM)
+            .count();
+        ensure!(
+            lost == expected_lost,
+            "{name}: sk2 round trip changed {lost} pixels, expected {expected_lost}"
         );
-    });
-    let ratio = (frame.depth_mm().len() * 2) as f64 / message.len() as f64;
-    let verdict = if lost == 0 {
+        if lost == 0 {
+            "exact".to_owned()
+        } else {
+            format!("lossy: {lost} px >= 4096 mm")
+        }
+    } else if lost == 0 {
         "exact".to_owned()
     } else {
-        format!("lossy: {lost} px >= 4096 mm")
+        bail!("{name}: {codec} changed {lost} pixels in a round trip");
     };
+    let mut scratch = Vec::new();
+    let encode_ms = best_ms(repeat, || {
+        std::hint::black_box(subject.encode(captured, &mut scratch).ok());
+    });
+    let decode_ms = best_ms(repeat, || {
+        std::hint::black_box(subject.decode(&message, frame.width(), frame.height()).ok());
+    });
+    let ratio = (frame.depth_mm().len() * 2) as f64 / message.len() as f64;
     println!(
-        "{name:<34} {shape:>9} {:>6} {ratio:>10.2} {encode_ms:>10.3} {decode_ms:>10.3}  {verdict}",
-        "sk2"
+        "{name:<34} {shape:>9} {codec:>7} {ratio:>8.2} {encode_ms:>10.3} {decode_ms:>10.3}  {verdict}"
     );
-    Ok(())
+    Ok(Some(ratio))
 }

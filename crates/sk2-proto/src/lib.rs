@@ -7,6 +7,8 @@
 //! * [`control`]: the control channel (REQ/REP): one type byte plus an optional UTF-8 JSON payload.
 //! * [`sk2`]: the original depth encoding (12-bit packing + LZ4 block), byte-compatible with the
 //!   Python streamkinect2 of 2014. Lossy at 4096 mm and above, by design of the original.
+//! * [`depth_v2`]: the `depth_v2` endpoint: a 44-byte header (shape, sequence, timestamps, codec)
+//!   then an exact payload; [`codec`] holds its lossless codecs (RVL, ...).
 //! * [`frame`]: [`DepthFrame`], a row-major image of `u16` millimetres, convertible to
 //!   [`ndarray::Array2`] without copying.
 //! * [`sensor`]: the contract between a depth source (mock, replay, Kinect v2) and the server.
@@ -26,7 +28,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod codec;
 pub mod control;
+pub mod depth_v2;
 pub mod frame;
 pub mod sensor;
 pub mod sk2;

@@ -1,0 +1,669 @@
+//! MEDANS: a lossless depth codec built for time-of-flight frames (Kinect v2, Azure Kinect).
+//!
+//! Each pixel is predicted from its causal neighbours with the LOCO-I / JPEG-LS median edge
+//! detector (MED); the prediction error, or the fact that the pixel is a hole, is one symbol
+//! coded by a static rANS coder whose frequencies are chosen per frame for each of
+//! [`CONTEXTS`] contexts. The context says how many neighbours are holes and, when none is, how
+//! busy the row above is (the log2 of its local gradient). Large errors are split into a symbol
+//! (their bit length) and raw extra bits, as in DEFLATE or zstd.
+//!
+//! ```text
+//!   c b d e    a = left, b = up, c = up-left, d = up-right, e = two right of b
+//!   a x        (0 outside the image); holes = how many of a, b, c, d are 0
+//!
+//! prediction  if a, b, c are all non-zero: MED = clamp(a + b - c, min(a,b), max(a,b))
+//!             else the first non-zero of a, b, d, c; else the last non-zero pixel coded; else 0
+//! context     holes == 0: min(bit_length(|b-c| + |b-d| + (e != 0 ? |d-e| : 0)), 8)  -> 0..=8
+//!             holes >= 1: 8 + holes                                                 -> 9..=12
+//! symbol      0 for a hole (x == 0); else 1 + token(zigzag(x - prediction))
+//! token(v)    v < 16: v, no extra bits
+//!             else with n = floor(log2 v) (4..=16): 16 + 2(n-4) + bit n-1 of v, and the
+//!             n-1 low bits of v as extra bits                                       -> 0..=41
+//! ```
+//!
+//! The context looks at `a` only to know whether it is a hole, never at its depth: so the
+//! decoder can find the next context as soon as it knows the current symbol, without waiting
+//! for the depth, which keeps its dependency chain short. The rules come from the structure of
+//! depth images (holes cluster; noise grows with the local gradient), not from fitting any
+//! particular frames: the only parameters are power-of-two bucket edges.
+//!
+//! Payload (all integers little-endian):
+//!
+//! ```text
+//! mode: u8             0x00 = modelled (below), 0x01 = stored: the pixels as u16 LE
+//!                      (the encoder stores when modelling would not be smaller, e.g. noise)
+//! tables, per context 0..CONTEXTS:
+//!   used: u8           number of symbols listed (0 = context never used, else 1..=SYMBOLS),
+//!                      then `used` frequencies as LEB128 varints (at most 2 bytes each), which
+//!                      must add up to exactly 2^SCALE_BITS = 2048
+//! rans_len: u32        length of the rANS stream in bytes (even)
+//! rans: [u8; rans_len] two interleaved rANS coders (states in [2^15, 2^31), 16-bit
+//!                      renormalisation); pixel i uses coder i % 2. The stream starts with the initial
+//!                      states of coder 0 then coder 1 (u32 LE each), then the u16 LE words the
+//!                      decoder pulls, in reading order (the encoder coded the pixels in reverse).
+//!                      After the last pixel both states must be exactly 2^15.
+//! extra: [u8; ..]      extra bits of every token, in raster order, packed least significant
+//!                      bit first; the last byte is padded with zero bits; no byte may be left
+//! ```
+
+use super::CodecError;
+
+/// Number of contexts: 9 gradient buckets without holes around, 4 for 1..=4 hole neighbours.
+pub const CONTEXTS: usize = 13;
+/// Symbols: the hole plus 42 tokens (zigzag errors up to 2^17 - 1, enough for any u16 pair).
+pub const SYMBOLS: usize = 43;
+/// Probability resolution. 11 bits keep the decoder's slot table (13 x 2048 x 4 bytes) small
+/// enough to stay in cache while costing well under 1% against exact frequencies.
+pub const SCALE_BITS: u32 = 11;
+const SCALE: u32 = 1 << SCALE_BITS;
+/// Lower bound of each rANS state: with 16-bit renormalisation a state stays in [2^15, 2^31),
+/// so one read per symbol is always enough, and the encoder's 32-bit reciprocals are exact
+/// (they need states below 2^31).
+const RANS_L: u32 = 1 << 15;
+const MODE_MODELLED: u8 = 0;
+const MODE_STORED: u8 = 1;
+const HOLE: u8 = 0;
+/// Bytes of zeros after the decoder's copies of the streams, so its reads need no bounds branch.
+const READ_PADDING: usize = 8;
+
+/// An upper bound on the payload for `pixels` pixels: the stored mode plus its mode byte.
+pub fn max_encoded_len(pixels: usize) -> usize {
+    1 + 2 * pixels
+}
+
+#[inline(always)]
+fn bit_length(v: u32) -> u32 {
+    32 - v.leading_zeros()
+}
+
+/// The context of a pixel from whether its left neighbour is a hole and from the row above.
+#[inline(always)]
+fn context(a_is_hole: bool, b: u16, c: u16, d: u16, e: u16) -> usize {
+    let holes = a_is_hole as usize + (b == 0) as usize + (c == 0) as usize + (d == 0) as usize;
+    if holes == 0 {
+        let (b, c, d, e) = (i32::from(b), i32::from(c), i32::from(d), i32::from(e));
+        let far = if e != 0 { (d - e).unsigned_abs() } else { 0 };
+        let gradient = (b - c).unsigned_abs() + (b - d).unsigned_abs() + far;
+        bit_length(gradient).min(8) as usize
+    } else {
+        8 + holes
+    }
+}
+
+/// The prediction of a pixel; `last` is the last non-zero pixel coded.
+#[inline(always)]
+fn predict(a: u16, b: u16, c: u16, d: u16, last: u16) -> i32 {
+    let (ai, bi, ci) = (i32::from(a), i32::from(b), i32::from(c));
+    if a != 0 && b != 0 && c != 0 {
+        (ai + bi - ci).clamp(ai.min(bi), ai.max(bi))
+    } else if a != 0 {
+        ai
+    } else if b != 0 {
+        bi
+    } else if d != 0 {
+        i32::from(d)
+    } else if c != 0 {
+        ci
+    } else {
+        i32::from(last)
+    }
+}
+
+/// Symbol (without the hole offset), extra-bit count and extra bits of a zigzagged error.
+#[inline(always)]
+fn token(v: u32) -> (u8, u32, u32) {
+    if v < 16 {
+        (v as u8, 0, 0)
+    } else {
+        let n = bit_length(v) - 1;
+        let token = 16 + 2 * (n - 4) + ((v >> (n - 1)) & 1);
+        (token as u8, n - 1, v & ((1 << (n - 1)) - 1))
+    }
+}
+
+/// Per symbol: (extra-bit count, zigzag value with the extra bits zero). Symbol 0 is the hole.
+const fn symbol_table() -> [(u32, u32); SYMBOLS] {
+    let mut table = [(0u32, 0u32); SYMBOLS];
+    let mut symbol = 1;
+    while symbol < SYMBOLS {
+        let token = (symbol - 1) as u32;
+        table[symbol] = if token < 16 {
+            (0, token)
+        } else {
+            let count = (token - 16) / 2 + 3;
+            (count, (2 | (token & 1)) << count)
+        };
+        symbol += 1;
+    }
+    table
+}
+const SYMBOL_TABLE: [(u32, u32); SYMBOLS] = symbol_table();
+
+/// Encoder-side rANS symbol with Alverson's reciprocal, so encoding needs no division
+/// (F. Giesen's rans_byte.h formulation).
+#[derive(Clone, Copy, Default)]
+struct EncSymbol {
+    x_max: u64,
+    rcp_freq: u32,
+    bias: u32,
+    cmpl_freq: u32,
+    rcp_shift: u32,
+}
+
+impl EncSymbol {
+    fn new(start: u32, freq: u32) -> Self {
+        let x_max = u64::from((RANS_L >> SCALE_BITS) << 16) * u64::from(freq);
+        let cmpl_freq = SCALE - freq;
+        if freq < 2 {
+            EncSymbol {
+                x_max,
+                rcp_freq: u32::MAX,
+                bias: start + SCALE - 1,
+                cmpl_freq,
+                rcp_shift: 0,
+            }
+        } else {
+            let mut shift = 0;
+            while freq > (1u32 << shift) {
+                shift += 1;
+            }
+            EncSymbol {
+                x_max,
+                rcp_freq: (1u64 << (shift + 31)).div_ceil(u64::from(freq)) as u32,
+                bias: start,
+                cmpl_freq,
+                rcp_shift: shift - 1,
+            }
+        }
+    }
+
+    /// Codes this symbol into state `x`, pushing a renormalisation word to `out` if needed.
+    #[inline(always)]
+    fn put(&self, x: &mut u32, out: &mut Vec<u8>) {
+        if u64::from(*x) >= self.x_max {
+            // Pushed big-endian: the whole stream is reversed at the end.
+            out.extend_from_slice(&(*x as u16).to_be_bytes());
+            *x >>= 16;
+        }
+        let q = ((u64::from(*x) * u64::from(self.rcp_freq)) >> 32) as u32 >> self.rcp_shift;
+        *x = x
+            .wrapping_add(self.bias)
+            .wrapping_add(q.wrapping_mul(self.cmpl_freq));
+    }
+}
+
+/// Scales `counts` to frequencies adding up to [`SCALE`], keeping every seen symbol at >= 1.
+fn normalize(counts: &[u32]) -> [u32; SYMBOLS] {
+    let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+    let mut freqs = [0u32; SYMBOLS];
+    if total == 0 {
+        return freqs;
+    }
+    let mut sum = 0i64;
+    for (freq, &count) in freqs.iter_mut().zip(counts) {
+        if count > 0 {
+            *freq = ((u64::from(count) * u64::from(SCALE) / total) as u32).max(1);
+            sum += i64::from(*freq);
+        }
+    }
+    // Rounding leaves the sum off by a little; take it from (or give it to) the largest
+    // frequencies, never pushing one below 1. At most SYMBOLS (< SCALE) symbols are used, so
+    // the sum can always come down to SCALE.
+    while sum != i64::from(SCALE) {
+        let largest = (0..SYMBOLS).max_by_key(|&s| freqs[s]).unwrap_or(0);
+        if sum < i64::from(SCALE) {
+            freqs[largest] += (i64::from(SCALE) - sum) as u32;
+            sum = i64::from(SCALE);
+        } else {
+            let excess = (sum - i64::from(SCALE)) as u32;
+            let take = excess.min(freqs[largest] - 1).max(1);
+            freqs[largest] -= take;
+            sum -= i64::from(take);
+        }
+    }
+    freqs
+}
+
+/// Writes bits least significant first into a buffer sized in advance, without branches.
+struct BitWriter {
+    buf: Vec<u8>,
+    at: usize,
+    acc: u64,
+    bits: u32,
+}
+
+impl BitWriter {
+    fn with_capacity(bytes: usize) -> Self {
+        BitWriter {
+            buf: vec![0; bytes + 8],
+            at: 0,
+            acc: 0,
+            bits: 0,
+        }
+    }
+
+    /// `count` <= 16 and `value < 2^count`; the buffer must have 8 bytes beyond the data.
+    #[inline(always)]
+    fn put(&mut self, value: u32, count: u32) {
+        self.acc |= u64::from(value) << self.bits;
+        self.bits += count;
+        let whole = (self.bits >> 3) as usize;
+        self.buf[self.at..self.at + 8].copy_from_slice(&self.acc.to_le_bytes());
+        self.at += whole;
+        // whole <= 3 (bits < 8 + 16), so the shift is below 64.
+        self.acc >>= whole * 8;
+        self.bits &= 7;
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let end = self.at + self.bits.div_ceil(8) as usize;
+        self.buf.truncate(end);
+        self.buf
+    }
+}
+
+fn write_varint(out: &mut Vec<u8>, mut value: u32) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Appends the MEDANS payload of a frame of rows of `width` pixels to `out`.
+pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
+    let start_len = out.len();
+    if width == 0 || depth_mm.is_empty() || depth_mm.len() % width != 0 {
+        // Not a frame (DepthFrame never makes one); store it so the output is still exact.
+        store(depth_mm, out);
+        return;
+    }
+    let pixels = depth_mm.len();
+    // Pass 1: context * SYMBOLS + symbol of every pixel, their histograms, and the extra bits.
+    let mut coded = vec![0u16; pixels];
+    let mut counts = vec![0u32; CONTEXTS * SYMBOLS];
+    // At most 15 extra bits per pixel.
+    let mut bits = BitWriter::with_capacity(pixels * 2);
+    let mut last = 0u16;
+    let mut up = vec![0u16; width + 3];
+    for (row, coded) in depth_mm
+        .chunks_exact(width)
+        .zip(coded.chunks_exact_mut(width))
+    {
+        let mut a = 0u16;
+        for (col, (&x, slot)) in row.iter().zip(coded.iter_mut()).enumerate() {
+            let (c, b, d, e) = (up[col], up[col + 1], up[col + 2], up[col + 3]);
+            let context = context(a == 0, b, c, d, e);
+            let symbol = if x == 0 {
+                HOLE
+            } else {
+                let error = i32::from(x) - predict(a, b, c, d, last);
+                let zigzag = ((error << 1) ^ (error >> 31)) as u32;
+                let (token, count, value) = token(zigzag);
+                bits.put(value, count);
+                last = x;
+                token + 1
+            };
+            let index = context * SYMBOLS + usize::from(symbol);
+            counts[index] += 1;
+            *slot = index as u16;
+            a = x;
+        }
+        up[1..=width].copy_from_slice(row);
+    }
+    let extra = bits.finish();
+    // Tables.
+    let mut enc = vec![EncSymbol::default(); CONTEXTS * SYMBOLS];
+    out.push(MODE_MODELLED);
+    for (context, counts) in counts.chunks_exact(SYMBOLS).enumerate() {
+        let freqs = normalize(counts);
+        let used = freqs
+            .iter()
+            .rposition(|&f| f > 0)
+            .map_or(0, |last| last + 1);
+        out.push(used as u8);
+        let mut start = 0;
+        for (symbol, &freq) in freqs[..used].iter().enumerate() {
+            write_varint(out, freq);
+            if freq > 0 {
+                enc[context * SYMBOLS + symbol] = EncSymbol::new(start, freq);
+            }
+            start += freq;
+        }
+    }
+    // Pass 2: two interleaved rANS coders, pixels in reverse, words pushed big-endian and the
+    // whole stream reversed at the end, so the decoder reads forward and little-endian.
+    let mut rans = Vec::with_capacity(pixels + 16);
+    let mut states = [RANS_L; 2];
+    for (index, &coded) in coded.iter().enumerate().rev() {
+        enc[usize::from(coded)].put(&mut states[index & 1], &mut rans);
+    }
+    rans.extend_from_slice(&states[1].to_be_bytes());
+    rans.extend_from_slice(&states[0].to_be_bytes());
+    rans.reverse();
+    // The rANS stream of a frame within MAX_FRAME_PIXELS is at most ~2 bytes per pixel: u32.
+    out.extend_from_slice(&u32::try_from(rans.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&rans);
+    out.extend_from_slice(&extra);
+    if out.len() - start_len >= max_encoded_len(pixels) {
+        out.truncate(start_len);
+        store(depth_mm, out);
+    }
+}
+
+fn store(depth_mm: &[u16], out: &mut Vec<u8>) {
+    out.reserve(1 + depth_mm.len() * 2);
+    out.push(MODE_STORED);
+    for depth in depth_mm {
+        out.extend_from_slice(&depth.to_le_bytes());
+    }
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn byte(&mut self) -> Result<u8, CodecError> {
+        let byte = *self
+            .bytes
+            .get(self.at)
+            .ok_or(CodecError::Corrupt("payload ends inside the tables"))?;
+        self.at += 1;
+        Ok(byte)
+    }
+
+    fn varint(&mut self) -> Result<u32, CodecError> {
+        let mut value = 0u32;
+        for shift in [0, 7] {
+            let byte = self.byte()?;
+            value |= u32::from(byte & 0x7F) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(CodecError::Corrupt("frequency varint longer than 2 bytes"))
+    }
+}
+
+/// Decodes a MEDANS `payload` into `depth_mm`, a frame of rows of `width` pixels.
+pub fn decode(payload: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
+    let pixels = depth_mm.len();
+    let max = max_encoded_len(pixels);
+    if payload.len() > max {
+        return Err(CodecError::TooLarge {
+            len: payload.len(),
+            max,
+            pixels,
+        });
+    }
+    let (&mode, body) = payload
+        .split_first()
+        .ok_or(CodecError::Truncated { pixels })?;
+    match mode {
+        MODE_STORED => {
+            if body.len() != pixels * 2 {
+                return Err(CodecError::Corrupt(
+                    "stored payload is not 2 bytes per pixel",
+                ));
+            }
+            for (depth, bytes) in depth_mm.iter_mut().zip(body.chunks_exact(2)) {
+                *depth = u16::from_le_bytes([bytes[0], bytes[1]]);
+            }
+            Ok(())
+        }
+        MODE_MODELLED => decode_modelled(body, width, depth_mm),
+        _ => Err(CodecError::Corrupt("unknown MEDANS mode byte")),
+    }
+}
+
+/// Decoder table entry per slot: symbol (8 bits) | freq - 1 (12 bits) | slot - start (12 bits).
+/// A context without a table has no valid entry: symbol 0xFF.
+const EMPTY_SLOT: u32 = u32::MAX;
+
+/// Reads the tables into one slot table per context.
+fn read_tables(cursor: &mut Cursor<'_>) -> Result<Vec<u32>, CodecError> {
+    let mut slots = vec![EMPTY_SLOT; CONTEXTS << SCALE_BITS];
+    for context in 0..CONTEXTS {
+        let used = usize::from(cursor.byte()?);
+        if used > SYMBOLS {
+            return Err(CodecError::Corrupt("table lists more symbols than exist"));
+        }
+        if used == 0 {
+            continue;
+        }
+        let table = &mut slots[context << SCALE_BITS..(context + 1) << SCALE_BITS];
+        let mut start = 0u32;
+        for symbol in 0..used as u32 {
+            let freq = cursor.varint()?;
+            if freq == 0 {
+                continue;
+            }
+            if start + freq > SCALE {
+                return Err(CodecError::Corrupt(
+                    "frequencies add up to more than the scale",
+                ));
+            }
+            for (offset, slot) in table[start as usize..(start + freq) as usize]
+                .iter_mut()
+                .enumerate()
+            {
+                *slot = (symbol << 24) | ((freq - 1) << 12) | offset as u32;
+            }
+            start += freq;
+        }
+        if start != SCALE {
+            return Err(CodecError::Corrupt(
+                "frequencies do not add up to the scale",
+            ));
+        }
+    }
+    Ok(slots)
+}
+
+fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
+    let pixels = depth_mm.len();
+    if width == 0 || pixels % width != 0 {
+        return Err(CodecError::Corrupt(
+            "frame width does not divide the pixel count",
+        ));
+    }
+    let mut cursor = Cursor { bytes: body, at: 0 };
+    let slots = read_tables(&mut cursor)?;
+    let (len, rest) = body[cursor.at..]
+        .split_first_chunk::<4>()
+        .ok_or(CodecError::Corrupt("payload ends before the rANS length"))?;
+    let rans_len = u32::from_le_bytes(*len) as usize;
+    if rans_len < 8 || rans_len % 2 != 0 || rans_len > rest.len() {
+        return Err(CodecError::Corrupt(
+            "rANS length outside the payload or odd",
+        ));
+    }
+    let (rans, extra) = rest.split_at(rans_len);
+    // Copies with zero padding, so the hot loop reads without bounds branches; reading into
+    // the padding means the stream was too short, which the checks after the loop catch.
+    let mut rans_buf = Vec::with_capacity(rans_len + READ_PADDING);
+    rans_buf.extend_from_slice(rans);
+    rans_buf.resize(rans_len + READ_PADDING, 0);
+    let mut extra_buf = Vec::with_capacity(extra.len() + READ_PADDING);
+    extra_buf.extend_from_slice(extra);
+    extra_buf.resize(extra.len() + READ_PADDING, 0);
+
+    let mut x0 = u32::from_le_bytes([rans[0], rans[1], rans[2], rans[3]]);
+    let mut x1 = u32::from_le_bytes([rans[4], rans[5], rans[6], rans[7]]);
+    let mut rans_at = 8usize;
+    let mut extra_at = 0usize;
+    let mut acc = 0u64;
+    let mut acc_bits = 0u32;
+    let mut extra_bits_used = 0usize;
+    let mut last = 0u16;
+    let mut up = vec![0u16; width + 3];
+    for (row_index, row) in depth_mm.chunks_exact_mut(width).enumerate() {
+        let mut a = 0u16;
+        for col in 0..width {
+            let (c, b, d, e) = (up[col], up[col + 1], up[col + 2], up[col + 3]);
+            let context = context(a == 0, b, c, d, e);
+            // rANS: the slot picks the symbol; then the state moves and refills by one word.
+            let slot = x0 & (SCALE - 1);
+            let entry = slots[(context << SCALE_BITS) | slot as usize];
+            if entry == EMPTY_SLOT {
+                return Err(CodecError::Corrupt("symbol in a context without a table"));
+            }
+            let freq = ((entry >> 12) & 0xFFF) + 1;
+            let mut x = freq * (x0 >> SCALE_BITS) + (entry & 0xFFF);
+            let at = rans_at.min(rans_len);
+            let word = u32::from(u16::from_le_bytes([rans_buf[at], rans_buf[at + 1]]));
+            let refill = x < RANS_L;
+            x = if refill { (x << 16) | word } else { x };
+            rans_at += usize::from(refill) * 2;
+            x0 = x1;
+            x1 = x;
+            // Extra bits: refill the bit buffer to >= 56 bits, then take what the token needs.
+            let at = extra_at.min(extra.len());
+            let mut chunk = [0u8; 8];
+            chunk.copy_from_slice(&extra_buf[at..at + 8]);
+            acc |= u64::from_le_bytes(chunk) << acc_bits;
+            extra_at = at + ((63 - acc_bits) >> 3) as usize;
+            acc_bits |= 56;
+            let symbol = (entry >> 24) as usize;
+            let (count, base) = SYMBOL_TABLE[symbol.min(SYMBOLS - 1)];
+            let low = (acc & ((1u64 << count) - 1)) as u32;
+            acc >>= count;
+            acc_bits -= count;
+            extra_bits_used += count as usize;
+            let zigzag = base | low;
+            let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
+            let value = if symbol == usize::from(HOLE) {
+                0
+            } else {
+                let depth = predict(a, b, c, d, last) + error;
+                if !(1..=i32::from(u16::MAX)).contains(&depth) {
+                    return Err(CodecError::DepthOutOfRange {
+                        value: i64::from(depth),
+                        at: row_index * width + col,
+                    });
+                }
+                last = depth as u16;
+                depth as u16
+            };
+            row[col] = value;
+            a = value;
+        }
+        up[1..=width].copy_from_slice(row);
+    }
+    if rans_at > rans_len || extra_bits_used > extra.len() * 8 {
+        return Err(CodecError::Truncated { pixels });
+    }
+    if x0 != RANS_L || x1 != RANS_L || rans_at != rans_len {
+        return Err(CodecError::Corrupt(
+            "rANS stream does not end where the frame ends",
+        ));
+    }
+    // Whole bytes left unread, or set padding bits, mean the extra bits are not this frame's.
+    let used_bytes = extra_bits_used.div_ceil(8);
+    let padding_set = extra_bits_used % 8 != 0
+        && extra
+            .get(used_bytes - 1)
+            .is_some_and(|&byte| byte >> (extra_bits_used % 8) != 0);
+    if used_bytes != extra.len() || padding_set {
+        return Err(CodecError::TrailingData(extra.len() - used_bytes));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(depth: &[u16], width: usize) -> usize {
+        let mut payload = Vec::new();
+        encode(depth, width, &mut payload);
+        assert!(payload.len() <= max_encoded_len(depth.len()));
+        let mut decoded = vec![0xEEEE; depth.len()];
+        decode(&payload, width, &mut decoded).unwrap();
+        assert_eq!(decoded, depth);
+        payload.len()
+    }
+
+    #[test]
+    fn tokens_invert_for_every_zigzag_value() {
+        for v in 0..(1u32 << 17) {
+            let (token, count, low) = token(v);
+            let symbol = usize::from(token) + 1;
+            assert!(symbol < SYMBOLS);
+            let (table_count, base) = SYMBOL_TABLE[symbol];
+            assert_eq!(table_count, count);
+            assert_eq!(base | low, v);
+        }
+    }
+
+    #[test]
+    fn normalized_frequencies_add_up_and_keep_rare_symbols() {
+        let mut counts = vec![0u32; SYMBOLS];
+        counts[0] = 1_000_000;
+        for count in counts.iter_mut().skip(1) {
+            *count = 1;
+        }
+        let freqs = normalize(&counts);
+        assert_eq!(freqs.iter().sum::<u32>(), SCALE);
+        assert!(freqs.iter().all(|&f| f >= 1));
+    }
+
+    #[test]
+    fn a_smooth_frame_with_holes_compresses_and_round_trips() {
+        let (width, height) = (64, 40);
+        let depth: Vec<u16> = (0..width * height)
+            .map(|i| {
+                let (row, col) = (i / width, i % width);
+                if (10..20).contains(&row) && col < 12 {
+                    0
+                } else {
+                    (2000 + row * 7 + col * 3 + (i * 2654435761) % 3) as u16
+                }
+            })
+            .collect();
+        let len = round_trip(&depth, width);
+        assert!(len * 4 < depth.len() * 2, "{len} bytes");
+    }
+
+    /// A full-size frame of depth-camera-like content: wide smooth areas (states grow large
+    /// between renormalisations), holes, far values, and many rare symbols (frequency 1).
+    #[test]
+    fn a_full_size_frame_with_rare_symbols_round_trips() {
+        let (width, height) = (512, 424);
+        let mut state = 7u32;
+        let depth: Vec<u16> = (0..width * height)
+            .map(|i| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let (row, col) = (i / width, i % width);
+                match state >> 24 {
+                    0 => 0,
+                    1 => (state >> 8) as u16 | 1,
+                    _ if row > 300 && col < 200 => 0,
+                    _ if row < 100 => 1500,
+                    _ => (1200 + row * 10 + col + (state >> 30) as usize) as u16,
+                }
+            })
+            .collect();
+        let len = round_trip(&depth, width);
+        assert!(len < depth.len(), "{len} bytes");
+    }
+
+    #[test]
+    fn noise_falls_back_to_stored_and_extremes_round_trip() {
+        let mut state = 1u32;
+        let noise: Vec<u16> = (0..999)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (state >> 8) as u16
+            })
+            .collect();
+        assert_eq!(round_trip(&noise, 37), max_encoded_len(999));
+        round_trip(&[0], 1);
+        round_trip(&[u16::MAX], 1);
+        round_trip(&[1, u16::MAX, 1, u16::MAX, 0, 1], 3);
+        round_trip(&vec![0; 5000], 100);
+        round_trip(&vec![u16::MAX; 5001], 3);
+    }
+}
