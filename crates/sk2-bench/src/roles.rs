@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
+use sk2_proto::depth_v2::{self, Codec};
 use sk2_proto::sensor::unix_time_ns;
-use sk2_proto::{sk2, DepthFrame, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
+use sk2_proto::{sk2, CapturedFrame, DepthFrame, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
 
 use crate::frames::{self, Input};
 use crate::histogram::Histogram;
@@ -40,7 +41,7 @@ pub const MAX_MESSAGE_BYTES: i64 = 2 * 1024 * 1024;
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// What travels between publisher and subscribers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Stack {
     /// Baseline: raw frames with a 16-byte sequence + capture-time prefix over plain PUB/SUB.
@@ -48,21 +49,19 @@ pub enum Stack {
     /// The original sk2 codec (sk2-proto), encoded once per frame, over plain PUB/SUB; sequence
     /// and capture time travel in the watermark pixels.
     Sk2Pub,
-}
-
-impl Stack {
-    /// The name used on the command line and in the table.
-    pub fn name(self) -> &'static str {
-        match self {
-            Stack::Raw => "raw",
-            Stack::Sk2Pub => "sk2-pub",
-        }
-    }
+    /// A `depth_v2` message (sk2-proto's header + the codec's payload), encoded once per frame,
+    /// over plain PUB/SUB; sequence and capture time travel in the header.
+    V2Pub(Codec),
 }
 
 impl std::fmt::Display for Stack {
+    /// The name used on the command line and in the table: `raw`, `sk2-pub`, `v2-<codec>-pub`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        match self {
+            Stack::Raw => f.write_str("raw"),
+            Stack::Sk2Pub => f.write_str("sk2-pub"),
+            Stack::V2Pub(codec) => write!(f, "v2-{codec}-pub"),
+        }
     }
 }
 
@@ -70,10 +69,18 @@ impl std::str::FromStr for Stack {
     type Err = anyhow::Error;
 
     fn from_str(text: &str) -> Result<Self> {
-        [Stack::Raw, Stack::Sk2Pub]
-            .into_iter()
-            .find(|stack| stack.name() == text)
-            .with_context(|| format!("unknown stack {text:?} (known: raw, sk2-pub)"))
+        match text {
+            "raw" => Ok(Stack::Raw),
+            "sk2-pub" => Ok(Stack::Sk2Pub),
+            _ => text
+                .strip_prefix("v2-")
+                .and_then(|rest| rest.strip_suffix("-pub"))
+                .and_then(|codec| codec.parse::<Codec>().ok())
+                .map(Stack::V2Pub)
+                .with_context(|| {
+                    format!("unknown stack {text:?} (known: raw, sk2-pub, v2-<codec>-pub)")
+                }),
+        }
     }
 }
 
@@ -173,6 +180,15 @@ pub fn publish(options: &PublisherOptions) -> Result<()> {
                 frames::stamp(frame.depth_mm_mut(), sequence, capture_time_ns);
                 sk2::encode_with(&frame, &mut packing)?
             }
+            Stack::V2Pub(codec) => {
+                let captured = CapturedFrame {
+                    depth: templates[index].clone(),
+                    sequence,
+                    device_timestamp: capture_time_ns,
+                    capture_time_ns,
+                };
+                depth_v2::encode(&captured, codec)
+            }
         };
         // `From<Vec<u8>>` hands the buffer to libzmq without a copy; PUB then shares that one
         // message among all subscriber pipes (reference-counted), so it is never copied per
@@ -244,13 +260,17 @@ fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u
                 frames::read_stamp(frame.depth_mm()).context("frame too small for the stamp")?;
             Ok((u64::from(sequence), capture, frame))
         }
+        Stack::V2Pub(_) => {
+            let (header, frame) = depth_v2::decode(message)?;
+            Ok((header.sequence, header.capture_time_ns, frame))
+        }
     }
 }
 
 /// Turns 32-bit watermark sequences into a monotonic u64 given the last one seen.
 fn unwrap_sequence(stack: Stack, last: Option<u64>, sequence: u64) -> u64 {
     match (stack, last) {
-        (Stack::Raw, _) | (_, None) => sequence,
+        (Stack::Raw | Stack::V2Pub(_), _) | (_, None) => sequence,
         (_, Some(last)) => {
             let candidate = (last & !0xFFFF_FFFF) | sequence;
             if candidate + (1 << 31) < last {
@@ -395,5 +415,21 @@ mod tests {
         let (sequence, time, _) = decode(Stack::Sk2Pub, &message, &mut packing).unwrap();
         assert_eq!((sequence, time), (43, 778));
         assert!(decode(Stack::Sk2Pub, &message[..10], &mut packing).is_err());
+
+        for codec in Codec::ALL.iter().copied() {
+            let captured = CapturedFrame {
+                depth: frame.clone(),
+                sequence: 1 << 40,
+                device_timestamp: 5,
+                capture_time_ns: 779,
+            };
+            let message = depth_v2::encode(&captured, codec);
+            let stack = Stack::V2Pub(codec);
+            let (sequence, time, decoded) = decode(stack, &message, &mut packing).unwrap();
+            assert_eq!((sequence, time), (1 << 40, 779));
+            assert_eq!(decoded, frame);
+            assert_eq!(stack.to_string().parse::<Stack>().unwrap(), stack);
+        }
+        assert!("v2-nope-pub".parse::<Stack>().is_err());
     }
 }

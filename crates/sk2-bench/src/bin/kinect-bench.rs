@@ -19,8 +19,13 @@ struct Args {
     /// Short windows and fewer subscribers: a few seconds in all, for CI.
     #[arg(long)]
     quick: bool,
-    /// Stacks to measure besides the `raw` baseline, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "sk2-pub")]
+    /// Stacks to measure besides the `raw` baseline, comma-separated: `sk2-pub` (the original
+    /// codec over plain PUB/SUB), `v2-<codec>-pub` (a depth_v2 codec: raw, rvl, medans).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sk2-pub,v2-rvl-pub,v2-medans-pub"
+    )]
     stacks: Vec<Stack>,
     /// Also replay the Kinect v2 frames of this directory (latency and throughput scenarios).
     #[arg(long)]
