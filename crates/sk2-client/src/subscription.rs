@@ -1,0 +1,416 @@
+//! Depth subscriptions: a ZeroMQ SUB socket on a device's depth endpoint, decoded on a background
+//! thread.
+//!
+//! A device offering `depth_v2` (lossless, with sequence number, timestamps and shape; see
+//! `docs/protocol-depth-v2.md`) is read there; otherwise the original `depth` endpoint (reference
+//! section 4: lossy 12-bit packing, implicit 512 x 424 shape, no metadata) is used.
+//!
+//! Data plane rule: the newest frame wins. The SUB socket's receive high-water mark is small, and
+//! decoded frames wait in a bounded queue; when the application is slower than the sensor the
+//! oldest queued frame is dropped and counted ([`SubscriptionStats::dropped`]). Memory stays
+//! bounded by `queue_len + rcvhwm` frames whatever the application does.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use sk2_proto::control::ENDPOINT_DEPTH;
+use sk2_proto::depth_v2::{self, FrameHeader, ENDPOINT_DEPTH_V2};
+use sk2_proto::{sk2, DepthFrame, Device, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
+
+use crate::endpoint::{zmq_address, Endpoint, HostAddresses};
+use crate::error::ClientError;
+
+/// Default number of decoded frames waiting for the application. Small: a viewer wants the latest
+/// frame, and each 512 x 424 frame is 424 KiB.
+pub const DEFAULT_QUEUE_LEN: usize = 4;
+/// Default receive high-water mark of the SUB socket, in messages. libzmq's default of 1000 would
+/// let hundreds of MB of compressed frames pile up behind a slow decoder.
+pub const DEFAULT_RCVHWM: i32 = 4;
+/// Largest depth message accepted (ZeroMQ `MAXMSGSIZE`). A 512 x 424 `depth` message is at most
+/// about 330 KB even when LZ4 cannot compress; 16 MiB leaves room for larger sensors and lossless
+/// codecs while refusing a hostile multi-GB message before it is buffered.
+pub const MAX_DEPTH_MESSAGE_BYTES: i64 = 16 * 1024 * 1024;
+/// How often the receiving thread checks whether it should stop.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// How a [`Subscription`] behaves.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SubscriptionConfig {
+    /// Decoded frames kept for the application; when full, the oldest is dropped.
+    pub queue_len: usize,
+    /// Receive high-water mark of the SUB socket, in messages.
+    pub rcvhwm: i32,
+    /// `(width, height)` of `depth` frames, which carry no shape (the original's 512 x 424).
+    pub depth_shape: (usize, usize),
+    /// Read `depth_v2` when the device offers it (lossless, with metadata); `false` forces the
+    /// original `depth` endpoint.
+    pub prefer_depth_v2: bool,
+}
+
+impl Default for SubscriptionConfig {
+    fn default() -> Self {
+        Self {
+            queue_len: DEFAULT_QUEUE_LEN,
+            rcvhwm: DEFAULT_RCVHWM,
+            depth_shape: (KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX),
+            prefer_depth_v2: true,
+        }
+    }
+}
+
+impl SubscriptionConfig {
+    /// Sets the queue length (at least 1).
+    pub fn queue_len(mut self, frames: usize) -> Self {
+        self.queue_len = frames.max(1);
+        self
+    }
+
+    /// Sets the shape assumed for `depth` frames.
+    pub fn depth_shape(mut self, width: usize, height: usize) -> Self {
+        self.depth_shape = (width, height);
+        self
+    }
+
+    /// Chooses whether `depth_v2` is preferred when offered.
+    pub fn prefer_depth_v2(mut self, prefer: bool) -> Self {
+        self.prefer_depth_v2 = prefer;
+        self
+    }
+}
+
+/// Which endpoint kind a subscription reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointKind {
+    /// The original `depth` format (lossy above 4095 mm, no metadata).
+    Depth,
+    /// `depth_v2`: lossless, with header.
+    DepthV2,
+}
+
+/// One decoded depth frame.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Frame {
+    /// The device that produced it.
+    pub device_id: String,
+    /// The image; [`DepthFrame::into_array`] gives an `ndarray::Array2<u16>` of shape (424, 512).
+    pub depth: DepthFrame,
+    /// The `depth_v2` header (codec, sequence, timestamps); `None` for the original `depth`.
+    pub header: Option<FrameHeader>,
+    /// When the message arrived at this client.
+    pub received_at: Instant,
+}
+
+impl Frame {
+    /// The sensor's frame counter, when the endpoint carries one (`depth` does not).
+    pub fn sequence(&self) -> Option<u64> {
+        self.header.map(|header| header.sequence)
+    }
+
+    /// When the server captured the frame, in ns since the Unix epoch, if the endpoint says.
+    pub fn capture_time_ns(&self) -> Option<u64> {
+        self.header.map(|header| header.capture_time_ns)
+    }
+
+    /// Capture to now, by the two hosts' wall clocks (meaningful when they are synchronised).
+    pub fn latency(&self) -> Option<Duration> {
+        let captured = self.capture_time_ns()?;
+        let now = sk2_proto::sensor::unix_time_ns();
+        Some(Duration::from_nanos(now.saturating_sub(captured)))
+    }
+}
+
+/// Counters of a subscription, for fps / drop displays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionStats {
+    /// Messages received from the socket.
+    pub received: u64,
+    /// Frames decoded and queued.
+    pub decoded: u64,
+    /// Decoded frames dropped because the application did not take them in time (oldest first).
+    pub dropped: u64,
+    /// Messages that could not be decoded.
+    pub decode_errors: u64,
+    /// Frames the server produced that never arrived, from gaps in sequence numbers (only for
+    /// endpoints that carry them).
+    pub lost: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    received: AtomicU64,
+    decoded: AtomicU64,
+    dropped: AtomicU64,
+    decode_errors: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// A live subscription to one device's depth frames. Dropping it (or [`Subscription::unsubscribe`])
+/// stops the thread and closes the socket.
+#[derive(Debug)]
+pub struct Subscription {
+    device_id: String,
+    endpoint: String,
+    kind: EndpointKind,
+    frames: Receiver<Frame>,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Subscription {
+    /// Opens a subscription to `device`, whose endpoints are resolved like the control endpoint:
+    /// a depth endpoint naming the same host as `control` reuses `control_address`.
+    pub(crate) fn open(
+        context: &zmq::Context,
+        device: &Device,
+        control: &Endpoint,
+        control_address: SocketAddr,
+        hosts: &HostAddresses,
+        config: SubscriptionConfig,
+    ) -> Result<Self, ClientError> {
+        let v2 = device
+            .endpoint(ENDPOINT_DEPTH_V2)
+            .filter(|_| config.prefer_depth_v2);
+        let (kind, advertised) = match (v2, device.endpoint(ENDPOINT_DEPTH)) {
+            (Some(v2), _) => (EndpointKind::DepthV2, v2),
+            (None, Some(depth)) => (EndpointKind::Depth, depth),
+            (None, None) => return Err(ClientError::NoDepthEndpoint(device.id.clone())),
+        };
+        let endpoint: Endpoint = advertised.parse()?;
+        let address = if endpoint.same_host(control) {
+            SocketAddr::new(control_address.ip(), endpoint.port)
+        } else {
+            endpoint.resolve(hosts)?
+        };
+        let socket = context.socket(zmq::SUB)?;
+        socket.set_linger(0)?;
+        socket.set_rcvhwm(config.rcvhwm)?;
+        socket.set_maxmsgsize(MAX_DEPTH_MESSAGE_BYTES)?;
+        socket.set_ipv6(address.is_ipv6())?;
+        socket.set_subscribe(b"")?;
+        let zmq_endpoint = zmq_address(address);
+        socket.connect(&zmq_endpoint)?;
+
+        let (tx, frames) = bounded(config.queue_len.max(1));
+        let counters = Arc::new(Counters::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut receiver = Receiving {
+            socket,
+            device_id: device.id.clone(),
+            kind,
+            shape: config.depth_shape,
+            last_sequence: None,
+            tx,
+            oldest: frames.clone(),
+            counters: Arc::clone(&counters),
+            stop: Arc::clone(&stop),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("sk2-depth {}", device.id))
+            .spawn(move || receiver.run())
+            .map_err(|error| ClientError::Thread(error.to_string()))?;
+        tracing::debug!(device = %device.id, endpoint = %zmq_endpoint, ?kind, "subscribed");
+        Ok(Self {
+            device_id: device.id.clone(),
+            endpoint: zmq_endpoint,
+            kind,
+            frames,
+            counters,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The device this subscription reads.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// The resolved address the socket connected to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Which endpoint kind this subscription reads.
+    pub fn kind(&self) -> EndpointKind {
+        self.kind
+    }
+
+    /// Waits for the next frame. Fails only once the subscription's thread has ended.
+    pub fn recv(&self) -> Result<Frame, ClientError> {
+        self.frames.recv().map_err(|_| ClientError::ConnectionLost)
+    }
+
+    /// Waits up to `timeout` for the next frame.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Frame> {
+        self.frames.recv_timeout(timeout).ok()
+    }
+
+    /// The next frame if one is waiting.
+    pub fn try_recv(&self) -> Option<Frame> {
+        self.frames.try_recv().ok()
+    }
+
+    /// The queue of decoded frames, for `crossbeam_channel::select!` over many subscriptions.
+    pub fn frames(&self) -> &Receiver<Frame> {
+        &self.frames
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> SubscriptionStats {
+        let c = &self.counters;
+        SubscriptionStats {
+            received: c.received.load(Ordering::Relaxed),
+            decoded: c.decoded.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            decode_errors: c.decode_errors.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops receiving and closes the socket; returns once it is closed.
+    pub fn unsubscribe(mut self) {
+        self.close();
+    }
+
+    fn close(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::warn!(device = %self.device_id, "depth thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Iterator for Subscription {
+    type Item = Frame;
+
+    /// Blocks for the next frame; `None` once the subscription has ended.
+    fn next(&mut self) -> Option<Frame> {
+        self.recv().ok()
+    }
+}
+
+/// The receiving thread: owns the SUB socket, decodes, queues.
+struct Receiving {
+    socket: zmq::Socket,
+    device_id: String,
+    kind: EndpointKind,
+    shape: (usize, usize),
+    /// Sequence number of the last `depth_v2` frame, to count gaps.
+    last_sequence: Option<u64>,
+    tx: Sender<Frame>,
+    /// A handle on the same queue, to drop the oldest frame when it is full.
+    oldest: Receiver<Frame>,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Receiving {
+    fn run(&mut self) {
+        let mut raw = Vec::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            match self.socket.poll(zmq::POLLIN, STOP_POLL.as_millis() as i64) {
+                Ok(0) | Err(zmq::Error::EINTR) => continue,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, device = %self.device_id, "depth socket failed");
+                    return;
+                }
+            }
+            let message = match self.socket.recv_multipart(zmq::DONTWAIT) {
+                Ok(message) => message,
+                Err(zmq::Error::EAGAIN) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, device = %self.device_id, "depth socket failed");
+                    return;
+                }
+            };
+            let received_at = Instant::now();
+            self.counters.received.fetch_add(1, Ordering::Relaxed);
+            let decoded = match message.as_slice() {
+                [single] => self.decode(single, &mut raw),
+                other => Err(format!("expected 1 frame, got {}", other.len())),
+            };
+            let (depth, header) = match decoded {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%error, device = %self.device_id, "undecodable depth message");
+                    continue;
+                }
+            };
+            if let Some(header) = &header {
+                self.count_gap(header.sequence);
+            }
+            self.counters.decoded.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(device = %self.device_id, "depth frame");
+            self.push(Frame {
+                device_id: self.device_id.clone(),
+                depth,
+                header,
+                received_at,
+            });
+        }
+    }
+
+    fn decode(
+        &self,
+        message: &[u8],
+        raw: &mut Vec<u8>,
+    ) -> Result<(DepthFrame, Option<FrameHeader>), String> {
+        match self.kind {
+            EndpointKind::Depth => sk2::decode_with(message, self.shape.0, self.shape.1, raw)
+                .map(|depth| (depth, None))
+                .map_err(|error| error.to_string()),
+            EndpointKind::DepthV2 => depth_v2::decode(message)
+                .map(|(header, depth)| (depth, Some(header)))
+                .map_err(|error| error.to_string()),
+        }
+    }
+
+    /// Frames missing between the last sequence number and this one were lost on the way (dropped
+    /// by the server's encoder pool or a high-water mark). A smaller number means the sensor
+    /// restarted: start counting again.
+    fn count_gap(&mut self, sequence: u64) {
+        if let Some(last) = self.last_sequence {
+            if sequence > last {
+                let lost = sequence - last - 1;
+                self.counters.lost.fetch_add(lost, Ordering::Relaxed);
+            }
+        }
+        self.last_sequence = Some(sequence);
+    }
+
+    /// Queues a frame; if the queue is full, drops the oldest one and counts it.
+    fn push(&self, frame: Frame) {
+        let mut frame = frame;
+        loop {
+            match self.tx.try_send(frame) {
+                Ok(()) => return,
+                Err(TrySendError::Full(back)) => {
+                    if self.oldest.try_recv().is_ok() {
+                        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    frame = back;
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Per-sensor counters: updated lock-free on the data path, read as [`SensorStats`] snapshots.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What happened to one sensor's frames since it was attached. Every frame captured is, in the
+/// end, either published or dropped for one of the reasons below (a few may be in flight).
+///
+/// ZeroMQ's own per-subscriber drops (a subscriber whose queue is full, see
+/// [`crate::Config::depth_sndhwm`]) are not visible to the server and not counted here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SensorStats {
+    /// The sensor's id.
+    pub id: String,
+    /// Frames the sensor delivered.
+    pub captured: u64,
+    /// Frames encoded into `depth` messages.
+    pub encoded: u64,
+    /// Dropped on arrival: `workers + 1` frames of this sensor were already being encoded.
+    pub dropped_busy: u64,
+    /// Dropped after encoding: a newer frame had already been published (workers finish out of
+    /// order; subscribers always see increasing sequence numbers).
+    pub dropped_stale: u64,
+    /// Dropped because the frame could not be encoded (for example an odd width for sk2).
+    /// The original published an empty message instead; we publish nothing.
+    pub dropped_encode_error: u64,
+    /// Dropped because the sensor was being removed or the server stopping while the frame was
+    /// being encoded.
+    pub dropped_closing: u64,
+    /// Messages handed to the PUB socket (one per frame, whatever the number of subscribers).
+    pub published: u64,
+    /// Bytes of those messages.
+    pub bytes_published: u64,
+}
+
+impl SensorStats {
+    /// All frames dropped by the server, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_busy + self.dropped_stale + self.dropped_encode_error + self.dropped_closing
+    }
+}
+
+/// The live counters behind [`SensorStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) captured: AtomicU64,
+    pub(crate) encoded: AtomicU64,
+    pub(crate) dropped_busy: AtomicU64,
+    pub(crate) dropped_stale: AtomicU64,
+    pub(crate) dropped_encode_error: AtomicU64,
+    pub(crate) dropped_closing: AtomicU64,
+    pub(crate) published: AtomicU64,
+    pub(crate) bytes_published: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, amount: u64) -> u64 {
+        counter.fetch_add(amount, Ordering::Relaxed) + amount
+    }
+
+    pub(crate) fn snapshot(&self, id: &str) -> SensorStats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        SensorStats {
+            id: id.to_owned(),
+            captured: read(&self.captured),
+            encoded: read(&self.encoded),
+            dropped_busy: read(&self.dropped_busy),
+            dropped_stale: read(&self.dropped_stale),
+            dropped_encode_error: read(&self.dropped_encode_error),
+            dropped_closing: read(&self.dropped_closing),
+            published: read(&self.published),
+            bytes_published: read(&self.bytes_published),
+        }
+    }
+}

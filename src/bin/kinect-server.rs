@@ -1,0 +1,159 @@
+//! `kinect-server`: stream depth frames from simulated or recorded sensors, as streamkinect2 did.
+//!
+//! With no flags: one mock sensor at 30 fps, announced over mDNS, on random ports. Prints the
+//! server name and its endpoints, then serves until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use sk2_mock::{MockConfig, MockKinect, MockMode, ReplaySensor};
+use sk2_proto::Sensor;
+use sk2_server::{Config, Server};
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Serve depth frames over ZeroMQ, announced over mDNS (streamkinect2 protocol)"
+)]
+struct Args {
+    /// Server name (mDNS instance name). Default: `Kinect <random hex>`.
+    #[arg(long)]
+    name: Option<String>,
+    /// Address to bind every socket to (`0.0.0.0` for all interfaces).
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: String,
+    /// Control (REP) port; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    control_port: u16,
+    /// First depth (PUB) port, the next sensors counting up; 0 picks free ones.
+    #[arg(long, default_value_t = 0)]
+    depth_port: u16,
+    /// Host name to put into advertised endpoints (default: `<hostname>.local` when announcing).
+    #[arg(long)]
+    advertise_host: Option<String>,
+    /// Where frames come from.
+    #[arg(long, value_enum, default_value_t = Source::Mock)]
+    source: Source,
+    /// Number of mock sensors (with `--source mock`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(0..=64))]
+    sensors: u16,
+    /// Mock picture: `plain` (the original's) or `realistic` (noise, holes, far values).
+    #[arg(long, default_value = "plain")]
+    mock_mode: MockMode,
+    /// Seed of the realistic mock's noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Frames per second of each sensor; 0 means as fast as possible.
+    #[arg(long, default_value_t = 30.0)]
+    fps: f64,
+    /// Directory of `<name>-<W>x<H>.u16` frames to replay (with `--source replay`).
+    #[arg(long)]
+    replay_dir: Option<PathBuf>,
+    /// Do not announce over mDNS.
+    #[arg(long)]
+    no_announce: bool,
+    /// Announce only on this network interface.
+    #[arg(long)]
+    interface: Option<String>,
+    /// Encoder threads (default: the number of cores, at most 4).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    workers: Option<u16>,
+    /// `SNDHWM` of depth sockets, in frames per subscriber.
+    #[arg(long, default_value_t = sk2_server::DEFAULT_DEPTH_SNDHWM, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    depth_sndhwm: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Source {
+    /// Simulated Kinect v2 frames.
+    Mock,
+    /// Recorded frames from `--replay-dir`, in a loop.
+    Replay,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(error) = run(Args::parse()) {
+        eprintln!("kinect-server: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    if !(args.fps.is_finite() && args.fps >= 0.0) {
+        bail!("--fps must be a number >= 0, got {}", args.fps);
+    }
+    let fps = (args.fps > 0.0).then_some(args.fps);
+    let sensors = sensors(&args, fps)?;
+
+    let mut config = Config::default();
+    if let Some(name) = args.name {
+        config.name = name;
+    }
+    config.bind_host = args.bind;
+    config.control_port = args.control_port;
+    config.depth_port = args.depth_port;
+    config.advertise_host = args.advertise_host;
+    config.announce = !args.no_announce;
+    config.interface = args.interface;
+    if let Some(workers) = args.workers {
+        config.workers = usize::from(workers);
+    }
+    config.depth_sndhwm = args.depth_sndhwm;
+
+    let (stop_tx, stop_rx) = std::sync::mpsc::sync_channel::<()>(1);
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.try_send(());
+    })
+    .context("installing the Ctrl-C / SIGTERM handler")?;
+
+    let mut server = Server::new(config);
+    for sensor in sensors {
+        server.add_sensor(sensor)?;
+    }
+    server.start().context("starting the server")?;
+    let me = server.me();
+    println!("name: {}", me.name);
+    println!("control: {}", server.control_endpoint().unwrap_or_default());
+    for device in &me.devices {
+        for (kind, endpoint) in &device.endpoints {
+            println!("device {} {kind}: {endpoint}", device.id);
+        }
+    }
+    // Best effort: a closed stdout must not stop the server.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+
+    let _ = stop_rx.recv();
+    tracing::info!("shutting down");
+    server.stop();
+    Ok(())
+}
+
+fn sensors(args: &Args, fps: Option<f64>) -> Result<Vec<Box<dyn Sensor>>> {
+    match args.source {
+        Source::Mock => Ok((0..args.sensors)
+            .map(|index| {
+                let config = MockConfig::default()
+                    .with_fps(fps)
+                    .with_mode(args.mock_mode)
+                    .with_seed(args.seed.wrapping_add(u64::from(index)));
+                Box::new(MockKinect::new(config)) as Box<dyn Sensor>
+            })
+            .collect()),
+        Source::Replay => {
+            let dir = args
+                .replay_dir
+                .as_ref()
+                .context("--source replay needs --replay-dir DIR")?;
+            let replay = ReplaySensor::open(dir, fps)?;
+            Ok(vec![Box::new(replay)])
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! End-to-end tests of the real `kinect-server` binary: output, control, signals, errors.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kinect-server");
+/// Time the server may take to start and print its endpoints on a busy machine.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shutdown the issue asks for: within one second of SIGTERM.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(1);
+
+struct Running {
+    child: Child,
+    lines: Vec<String>,
+}
+
+/// Starts the binary and collects stdout until the first device line.
+fn start(args: &[&str]) -> Running {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    while !lines.iter().any(|l: &String| l.starts_with("device ")) {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no device line within the timeout; got {lines:?}"));
+        lines.push(line);
+    }
+    // The other device lines are printed right after the first.
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        lines.push(line);
+    }
+    Running { child, lines }
+}
+
+fn value_of<'a>(lines: &'a [String], key: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key:?} line in {lines:?}"))
+}
+
+/// Sends SIGTERM and returns how long the process took to exit, and its status.
+fn terminate(mut child: Child) -> (Duration, std::process::ExitStatus) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sent = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (sent.elapsed(), status);
+        }
+        if sent.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("kinect-server still running 5 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn the_server_prints_its_endpoints_serves_ping_and_exits_0_within_1_s_of_sigterm() {
+    let running = start(&[
+        "--no-announce",
+        "--bind",
+        "127.0.0.1",
+        "--name",
+        "E2E Kinect",
+    ]);
+    assert_eq!(value_of(&running.lines, "name: "), "E2E Kinect");
+    let control = value_of(&running.lines, "control: ").to_owned();
+    assert!(control.starts_with("tcp://localhost:"), "{control}");
+    let device = value_of(&running.lines, "device ");
+    let (id, endpoint) = device.split_once(" depth: ").unwrap();
+    assert_eq!(id.len(), 32);
+    assert!(endpoint.starts_with("tcp://localhost:"));
+
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::REQ).unwrap();
+    socket.set_rcvtimeo(5000).unwrap();
+    socket.set_linger(0).unwrap();
+    socket.connect(&control).unwrap();
+    socket.send(&[0x01][..], 0).unwrap();
+    assert_eq!(socket.recv_multipart(0).unwrap(), vec![vec![0x02]]);
+    let sub = context.socket(zmq::SUB).unwrap();
+    sub.set_rcvtimeo(5000).unwrap();
+    sub.set_subscribe(b"").unwrap();
+    sub.connect(endpoint).unwrap();
+    let frame = sub.recv_bytes(0).unwrap();
+    assert_eq!(&frame[..4], &[0x00, 0xF8, 0x04, 0x00]);
+
+    let (took, status) = terminate(running.child);
+    assert!(status.success(), "{status}");
+    assert!(took < SHUTDOWN_LIMIT, "exit took {took:?}");
+}
+
+#[test]
+fn several_mock_sensors_get_one_depth_endpoint_each() {
+    let running = start(&[
+        "--no-announce",
+        "--bind",
+        "127.0.0.1",
+        "--sensors",
+        "3",
+        "--fps",
+        "5",
+    ]);
+    let endpoints: std::collections::HashSet<&str> = running
+        .lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("device "))
+        .map(|l| l.split_once(" depth: ").unwrap().1)
+        .collect();
+    assert_eq!(endpoints.len(), 3, "{:?}", running.lines);
+    let (_, status) = terminate(running.child);
+    assert!(status.success());
+}
+
+#[test]
+fn a_port_in_use_gives_a_one_line_error_and_a_non_zero_exit() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let output = Command::new(BIN)
+        .args([
+            "--no-announce",
+            "--bind",
+            "127.0.0.1",
+            "--control-port",
+            &port,
+        ])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("kinect-server: "), "{stderr}");
+    assert!(stderr.contains(&port), "{stderr}");
+}
+
+#[test]
+fn bad_flags_give_an_error_and_a_non_zero_exit() {
+    for args in [
+        &["--no-such-flag"][..],
+        &["--mock-mode", "sparkly"],
+        &["--fps", "-3"],
+        &["--source", "replay", "--no-announce"],
+        &[
+            "--source",
+            "replay",
+            "--replay-dir",
+            "/nonexistent",
+            "--no-announce",
+        ],
+    ] {
+        let output = Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        assert!(!output.stderr.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn a_replay_directory_is_served() {
+    let dir = std::env::temp_dir().join(format!("kinect-server-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let values: Vec<u8> = (0..8u16).flat_map(|v| (v * 1000).to_le_bytes()).collect();
+    std::fs::write(dir.join("a-4x2.u16"), values).unwrap();
+    let running = start(&[
+        "--no-announce",
+        "--bind",
+        "127.0.0.1",
+        "--source",
+        "replay",
+        "--replay-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let (_, endpoint) = value_of(&running.lines, "device ")
+        .split_once(" depth: ")
+        .unwrap();
+    let context = zmq::Context::new();
+    let sub = context.socket(zmq::SUB).unwrap();
+    sub.set_rcvtimeo(5000).unwrap();
+    sub.set_subscribe(b"").unwrap();
+    sub.connect(endpoint).unwrap();
+    let message = sub.recv_bytes(0).unwrap();
+    let frame = sk2_proto::sk2::decode(&message, 4, 2).unwrap();
+    // sk2 keeps 12 bits: 5000, 6000 and 7000 mm lose their top bit.
+    let expected: Vec<u16> = (0..8u16).map(|v| (v * 1000) & 0x0FFF).collect();
+    assert_eq!(frame.depth_mm(), expected);
+    let (_, status) = terminate(running.child);
+    assert!(status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn with_no_flags_it_announces_one_mock_sensor_and_still_stops_within_1_s() {
+    if !sk2_testkit::in_private_netns(
+        "with_no_flags_it_announces_one_mock_sensor_and_still_stops_within_1_s",
+    ) {
+        return;
+    }
+    let running = start(&[]);
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let control = value_of(&running.lines, "control: ");
+    assert!(
+        control.starts_with(&format!("tcp://{}.local:", machine.trim())),
+        "{control}"
+    );
+    assert!(value_of(&running.lines, "name: ").starts_with("Kinect "));
+    assert_eq!(
+        running
+            .lines
+            .iter()
+            .filter(|l| l.starts_with("device "))
+            .count(),
+        1
+    );
+    let (took, status) = terminate(running.child);
+    assert!(status.success(), "{status}");
+    assert!(
+        took < SHUTDOWN_LIMIT,
+        "exit with mDNS goodbye took {took:?}"
+    );
+}
