@@ -13,4 +13,5 @@ pub mod frames;
 pub mod harness;
 pub mod histogram;
 pub mod procfs;
+pub mod real;
 pub mod roles;

@@ -38,7 +38,7 @@ pub const RCVHWM_FRAMES: i32 = 4;
 /// Largest message a subscriber accepts: a raw frame plus headroom; anything bigger is hostile.
 pub const MAX_MESSAGE_BYTES: i64 = 2 * 1024 * 1024;
 /// How often a blocked receive wakes up to look at stdin commands.
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// What travels between publisher and subscribers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,9 @@ pub enum Stack {
     /// A `depth_v2` message (sk2-proto's header + the codec's payload), encoded once per frame,
     /// over plain PUB/SUB; sequence and capture time travel in the header.
     V2Pub(Codec),
+    /// The real stack: `sk2-server` streaming `depth` (sk2) from a bench sensor, `sk2-client`
+    /// subscriptions; sequence and capture time travel in the watermark pixels.
+    ServerSk2,
 }
 
 impl std::fmt::Display for Stack {
@@ -61,6 +64,7 @@ impl std::fmt::Display for Stack {
             Stack::Raw => f.write_str("raw"),
             Stack::Sk2Pub => f.write_str("sk2-pub"),
             Stack::V2Pub(codec) => write!(f, "v2-{codec}-pub"),
+            Stack::ServerSk2 => f.write_str("server-sk2"),
         }
     }
 }
@@ -72,13 +76,16 @@ impl std::str::FromStr for Stack {
         match text {
             "raw" => Ok(Stack::Raw),
             "sk2-pub" => Ok(Stack::Sk2Pub),
+            "server-sk2" => Ok(Stack::ServerSk2),
             _ => text
                 .strip_prefix("v2-")
                 .and_then(|rest| rest.strip_suffix("-pub"))
                 .and_then(|codec| codec.parse::<Codec>().ok())
                 .map(Stack::V2Pub)
                 .with_context(|| {
-                    format!("unknown stack {text:?} (known: raw, sk2-pub, v2-<codec>-pub)")
+                    format!(
+                        "unknown stack {text:?} (known: raw, sk2-pub, v2-<codec>-pub, server-sk2)"
+                    )
                 }),
         }
     }
@@ -98,7 +105,7 @@ pub struct PublisherOptions {
 }
 
 /// Lines of stdin, read on their own thread; the channel disconnects at end of input.
-fn stdin_lines() -> mpsc::Receiver<String> {
+pub(crate) fn stdin_lines() -> mpsc::Receiver<String> {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
@@ -111,11 +118,47 @@ fn stdin_lines() -> mpsc::Receiver<String> {
     receiver
 }
 
-fn say(line: &str) -> Result<()> {
+/// Writes one line to stdout, at once (the orchestrator waits for it).
+pub(crate) fn say(line: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;
     out.flush()?;
     Ok(())
+}
+
+/// Sleeps until `next_tick`, then moves it one `period` on. A loop calling this runs at
+/// 1/`period` per second on average without drifting; after falling more than a period behind
+/// (descheduled), it skips ahead rather than bursting to catch up.
+pub(crate) fn pace(next_tick: &mut Instant, period: Duration) {
+    let now = Instant::now();
+    if *next_tick > now {
+        std::thread::sleep(*next_tick - now);
+    } else if now - *next_tick > period {
+        *next_tick = now;
+    }
+    *next_tick += period;
+}
+
+/// Waits until a `stop` line, end of stdin, or `deadline`.
+pub(crate) fn wait_for_stop(commands: &mpsc::Receiver<String>, deadline: Instant) {
+    while Instant::now() < deadline {
+        match commands.recv_timeout(POLL_INTERVAL) {
+            Ok(line) if line == "stop" => break,
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+}
+
+/// Records one decoded frame: its (unwrapped) sequence number and its latency.
+pub(crate) fn count(summary: &mut Summary, sequence: u64, latency_ns: u64) {
+    if let Some(last) = summary.last_sequence {
+        summary.gaps += sequence.saturating_sub(last + 1);
+    }
+    summary.first_sequence.get_or_insert(sequence);
+    summary.last_sequence = Some(sequence);
+    summary.frames += 1;
+    summary.latency_ns.record(latency_ns);
 }
 
 /// Runs the publisher until stdin closes or `max_seconds` pass.
@@ -155,14 +198,7 @@ pub fn publish(options: &PublisherOptions) -> Result<()> {
             break;
         }
         if let Some(period) = period {
-            let now = Instant::now();
-            if next_tick > now {
-                std::thread::sleep(next_tick - now);
-            } else if now - next_tick > period {
-                // Fell more than a period behind (descheduled): skip ahead rather than burst.
-                next_tick = now;
-            }
-            next_tick += period;
+            pace(&mut next_tick, period);
         }
         let index = sequence as usize % templates.len();
         let capture_time_ns = unix_time_ns();
@@ -174,7 +210,7 @@ pub fn publish(options: &PublisherOptions) -> Result<()> {
                 message.extend_from_slice(&raw_templates[index]);
                 message
             }
-            Stack::Sk2Pub => {
+            Stack::Sk2Pub | Stack::ServerSk2 => {
                 // A sensor hands over a fresh buffer per frame; the clone stands for that.
                 let mut frame = templates[index].clone();
                 frames::stamp(frame.depth_mm_mut(), sequence, capture_time_ns);
@@ -253,7 +289,7 @@ fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u
             let frame = DepthFrame::new(KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, pixels)?;
             Ok((sequence, capture, frame))
         }
-        Stack::Sk2Pub => {
+        Stack::Sk2Pub | Stack::ServerSk2 => {
             let frame =
                 sk2::decode_with(message, KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, packing)?;
             let (sequence, capture) =
@@ -267,18 +303,16 @@ fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u
     }
 }
 
-/// Turns 32-bit watermark sequences into a monotonic u64 given the last one seen.
-fn unwrap_sequence(stack: Stack, last: Option<u64>, sequence: u64) -> u64 {
-    match (stack, last) {
-        (Stack::Raw | Stack::V2Pub(_), _) | (_, None) => sequence,
-        (_, Some(last)) => {
-            let candidate = (last & !0xFFFF_FFFF) | sequence;
-            if candidate + (1 << 31) < last {
-                candidate + (1 << 32)
-            } else {
-                candidate
-            }
-        }
+/// Turns the 32-bit watermark sequence into a monotonic u64, given the last one seen.
+pub(crate) fn unwrap_sequence32(last: Option<u64>, sequence: u32) -> u64 {
+    let Some(last) = last else {
+        return u64::from(sequence);
+    };
+    let candidate = (last & !0xFFFF_FFFF) | u64::from(sequence);
+    if candidate + (1 << 31) < last {
+        candidate + (1 << 32)
+    } else {
+        candidate
     }
 }
 
@@ -298,13 +332,7 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
     if options.stall {
         // Connected and subscribed, and never reads: the publisher's pipe to us fills up.
         say("ready")?;
-        while Instant::now() < deadline {
-            match commands.recv_timeout(POLL_INTERVAL) {
-                Ok(line) if line == "stop" => break,
-                Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
+        wait_for_stop(&commands, deadline);
         say(&format!(
             "summary {}",
             serde_json::to_string(&Summary::default())?
@@ -361,17 +389,18 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
         if !counting {
             continue;
         }
-        let sequence = unwrap_sequence(options.stack, summary.last_sequence, sequence);
-        if let Some(last) = summary.last_sequence {
-            summary.gaps += sequence.saturating_sub(last + 1);
-        }
-        summary.first_sequence.get_or_insert(sequence);
-        summary.last_sequence = Some(sequence);
-        summary.frames += 1;
+        let sequence = match options.stack {
+            Stack::Sk2Pub | Stack::ServerSk2 => {
+                unwrap_sequence32(summary.last_sequence, sequence as u32)
+            }
+            Stack::Raw | Stack::V2Pub(_) => sequence,
+        };
+        count(
+            &mut summary,
+            sequence,
+            now_ns.saturating_sub(capture_time_ns),
+        );
         summary.decode_ns += decode_ns;
-        summary
-            .latency_ns
-            .record(now_ns.saturating_sub(capture_time_ns));
     }
     if counting {
         summary.cpu_seconds = procfs::own_cpu_seconds()? - cpu_start;
@@ -387,14 +416,10 @@ mod tests {
 
     #[test]
     fn watermark_sequences_unwrap_past_two_to_the_thirty_two() {
-        let stack = Stack::Sk2Pub;
-        assert_eq!(unwrap_sequence(stack, None, 5), 5);
-        assert_eq!(unwrap_sequence(stack, Some(5), 9), 9);
-        assert_eq!(unwrap_sequence(stack, Some(0xFFFF_FFFE), 1), 0x1_0000_0001);
-        assert_eq!(
-            unwrap_sequence(stack, Some(0x1_0000_0003), 7),
-            0x1_0000_0007
-        );
+        assert_eq!(unwrap_sequence32(None, 5), 5);
+        assert_eq!(unwrap_sequence32(Some(5), 9), 9);
+        assert_eq!(unwrap_sequence32(Some(0xFFFF_FFFE), 1), 0x1_0000_0001);
+        assert_eq!(unwrap_sequence32(Some(0x1_0000_0003), 7), 0x1_0000_0007);
     }
 
     #[test]

@@ -36,6 +36,11 @@ fn a_tiny_run_measures_every_scenario_for_both_stacks_and_leaves_no_child_behind
         ("latency", "sk2-pub"),
         ("throughput", "sk2-pub"),
         ("stalled", "sk2-pub"),
+        ("latency", "server-sk2"),
+        ("throughput", "server-sk2"),
+        ("stalled", "server-sk2"),
+        ("latency", "v2-rvl-pub"),
+        ("latency", "v2-medans-pub"),
     ] {
         let row = stdout
             .lines()

@@ -20,13 +20,19 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Stacks to measure besides the `raw` baseline, comma-separated: `sk2-pub` (the original
-    /// codec over plain PUB/SUB), `v2-<codec>-pub` (a depth_v2 codec: raw, rvl, medans).
+    /// codec over plain PUB/SUB), `v2-<codec>-pub` (a depth_v2 codec: raw, rvl, medans, over
+    /// plain PUB/SUB), `server-sk2` (sk2-server and sk2-client, `depth` endpoint).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "sk2-pub,v2-rvl-pub,v2-medans-pub"
+        default_value = "server-sk2,sk2-pub,v2-rvl-pub,v2-medans-pub"
     )]
     stacks: Vec<Stack>,
+    /// Offered frame rate of the throughput scenario, frames/s; 0 = as fast as the producer goes
+    /// (which, on 2 cores, takes a core from the consumer). The default is twice the 1000 fps
+    /// target, so a stack that keeps up shows ~2000 and one that cannot shows its ceiling.
+    #[arg(long, default_value_t = 2000.0)]
+    max_fps: f64,
     /// Also replay the Kinect v2 frames of this directory (latency and throughput scenarios).
     #[arg(long)]
     corpus: Option<PathBuf>,
@@ -86,12 +92,26 @@ fn main() {
             input,
             rate,
             max_seconds,
+        }) if *stack == Stack::ServerSk2 => sk2_bench::real::serve(input, *rate, *max_seconds),
+        Some(Role::Publish {
+            stack,
+            input,
+            rate,
+            max_seconds,
         }) => roles::publish(&roles::PublisherOptions {
             stack: *stack,
             input: input.clone(),
             rate_fps: *rate,
             max_seconds: *max_seconds,
         }),
+        Some(Role::Subscribe {
+            stack,
+            endpoint,
+            stall,
+            max_seconds,
+        }) if *stack == Stack::ServerSk2 => {
+            sk2_bench::real::subscribe(endpoint, *stall, *max_seconds)
+        }
         Some(Role::Subscribe {
             stack,
             endpoint,
@@ -180,7 +200,7 @@ fn orchestrate(args: &Args) -> Result<()> {
             }
             measure(Scenario {
                 kind: "throughput",
-                rate_fps: 0.0,
+                rate_fps: args.max_fps,
                 ..base.clone()
             })?;
             if *input != Input::Mock {
