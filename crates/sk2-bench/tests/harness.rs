@@ -9,7 +9,7 @@ fn bench() -> Command {
 }
 
 #[test]
-fn a_tiny_run_measures_every_scenario_for_both_stacks_and_leaves_no_child_behind() {
+fn a_tiny_run_measures_every_scenario_for_every_stack_and_leaves_no_child_behind() {
     let output = bench()
         .args([
             "--quick",
