@@ -36,14 +36,14 @@ struct Args {
     /// Also replay the Kinect v2 frames of this directory (latency and throughput scenarios).
     #[arg(long)]
     corpus: Option<PathBuf>,
-    /// Measurement window of each scenario, s (default: 10, quick: 1).
+    /// Measurement window of each scenario, s (default: 10, quick: 0.5).
     #[arg(long)]
     window_seconds: Option<f64>,
-    /// Window of the stalled-subscriber scenario, s (default: 60, quick: 2).
+    /// Window of the stalled-subscriber scenario, s (default: 60, quick: 1).
     #[arg(long)]
     stall_seconds: Option<f64>,
     /// Subscriber counts tried, in order, for the capacity scenario (stops at the first count
-    /// with drops). Default: 100,150,200,300; quick: 20.
+    /// with drops). Default: 100,150,200,300; quick: 10.
     #[arg(long, value_delimiter = ',')]
     capacity: Option<Vec<usize>>,
     /// Also write the table to this file.
@@ -131,21 +131,34 @@ fn main() {
     }
 }
 
+/// The first three fields of `/proc/loadavg`, or `unknown`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    )
+}
+
 fn orchestrate(args: &Args) -> Result<()> {
     let exe = std::env::current_exe().context("locating this binary")?;
     let window =
         Duration::from_secs_f64(
             args.window_seconds
-                .unwrap_or(if args.quick { 1.0 } else { 10.0 }),
+                .unwrap_or(if args.quick { 0.5 } else { 10.0 }),
         );
     let stall_window =
         Duration::from_secs_f64(
             args.stall_seconds
-                .unwrap_or(if args.quick { 2.0 } else { 60.0 }),
+                .unwrap_or(if args.quick { 1.0 } else { 60.0 }),
         );
     let latency_subs: &[usize] = if args.quick { &[1, 10] } else { &[1, 10, 100] };
     let ladder = args.capacity.clone().unwrap_or(if args.quick {
-        vec![20]
+        vec![10]
     } else {
         vec![100, 150, 200, 300]
     });
@@ -159,6 +172,8 @@ fn orchestrate(args: &Args) -> Result<()> {
         inputs.push(corpus);
     }
 
+    // Other work on the machine skews every figure; say how busy it was.
+    let load_before = load_average();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut measure = |scenario: Scenario| -> Result<Outcome> {
         eprintln!(
@@ -225,7 +240,12 @@ fn orchestrate(args: &Args) -> Result<()> {
             })?;
         }
     }
-    let table = harness::table(&outcomes);
+    let mut table = harness::table(&outcomes);
+    table.push_str(&format!(
+        "\nLoad average (1/5/15 min) before: {load_before}; after: {}; cores: {}.\n",
+        load_average(),
+        std::thread::available_parallelism().map_or(0, usize::from)
+    ));
     println!("{table}");
     if let Some(path) = &args.markdown {
         std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?;
