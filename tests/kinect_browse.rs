@@ -224,3 +224,64 @@ fn watching_reports_a_server_appearing_with_its_sensors_and_disappearing() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A server that crashes sends no mDNS goodbye; its record would linger for its 120 s TTL. The
+/// watcher notices the dead connection, has mDNS re-verify the server, and drops it in seconds.
+#[test]
+fn watching_drops_a_crashed_server_within_seconds() {
+    if !in_private_netns("watching_drops_a_crashed_server_within_seconds") {
+        return;
+    }
+    let mut server = Command::new(env!("CARGO_BIN_EXE_kinect-server"))
+        .args(["--bind", "127.0.0.1", "--name", "Crashing Kinect"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut browse = Command::new(BIN)
+        .args(["--json", "--timeout", "1", "--refresh", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = crossbeam_channel::unbounded();
+    let stdout = browse.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next_event = |wanted: &str, timeout: Duration| -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let line = lines.recv_timeout(left).ok()?;
+            let value: Value = serde_json::from_str(&line).unwrap();
+            if value["event"] == wanted {
+                return Some(value);
+            }
+        }
+        None
+    };
+    let connected = next_event("connected", Duration::from_secs(10));
+    let crashed = Instant::now();
+    server.kill().unwrap(); // SIGKILL: no goodbye
+    server.wait().unwrap();
+    let disconnected = next_event("disconnected", Duration::from_secs(10));
+    let gone = next_event("disappeared", Duration::from_secs(10));
+    let elapsed = crashed.elapsed();
+    browse.kill().unwrap();
+    browse.wait().unwrap();
+    assert_eq!(
+        connected.expect("never connected")["name"],
+        "Crashing Kinect"
+    );
+    assert!(disconnected.is_some(), "the crash was not noticed");
+    assert_eq!(
+        gone.expect("the stale entry stayed")["server"],
+        "Crashing Kinect"
+    );
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    eprintln!("crashed server dropped after {elapsed:?}");
+}

@@ -107,9 +107,45 @@ fn the_server_prints_its_endpoints_serves_ping_and_exits_0_within_1_s_of_sigterm
     let frame = sub.recv_bytes(0).unwrap();
     assert_eq!(&frame[..4], &[0x00, 0xF8, 0x04, 0x00]);
 
+    // The lossless endpoint and its codec are printed too.
+    assert!(
+        running
+            .lines
+            .contains(&format!("device {id} codec: medans")),
+        "{:?}",
+        running.lines
+    );
+    let v2 = value_of(&running.lines, &format!("device {id} depth_v2: "));
+    assert!(v2.starts_with("tcp://localhost:") && v2 != endpoint);
+
     let (took, status) = terminate(running.child);
     assert!(status.success(), "{status}");
     assert!(took < SHUTDOWN_LIMIT, "exit took {took:?}");
+}
+
+#[test]
+fn codec_none_offers_only_the_original_endpoint_and_a_bad_codec_is_refused() {
+    let running = start(&["--no-announce", "--bind", "127.0.0.1", "--codec", "rvl"]);
+    assert!(
+        running.lines.iter().any(|l| l.ends_with(" codec: rvl")),
+        "{:?}",
+        running.lines
+    );
+    let (_, status) = terminate(running.child);
+    assert!(status.success());
+    let running = start(&["--no-announce", "--bind", "127.0.0.1", "--codec", "none"]);
+    assert!(
+        !running
+            .lines
+            .iter()
+            .any(|l| l.contains("depth_v2") || l.contains("codec")),
+        "{:?}",
+        running.lines
+    );
+    let (_, status) = terminate(running.child);
+    assert!(status.success());
+    let output = Command::new(BIN).args(["--codec", "zip"]).output().unwrap();
+    assert!(!output.status.success());
 }
 
 #[test]
@@ -127,7 +163,8 @@ fn several_mock_sensors_get_one_depth_endpoint_each() {
         .lines
         .iter()
         .filter_map(|l| l.strip_prefix("device "))
-        .map(|l| l.split_once(" depth: ").unwrap().1)
+        .filter_map(|l| l.split_once(" depth: "))
+        .map(|(_, endpoint)| endpoint)
         .collect();
     assert_eq!(endpoints.len(), 3, "{:?}", running.lines);
     let (_, status) = terminate(running.child);
@@ -233,7 +270,7 @@ fn with_no_flags_it_announces_one_mock_sensor_and_still_stops_within_1_s() {
         running
             .lines
             .iter()
-            .filter(|l| l.starts_with("device "))
+            .filter(|l| l.starts_with("device ") && l.contains(" depth: "))
             .count(),
         1
     );
@@ -243,4 +280,61 @@ fn with_no_flags_it_announces_one_mock_sensor_and_still_stops_within_1_s() {
         took < SHUTDOWN_LIMIT,
         "exit with mDNS goodbye took {took:?}"
     );
+}
+
+/// The project's corpus of real depth frames, beside the repository (never copied into it).
+fn corpus_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn real_kinect_v2_frames_replayed_from_the_corpus_arrive_exact_on_depth_v2() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("skipped: no ../shared/corpus beside the repository");
+        return;
+    };
+    let dir = dir.to_str().unwrap().to_owned();
+    let running = start(&[
+        "--no-announce",
+        "--bind",
+        "127.0.0.1",
+        "--source",
+        "replay",
+        "--replay-dir",
+        &dir,
+        "--replay-shape",
+        "512x424",
+        "--codec",
+        "medans",
+    ]);
+    let replay = sk2_mock::ReplaySensor::open_shape(&dir, None, Some((512, 424))).unwrap();
+    assert!(replay.len() >= 2);
+    let id = value_of(&running.lines, "device ")
+        .split_once(' ')
+        .unwrap()
+        .0
+        .to_owned();
+    let endpoint = value_of(&running.lines, &format!("device {id} depth_v2: "));
+    let context = zmq::Context::new();
+    let sub = context.socket(zmq::SUB).unwrap();
+    sub.set_rcvtimeo(5000).unwrap();
+    sub.set_subscribe(b"").unwrap();
+    sub.connect(endpoint).unwrap();
+    let mut far = 0;
+    for _ in 0..replay.len() * 2 {
+        let message = sub.recv_bytes(0).unwrap();
+        let (header, frame) = sk2_proto::depth_v2::decode(&message).unwrap();
+        assert_eq!(
+            &frame,
+            replay.frame(header.sequence),
+            "frame {}",
+            header.sequence
+        );
+        far += frame.depth_mm().iter().filter(|&&v| v >= 4096).count();
+    }
+    // Real frames have values >= 4096 mm, which only depth_v2 keeps.
+    assert!(far > 0);
+    let (_, status) = terminate(running.child);
+    assert!(status.success());
 }

@@ -324,9 +324,9 @@ fn watch(args: &Args) -> Result<i32> {
             }
         }
         for (key, watched) in &mut servers {
-            let name = watched.report.name.clone().unwrap_or_else(|| key.clone());
             while let Ok(event) = watched.client.events().try_recv() {
                 changed = true;
+                let name = watched.report.name.clone().unwrap_or_else(|| key.clone());
                 let (kind, detail) = match &event {
                     ClientEvent::Connected { .. } => {
                         watched.report =

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use sk2_mock::{MockConfig, MockKinect, MockMode, ReplaySensor};
 use sk2_proto::Sensor;
-use sk2_server::{Config, Server};
+use sk2_server::{Codec, Config, Server};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +50,9 @@ struct Args {
     /// Directory of `<name>-<W>x<H>.u16` frames to replay (with `--source replay`).
     #[arg(long)]
     replay_dir: Option<PathBuf>,
+    /// With `--source replay`: only the files of this shape, `<W>x<H>` (e.g. `512x424`).
+    #[arg(long, value_parser = parse_shape)]
+    replay_shape: Option<(usize, usize)>,
     /// Do not announce over mDNS.
     #[arg(long)]
     no_announce: bool,
@@ -59,9 +62,38 @@ struct Args {
     /// Encoder threads (default: the number of cores, at most 4).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: Option<u16>,
+    /// Codec of the lossless `depth_v2` endpoint (raw, rvl, medans), or `none` to offer only the
+    /// original `depth` endpoint.
+    #[arg(long, default_value_t = CodecChoice(Some(Codec::default())))]
+    codec: CodecChoice,
     /// `SNDHWM` of depth sockets, in frames per subscriber.
     #[arg(long, default_value_t = sk2_server::DEFAULT_DEPTH_SNDHWM, value_parser = clap::value_parser!(i32).range(1..=1000))]
     depth_sndhwm: i32,
+}
+
+/// `--codec`: a depth_v2 codec name, or `none`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CodecChoice(Option<Codec>);
+
+impl std::str::FromStr for CodecChoice {
+    type Err = sk2_proto::depth_v2::UnknownCodecName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        if name.eq_ignore_ascii_case("none") {
+            Ok(Self(None))
+        } else {
+            name.parse().map(|codec| Self(Some(codec)))
+        }
+    }
+}
+
+impl std::fmt::Display for CodecChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(codec) => write!(f, "{codec}"),
+            None => f.write_str("none"),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -107,6 +139,7 @@ fn run(args: Args) -> Result<()> {
         config.workers = usize::from(workers);
     }
     config.depth_sndhwm = args.depth_sndhwm;
+    config.codec = args.codec.0;
 
     let (stop_tx, stop_rx) = std::sync::mpsc::sync_channel::<()>(1);
     ctrlc::set_handler(move || {
@@ -125,6 +158,11 @@ fn run(args: Args) -> Result<()> {
     for device in &me.devices {
         for (kind, endpoint) in &device.endpoints {
             println!("device {} {kind}: {endpoint}", device.id);
+        }
+        if let Some(keys) = me.device_keys.get(&device.id) {
+            for (key, value) in keys {
+                println!("device {} {key}: {value}", device.id);
+            }
         }
     }
     // Best effort: a closed stdout must not stop the server.
@@ -152,8 +190,16 @@ fn sensors(args: &Args, fps: Option<f64>) -> Result<Vec<Box<dyn Sensor>>> {
                 .replay_dir
                 .as_ref()
                 .context("--source replay needs --replay-dir DIR")?;
-            let replay = ReplaySensor::open(dir, fps)?;
+            let replay = ReplaySensor::open_shape(dir, fps, args.replay_shape)?;
             Ok(vec![Box::new(replay)])
         }
     }
+}
+
+/// `512x424` -> `(512, 424)`.
+fn parse_shape(text: &str) -> Result<(usize, usize), String> {
+    let parse = |part: &str| part.parse::<usize>().ok().filter(|&n| n > 0);
+    text.split_once('x')
+        .and_then(|(width, height)| Some((parse(width)?, parse(height)?)))
+        .ok_or_else(|| format!("expected <W>x<H> such as 512x424, got {text:?}"))
 }

@@ -131,6 +131,45 @@ fn a_browser_started_after_a_server_sees_it() {
     assert!(client.ping().is_ok());
 }
 
+/// The real server library announcing itself: found with the right name and control endpoint,
+/// streamed from, and lost when it stops (reference section 8, discovery).
+#[test]
+fn a_real_server_is_discovered_streamed_from_and_lost_when_it_stops() {
+    if !in_private_netns("a_real_server_is_discovered_streamed_from_and_lost_when_it_stops") {
+        return;
+    }
+    let browser = Browser::new().unwrap();
+    let events = browser.events();
+    let mut config = sk2_server::Config::default();
+    config.name = "Real Kinect".into();
+    config.bind_host = "127.0.0.1".into();
+    let mut server = sk2_server::Server::new(config);
+    let id = server
+        .add_sensor(Box::new(sk2_mock::MockKinect::new(
+            sk2_mock::MockConfig::default(),
+        )))
+        .unwrap();
+    server.start().unwrap();
+
+    let (event, _) = wait_for(&events, WAIT, appeared).expect("server not seen");
+    let found = info(event);
+    assert_eq!(found.name, "Real Kinect");
+    assert_eq!(Some(found.control_endpoint()), server.control_endpoint());
+    let client =
+        Client::connect_blocking(&found.control_endpoint(), found.client_config(fast()), WAIT)
+            .unwrap();
+    let frame = client
+        .subscribe(&id)
+        .unwrap()
+        .recv_timeout(WAIT)
+        .expect("no frame");
+    assert_eq!(frame.device_id, id);
+
+    server.stop();
+    let (gone, _) = wait_for(&events, WAIT, disappeared).expect("not lost on stop");
+    assert!(matches!(gone, BrowserEvent::ServerDisappeared { name, .. } if name == "Real Kinect"));
+}
+
 /// A crashed server sends no goodbye; its records would stay for their 120 s TTL. After a failed
 /// connection the browser re-verifies it, and it is gone within seconds.
 #[test]

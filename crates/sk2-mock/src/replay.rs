@@ -70,7 +70,18 @@ pub struct ReplaySensor {
 
 impl ReplaySensor {
     /// Loads every `.u16` frame of `dir`; plays them at `fps` (`None`: as fast as possible).
+    /// All files must have the same shape.
     pub fn open(dir: impl AsRef<Path>, fps: Option<f64>) -> Result<Self, ReplayError> {
+        Self::open_shape(dir, fps, None)
+    }
+
+    /// Like [`ReplaySensor::open`], keeping only the files named with the given
+    /// `(width, height)` when there is one (a corpus often mixes sensors).
+    pub fn open_shape(
+        dir: impl AsRef<Path>,
+        fps: Option<f64>,
+        shape: Option<(usize, usize)>,
+    ) -> Result<Self, ReplayError> {
         let dir = dir.as_ref();
         let io = |path: &Path| {
             let path = path.to_owned();
@@ -88,6 +99,9 @@ impl ReplaySensor {
         for path in paths {
             let (width, height) =
                 shape_from_name(&path).ok_or_else(|| ReplayError::NoShape(path.clone()))?;
+            if shape.is_some_and(|wanted| wanted != (width, height)) {
+                continue;
+            }
             let bytes = std::fs::metadata(&path).map_err(io(&path))?.len();
             let bad_size = || ReplayError::BadSize {
                 path: path.clone(),

@@ -132,6 +132,13 @@ fn a_replay_refuses_empty_dirs_nameless_shapes_wrong_sizes_and_mixed_shapes() {
         ReplaySensor::open(&dir, None),
         Err(ReplayError::MixedShapes { .. })
     ));
+    // A shape filter picks one sensor's files out of a mixed directory.
+    let replay = ReplaySensor::open_shape(&dir, None, Some((2, 2))).unwrap();
+    assert_eq!((replay.len(), replay.shape()), (1, (2, 2)));
+    assert!(matches!(
+        ReplaySensor::open_shape(&dir, None, Some((8, 8))),
+        Err(ReplayError::Empty(_))
+    ));
     assert!(matches!(
         ReplaySensor::open(dir.join("missing"), None),
         Err(ReplayError::Io { .. })

@@ -107,6 +107,10 @@ pub struct Me {
     pub endpoints: BTreeMap<String, String>,
     /// One record per attached sensor.
     pub devices: Vec<Device>,
+    /// Extra string keys of device records, by device id, such as `"codec"` of the `depth_v2`
+    /// extension. Written after `id` and `endpoints` (keys named `id` or `endpoints` are skipped);
+    /// a reader keeps every extra key whose value is a string. Old clients ignore them.
+    pub device_keys: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Me {
@@ -116,6 +120,7 @@ impl Me {
             name: name.into(),
             endpoints: BTreeMap::from([(ENDPOINT_CONTROL.to_owned(), control_endpoint.into())]),
             devices: Vec::new(),
+            device_keys: BTreeMap::new(),
         }
     }
 
@@ -344,11 +349,18 @@ fn decode_me(json: Value) -> Result<Me, ControlError> {
     if !endpoints.contains_key(ENDPOINT_CONTROL) {
         return Err(missing("control endpoint"));
     }
+    let mut device_keys = BTreeMap::new();
     let devices = match map.remove("devices") {
         Some(Value::Array(items)) => items
             .into_iter()
-            .map(decode_device)
-            .collect::<Result<Vec<_>, _>>()?,
+            .map(|item| {
+                let (device, keys) = decode_device(item)?;
+                if !keys.is_empty() {
+                    device_keys.insert(device.id.clone(), keys);
+                }
+                Ok(device)
+            })
+            .collect::<Result<Vec<_>, ControlError>>()?,
         Some(_) => return Err(wrong_type("devices", "an array")),
         None => return Err(missing("devices")),
     };
@@ -356,14 +368,23 @@ fn decode_me(json: Value) -> Result<Me, ControlError> {
         name,
         endpoints,
         devices,
+        device_keys,
     })
 }
 
-fn decode_device(json: Value) -> Result<Device, ControlError> {
+/// A device record and its extra string keys (see [`Me::device_keys`]).
+fn decode_device(json: Value) -> Result<(Device, BTreeMap<String, String>), ControlError> {
     let mut map = object(json, "device")?;
     let id = string(&mut map, "id", "device id")?;
     let endpoints = decode_endpoints(map.remove("endpoints"), "device endpoints")?;
-    Ok(Device { id, endpoints })
+    let keys = map
+        .into_iter()
+        .filter_map(|(key, value)| match value {
+            Value::String(text) => Some((key, text)),
+            _ => None,
+        })
+        .collect();
+    Ok((Device { id, endpoints }, keys))
 }
 
 /// Endpoint maps: values of the names this crate knows must be strings; entries with other names
@@ -394,7 +415,16 @@ struct WireMe<'a> {
     version: u32,
     name: &'a str,
     endpoints: &'a BTreeMap<String, String>,
-    devices: &'a [Device],
+    devices: Vec<WireDevice<'a>>,
+}
+
+/// A device record as it goes on the wire: `id`, `endpoints`, then any extra keys.
+#[derive(Serialize)]
+struct WireDevice<'a> {
+    id: &'a str,
+    endpoints: &'a BTreeMap<String, String>,
+    #[serde(flatten)]
+    keys: BTreeMap<&'a str, &'a str>,
 }
 
 impl<'a> From<&'a Me> for WireMe<'a> {
@@ -403,7 +433,22 @@ impl<'a> From<&'a Me> for WireMe<'a> {
             version: PROTOCOL_VERSION,
             name: &me.name,
             endpoints: &me.endpoints,
-            devices: &me.devices,
+            devices: me
+                .devices
+                .iter()
+                .map(|device| WireDevice {
+                    id: &device.id,
+                    endpoints: &device.endpoints,
+                    keys: me
+                        .device_keys
+                        .get(&device.id)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(key, _)| key.as_str() != "id" && key.as_str() != "endpoints")
+                        .map(|(key, value)| (key.as_str(), value.as_str()))
+                        .collect(),
+                })
+                .collect(),
         }
     }
 }

@@ -214,3 +214,35 @@ fn replies_sent_the_wrong_way_are_rejected() {
         Err(ControlError::WrongDirection(0x03))
     );
 }
+
+#[test]
+fn extra_device_keys_follow_id_and_endpoints_and_survive_a_round_trip() {
+    let mut me = bobs_kinect();
+    let id = me.devices[0].id.clone();
+    me.device_keys.insert(
+        id.clone(),
+        [
+            ("codec".to_owned(), "rvl".to_owned()),
+            // Would shadow the record's own keys: never written.
+            ("id".to_owned(), "evil".to_owned()),
+        ]
+        .into(),
+    );
+    let frames = Reply::Me(me.clone()).encode();
+    let text = std::str::from_utf8(&frames[1]).unwrap();
+    let expected = BOBS_ME_JSON.replace(r#"40603"}}]}"#, r#"40603"},"codec":"rvl"}]}"#);
+    assert_eq!(text, expected);
+    let Reply::Me(decoded) = Reply::decode(&frames).unwrap() else {
+        panic!("not a me");
+    };
+    assert_eq!(
+        decoded.device_keys[&id],
+        [("codec".to_owned(), "rvl".to_owned())].into()
+    );
+    assert_eq!(decoded.devices, me.devices);
+    // Without extra keys the bytes are exactly the original's.
+    assert_eq!(
+        Reply::Me(bobs_kinect()).encode()[1],
+        BOBS_ME_JSON.as_bytes()
+    );
+}

@@ -29,6 +29,16 @@ impl Announcer {
         txt: &[(&str, String)],
     ) -> Result<Self, ServerError> {
         let failed = |error: mdns_sd::Error| ServerError::Announce(error.to_string());
+        if let Some(interface) = interface {
+            // mdns-sd accepts any name and then announces nowhere: refuse a typo up front.
+            let known = if_addrs::get_if_addrs()
+                .map_err(|error| ServerError::Announce(format!("listing interfaces: {error}")))?;
+            if !known.iter().any(|candidate| candidate.name == interface) {
+                return Err(ServerError::Announce(format!(
+                    "no network interface named {interface:?} with an IP address"
+                )));
+            }
+        }
         let daemon = ServiceDaemon::new().map_err(failed)?;
         let host = format!(
             "{}.local.",

@@ -44,6 +44,9 @@ pub(crate) fn serve(
                     dropped_stale = sensor.dropped_stale,
                     dropped_encode_error = sensor.dropped_encode_error,
                     dropped_closing = sensor.dropped_closing,
+                    unwatched = sensor.unwatched,
+                    depth_messages = sensor.depth_messages,
+                    depth_v2_messages = sensor.depth_v2_messages,
                     "sensor counters"
                 );
             }

@@ -2,16 +2,22 @@
 //! and an mDNS announcement, wire-compatible with the Python streamkinect2 of 2014.
 //!
 //! ```text
-//!                    +------------------- Server -------------------+
-//! client REQ <-----> | control thread: REP socket (who / me / ping)  |
-//!                    |                                               |
-//! sensor thread ---> | sink --> encoder pool --> publisher thread:   | ---> SUB clients
-//!   (never blocked)  |  (drops when workers+1     PUB socket, one    |
-//!                    |   frames are in flight)    per sensor         |
-//!                    |                                               |
-//!                    | announcer: <name>._kinect2._tcp.local. (mDNS)  |
-//!                    +-----------------------------------------------+
+//!                    +-------------------- Server ---------------------+
+//! client REQ <-----> | control thread: REP socket (who / me / ping)     |
+//!                    |                                                  |
+//! sensor thread ---> | sink --> encoder pool --> publisher thread:      | ---> SUB clients
+//!   (never blocked)  |  (drops when workers+1     per sensor, XPUB      |      (depth: sk2,
+//!                    |   frames are in flight;    `depth` + XPUB        |       depth_v2:
+//!                    |   skips unwatched frames)  `depth_v2`            |       lossless)
+//!                    |                                                  |
+//!                    | announcer: <name>._kinect2._tcp.local. (mDNS)     |
+//!                    +--------------------------------------------------+
 //! ```
+//!
+//! Each sensor gets `depth` (the original 12-bit + LZ4 format, byte-compatible) and, unless
+//! [`Config::codec`] is `None`, `depth_v2` (exact frames with shape, sequence and timestamps,
+//! [`sk2_proto::depth_v2`]). A frame is encoded once per endpoint that has subscribers, and not
+//! at all when nobody watches.
 //!
 //! The server is generic over [`sk2_proto::Sensor`]: it never knows whether a sensor is a mock, a
 //! replay or a Kinect. Each ZeroMQ socket is owned by one thread; threads talk through bounded
@@ -46,14 +52,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sk2_proto::control::{ENDPOINT_DEPTH, MAX_CONTROL_MESSAGE_BYTES};
+use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
 use sk2_proto::{Device, Me, Sensor, SensorError};
 
 pub use announce::SERVICE_TYPE;
+pub use sk2_proto::depth_v2::Codec;
 pub use stats::SensorStats;
 
 use announce::Announcer;
 use control::{lock, ControlShared};
-use pipeline::{EncoderPool, Publisher};
+use pipeline::{EncoderPool, Publisher, Sockets};
 use stats::Counters;
 use thread::Worker;
 
@@ -108,6 +116,9 @@ pub struct Config {
     pub interface: Option<String>,
     /// Encoder threads. A sensor may have `workers + 1` frames in flight; more are dropped.
     pub workers: usize,
+    /// Codec of the lossless `depth_v2` endpoint offered next to `depth` for every sensor, and
+    /// advertised under the device key `codec` in `me`; `None`: only `depth`, as the original.
+    pub codec: Option<Codec>,
     /// `SNDHWM` of the depth PUB sockets; see [`DEFAULT_DEPTH_SNDHWM`].
     pub depth_sndhwm: i32,
     /// `LINGER` of every socket; see [`DEFAULT_LINGER`].
@@ -128,6 +139,7 @@ impl Default for Config {
             announce: true,
             interface: None,
             workers: cores.clamp(1, DEFAULT_MAX_WORKERS),
+            codec: Some(Codec::default()),
             depth_sndhwm: DEFAULT_DEPTH_SNDHWM,
             linger: DEFAULT_LINGER,
             stats_interval: DEFAULT_STATS_INTERVAL,
@@ -142,7 +154,7 @@ pub enum ServerError {
     /// A socket could not bind: the port is in use, or the address is not local.
     #[error("cannot bind the {role} socket to {endpoint}: {source}")]
     Bind {
-        /// `control` or `depth`.
+        /// `control`, `depth` or `depth_v2`.
         role: &'static str,
         /// The address tried.
         endpoint: String,
@@ -228,8 +240,11 @@ struct Running {
 impl Server {
     /// A stopped server with no sensors.
     pub fn new(config: Config) -> Self {
+        let mut me = Me::new(config.name.clone(), String::new());
+        // No endpoint exists before start.
+        me.endpoints.clear();
         let control = Arc::new(ControlShared {
-            me: Mutex::new(Me::new(config.name.clone(), String::new())),
+            me: Mutex::new(me),
             shutdown: Default::default(),
         });
         Self {
@@ -418,7 +433,22 @@ impl Server {
                 endpoints: attached.endpoints.clone(),
             })
             .collect();
-        lock(&self.control.me).devices = devices;
+        let device_keys = match self.config.codec {
+            Some(codec) => self
+                .sensors
+                .iter()
+                .filter(|attached| !attached.endpoints.is_empty())
+                .map(|attached| {
+                    let keys =
+                        BTreeMap::from([(DEVICE_CODEC_KEY.to_owned(), codec.name().to_owned())]);
+                    (attached.id.clone(), keys)
+                })
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        let mut me = lock(&self.control.me);
+        me.devices = devices;
+        me.device_keys = device_keys;
     }
 }
 
@@ -428,28 +458,35 @@ impl Drop for Server {
     }
 }
 
-/// Binds a depth PUB socket, starts its publisher thread, then the sensor.
+/// Binds the sensor's depth sockets, starts its publisher thread, then the sensor.
 fn start_sensor(
     config: &Config,
     running: &mut Running,
     attached: &mut Attached,
 ) -> Result<(), ServerError> {
-    let socket = running.context.socket(zmq::PUB)?;
-    socket.set_sndhwm(config.depth_sndhwm)?;
-    socket.set_maxmsgsize(MAX_SUBSCRIPTION_BYTES)?;
-    socket.set_linger(linger_ms(config.linger))?;
-    let port = if config.depth_port == 0 {
-        0
-    } else {
-        let port = config.depth_port.saturating_add(running.next_depth_offset);
-        running.next_depth_offset = running.next_depth_offset.saturating_add(1);
-        port
+    let (depth, depth_port) = depth_socket(config, running, "depth")?;
+    let depth_v2 = match config.codec {
+        Some(codec) => Some((depth_socket(config, running, "depth_v2")?, codec)),
+        None => None,
     };
-    let port = bind(&socket, &config.bind_host, port, "depth")?;
+    let mut endpoints = BTreeMap::from([(
+        ENDPOINT_DEPTH.to_owned(),
+        format!("tcp://{}:{depth_port}", running.host),
+    )]);
+    if let Some(((_, port), _)) = &depth_v2 {
+        endpoints.insert(
+            ENDPOINT_DEPTH_V2.to_owned(),
+            format!("tcp://{}:{port}", running.host),
+        );
+    }
+    let sockets = Sockets {
+        depth,
+        depth_v2: depth_v2.map(|((socket, _), codec)| (socket, codec)),
+    };
     let short_id = attached.id.get(..8).unwrap_or(&attached.id);
     let (publisher, pipe) = Publisher::start(
         format!("sk2-publish-{short_id}"),
-        socket,
+        sockets,
         Arc::clone(&attached.counters),
         config.workers.max(1) + 1,
     )?;
@@ -460,11 +497,31 @@ fn start_sensor(
         .inspect_err(|_| {
             stop_sensor(attached);
         })?;
-    attached.endpoints = BTreeMap::from([(
-        ENDPOINT_DEPTH.to_owned(),
-        format!("tcp://{}:{port}", running.host),
-    )]);
+    attached.endpoints = endpoints;
     Ok(())
+}
+
+/// A bound depth XPUB socket and its port. XPUB rather than PUB: it reports subscriptions, so
+/// frames nobody watches are not encoded.
+fn depth_socket(
+    config: &Config,
+    running: &mut Running,
+    role: &'static str,
+) -> Result<(zmq::Socket, u16), ServerError> {
+    let socket = running.context.socket(zmq::XPUB)?;
+    socket.set_sndhwm(config.depth_sndhwm)?;
+    // An XPUB reads subscription messages from the network.
+    socket.set_maxmsgsize(MAX_SUBSCRIPTION_BYTES)?;
+    socket.set_linger(linger_ms(config.linger))?;
+    let port = if config.depth_port == 0 {
+        0
+    } else {
+        let port = config.depth_port.saturating_add(running.next_depth_offset);
+        running.next_depth_offset = running.next_depth_offset.saturating_add(1);
+        port
+    };
+    let port = bind(&socket, &config.bind_host, port, role)?;
+    Ok((socket, port))
 }
 
 fn stop_sensor(attached: &mut Attached) {

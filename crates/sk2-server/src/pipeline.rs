@@ -1,23 +1,36 @@
-//! The data plane: sensor sink -> encoder pool -> one publisher thread per sensor -> PUB socket.
+//! The data plane: sensor sink -> encoder pool -> one publisher thread per sensor -> XPUB sockets.
 //!
 //! ```text
-//! sensor thread          encoder pool (N threads)        publisher thread (owns the PUB socket)
-//!   sink: in flight < N+1? --jobs (bounded)--> encode once --(bounded)--> newer than the last? send
-//!         else drop (busy)                      or drop (error)           else drop (stale)
+//! sensor thread            encoder pool (N threads)          publisher thread (owns the sockets)
+//!   sink: watched? ------> encode once per watched ------> newer than the last? send the same
+//!         in flight < N+1?  endpoint: sk2 for `depth`,     bytes to every subscriber of `depth`
+//!         else drop (busy)  depth_v2 for `depth_v2`         and `depth_v2`; else drop (stale)
 //! ```
 //!
 //! Every queue here drops rather than blocks: the sensor must never wait (reference, section 5),
 //! and the newest frame is the one worth having. Every drop is counted in [`Counters`].
+//!
+//! The depth sockets are XPUBs: they behave as PUBs for subscribers, and also tell the publisher
+//! which endpoints have subscribers, so a frame nobody watches is not encoded at all.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use sk2_proto::depth_v2::{self, Codec};
 use sk2_proto::{sk2, CapturedFrame, FrameSink};
 
 use crate::stats::Counters;
 use crate::thread::Worker;
+
+/// How often an idle publisher reads its sockets' subscription messages: bounds the delay
+/// between a client subscribing and the first frame being encoded for it.
+const SUBSCRIPTION_POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Logs one drop in this many at debug level, so a flood of drops does not flood the log.
+const LOG_EVERY_NTH_DROP: u64 = 10;
 
 /// One frame for the encoder pool, with the pipe it belongs to.
 pub(crate) struct Job {
@@ -25,26 +38,45 @@ pub(crate) struct Job {
     pipe: Arc<Pipe>,
 }
 
-/// One encoded frame on its way to the publisher thread.
+/// One encoded frame on its way to the publisher thread: a message per watched endpoint.
 pub(crate) struct Encoded {
     sequence: u64,
-    message: Vec<u8>,
+    depth: Option<Vec<u8>>,
+    depth_v2: Option<Vec<u8>>,
+}
+
+/// Whether each endpoint of a sensor has at least one subscriber, as its XPUB socket reports.
+#[derive(Debug, Default)]
+struct Watched {
+    depth: AtomicBool,
+    depth_v2: AtomicBool,
 }
 
 /// The per-sensor state shared by its sink, the encoders and its publisher.
 pub(crate) struct Pipe {
-    pub(crate) counters: Arc<Counters>,
+    counters: Arc<Counters>,
     /// Frames accepted by the sink and not yet taken by the publisher (or dropped). Shared with
     /// the publisher thread, which takes frames off the count as it receives them, so the
     /// publisher's queue can never be full.
     in_flight: Arc<AtomicUsize>,
     /// Most frames in flight before the sink drops new ones: workers + 1, as the original.
     max_in_flight: usize,
+    /// The `depth_v2` codec; `None` when the endpoint is not offered.
+    codec: Option<Codec>,
+    watched: Arc<Watched>,
     to_publisher: Sender<Encoded>,
 }
 
-/// Logs one drop in this many at debug level, so a flood of drops does not flood the log.
-const LOG_EVERY_NTH_DROP: u64 = 10;
+impl Pipe {
+    fn wants_depth(&self) -> bool {
+        self.watched.depth.load(Ordering::Acquire)
+    }
+
+    fn wants_depth_v2(&self) -> Option<Codec> {
+        self.codec
+            .filter(|_| self.watched.depth_v2.load(Ordering::Acquire))
+    }
+}
 
 /// The shared encoder threads of a server.
 pub(crate) struct EncoderPool {
@@ -74,6 +106,10 @@ impl EncoderPool {
         Box::new(move |frame: CapturedFrame| {
             let counters = &pipe.counters;
             Counters::add(&counters.captured, 1);
+            if !pipe.wants_depth() && pipe.wants_depth_v2().is_none() {
+                Counters::add(&counters.unwatched, 1);
+                return;
+            }
             if pipe.in_flight.fetch_add(1, Ordering::AcqRel) >= pipe.max_in_flight {
                 pipe.in_flight.fetch_sub(1, Ordering::AcqRel);
                 drop_busy(counters, frame.sequence);
@@ -108,62 +144,104 @@ fn drop_busy(counters: &Counters, sequence: u64) {
 }
 
 fn encode_loop(jobs: &Receiver<Job>) {
-    // Reused between frames: the packing buffer is 1.5 bytes per pixel.
+    // Reused between frames: the sk2 packing buffer is 1.5 bytes per pixel.
     let mut raw = Vec::new();
     while let Ok(Job { frame, pipe }) = jobs.recv() {
-        match sk2::encode_with(&frame.depth, &mut raw) {
-            Ok(message) => {
-                Counters::add(&pipe.counters.encoded, 1);
-                let encoded = Encoded {
-                    sequence: frame.sequence,
-                    message,
-                };
-                // The publisher's queue holds max_in_flight frames, as many as can be in flight,
-                // so it is never full; it is disconnected when the sensor is being removed.
-                if pipe.to_publisher.try_send(encoded).is_err() {
-                    pipe.in_flight.fetch_sub(1, Ordering::AcqRel);
-                    Counters::add(&pipe.counters.dropped_closing, 1);
-                    tracing::trace!(sequence = frame.sequence, "publisher gone: frame dropped");
-                }
-                continue;
-            }
-            Err(error) => {
-                let count = Counters::add(&pipe.counters.dropped_encode_error, 1);
-                if count % LOG_EVERY_NTH_DROP == 1 {
-                    tracing::warn!(%error, count, "cannot encode frame: dropped");
+        let counters = &pipe.counters;
+        let done = || pipe.in_flight.fetch_sub(1, Ordering::AcqRel);
+        // Each endpoint's message is encoded once, whatever its number of subscribers.
+        let mut sk2_failed = false;
+        let depth = if pipe.wants_depth() {
+            match sk2::encode_with(&frame.depth, &mut raw) {
+                Ok(message) => Some(message),
+                Err(error) => {
+                    sk2_failed = true;
+                    let count = Counters::add(&counters.sk2_encode_errors, 1);
+                    if count % LOG_EVERY_NTH_DROP == 1 {
+                        tracing::warn!(%error, count, "cannot encode frame for depth");
+                    }
+                    None
                 }
             }
+        } else {
+            None
+        };
+        let depth_v2 = pipe
+            .wants_depth_v2()
+            .map(|codec| depth_v2::encode(&frame, codec));
+        if depth.is_none() && depth_v2.is_none() {
+            // sk2 could not encode it, or the last subscriber left since the sink looked.
+            let counter = if sk2_failed {
+                &counters.dropped_encode_error
+            } else {
+                &counters.unwatched
+            };
+            Counters::add(counter, 1);
+            done();
+            continue;
         }
-        pipe.in_flight.fetch_sub(1, Ordering::AcqRel);
+        Counters::add(&counters.encoded, 1);
+        let encoded = Encoded {
+            sequence: frame.sequence,
+            depth,
+            depth_v2,
+        };
+        // The publisher's queue holds max_in_flight frames, as many as can be in flight, so it
+        // is never full; it is disconnected when the sensor is being removed.
+        if pipe.to_publisher.try_send(encoded).is_err() {
+            done();
+            Counters::add(&counters.dropped_closing, 1);
+            tracing::trace!(sequence = frame.sequence, "publisher gone: frame dropped");
+        }
     }
 }
 
-/// A running publisher: its thread owns the PUB socket.
+/// The sockets of one sensor, bound, for its publisher thread to own.
+pub(crate) struct Sockets {
+    /// XPUB for `depth` (sk2).
+    pub(crate) depth: zmq::Socket,
+    /// XPUB for `depth_v2`, with its codec, when offered.
+    pub(crate) depth_v2: Option<(zmq::Socket, Codec)>,
+}
+
+/// A running publisher: its thread owns the sensor's sockets.
 pub(crate) struct Publisher {
     stop: Option<Sender<()>>,
     worker: Option<Worker>,
 }
 
 impl Publisher {
-    /// Starts a publisher thread for `socket` (already bound) and returns it with the pipe the
-    /// sensor's sink and the encoders use.
+    /// Starts a publisher thread for `sockets` and returns it with the pipe the sensor's sink and
+    /// the encoders use.
     pub(crate) fn start(
         name: String,
-        socket: zmq::Socket,
+        sockets: Sockets,
         counters: Arc<Counters>,
         max_in_flight: usize,
     ) -> std::io::Result<(Self, Arc<Pipe>)> {
         let (to_publisher, encoded) = crossbeam_channel::bounded(max_in_flight.max(1));
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let in_flight = Arc::new(AtomicUsize::new(0));
+        let watched = Arc::new(Watched::default());
         let pipe = Arc::new(Pipe {
             counters: Arc::clone(&counters),
             in_flight: Arc::clone(&in_flight),
             max_in_flight: max_in_flight.max(1),
+            codec: sockets.depth_v2.as_ref().map(|(_, codec)| *codec),
+            watched: Arc::clone(&watched),
             to_publisher,
         });
         let worker = Worker::spawn(name, move || {
-            publish_loop(&socket, &encoded, &stopped, &counters, &in_flight);
+            let mut publisher = PublishLoop {
+                sockets,
+                counters,
+                in_flight,
+                watched,
+                depth_topics: HashSet::new(),
+                depth_v2_topics: HashSet::new(),
+                last_published: None,
+            };
+            publisher.run(&encoded, &stopped);
         })?;
         Ok((
             Self {
@@ -174,8 +252,8 @@ impl Publisher {
         ))
     }
 
-    /// Stops the thread (which closes the socket, with the linger it was given) and waits at most
-    /// `timeout` for it.
+    /// Stops the thread (which closes the sockets, with the linger they were given) and waits at
+    /// most `timeout` for it.
     pub(crate) fn stop(&mut self, timeout: Duration) {
         drop(self.stop.take());
         if let Some(worker) = self.worker.take() {
@@ -190,55 +268,118 @@ impl Drop for Publisher {
     }
 }
 
-fn publish_loop(
-    socket: &zmq::Socket,
-    encoded: &Receiver<Encoded>,
-    stopped: &Receiver<()>,
-    counters: &Counters,
-    in_flight: &AtomicUsize,
-) {
-    let mut last_published: Option<u64> = None;
-    let mut stopping = false;
-    loop {
-        let next = if stopping {
-            // Publish what the encoders finished before the stop, then end.
-            match encoded.try_recv() {
-                Ok(next) => next,
-                Err(_) => return,
-            }
-        } else {
-            crossbeam_channel::select! {
+struct PublishLoop {
+    sockets: Sockets,
+    counters: Arc<Counters>,
+    in_flight: Arc<AtomicUsize>,
+    watched: Arc<Watched>,
+    /// Topics subscribed on each socket. Without `XPUB_VERBOSE`, libzmq reports a topic's first
+    /// subscription and its last unsubscription (also when a subscriber disconnects), so a set
+    /// is exact.
+    depth_topics: HashSet<Vec<u8>>,
+    depth_v2_topics: HashSet<Vec<u8>>,
+    last_published: Option<u64>,
+}
+
+impl PublishLoop {
+    fn run(&mut self, encoded: &Receiver<Encoded>, stopped: &Receiver<()>) {
+        loop {
+            self.read_subscriptions();
+            let next = crossbeam_channel::select! {
                 recv(encoded) -> message => match message {
                     Ok(message) => message,
                     Err(_) => return,
                 },
                 recv(stopped) -> _ => {
-                    stopping = true;
-                    continue;
+                    // Publish what the encoders finished before the stop, then end.
+                    while let Ok(next) = encoded.try_recv() {
+                        self.publish(next);
+                    }
+                    return;
                 }
-            }
-        };
-        let Encoded { sequence, message } = next;
-        in_flight.fetch_sub(1, Ordering::AcqRel);
-        if last_published.is_some_and(|last| sequence <= last) {
+                default(SUBSCRIPTION_POLL_INTERVAL) => continue,
+            };
+            self.publish(next);
+        }
+    }
+
+    fn read_subscriptions(&mut self) {
+        update_topics(&self.sockets.depth, &mut self.depth_topics);
+        self.watched
+            .depth
+            .store(!self.depth_topics.is_empty(), Ordering::Release);
+        if let Some((socket, _)) = &self.sockets.depth_v2 {
+            update_topics(socket, &mut self.depth_v2_topics);
+            self.watched
+                .depth_v2
+                .store(!self.depth_v2_topics.is_empty(), Ordering::Release);
+        }
+    }
+
+    fn publish(&mut self, encoded: Encoded) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let counters = &self.counters;
+        let sequence = encoded.sequence;
+        if self.last_published.is_some_and(|last| sequence <= last) {
             let dropped = Counters::add(&counters.dropped_stale, 1);
             tracing::trace!(
                 sequence,
                 dropped,
                 "older than the last frame published: dropped"
             );
-            continue;
+            return;
         }
-        // PUB never blocks: at the high-water mark libzmq drops the message for that subscriber.
-        match socket.send(&message, zmq::DONTWAIT) {
-            Ok(()) => {
-                last_published = Some(sequence);
-                Counters::add(&counters.published, 1);
+        let mut sent = false;
+        if let Some(message) = encoded.depth {
+            if send(&self.sockets.depth, &message, sequence) {
+                Counters::add(&counters.depth_messages, 1);
+                Counters::add(&counters.depth_bytes, message.len() as u64);
                 Counters::add(&counters.bytes_published, message.len() as u64);
-                tracing::trace!(sequence, bytes = message.len(), "frame published");
+                sent = true;
             }
-            Err(zmq::Error::ETERM) => return,
-            Err(error) => tracing::warn!(%error, sequence, "cannot publish frame"),
+        }
+        if let (Some(message), Some((socket, _))) = (encoded.depth_v2, &self.sockets.depth_v2) {
+            if send(socket, &message, sequence) {
+                Counters::add(&counters.depth_v2_messages, 1);
+                Counters::add(&counters.depth_v2_bytes, message.len() as u64);
+                Counters::add(&counters.bytes_published, message.len() as u64);
+                sent = true;
+            }
+        }
+        if sent {
+            self.last_published = Some(sequence);
+            Counters::add(&counters.published, 1);
+        }
+    }
+}
+
+/// Sends one message. (X)PUB never blocks: at the high-water mark libzmq drops the message for
+/// that subscriber only.
+fn send(socket: &zmq::Socket, message: &[u8], sequence: u64) -> bool {
+    match socket.send(message, zmq::DONTWAIT) {
+        Ok(()) => {
+            tracing::trace!(sequence, bytes = message.len(), "frame published");
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, sequence, "cannot publish frame");
+            false
+        }
+    }
+}
+
+/// Applies the subscription messages waiting on an XPUB socket: `0x01 topic` subscribes,
+/// `0x00 topic` unsubscribes.
+fn update_topics(socket: &zmq::Socket, topics: &mut HashSet<Vec<u8>>) {
+    while let Ok(message) = socket.recv_bytes(zmq::DONTWAIT) {
+        match message.split_first() {
+            Some((1, topic)) => {
+                topics.insert(topic.to_vec());
+            }
+            Some((0, topic)) => {
+                topics.remove(topic);
+            }
+            _ => tracing::debug!(bytes = message.len(), "ignored a malformed subscription"),
         }
     }
 }

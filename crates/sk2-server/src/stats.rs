@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What happened to one sensor's frames since it was attached. Every frame captured is, in the
-/// end, either published or dropped for one of the reasons below (a few may be in flight).
+/// end, published, unwatched, or dropped for one of the reasons below (a few may be in flight).
 ///
 /// ZeroMQ's own per-subscriber drops (a subscriber whose queue is full, see
 /// [`crate::Config::depth_sndhwm`]) are not visible to the server and not counted here.
@@ -21,16 +21,31 @@ pub struct SensorStats {
     /// Dropped after encoding: a newer frame had already been published (workers finish out of
     /// order; subscribers always see increasing sequence numbers).
     pub dropped_stale: u64,
-    /// Dropped because the frame could not be encoded (for example an odd width for sk2).
-    /// The original published an empty message instead; we publish nothing.
+    /// Dropped because the frame could not be encoded for any watched endpoint (for example an
+    /// odd width, which sk2 cannot pack, with nobody on `depth_v2`). The original published an
+    /// empty message instead; we publish nothing.
     pub dropped_encode_error: u64,
+    /// Frames the sk2 encoder refused (counted even when `depth_v2` still carried the frame).
+    pub sk2_encode_errors: u64,
+    /// Not encoded because no endpoint of the sensor had a subscriber: not a loss, nobody
+    /// was watching.
+    pub unwatched: u64,
     /// Dropped because the sensor was being removed or the server stopping while the frame was
     /// being encoded.
     pub dropped_closing: u64,
-    /// Messages handed to the PUB socket (one per frame, whatever the number of subscribers).
+    /// Frames handed to the sockets (one message per watched endpoint, whatever the number of
+    /// subscribers).
     pub published: u64,
-    /// Bytes of those messages.
+    /// Bytes of those messages, on all endpoints.
     pub bytes_published: u64,
+    /// Messages sent on `depth` (sk2).
+    pub depth_messages: u64,
+    /// Bytes sent on `depth`.
+    pub depth_bytes: u64,
+    /// Messages sent on `depth_v2`.
+    pub depth_v2_messages: u64,
+    /// Bytes sent on `depth_v2`.
+    pub depth_v2_bytes: u64,
 }
 
 impl SensorStats {
@@ -49,8 +64,14 @@ pub(crate) struct Counters {
     pub(crate) dropped_stale: AtomicU64,
     pub(crate) dropped_encode_error: AtomicU64,
     pub(crate) dropped_closing: AtomicU64,
+    pub(crate) sk2_encode_errors: AtomicU64,
+    pub(crate) unwatched: AtomicU64,
     pub(crate) published: AtomicU64,
     pub(crate) bytes_published: AtomicU64,
+    pub(crate) depth_messages: AtomicU64,
+    pub(crate) depth_bytes: AtomicU64,
+    pub(crate) depth_v2_messages: AtomicU64,
+    pub(crate) depth_v2_bytes: AtomicU64,
 }
 
 impl Counters {
@@ -68,8 +89,14 @@ impl Counters {
             dropped_stale: read(&self.dropped_stale),
             dropped_encode_error: read(&self.dropped_encode_error),
             dropped_closing: read(&self.dropped_closing),
+            sk2_encode_errors: read(&self.sk2_encode_errors),
+            unwatched: read(&self.unwatched),
             published: read(&self.published),
             bytes_published: read(&self.bytes_published),
+            depth_messages: read(&self.depth_messages),
+            depth_bytes: read(&self.depth_bytes),
+            depth_v2_messages: read(&self.depth_v2_messages),
+            depth_v2_bytes: read(&self.depth_v2_bytes),
         }
     }
 }

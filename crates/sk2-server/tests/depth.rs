@@ -71,6 +71,9 @@ fn a_subscriber_receives_exact_mock_frames_in_sequence_at_the_configured_rate() 
     let stats = &server.stats()[0];
     assert!(stats.captured >= stats.published && stats.published >= u64::from(received));
     assert_eq!(stats.encoded, stats.published + stats.dropped_stale);
+    // Nobody subscribed to depth_v2: it was never encoded.
+    assert_eq!(stats.depth_v2_messages, 0);
+    assert_eq!(stats.depth_messages, stats.published);
     assert!(stats.bytes_published > 0);
 }
 
@@ -104,6 +107,9 @@ fn an_unthrottled_sensor_is_never_blocked_and_its_excess_frames_are_dropped_and_
     );
     server.add_sensor(Box::new(mock)).unwrap();
     server.start().unwrap();
+    let context = zmq::Context::new();
+    // A subscriber, or the frames would not be encoded at all.
+    let _watcher = sub(&context, &depth_endpoint(&server));
     std::thread::sleep(Duration::from_secs(2));
     server.stop();
     let stats = &server.stats()[0];
@@ -113,8 +119,8 @@ fn an_unthrottled_sensor_is_never_blocked_and_its_excess_frames_are_dropped_and_
     assert!(stats.dropped_busy > 0, "{stats:?}");
     assert_eq!(
         stats.captured,
-        stats.published + stats.dropped(),
-        "every captured frame is published or counted as dropped: {stats:?}"
+        stats.published + stats.dropped() + stats.unwatched,
+        "every captured frame is published, unwatched or counted as dropped: {stats:?}"
     );
 }
 

@@ -136,3 +136,55 @@ fn a_port_in_use_is_a_bind_error() {
     );
     assert!(!server.is_running());
 }
+
+#[test]
+fn advertised_endpoints_use_the_advertise_host_when_given() {
+    let mut config = local_config();
+    config.advertise_host = Some("kinect.example".into());
+    let mut server = Server::new(config);
+    server.add_sensor(Box::new(mock(30.0))).unwrap();
+    assert!(server.me().endpoints.is_empty(), "no endpoint before start");
+    server.start().unwrap();
+    let me = server.me();
+    assert!(me
+        .control_endpoint()
+        .unwrap()
+        .starts_with("tcp://kinect.example:"));
+    assert!(me.devices[0]
+        .endpoints
+        .values()
+        .all(|endpoint| endpoint.starts_with("tcp://kinect.example:")));
+    server.stop();
+    assert!(server.me().endpoints.is_empty(), "no endpoint after stop");
+}
+
+#[test]
+fn fixed_ports_are_used_in_order_control_then_depth_then_depth_v2() {
+    // Three free ports in a row are not guaranteed; find a base where they are.
+    let base = (20000..60000u16)
+        .step_by(7)
+        .find(|&base| {
+            (base..base + 3).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        })
+        .unwrap();
+    let mut config = local_config();
+    config.control_port = base;
+    config.depth_port = base + 1;
+    let mut server = Server::new(config);
+    server.add_sensor(Box::new(mock(30.0))).unwrap();
+    server.start().unwrap();
+    let me = server.me();
+    assert_eq!(
+        me.control_endpoint(),
+        Some(format!("tcp://localhost:{base}").as_str())
+    );
+    let device = &me.devices[0];
+    assert_eq!(
+        device.endpoint("depth"),
+        Some(format!("tcp://localhost:{}", base + 1).as_str())
+    );
+    assert_eq!(
+        device.endpoint("depth_v2"),
+        Some(format!("tcp://localhost:{}", base + 2).as_str())
+    );
+}

@@ -18,9 +18,40 @@ fn a_browser_sees_the_service_with_name_port_and_address_then_its_removal() {
     ) {
         return;
     }
+    announce_and_browse(None);
+}
+
+#[test]
+fn an_announcement_restricted_to_one_interface_is_seen_on_it() {
+    if !sk2_testkit::in_private_netns("an_announcement_restricted_to_one_interface_is_seen_on_it") {
+        return;
+    }
+    announce_and_browse(Some("lo"));
+}
+
+#[test]
+fn an_unknown_interface_is_an_announce_error() {
+    if !sk2_testkit::in_private_netns("an_unknown_interface_is_an_announce_error") {
+        return;
+    }
+    let mut config = common::local_config();
+    config.announce = true;
+    config.interface = Some("sk2-absent0".into());
+    let mut server = Server::new(config);
+    let error = server.start().unwrap_err();
+    assert!(
+        matches!(error, sk2_server::ServerError::Announce(_)),
+        "{error}"
+    );
+    assert!(error.to_string().contains("sk2-absent0"), "{error}");
+    assert!(!server.is_running());
+}
+
+fn announce_and_browse(interface: Option<&str>) {
     let mut config = common::local_config();
     config.name = "Bob's Kinect".into();
     config.announce = true;
+    config.interface = interface.map(str::to_owned);
     let mut server = Server::new(config);
     server.add_sensor(Box::new(common::mock(5.0))).unwrap();
     server.start().unwrap();

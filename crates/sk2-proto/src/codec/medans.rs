@@ -76,36 +76,78 @@ fn bit_length(v: u32) -> u32 {
     32 - v.leading_zeros()
 }
 
-/// The context of a pixel from whether its left neighbour is a hole and from the row above.
-#[inline(always)]
-fn context(a_is_hole: bool, b: u16, c: u16, d: u16, e: u16) -> usize {
-    let holes = a_is_hole as usize + (b == 0) as usize + (c == 0) as usize + (d == 0) as usize;
-    if holes == 0 {
-        let (b, c, d, e) = (i32::from(b), i32::from(c), i32::from(d), i32::from(e));
-        let far = if e != 0 { (d - e).unsigned_abs() } else { 0 };
-        let gradient = (b - c).unsigned_abs() + (b - d).unsigned_abs() + far;
-        bit_length(gradient).min(8) as usize
-    } else {
-        8 + holes
+/// What the row above says about each pixel of the current row. Encoder and decoder fill it
+/// before coding the row, in loops without dependencies between pixels (which the compiler
+/// can vectorise), so the per-pixel work left is what depends on the left neighbour `a`.
+#[derive(Default)]
+struct RowModel {
+    /// Per column: the context if `a` is not a hole (low byte) and if it is (high byte).
+    contexts: Vec<[u8; 2]>,
+    /// Per column: the first non-zero of `b`, `d`, `c`, or 0: the prediction if `a` is a hole.
+    fallback: Vec<u16>,
+}
+
+impl RowModel {
+    fn new(width: usize) -> Self {
+        RowModel {
+            contexts: vec![[0; 2]; width],
+            fallback: vec![0; width],
+        }
+    }
+
+    /// Fills the model from `up`, the row above padded with one 0 on the left and two on the
+    /// right (`width + 3` values).
+    fn prepare(&mut self, up: &[u16]) {
+        let width = self.contexts.len();
+        let (c, b, d, e) = (
+            &up[..width],
+            &up[1..=width],
+            &up[2..width + 2],
+            &up[3..width + 3],
+        );
+        for (((((contexts, &c), &b), &d), &e), fallback) in self
+            .contexts
+            .iter_mut()
+            .zip(c)
+            .zip(b)
+            .zip(d)
+            .zip(e)
+            .zip(&mut self.fallback)
+        {
+            let up_holes = u8::from(b == 0) + u8::from(c == 0) + u8::from(d == 0);
+            let (bi, ci, di, ei) = (i32::from(b), i32::from(c), i32::from(d), i32::from(e));
+            let far = if e != 0 { (di - ei).unsigned_abs() } else { 0 };
+            let gradient = (bi - ci).unsigned_abs() + (bi - di).unsigned_abs() + far;
+            // min(bit_length(gradient), 8), as comparisons so that the loop vectorises.
+            let bucket = [1, 2, 4, 8, 16, 32, 64, 128]
+                .iter()
+                .map(|&edge| u8::from(gradient >= edge))
+                .sum::<u8>();
+            let context = if up_holes == 0 { bucket } else { 8 + up_holes };
+            *contexts = [context, 9 + up_holes];
+            *fallback = if b != 0 {
+                b
+            } else if d != 0 {
+                d
+            } else {
+                c
+            };
+        }
     }
 }
 
-/// The prediction of a pixel; `last` is the last non-zero pixel coded.
+/// The prediction of a pixel from its neighbours `a`, `b`, `c`, the row model's `fallback`
+/// for its column, and `last`, the last non-zero pixel coded.
 #[inline(always)]
-fn predict(a: u16, b: u16, c: u16, d: u16, last: u16) -> i32 {
-    let (ai, bi, ci) = (i32::from(a), i32::from(b), i32::from(c));
-    if a != 0 && b != 0 && c != 0 {
-        (ai + bi - ci).clamp(ai.min(bi), ai.max(bi))
-    } else if a != 0 {
-        ai
-    } else if b != 0 {
-        bi
-    } else if d != 0 {
-        i32::from(d)
-    } else if c != 0 {
-        ci
+fn predict(a: u16, b: u16, c: u16, fallback: u16, last: u16) -> i32 {
+    if a == 0 {
+        i32::from(if fallback != 0 { fallback } else { last })
+    } else if b != 0 && c != 0 {
+        let (a, b, c) = (i32::from(a), i32::from(b), i32::from(c));
+        // max/min rather than clamp: clamp checks its bounds' order, which holds here.
+        (a + b - c).max(a.min(b)).min(a.max(b))
     } else {
-        i32::from(last)
+        i32::from(a)
     }
 }
 
@@ -121,9 +163,10 @@ fn token(v: u32) -> (u8, u32, u32) {
     }
 }
 
-/// Per symbol: (extra-bit count, zigzag value with the extra bits zero). Symbol 0 is the hole.
-const fn symbol_table() -> [(u32, u32); SYMBOLS] {
-    let mut table = [(0u32, 0u32); SYMBOLS];
+/// Per symbol: (extra-bit count, zigzag value with the extra bits zero). Symbol 0 is the hole;
+/// the table has 64 entries so that `symbol & 63` indexes it without a bounds check.
+const fn symbol_table() -> [(u32, u32); 64] {
+    let mut table = [(0u32, 0u32); 64];
     let mut symbol = 1;
     while symbol < SYMBOLS {
         let token = (symbol - 1) as u32;
@@ -137,13 +180,13 @@ const fn symbol_table() -> [(u32, u32); SYMBOLS] {
     }
     table
 }
-const SYMBOL_TABLE: [(u32, u32); SYMBOLS] = symbol_table();
+const SYMBOL_TABLE: [(u32, u32); 64] = symbol_table();
 
 /// Encoder-side rANS symbol with Alverson's reciprocal, so encoding needs no division
 /// (F. Giesen's rans_byte.h formulation).
 #[derive(Clone, Copy, Default)]
 struct EncSymbol {
-    x_max: u64,
+    x_max: u32,
     rcp_freq: u32,
     bias: u32,
     cmpl_freq: u32,
@@ -152,7 +195,8 @@ struct EncSymbol {
 
 impl EncSymbol {
     fn new(start: u32, freq: u32) -> Self {
-        let x_max = u64::from((RANS_L >> SCALE_BITS) << 16) * u64::from(freq);
+        // At most 2^(15 - 11 + 16) * 2^11 = 2^31: fits.
+        let x_max = ((RANS_L >> SCALE_BITS) << 16) * freq;
         let cmpl_freq = SCALE - freq;
         if freq < 2 {
             EncSymbol {
@@ -177,14 +221,15 @@ impl EncSymbol {
         }
     }
 
-    /// Codes this symbol into state `x`, pushing a renormalisation word to `out` if needed.
+    /// Codes this symbol into state `x`. The renormalisation word is always written just
+    /// below `*pos` in `buf` (which is filled from the end), and `*pos` moves down only when
+    /// the word is needed: no unpredictable branch. `*pos >= 2` is the caller's invariant.
     #[inline(always)]
-    fn put(&self, x: &mut u32, out: &mut Vec<u8>) {
-        if u64::from(*x) >= self.x_max {
-            // Pushed big-endian: the whole stream is reversed at the end.
-            out.extend_from_slice(&(*x as u16).to_be_bytes());
-            *x >>= 16;
-        }
+    fn put(&self, x: &mut u32, buf: &mut [u8], pos: &mut usize) {
+        let emit = *x >= self.x_max;
+        buf[*pos - 2..*pos].copy_from_slice(&(*x as u16).to_le_bytes());
+        *pos -= 2 * usize::from(emit);
+        *x = if emit { *x >> 16 } else { *x };
         let q = ((u64::from(*x) * u64::from(self.rcp_freq)) >> 32) as u32 >> self.rcp_shift;
         *x = x
             .wrapping_add(self.bias)
@@ -286,25 +331,33 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
     let mut bits = BitWriter::with_capacity(pixels * 2);
     let mut last = 0u16;
     let mut up = vec![0u16; width + 3];
+    let mut model = RowModel::new(width);
     for (row, coded) in depth_mm
         .chunks_exact(width)
         .zip(coded.chunks_exact_mut(width))
     {
+        model.prepare(&up);
         let mut a = 0u16;
-        for (col, (&x, slot)) in row.iter().zip(coded.iter_mut()).enumerate() {
-            let (c, b, d, e) = (up[col], up[col + 1], up[col + 2], up[col + 3]);
-            let context = context(a == 0, b, c, d, e);
+        for (((((&x, slot), contexts), &fallback), &b), &c) in row
+            .iter()
+            .zip(coded.iter_mut())
+            .zip(&model.contexts)
+            .zip(&model.fallback)
+            .zip(&up[1..])
+            .zip(&up[..])
+        {
+            let context = contexts[usize::from(a == 0)];
             let symbol = if x == 0 {
                 HOLE
             } else {
-                let error = i32::from(x) - predict(a, b, c, d, last);
+                let error = i32::from(x) - predict(a, b, c, fallback, last);
                 let zigzag = ((error << 1) ^ (error >> 31)) as u32;
                 let (token, count, value) = token(zigzag);
                 bits.put(value, count);
                 last = x;
                 token + 1
             };
-            let index = context * SYMBOLS + usize::from(symbol);
+            let index = usize::from(context) * SYMBOLS + usize::from(symbol);
             counts[index] += 1;
             *slot = index as u16;
             a = x;
@@ -331,19 +384,28 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
             start += freq;
         }
     }
-    // Pass 2: two interleaved rANS coders, pixels in reverse, words pushed big-endian and the
-    // whole stream reversed at the end, so the decoder reads forward and little-endian.
-    let mut rans = Vec::with_capacity(pixels + 16);
-    let mut states = [RANS_L; 2];
-    for (index, &coded) in coded.iter().enumerate().rev() {
-        enc[usize::from(coded)].put(&mut states[index & 1], &mut rans);
+    // Pass 2: two interleaved rANS coders, pixels in reverse, filling `rans` from its end so
+    // the decoder reads forward. At most one 2-byte word per pixel, then the two states.
+    let mut rans = vec![0u8; 2 * pixels + 10];
+    let mut pos = rans.len();
+    let (mut x0, mut x1) = (RANS_L, RANS_L);
+    let mut paired = &coded[..];
+    if pixels % 2 == 1 {
+        // The last pixel has an even index: coder 0.
+        enc[usize::from(coded[pixels - 1])].put(&mut x0, &mut rans, &mut pos);
+        paired = &coded[..pixels - 1];
     }
-    rans.extend_from_slice(&states[1].to_be_bytes());
-    rans.extend_from_slice(&states[0].to_be_bytes());
-    rans.reverse();
+    for pair in paired.chunks_exact(2).rev() {
+        enc[usize::from(pair[1])].put(&mut x1, &mut rans, &mut pos);
+        enc[usize::from(pair[0])].put(&mut x0, &mut rans, &mut pos);
+    }
+    pos -= 8;
+    rans[pos..pos + 4].copy_from_slice(&x0.to_le_bytes());
+    rans[pos + 4..pos + 8].copy_from_slice(&x1.to_le_bytes());
+    let rans = &rans[pos..];
     // The rANS stream of a frame within MAX_FRAME_PIXELS is at most ~2 bytes per pixel: u32.
     out.extend_from_slice(&u32::try_from(rans.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(&rans);
+    out.extend_from_slice(rans);
     out.extend_from_slice(&extra);
     if out.len() - start_len >= max_encoded_len(pixels) {
         out.truncate(start_len);
@@ -418,13 +480,34 @@ pub fn decode(payload: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), 
     }
 }
 
-/// Decoder table entry per slot: symbol (8 bits) | freq - 1 (12 bits) | slot - start (12 bits).
-/// A context without a table has no valid entry: symbol 0xFF.
-const EMPTY_SLOT: u32 = u32::MAX;
+/// Slot tables hold room for 16 contexts and symbol tables 64 symbols per context (powers of
+/// two, so a masked index needs no bounds check); the entries beyond [`CONTEXTS`] and
+/// [`SYMBOLS`] stay empty.
+const SLOTS: usize = 16 << SCALE_BITS;
+const SYMBOL_SLOTS: usize = 16 * 64;
+/// The symbol every slot of an unused context maps to: its entry is [`NO_SYMBOL`].
+const UNUSED_SYMBOL: u8 = 63;
+const NO_SYMBOL: u32 = u32::MAX;
 
-/// Reads the tables into one slot table per context.
-fn read_tables(cursor: &mut Cursor<'_>) -> Result<Vec<u32>, CodecError> {
-    let mut slots = vec![EMPTY_SLOT; CONTEXTS << SCALE_BITS];
+/// The decoder's tables: per context, the symbol of each 11-bit slot (1 byte per slot, so all
+/// of them stay in the L1 cache), and per (context, symbol) `freq << 16 | start`.
+struct Tables {
+    slot_symbol: Box<[u8; SLOTS]>,
+    symbol_range: Box<[u32; SYMBOL_SLOTS]>,
+}
+
+/// Reads the frequency tables of the payload.
+fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
+    // The vectors have exactly the arrays' lengths, so the conversions cannot fail.
+    let unreachable = CodecError::Corrupt("unreachable: table size");
+    let mut slot_symbol: Box<[u8; SLOTS]> = vec![UNUSED_SYMBOL; SLOTS]
+        .into_boxed_slice()
+        .try_into()
+        .map_err(|_| unreachable.clone())?;
+    let mut symbol_range: Box<[u32; SYMBOL_SLOTS]> = vec![NO_SYMBOL; SYMBOL_SLOTS]
+        .into_boxed_slice()
+        .try_into()
+        .map_err(|_| unreachable)?;
     for context in 0..CONTEXTS {
         let used = usize::from(cursor.byte()?);
         if used > SYMBOLS {
@@ -433,9 +516,9 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Vec<u32>, CodecError> {
         if used == 0 {
             continue;
         }
-        let table = &mut slots[context << SCALE_BITS..(context + 1) << SCALE_BITS];
+        let slots = &mut slot_symbol[context << SCALE_BITS..(context + 1) << SCALE_BITS];
         let mut start = 0u32;
-        for symbol in 0..used as u32 {
+        for symbol in 0..used {
             let freq = cursor.varint()?;
             if freq == 0 {
                 continue;
@@ -445,12 +528,8 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Vec<u32>, CodecError> {
                     "frequencies add up to more than the scale",
                 ));
             }
-            for (offset, slot) in table[start as usize..(start + freq) as usize]
-                .iter_mut()
-                .enumerate()
-            {
-                *slot = (symbol << 24) | ((freq - 1) << 12) | offset as u32;
-            }
+            slots[start as usize..(start + freq) as usize].fill(symbol as u8);
+            symbol_range[context * 64 + symbol] = (freq << 16) | start;
             start += freq;
         }
         if start != SCALE {
@@ -459,7 +538,10 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Vec<u32>, CodecError> {
             ));
         }
     }
-    Ok(slots)
+    Ok(Tables {
+        slot_symbol,
+        symbol_range,
+    })
 }
 
 fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
@@ -470,7 +552,7 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
         ));
     }
     let mut cursor = Cursor { bytes: body, at: 0 };
-    let slots = read_tables(&mut cursor)?;
+    let tables = read_tables(&mut cursor)?;
     let (len, rest) = body[cursor.at..]
         .split_first_chunk::<4>()
         .ok_or(CodecError::Corrupt("payload ends before the rANS length"))?;
@@ -483,79 +565,114 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
     let (rans, extra) = rest.split_at(rans_len);
     // Copies with zero padding, so the hot loop reads without bounds branches; reading into
     // the padding means the stream was too short, which the checks after the loop catch.
-    let mut rans_buf = Vec::with_capacity(rans_len + READ_PADDING);
-    rans_buf.extend_from_slice(rans);
-    rans_buf.resize(rans_len + READ_PADDING, 0);
+    // The words after the two states, plus one row of zero words: a row reads at most one
+    // word per pixel, and each row starts only if the words were not already exhausted.
+    let word_count = (rans_len - 8) / 2;
+    let mut words: Vec<u16> = Vec::with_capacity(word_count + width + 1);
+    words.extend(
+        rans[8..]
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]])),
+    );
+    words.resize(word_count + width + 1, 0);
     let mut extra_buf = Vec::with_capacity(extra.len() + READ_PADDING);
     extra_buf.extend_from_slice(extra);
     extra_buf.resize(extra.len() + READ_PADDING, 0);
 
     let mut x0 = u32::from_le_bytes([rans[0], rans[1], rans[2], rans[3]]);
     let mut x1 = u32::from_le_bytes([rans[4], rans[5], rans[6], rans[7]]);
-    let mut rans_at = 8usize;
+    let mut word_at = 0usize;
     let mut extra_at = 0usize;
     let mut acc = 0u64;
     let mut acc_bits = 0u32;
     let mut extra_bits_used = 0usize;
     let mut last = 0u16;
     let mut up = vec![0u16; width + 3];
-    for (row_index, row) in depth_mm.chunks_exact_mut(width).enumerate() {
+    let mut model = RowModel::new(width);
+    let mut at_pixel = 0usize;
+    for row in depth_mm.chunks_exact_mut(width) {
+        if word_at > word_count {
+            return Err(CodecError::Truncated { pixels });
+        }
+        model.prepare(&up);
         let mut a = 0u16;
-        for col in 0..width {
-            let (c, b, d, e) = (up[col], up[col + 1], up[col + 2], up[col + 3]);
-            let context = context(a == 0, b, c, d, e);
-            // rANS: the slot picks the symbol; then the state moves and refills by one word.
+        // Known from the symbol alone, before the depth is computed: keeps the chain from one
+        // symbol to the next context short.
+        let mut a_is_hole = true;
+        for ((((out, contexts), &fallback), &b), &c) in row
+            .iter_mut()
+            .zip(&model.contexts)
+            .zip(&model.fallback)
+            .zip(&up[1..])
+            .zip(&up[..])
+        {
+            // Look the slot up in both contexts the pixel may have, then pick by whether `a`
+            // is a hole: the two loads depend only on the rANS state, so the chain from one
+            // symbol to the next is a single select, not a load.
             let slot = x0 & (SCALE - 1);
-            let entry = slots[(context << SCALE_BITS) | slot as usize];
-            if entry == EMPTY_SLOT {
+            let lookup = |context: u8| {
+                usize::from(
+                    tables.slot_symbol
+                        [((usize::from(context) << SCALE_BITS) | slot as usize) & (SLOTS - 1)],
+                )
+            };
+            let (if_valid, if_hole) = (lookup(contexts[0]), lookup(contexts[1]));
+            let (context, symbol) = if a_is_hole {
+                (usize::from(contexts[1]), if_hole)
+            } else {
+                (usize::from(contexts[0]), if_valid)
+            };
+            let range = tables.symbol_range[(context * 64 + symbol) & (SYMBOL_SLOTS - 1)];
+            if range == NO_SYMBOL {
                 return Err(CodecError::Corrupt("symbol in a context without a table"));
             }
-            let freq = ((entry >> 12) & 0xFFF) + 1;
-            let mut x = freq * (x0 >> SCALE_BITS) + (entry & 0xFFF);
-            let at = rans_at.min(rans_len);
-            let word = u32::from(u16::from_le_bytes([rans_buf[at], rans_buf[at + 1]]));
+            let mut x = (range >> 16) * (x0 >> SCALE_BITS) + slot - (range & 0xFFFF);
+            let word = u32::from(words[word_at]);
             let refill = x < RANS_L;
             x = if refill { (x << 16) | word } else { x };
-            rans_at += usize::from(refill) * 2;
+            word_at += usize::from(refill);
             x0 = x1;
             x1 = x;
-            // Extra bits: refill the bit buffer to >= 56 bits, then take what the token needs.
-            let at = extra_at.min(extra.len());
-            let mut chunk = [0u8; 8];
-            chunk.copy_from_slice(&extra_buf[at..at + 8]);
-            acc |= u64::from_le_bytes(chunk) << acc_bits;
-            extra_at = at + ((63 - acc_bits) >> 3) as usize;
-            acc_bits |= 56;
-            let symbol = (entry >> 24) as usize;
-            let (count, base) = SYMBOL_TABLE[symbol.min(SYMBOLS - 1)];
+            // Extra bits: keep at least 16 bits in the buffer, then take what the token needs.
+            if acc_bits < 16 {
+                let at = extra_at.min(extra.len());
+                let mut chunk = [0u8; 8];
+                chunk.copy_from_slice(&extra_buf[at..at + 8]);
+                acc |= u64::from_le_bytes(chunk) << acc_bits;
+                extra_at = at + ((63 - acc_bits) >> 3) as usize;
+                acc_bits |= 56;
+            }
+            let (count, base) = SYMBOL_TABLE[symbol & 63];
             let low = (acc & ((1u64 << count) - 1)) as u32;
             acc >>= count;
             acc_bits -= count;
             extra_bits_used += count as usize;
             let zigzag = base | low;
             let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
-            let value = if symbol == usize::from(HOLE) {
+            a_is_hole = symbol == usize::from(HOLE);
+            a = if a_is_hole {
                 0
             } else {
-                let depth = predict(a, b, c, d, last) + error;
-                if !(1..=i32::from(u16::MAX)).contains(&depth) {
+                let depth = predict(a, b, c, fallback, last) + error;
+                // One comparison for 1..=65535.
+                if (depth - 1) as u32 >= u32::from(u16::MAX) {
                     return Err(CodecError::DepthOutOfRange {
                         value: i64::from(depth),
-                        at: row_index * width + col,
+                        at: at_pixel,
                     });
                 }
                 last = depth as u16;
                 depth as u16
             };
-            row[col] = value;
-            a = value;
+            *out = a;
+            at_pixel += 1;
         }
         up[1..=width].copy_from_slice(row);
     }
-    if rans_at > rans_len || extra_bits_used > extra.len() * 8 {
+    if word_at > word_count || extra_bits_used > extra.len() * 8 {
         return Err(CodecError::Truncated { pixels });
     }
-    if x0 != RANS_L || x1 != RANS_L || rans_at != rans_len {
+    if x0 != RANS_L || x1 != RANS_L || word_at != word_count {
         return Err(CodecError::Corrupt(
             "rANS stream does not end where the frame ends",
         ));

@@ -1,0 +1,248 @@
+//! The client half of the original's test checklist (reference section 8), against the real
+//! server library (`sk2-server`) with mock sensors (`sk2-mock`), in process, on 127.0.0.1.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{drain, wait_for};
+use sk2_client::{Client, ClientConfig, ClientError, ClientEvent, EndpointKind};
+use sk2_mock::{MockConfig, MockKinect, MockMode};
+use sk2_server::{Config, Server};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn server_config() -> Config {
+    let mut config = Config::default();
+    config.bind_host = "127.0.0.1".into();
+    config.announce = false;
+    config
+}
+
+fn started(mocks: usize) -> (Server, Vec<String>) {
+    let mut server = Server::new(server_config());
+    let ids = (0..mocks)
+        .map(|_| {
+            server
+                .add_sensor(Box::new(MockKinect::new(MockConfig::default())))
+                .unwrap()
+        })
+        .collect();
+    server.start().unwrap();
+    (server, ids)
+}
+
+fn fast() -> ClientConfig {
+    ClientConfig::default()
+        .heartbeat(Duration::from_millis(200))
+        .request_timeout(Duration::from_millis(500))
+}
+
+fn endpoint(server: &Server) -> String {
+    server
+        .control_endpoint()
+        .expect("a running server has a control endpoint")
+}
+
+#[test]
+fn ping_before_connect_is_an_error() {
+    let (server, _) = started(0);
+    let client = Client::new(&endpoint(&server), fast()).unwrap();
+    assert_eq!(client.ping(), Err(ClientError::NotConnected));
+}
+
+#[test]
+fn connect_and_disconnect_fire_once_each_and_the_name_is_learnt() {
+    let (server, _) = started(1);
+    let events;
+    {
+        let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
+        events = client.events();
+        assert_eq!(client.name(), Some(server.me().name));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let all = drain(&events, Duration::from_millis(200));
+    let count = |wanted: fn(&ClientEvent) -> bool| all.iter().filter(|e| wanted(e)).count();
+    assert_eq!(
+        count(|e| matches!(e, ClientEvent::Connected { .. })),
+        1,
+        "{all:?}"
+    );
+    assert_eq!(
+        count(|e| matches!(e, ClientEvent::Disconnected { .. })),
+        1,
+        "{all:?}"
+    );
+    assert_eq!(
+        count(|e| matches!(e, ClientEvent::NameLearnt(_))),
+        1,
+        "{all:?}"
+    );
+}
+
+#[test]
+fn the_advertised_control_endpoint_equals_the_servers() {
+    let (server, _) = started(1);
+    let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
+    assert_eq!(
+        client.me().unwrap().control_endpoint(),
+        Some(endpoint(&server).as_str())
+    );
+}
+
+#[test]
+fn a_stopped_server_is_noticed_within_five_seconds() {
+    let (mut server, _) = started(1);
+    let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
+    let events = client.events();
+    server.stop();
+    let stopped = Instant::now();
+    wait_for(&events, WAIT, |e| {
+        matches!(e, ClientEvent::Disconnected { .. })
+    })
+    .expect("not noticed within 5 s");
+    assert!(stopped.elapsed() < WAIT);
+    assert!(!client.is_connected());
+}
+
+#[test]
+fn sensors_added_before_and_after_connect_show_up_and_events_fire_once_with_the_right_id() {
+    let (mut server, ids) = started(1);
+    let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
+    let events = client.events();
+    let (added, _) = wait_for(&events, WAIT, |e| matches!(e, ClientEvent::DeviceAdded(_))).unwrap();
+    assert_eq!(added, ClientEvent::DeviceAdded(ids[0].clone()));
+
+    let later = server
+        .add_sensor(Box::new(MockKinect::new(MockConfig::default())))
+        .unwrap();
+    let (added, _) = wait_for(&events, WAIT, |e| matches!(e, ClientEvent::DeviceAdded(_))).unwrap();
+    assert_eq!(added, ClientEvent::DeviceAdded(later.clone()));
+    assert!(client.me().unwrap().device(&later).is_some());
+
+    server.remove_sensor(&ids[0]).unwrap();
+    let (removed, _) = wait_for(&events, WAIT, |e| {
+        matches!(e, ClientEvent::DeviceRemoved(_))
+    })
+    .unwrap();
+    assert_eq!(removed, ClientEvent::DeviceRemoved(ids[0].clone()));
+
+    let rest = drain(&events, Duration::from_millis(800));
+    assert!(
+        !rest.iter().any(|e| matches!(
+            e,
+            ClientEvent::DeviceAdded(_) | ClientEvent::DeviceRemoved(_)
+        )),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn ten_back_to_back_pings_get_ten_pongs() {
+    let (server, _) = started(0);
+    let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
+    let pongs = (0..10).filter(|_| client.ping().is_ok()).count();
+    assert_eq!(pongs, 10);
+}
+
+#[test]
+fn subscribing_to_an_unknown_device_is_an_error() {
+    let (server, _) = started(1);
+    let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
+    assert!(matches!(
+        client.subscribe("no-such-sensor"),
+        Err(ClientError::UnknownDevice(_))
+    ));
+}
+
+/// The mock's frames depend only on their sequence number, so a second mock with the same
+/// configuration tells exactly which pictures may arrive.
+#[test]
+fn frames_arrive_decoded_with_the_right_id_and_the_exact_mock_content() {
+    for mode in [MockMode::Plain, MockMode::Realistic] {
+        let config = MockConfig::default().with_mode(mode).with_seed(7);
+        let reference = MockKinect::new(config.clone());
+        let mut server = Server::new(server_config());
+        let id = server
+            .add_sensor(Box::new(MockKinect::new(config)))
+            .unwrap();
+        server.start().unwrap();
+        let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
+        let subscription = client.subscribe(&id).unwrap();
+        for _ in 0..3 {
+            let frame = subscription.recv_timeout(WAIT).expect("no frame");
+            assert_eq!(frame.device_id, id);
+            assert_eq!(frame.depth.view().dim(), (424, 512));
+            let captured = server.stats()[0].captured;
+            let matches = |sequence: u64| {
+                let expected = reference.frame(sequence);
+                match subscription.kind() {
+                    EndpointKind::DepthV2 => frame.depth == expected,
+                    // The original format keeps only the low 12 bits.
+                    _ => frame
+                        .depth
+                        .depth_mm()
+                        .iter()
+                        .zip(expected.depth_mm())
+                        .all(|(&got, &sent)| got == sent & 0x0FFF),
+                }
+            };
+            let found = match frame.sequence() {
+                Some(sequence) => matches(sequence),
+                None => (0..=captured).rev().any(matches),
+            };
+            assert!(found, "{mode:?}: frame is not one the mock produced");
+        }
+        assert_eq!(subscription.stats().decode_errors, 0);
+    }
+}
+
+/// Beyond the original: the server offers `depth_v2`, the client prefers it, and far depths
+/// (4096 mm and more, which `depth` loses) arrive exact, with sequence numbers and capture times.
+#[test]
+fn a_real_servers_frames_arrive_lossless_over_depth_v2_with_their_sequence() {
+    let config = MockConfig::default()
+        .with_mode(MockMode::Realistic)
+        .with_seed(11);
+    let reference = MockKinect::new(config.clone());
+    let mut server = Server::new(server_config());
+    let id = server
+        .add_sensor(Box::new(MockKinect::new(config)))
+        .unwrap();
+    server.start().unwrap();
+    let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
+    let subscription = client.subscribe(&id).unwrap();
+    assert_eq!(subscription.kind(), EndpointKind::DepthV2);
+    let mut far_pixels = 0;
+    let mut last_sequence = None;
+    for _ in 0..5 {
+        let frame = subscription.recv_timeout(WAIT).expect("no frame");
+        let sequence = frame
+            .sequence()
+            .expect("depth_v2 frames carry a sequence number");
+        assert!(last_sequence < Some(sequence));
+        last_sequence = Some(sequence);
+        assert_eq!(frame.depth, reference.frame(sequence));
+        assert!(frame.latency().expect("capture time") < WAIT);
+        far_pixels += frame
+            .depth
+            .depth_mm()
+            .iter()
+            .filter(|&&d| d >= 4096)
+            .count();
+    }
+    assert!(far_pixels > 0, "the realistic mock has far pixels");
+}
+
+/// Old behaviour on request: with depth_v2 not preferred the client reads the original `depth`.
+#[test]
+fn the_original_depth_endpoint_is_used_when_depth_v2_is_not_preferred() {
+    let (server, ids) = started(1);
+    let config =
+        fast().subscription(sk2_client::SubscriptionConfig::default().prefer_depth_v2(false));
+    let client = Client::connect_blocking(&endpoint(&server), config, WAIT).unwrap();
+    let subscription = client.subscribe(&ids[0]).unwrap();
+    assert_eq!(subscription.kind(), EndpointKind::Depth);
+    let frame = subscription.recv_timeout(WAIT).expect("no frame");
+    assert!(frame.header.is_none());
+}

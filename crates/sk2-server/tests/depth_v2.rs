@@ -1,0 +1,161 @@
+//! The lossless `depth_v2` endpoint beside `depth`: exact frames, the codec in `me`, and no
+//! encoding for endpoints nobody watches.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{local_config, req, request, sub};
+use sk2_mock::{MockConfig, MockKinect, MockMode};
+use sk2_proto::control::Reply;
+use sk2_proto::depth_v2::{self, Codec, ENDPOINT_DEPTH_V2};
+use sk2_proto::{sk2, Me, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
+use sk2_server::Server;
+
+fn realistic(fps: f64) -> (MockKinect, MockKinect) {
+    let config = MockConfig::default()
+        .with_fps(Some(fps))
+        .with_mode(MockMode::Realistic)
+        .with_seed(42);
+    (MockKinect::new(config.clone()), MockKinect::new(config))
+}
+
+fn who(server: &Server) -> Me {
+    let context = zmq::Context::new();
+    let socket = req(&context, &server.control_endpoint().unwrap());
+    match Reply::decode(&request(&socket, &[&[0x03]])).unwrap() {
+        Reply::Me(me) => me,
+        other => panic!("expected me, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_realistic_frame_arrives_exact_on_depth_v2_while_depth_still_serves_sk2() {
+    let (sensor, reference) = realistic(15.0);
+    let mut server = Server::new(local_config());
+    let id = server.add_sensor(Box::new(sensor)).unwrap();
+    server.start().unwrap();
+    let me = who(&server);
+    let device = me.device(&id).unwrap();
+    assert_eq!(
+        me.device_keys[&id]["codec"],
+        Codec::default().name(),
+        "the codec is advertised in the device record"
+    );
+    let context = zmq::Context::new();
+    let v2 = sub(&context, device.endpoint(ENDPOINT_DEPTH_V2).unwrap());
+    let original = sub(&context, device.endpoint("depth").unwrap());
+
+    let mut last = None;
+    for _ in 0..5 {
+        let (header, frame) = depth_v2::decode(&v2.recv_bytes(0).unwrap()).unwrap();
+        assert_eq!(header.codec, Codec::default());
+        assert_eq!((header.width, header.height), (512, 424));
+        assert!(last.is_none_or(|last| header.sequence > last));
+        last = Some(header.sequence);
+        let expected = reference.frame(header.sequence);
+        assert!(
+            expected.depth_mm().iter().any(|&v| v >= 4096),
+            "the test needs far values"
+        );
+        assert_eq!(
+            frame, expected,
+            "depth_v2 frame {} is exact",
+            header.sequence
+        );
+        assert!(header.capture_time_ns > 0);
+    }
+    // The same frames on `depth`, 12-bit as the original: values >= 4096 lose their top bits.
+    let newest = last.unwrap();
+    let message = original.recv_bytes(0).unwrap();
+    let frame = sk2::decode(&message, KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX).unwrap();
+    let matches = (newest.saturating_sub(30)..newest + 30).any(|sequence| {
+        let expected: Vec<u16> = reference
+            .frame(sequence)
+            .depth_mm()
+            .iter()
+            .map(|v| v & 0x0FFF)
+            .collect();
+        frame.depth_mm() == expected
+    });
+    assert!(
+        matches,
+        "the sk2 frame is a 12-bit mock frame near sequence {newest}"
+    );
+    let stats = &server.stats()[0];
+    assert!(
+        stats.depth_v2_messages >= 5 && stats.depth_messages >= 1,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn every_codec_carries_realistic_frames_exactly() {
+    for &codec in Codec::ALL {
+        let (sensor, reference) = realistic(30.0);
+        let mut config = local_config();
+        config.codec = Some(codec);
+        let mut server = Server::new(config);
+        let id = server.add_sensor(Box::new(sensor)).unwrap();
+        server.start().unwrap();
+        let me = server.me();
+        assert_eq!(me.device_keys[&id]["codec"], codec.name());
+        let context = zmq::Context::new();
+        let v2 = sub(&context, me.devices[0].endpoint(ENDPOINT_DEPTH_V2).unwrap());
+        let (header, frame) = depth_v2::decode(&v2.recv_bytes(0).unwrap()).unwrap();
+        assert_eq!(header.codec, codec);
+        assert_eq!(frame, reference.frame(header.sequence), "{codec}");
+    }
+}
+
+#[test]
+fn frames_nobody_watches_are_not_encoded_and_each_endpoint_is_encoded_only_when_watched() {
+    let mut server = Server::new(local_config());
+    server.add_sensor(Box::new(common::mock(30.0))).unwrap();
+    server.start().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = server.stats()[0].clone();
+    assert!(idle.captured > 0);
+    assert_eq!(idle.encoded, 0, "{idle:?}");
+    assert_eq!(idle.unwatched, idle.captured, "{idle:?}");
+
+    let context = zmq::Context::new();
+    let me = server.me();
+    let v2 = sub(&context, me.devices[0].endpoint(ENDPOINT_DEPTH_V2).unwrap());
+    v2.recv_bytes(0).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let watched = server.stats()[0].clone();
+    assert!(watched.depth_v2_messages > 0, "{watched:?}");
+    assert_eq!(
+        watched.depth_messages, 0,
+        "depth has no subscriber: {watched:?}"
+    );
+
+    // When the last subscriber leaves, encoding stops again.
+    drop(v2);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = server.stats()[0].clone();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = server.stats()[0].clone();
+    assert!(after.captured > before.captured);
+    assert_eq!(
+        after.encoded,
+        before.encoded,
+        "after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn without_a_codec_only_the_original_depth_endpoint_is_offered() {
+    let mut config = local_config();
+    config.codec = None;
+    let mut server = Server::new(config);
+    let id = server.add_sensor(Box::new(common::mock(30.0))).unwrap();
+    server.start().unwrap();
+    let me = who(&server);
+    let device = me.device(&id).unwrap();
+    assert_eq!(device.endpoints.keys().collect::<Vec<_>>(), ["depth"]);
+    assert!(me.device_keys.is_empty());
+}

@@ -1,0 +1,126 @@
+//! The client survives its server's crash: `kinect-server` is killed with SIGKILL and started again
+//! on the same ports; the client reports disconnected, then connected within 2 s of the restart,
+//! and frames flow again.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sk2_client::{Client, ClientConfig, ClientEvent};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_kinect-server");
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A port that was free a moment ago (bind to 0, read it, release it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `kinect-server` on fixed ports and returns it with its printed control endpoint.
+fn start_server(control_port: u16, depth_port: u16) -> (Child, String) {
+    let mut child = Command::new(SERVER)
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--no-announce",
+            "--name",
+            "Phoenix",
+            "--fps",
+            "30",
+        ])
+        .args(["--control-port", &control_port.to_string()])
+        .args(["--depth-port", &depth_port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(endpoint) = line.strip_prefix("control: ") {
+            return (child, endpoint.to_owned());
+        }
+    }
+    let status = child.wait().unwrap();
+    panic!("kinect-server ended ({status}) without printing its control endpoint");
+}
+
+fn wait_event(
+    events: &crossbeam_channel::Receiver<ClientEvent>,
+    timeout: Duration,
+    wanted: impl Fn(&ClientEvent) -> bool,
+) -> Option<ClientEvent> {
+    let deadline = Instant::now() + timeout;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match events.recv_timeout(left) {
+            Ok(event) if wanted(&event) => return Some(event),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_server_killed_and_restarted_on_the_same_port_is_reconnected_within_two_seconds() {
+    let (control_port, depth_port) = (free_port(), free_port());
+    let (child, endpoint) = start_server(control_port, depth_port);
+    let mut server = KillOnDrop(child);
+    let config = ClientConfig::default()
+        .heartbeat(Duration::from_millis(200))
+        .request_timeout(Duration::from_millis(500));
+    let client = Client::connect_blocking(&endpoint, config, WAIT).unwrap();
+    let events = client.events();
+    let old_id = client.me().unwrap().devices[0].id.clone();
+    let subscription = client.subscribe(&old_id).unwrap();
+    subscription
+        .recv_timeout(WAIT)
+        .expect("no frame before the crash");
+
+    server.0.kill().unwrap(); // SIGKILL: no clean shutdown of any socket
+    server.0.wait().unwrap();
+    wait_event(&events, WAIT, |e| {
+        matches!(e, ClientEvent::Disconnected { .. })
+    })
+    .expect("the crash was not noticed");
+    // Stay down long enough for the reconnection backoff to reach its maximum.
+    std::thread::sleep(Duration::from_secs(2));
+    while subscription.try_recv().is_some() {}
+
+    let restarted = Instant::now();
+    let (child, _) = start_server(control_port, depth_port);
+    let _server = KillOnDrop(child);
+    wait_event(&events, Duration::from_secs(2), |e| {
+        matches!(e, ClientEvent::Connected { .. })
+    })
+    .expect("not reconnected within 2 s of the restart");
+    eprintln!("reconnected {:?} after the restart", restarted.elapsed());
+    assert!(client.ping().is_ok());
+
+    // The restarted server has a new sensor id on the same depth port: the old subscription
+    // reconnects by itself, and the new id can be subscribed too.
+    let frame = subscription
+        .recv_timeout(WAIT)
+        .expect("frames do not flow again on the old subscription");
+    assert!(frame.received_at > restarted);
+    let new_id = client.me().unwrap().devices[0].id.clone();
+    assert_ne!(new_id, old_id);
+    let fresh = client.subscribe(&new_id).unwrap();
+    assert_eq!(
+        fresh.recv_timeout(WAIT).expect("no frame").device_id,
+        new_id
+    );
+}
