@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use sk2_client::{Client, ClientConfig, SubscriptionConfig};
 use sk2_proto::control::ENDPOINT_DEPTH;
+use sk2_proto::depth_v2::ENDPOINT_DEPTH_V2;
 use sk2_proto::sensor::unix_time_ns;
 use sk2_proto::{CapturedFrame, DepthFrame, FrameSink, Sensor, SensorError};
 
 use crate::frames::{self, Input};
 use crate::procfs;
-use crate::roles::{self, Summary, POLL_INTERVAL, RCVHWM_FRAMES};
+use crate::roles::{self, Stack, Summary, POLL_INTERVAL, RCVHWM_FRAMES};
 
 /// How long a subscriber waits for the server's `me`: generous, 100+ clients start at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -105,9 +106,14 @@ impl Drop for BenchSensor {
 
 /// Runs an `sk2-server` on loopback with one [`BenchSensor`] until stdin closes or `max_seconds`.
 /// Prints `endpoint <control endpoint>`.
-pub fn serve(input: &Input, rate_fps: f64, max_seconds: f64) -> Result<()> {
+pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Result<()> {
     let templates = frames::load(input)?;
     let mut config = sk2_server::Config::default();
+    // `server-sk2` runs the server as the original (no depth_v2 offered); otherwise the codec.
+    config.codec = match stack {
+        Stack::Server(codec) => codec,
+        _ => anyhow::bail!("{stack} is not a server stack"),
+    };
     config.bind_host = "127.0.0.1".into();
     config.announce = false;
     config.stats_interval = Duration::from_secs(3600);
@@ -129,12 +135,13 @@ pub fn serve(input: &Input, rate_fps: f64, max_seconds: f64) -> Result<()> {
     Ok(())
 }
 
-/// A subscriber through `sk2-client` on the `depth` endpoint; `stall` connects a raw SUB socket to
-/// that endpoint and never reads it (the client library always drains its socket, so it cannot
-/// stall by itself).
-pub fn subscribe(endpoint: &str, stall: bool, max_seconds: f64) -> Result<()> {
+/// A subscriber through `sk2-client` (on `depth_v2` for `server-v2-*`, else `depth`); `stall`
+/// connects a raw SUB socket to that endpoint and never reads it (the client library always
+/// drains its socket, so it cannot stall by itself).
+pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) -> Result<()> {
+    let v2 = matches!(stack, Stack::Server(Some(_)));
     let config =
-        ClientConfig::default().subscription(SubscriptionConfig::default().prefer_depth_v2(false));
+        ClientConfig::default().subscription(SubscriptionConfig::default().prefer_depth_v2(v2));
     let client = Client::connect_blocking(endpoint, config, CONNECT_TIMEOUT)
         .with_context(|| format!("connecting to {endpoint}"))?;
     let me = client.me().context("no `me` from the server")?;
@@ -143,9 +150,14 @@ pub fn subscribe(endpoint: &str, stall: bool, max_seconds: f64) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs_f64(max_seconds);
 
     if stall {
+        let name = if v2 {
+            ENDPOINT_DEPTH_V2
+        } else {
+            ENDPOINT_DEPTH
+        };
         let depth = device
-            .endpoint(ENDPOINT_DEPTH)
-            .context("device has no depth endpoint")?;
+            .endpoint(name)
+            .with_context(|| format!("device has no {name} endpoint"))?;
         let context = zmq::Context::new();
         let socket = context.socket(zmq::SUB)?;
         socket.set_rcvhwm(RCVHWM_FRAMES)?;
@@ -183,10 +195,19 @@ pub fn subscribe(endpoint: &str, stall: bool, max_seconds: f64) -> Result<()> {
         let Some(frame) = subscription.recv_timeout(POLL_INTERVAL) else {
             continue;
         };
-        let Some((sequence, capture_time_ns)) = frames::read_stamp(frame.depth.depth_mm()) else {
+        // depth_v2 carries sequence and capture time in its header; for sk2, the watermark.
+        let stamp = match frame.header {
+            Some(header) => Some((header.sequence, header.capture_time_ns)),
+            None => frames::read_stamp(frame.depth.depth_mm())
+                .map(|(sequence, time)| (u64::from(sequence), time)),
+        };
+        let Some((sequence, capture_time_ns)) = stamp else {
             summary.errors += 1;
             continue;
         };
+        if v2 != frame.header.is_some() {
+            anyhow::bail!("the client subscribed to the wrong endpoint for {stack}");
+        }
         let received_at = frame.received_at;
         // The measured end point: an ndarray the application can use.
         let array = std::hint::black_box(frame.depth.into_array());
@@ -199,7 +220,11 @@ pub fn subscribe(endpoint: &str, stall: bool, max_seconds: f64) -> Result<()> {
         if !counting {
             continue;
         }
-        let sequence = roles::unwrap_sequence32(summary.last_sequence, sequence);
+        let sequence = if v2 {
+            sequence
+        } else {
+            roles::unwrap_sequence32(summary.last_sequence, sequence as u32)
+        };
         roles::count(
             &mut summary,
             sequence,

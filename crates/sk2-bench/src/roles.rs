@@ -52,9 +52,10 @@ pub enum Stack {
     /// A `depth_v2` message (sk2-proto's header + the codec's payload), encoded once per frame,
     /// over plain PUB/SUB; sequence and capture time travel in the header.
     V2Pub(Codec),
-    /// The real stack: `sk2-server` streaming `depth` (sk2) from a bench sensor, `sk2-client`
-    /// subscriptions; sequence and capture time travel in the watermark pixels.
-    ServerSk2,
+    /// The real stack: `sk2-server` streaming from a bench sensor, `sk2-client` subscriptions.
+    /// `None`: the original `depth` endpoint (sk2), sequence and capture time in the watermark
+    /// pixels; `Some(codec)`: `depth_v2` with that codec, sequence and time from its header.
+    Server(Option<Codec>),
 }
 
 impl std::fmt::Display for Stack {
@@ -64,7 +65,8 @@ impl std::fmt::Display for Stack {
             Stack::Raw => f.write_str("raw"),
             Stack::Sk2Pub => f.write_str("sk2-pub"),
             Stack::V2Pub(codec) => write!(f, "v2-{codec}-pub"),
-            Stack::ServerSk2 => f.write_str("server-sk2"),
+            Stack::Server(None) => f.write_str("server-sk2"),
+            Stack::Server(Some(codec)) => write!(f, "server-v2-{codec}"),
         }
     }
 }
@@ -76,15 +78,21 @@ impl std::str::FromStr for Stack {
         match text {
             "raw" => Ok(Stack::Raw),
             "sk2-pub" => Ok(Stack::Sk2Pub),
-            "server-sk2" => Ok(Stack::ServerSk2),
+            "server-sk2" => Ok(Stack::Server(None)),
             _ => text
                 .strip_prefix("v2-")
                 .and_then(|rest| rest.strip_suffix("-pub"))
                 .and_then(|codec| codec.parse::<Codec>().ok())
                 .map(Stack::V2Pub)
+                .or_else(|| {
+                    text.strip_prefix("server-v2-")
+                        .and_then(|codec| codec.parse::<Codec>().ok())
+                        .map(|codec| Stack::Server(Some(codec)))
+                })
                 .with_context(|| {
                     format!(
-                        "unknown stack {text:?} (known: raw, sk2-pub, v2-<codec>-pub, server-sk2)"
+                        "unknown stack {text:?} (known: raw, sk2-pub, v2-<codec>-pub, server-sk2, \
+                         server-v2-<codec>)"
                     )
                 }),
         }
@@ -210,7 +218,7 @@ pub fn publish(options: &PublisherOptions) -> Result<()> {
                 message.extend_from_slice(&raw_templates[index]);
                 message
             }
-            Stack::Sk2Pub | Stack::ServerSk2 => {
+            Stack::Sk2Pub | Stack::Server(_) => {
                 // A sensor hands over a fresh buffer per frame; the clone stands for that.
                 let mut frame = templates[index].clone();
                 frames::stamp(frame.depth_mm_mut(), sequence, capture_time_ns);
@@ -289,7 +297,7 @@ fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u
             let frame = DepthFrame::new(KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, pixels)?;
             Ok((sequence, capture, frame))
         }
-        Stack::Sk2Pub | Stack::ServerSk2 => {
+        Stack::Sk2Pub | Stack::Server(_) => {
             let frame =
                 sk2::decode_with(message, KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, packing)?;
             let (sequence, capture) =
@@ -390,7 +398,7 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
             continue;
         }
         let sequence = match options.stack {
-            Stack::Sk2Pub | Stack::ServerSk2 => {
+            Stack::Sk2Pub | Stack::Server(_) => {
                 unwrap_sequence32(summary.last_sequence, sequence as u32)
             }
             Stack::Raw | Stack::V2Pub(_) => sequence,

@@ -21,11 +21,12 @@ struct Args {
     quick: bool,
     /// Stacks to measure besides the `raw` baseline, comma-separated: `sk2-pub` (the original
     /// codec over plain PUB/SUB), `v2-<codec>-pub` (a depth_v2 codec: raw, rvl, medans, over
-    /// plain PUB/SUB), `server-sk2` (sk2-server and sk2-client, `depth` endpoint).
+    /// plain PUB/SUB), `server-sk2` (sk2-server and sk2-client, `depth` endpoint),
+    /// `server-v2-<codec>` (the same on `depth_v2` with that codec).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "server-sk2,sk2-pub,v2-rvl-pub,v2-medans-pub"
+        default_value = "server-sk2,server-v2-rvl,server-v2-medans,sk2-pub,v2-rvl-pub,v2-medans-pub"
     )]
     stacks: Vec<Stack>,
     /// Offered frame rate of the throughput scenario, frames/s; 0 = as fast as the producer goes
@@ -92,7 +93,9 @@ fn main() {
             input,
             rate,
             max_seconds,
-        }) if *stack == Stack::ServerSk2 => sk2_bench::real::serve(input, *rate, *max_seconds),
+        }) if matches!(stack, Stack::Server(_)) => {
+            sk2_bench::real::serve(*stack, input, *rate, *max_seconds)
+        }
         Some(Role::Publish {
             stack,
             input,
@@ -109,8 +112,8 @@ fn main() {
             endpoint,
             stall,
             max_seconds,
-        }) if *stack == Stack::ServerSk2 => {
-            sk2_bench::real::subscribe(endpoint, *stall, *max_seconds)
+        }) if matches!(stack, Stack::Server(_)) => {
+            sk2_bench::real::subscribe(*stack, endpoint, *stall, *max_seconds)
         }
         Some(Role::Subscribe {
             stack,
