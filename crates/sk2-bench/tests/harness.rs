@@ -19,6 +19,8 @@ fn a_tiny_run_measures_every_scenario_for_every_stack_and_leaves_no_child_behind
             "0.5",
             "--capacity",
             "3",
+            "--stacks",
+            "server-sk2,server-v2-rvl,sk2-pub,v2-rvl-pub,v2-medans-pub",
         ])
         .output()
         .unwrap();
@@ -39,6 +41,8 @@ fn a_tiny_run_measures_every_scenario_for_every_stack_and_leaves_no_child_behind
         ("latency", "server-sk2"),
         ("throughput", "server-sk2"),
         ("stalled", "server-sk2"),
+        ("latency", "server-v2-rvl"),
+        ("stalled", "server-v2-rvl"),
         ("latency", "v2-rvl-pub"),
         ("latency", "v2-medans-pub"),
     ] {

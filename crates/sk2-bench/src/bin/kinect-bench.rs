@@ -19,16 +19,12 @@ struct Args {
     /// Short windows and fewer subscribers: a few seconds in all, for CI.
     #[arg(long)]
     quick: bool,
-    /// Stacks to measure besides the `raw` baseline, comma-separated: `sk2-pub` (the original
-    /// codec over plain PUB/SUB), `v2-<codec>-pub` (a depth_v2 codec: raw, rvl, medans, over
-    /// plain PUB/SUB), `server-sk2` (sk2-server and sk2-client, `depth` endpoint),
-    /// `server-v2-<codec>` (the same on `depth_v2` with that codec).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "server-sk2,server-v2-rvl,server-v2-medans,sk2-pub,v2-rvl-pub,v2-medans-pub"
-    )]
-    stacks: Vec<Stack>,
+    /// Stacks to measure besides the `raw` baseline, comma-separated: `server-sk2` (sk2-server
+    /// and sk2-client on the original `depth` endpoint), `server-v2-<codec>` (the same on
+    /// `depth_v2`), `sk2-pub` and `v2-<codec>-pub` (the codec alone over plain PUB/SUB); codecs:
+    /// raw, rvl, medans. Default: all but `v2-raw`; quick: server-sk2,server-v2-medans.
+    #[arg(long, value_delimiter = ',')]
+    stacks: Option<Vec<Stack>>,
     /// Offered frame rate of the throughput scenario, frames/s; 0 = as fast as the producer goes
     /// (which, on 2 cores, takes a core from the consumer). The default is twice the 1000 fps
     /// target, so a stack that keeps up shows ~2000 and one that cannot shows its ceiling.
@@ -78,6 +74,16 @@ enum Role {
         #[arg(long)]
         max_seconds: f64,
     },
+}
+
+/// Stacks of a full run: the real stack on both endpoints, then each codec alone.
+const FULL_STACKS: &str =
+    "server-sk2,server-v2-rvl,server-v2-medans,sk2-pub,v2-rvl-pub,v2-medans-pub";
+/// Stacks of a quick run: the real stack on both endpoints, so CI stays within seconds.
+const QUICK_STACKS: &str = "server-sk2,server-v2-medans";
+
+fn parse_stacks(list: &str) -> Result<Vec<Stack>> {
+    list.split(',').map(str::parse).collect()
 }
 
 /// The frame rate of a Kinect v2, used by the latency, capacity and stall scenarios.
@@ -165,8 +171,13 @@ fn orchestrate(args: &Args) -> Result<()> {
     } else {
         vec![100, 150, 200, 300]
     });
+    let chosen = match &args.stacks {
+        Some(stacks) => stacks.clone(),
+        None if args.quick => parse_stacks(QUICK_STACKS)?,
+        None => parse_stacks(FULL_STACKS)?,
+    };
     let mut stacks = vec![Stack::Raw];
-    stacks.extend(args.stacks.iter().filter(|&&s| s != Stack::Raw));
+    stacks.extend(chosen.into_iter().filter(|&s| s != Stack::Raw));
     let mut inputs = vec![Input::Mock];
     if let Some(dir) = &args.corpus {
         // Fail now, not after minutes of mock scenarios, if the directory is unusable.
