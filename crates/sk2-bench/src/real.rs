@@ -240,3 +240,47 @@ pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) ->
     roles::say(&format!("summary {}", serde_json::to_string(&summary)?))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_sensor_stamps_consecutive_sequences_and_stops() {
+        let templates = vec![frames::mock_frame(1, 0), frames::mock_frame(1, 1)];
+        let mut sensor = BenchSensor::new(templates.clone(), 200.0);
+        assert_eq!(sensor.shape(), (512, 424));
+        let (sender, frames_out) = mpsc::sync_channel(64);
+        sensor
+            .start(Box::new(move |frame| {
+                let _ = sender.try_send(frame);
+            }))
+            .unwrap();
+        assert!(matches!(
+            sensor.start(Box::new(|_| {})),
+            Err(SensorError::AlreadyStarted(_))
+        ));
+        let got: Vec<CapturedFrame> = (0..3)
+            .map(|_| frames_out.recv_timeout(Duration::from_secs(10)).unwrap())
+            .collect();
+        sensor.stop();
+        for (i, frame) in got.iter().enumerate() {
+            assert_eq!(frame.sequence, i as u64);
+            let (sequence, time) = frames::read_stamp(frame.depth.depth_mm()).unwrap();
+            assert_eq!(
+                (u64::from(sequence), time),
+                (i as u64, frame.capture_time_ns)
+            );
+            // Only the watermark pixels differ from the template.
+            let template = &templates[i % 2];
+            assert_eq!(
+                frame.depth.depth_mm()[frames::WATERMARK_PIXELS..],
+                template.depth_mm()[frames::WATERMARK_PIXELS..]
+            );
+        }
+        assert!(got[1].capture_time_ns > got[0].capture_time_ns);
+        // Stopped: nothing more arrives once the queue is drained.
+        while frames_out.try_recv().is_ok() {}
+        assert!(frames_out.recv_timeout(Duration::from_millis(100)).is_err());
+    }
+}
