@@ -1,0 +1,286 @@
+//! The real stack: `sk2-server` in the server process and `sk2-client` in each subscriber.
+//!
+//! The server streams from a [`BenchSensor`], which replays the same templates as the plain
+//! publisher at the scenario's rate and stamps sequence and capture time into the watermark
+//! pixels (see [`crate::frames`]): the `depth` (sk2) message carries neither, and the server adds
+//! nothing, so the watermark is how a subscriber knows which frame it got and when it was captured.
+//! The capture time is taken by the sensor thread just before it hands the frame to the server's
+//! sink, as a real driver's timestamp would be.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use sk2_client::{Client, ClientConfig, SubscriptionConfig};
+use sk2_proto::control::ENDPOINT_DEPTH;
+use sk2_proto::depth_v2::ENDPOINT_DEPTH_V2;
+use sk2_proto::sensor::unix_time_ns;
+use sk2_proto::{CapturedFrame, DepthFrame, FrameSink, Sensor, SensorError};
+
+use crate::frames::{self, Input};
+use crate::procfs;
+use crate::roles::{self, Stack, Summary, POLL_INTERVAL, RCVHWM_FRAMES};
+
+/// How long a subscriber waits for the server's `me`: generous, 100+ clients start at once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A sensor that replays templates at a fixed rate with the watermark stamped in.
+#[derive(Debug)]
+pub struct BenchSensor {
+    templates: Arc<Vec<DepthFrame>>,
+    rate_fps: f64,
+    running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+impl BenchSensor {
+    /// A sensor over `templates` (at least one) at `rate_fps` frames/s (0: unpaced).
+    pub fn new(templates: Vec<DepthFrame>, rate_fps: f64) -> Self {
+        Self {
+            templates: Arc::new(templates),
+            rate_fps,
+            running: None,
+        }
+    }
+}
+
+impl Sensor for BenchSensor {
+    fn id(&self) -> &str {
+        "0000000000000000000000000000be4c"
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        self.templates
+            .first()
+            .map_or((0, 0), |frame| (frame.width(), frame.height()))
+    }
+
+    fn start(&mut self, mut sink: FrameSink) -> Result<(), SensorError> {
+        if self.running.is_some() {
+            return Err(SensorError::AlreadyStarted(self.id().to_owned()));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let templates = Arc::clone(&self.templates);
+        // 0 fps: as fast as the thread goes (the server's sink drops what its encoders cannot take).
+        let period = (self.rate_fps > 0.0).then(|| Duration::from_secs_f64(1.0 / self.rate_fps));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut next_tick = Instant::now();
+            for sequence in 0u64.. {
+                if stopping.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Some(period) = period {
+                    roles::pace(&mut next_tick, period);
+                }
+                // A driver hands over a fresh buffer per frame; the clone stands for that.
+                let mut depth = templates[sequence as usize % templates.len()].clone();
+                let capture_time_ns = unix_time_ns();
+                frames::stamp(depth.depth_mm_mut(), sequence, capture_time_ns);
+                sink(CapturedFrame {
+                    depth,
+                    sequence,
+                    device_timestamp: capture_time_ns,
+                    capture_time_ns,
+                });
+            }
+        });
+        self.running = Some((stop, thread));
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some((stop, thread)) = self.running.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for BenchSensor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs an `sk2-server` on loopback with one [`BenchSensor`] until stdin closes or `max_seconds`.
+/// Prints `endpoint <control endpoint>`.
+pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Result<()> {
+    let templates = frames::load(input)?;
+    let mut config = sk2_server::Config::default();
+    // `server-sk2` runs the server as the original (no depth_v2 offered); otherwise the codec.
+    config.codec = match stack {
+        Stack::Server(codec) => codec,
+        _ => anyhow::bail!("{stack} is not a server stack"),
+    };
+    config.bind_host = "127.0.0.1".into();
+    config.announce = false;
+    config.stats_interval = Duration::from_secs(3600);
+    let mut server = sk2_server::Server::new(config);
+    server.add_sensor(Box::new(BenchSensor::new(templates, rate_fps)))?;
+    server.start()?;
+    let endpoint = server
+        .control_endpoint()
+        .context("server has no control endpoint")?;
+    roles::say(&format!("endpoint {endpoint}"))?;
+    let commands = roles::stdin_lines();
+    let deadline = Instant::now() + Duration::from_secs_f64(max_seconds);
+    while Instant::now() < deadline {
+        if let Err(mpsc::RecvTimeoutError::Disconnected) = commands.recv_timeout(POLL_INTERVAL) {
+            break;
+        }
+    }
+    server.stop();
+    Ok(())
+}
+
+/// A subscriber through `sk2-client` (on `depth_v2` for `server-v2-*`, else `depth`); `stall`
+/// connects a raw SUB socket to that endpoint and never reads it (the client library always
+/// drains its socket, so it cannot stall by itself).
+pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) -> Result<()> {
+    let v2 = matches!(stack, Stack::Server(Some(_)));
+    let config =
+        ClientConfig::default().subscription(SubscriptionConfig::default().prefer_depth_v2(v2));
+    let client = Client::connect_blocking(endpoint, config, CONNECT_TIMEOUT)
+        .with_context(|| format!("connecting to {endpoint}"))?;
+    let me = client.me().context("no `me` from the server")?;
+    let device = me.devices.first().context("the server has no device")?;
+    let commands = roles::stdin_lines();
+    let deadline = Instant::now() + Duration::from_secs_f64(max_seconds);
+
+    if stall {
+        let name = if v2 {
+            ENDPOINT_DEPTH_V2
+        } else {
+            ENDPOINT_DEPTH
+        };
+        let depth = device
+            .endpoint(name)
+            .with_context(|| format!("device has no {name} endpoint"))?;
+        let context = zmq::Context::new();
+        let socket = context.socket(zmq::SUB)?;
+        socket.set_rcvhwm(RCVHWM_FRAMES)?;
+        socket.set_linger(0)?;
+        socket.connect(depth)?;
+        socket.set_subscribe(b"")?;
+        roles::say("ready")?;
+        roles::wait_for_stop(&commands, deadline);
+        roles::say(&format!(
+            "summary {}",
+            serde_json::to_string(&Summary::default())?
+        ))?;
+        return Ok(());
+    }
+
+    let subscription = client.subscribe(&device.id)?;
+    let mut ready = false;
+    let mut counting = false;
+    let mut summary = Summary::default();
+    let mut window_start = Instant::now();
+    let mut cpu_start = 0.0;
+    while Instant::now() < deadline {
+        match commands.try_recv() {
+            Ok(line) if line == "start" => {
+                summary = Summary::default();
+                counting = true;
+                window_start = Instant::now();
+                cpu_start = procfs::own_cpu_seconds()?;
+            }
+            Ok(line) if line == "stop" => break,
+            Ok(line) => anyhow::bail!("unknown command {line:?}"),
+            Err(mpsc::TryRecvError::Disconnected) => break,
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        let Some(frame) = subscription.recv_timeout(POLL_INTERVAL) else {
+            continue;
+        };
+        // depth_v2 carries sequence and capture time in its header; for sk2, the watermark.
+        let stamp = match frame.header {
+            Some(header) => Some((header.sequence, header.capture_time_ns)),
+            None => frames::read_stamp(frame.depth.depth_mm())
+                .map(|(sequence, time)| (u64::from(sequence), time)),
+        };
+        let Some((sequence, capture_time_ns)) = stamp else {
+            summary.errors += 1;
+            continue;
+        };
+        if v2 != frame.header.is_some() {
+            anyhow::bail!("the client subscribed to the wrong endpoint for {stack}");
+        }
+        let received_at = frame.received_at;
+        // The measured end point: an ndarray the application can use.
+        let array = std::hint::black_box(frame.depth.into_array());
+        let now_ns = unix_time_ns();
+        drop(array);
+        if !ready {
+            roles::say("ready")?;
+            ready = true;
+        }
+        if !counting {
+            continue;
+        }
+        let sequence = if v2 {
+            sequence
+        } else {
+            roles::unwrap_sequence32(summary.last_sequence, sequence as u32)
+        };
+        roles::count(
+            &mut summary,
+            sequence,
+            now_ns.saturating_sub(capture_time_ns),
+        );
+        // Message arrival to array in the application: the client's decode plus its queue.
+        summary.decode_ns += received_at.elapsed().as_nanos() as u64;
+    }
+    if counting {
+        summary.cpu_seconds = procfs::own_cpu_seconds()? - cpu_start;
+        summary.window_seconds = window_start.elapsed().as_secs_f64();
+    }
+    roles::say(&format!("summary {}", serde_json::to_string(&summary)?))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_sensor_stamps_consecutive_sequences_and_stops() {
+        let templates = vec![frames::mock_frame(1, 0), frames::mock_frame(1, 1)];
+        let mut sensor = BenchSensor::new(templates.clone(), 200.0);
+        assert_eq!(sensor.shape(), (512, 424));
+        let (sender, frames_out) = mpsc::sync_channel(64);
+        sensor
+            .start(Box::new(move |frame| {
+                let _ = sender.try_send(frame);
+            }))
+            .unwrap();
+        assert!(matches!(
+            sensor.start(Box::new(|_| {})),
+            Err(SensorError::AlreadyStarted(_))
+        ));
+        let got: Vec<CapturedFrame> = (0..3)
+            .map(|_| frames_out.recv_timeout(Duration::from_secs(10)).unwrap())
+            .collect();
+        sensor.stop();
+        for (i, frame) in got.iter().enumerate() {
+            assert_eq!(frame.sequence, i as u64);
+            let (sequence, time) = frames::read_stamp(frame.depth.depth_mm()).unwrap();
+            assert_eq!(
+                (u64::from(sequence), time),
+                (i as u64, frame.capture_time_ns)
+            );
+            // Only the watermark pixels differ from the template.
+            let template = &templates[i % 2];
+            assert_eq!(
+                frame.depth.depth_mm()[frames::WATERMARK_PIXELS..],
+                template.depth_mm()[frames::WATERMARK_PIXELS..]
+            );
+        }
+        assert!(got[1].capture_time_ns > got[0].capture_time_ns);
+        // Stopped: nothing more arrives once the queue is drained.
+        while frames_out.try_recv().is_ok() {}
+        assert!(frames_out.recv_timeout(Duration::from_millis(100)).is_err());
+    }
+}
