@@ -129,10 +129,7 @@ fn a_corrupt_payload_is_reported_with_its_codec() {
 /// the code.
 #[test]
 fn the_spec_document_shows_the_same_example_bytes() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/protocol.md"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md");
     let spec = std::fs::read_to_string(path).unwrap();
     let example = &spec[spec.find("Example: a depth_v2 message").unwrap()..];
     let block = example.split("```text").nth(1).unwrap();
