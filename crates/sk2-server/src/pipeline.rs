@@ -331,18 +331,20 @@ impl PublishLoop {
         }
         let mut sent = false;
         if let Some(message) = encoded.depth {
-            if send(&self.sockets.depth, &message, sequence) {
+            let bytes = message.len() as u64;
+            if send(&self.sockets.depth, message, sequence) {
                 Counters::add(&counters.depth_messages, 1);
-                Counters::add(&counters.depth_bytes, message.len() as u64);
-                Counters::add(&counters.bytes_published, message.len() as u64);
+                Counters::add(&counters.depth_bytes, bytes);
+                Counters::add(&counters.bytes_published, bytes);
                 sent = true;
             }
         }
         if let (Some(message), Some((socket, _))) = (encoded.depth_v2, &self.sockets.depth_v2) {
-            if send(socket, &message, sequence) {
+            let bytes = message.len() as u64;
+            if send(socket, message, sequence) {
                 Counters::add(&counters.depth_v2_messages, 1);
-                Counters::add(&counters.depth_v2_bytes, message.len() as u64);
-                Counters::add(&counters.bytes_published, message.len() as u64);
+                Counters::add(&counters.depth_v2_bytes, bytes);
+                Counters::add(&counters.bytes_published, bytes);
                 sent = true;
             }
         }
@@ -354,11 +356,13 @@ impl PublishLoop {
 }
 
 /// Sends one message. (X)PUB never blocks: at the high-water mark libzmq drops the message for
-/// that subscriber only.
-fn send(socket: &zmq::Socket, message: &[u8], sequence: u64) -> bool {
-    match socket.send(message, zmq::DONTWAIT) {
+/// that subscriber only. The encoded buffer is handed to libzmq as it is (no copy); libzmq
+/// shares it between every subscriber's queue and frees it after the last send.
+fn send(socket: &zmq::Socket, message: Vec<u8>, sequence: u64) -> bool {
+    let bytes = message.len();
+    match socket.send(zmq::Message::from(message), zmq::DONTWAIT) {
         Ok(()) => {
-            tracing::trace!(sequence, bytes = message.len(), "frame published");
+            tracing::trace!(sequence, bytes, "frame published");
             true
         }
         Err(error) => {
