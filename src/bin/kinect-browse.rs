@@ -46,13 +46,7 @@ struct Args {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    streamkinect2::init_logging("warn");
     let args = Args::parse();
     let code = match check(&args).and_then(|()| run(&args)) {
         Ok(code) => code,

@@ -35,13 +35,7 @@ struct Args {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    streamkinect2::init_logging("info");
     if let Err(error) = run(Args::parse()) {
         eprintln!("kinect-view: {error:#}");
         std::process::exit(1);
