@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use sk2_proto::depth_v2::{self, Codec};
-use sk2_proto::{sk2, CapturedFrame, DepthFrame};
+use sk2_proto::{shape_from_file_name, sk2, CapturedFrame, DepthFrame};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -105,11 +105,7 @@ impl Subject {
             Subject::Zstd1 => {
                 let raw = zstd::bulk::decompress(message, width * height * 2)
                     .context("zstd decompress")?;
-                let pixels = raw
-                    .chunks_exact(2)
-                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                    .collect();
-                DepthFrame::new(width, height, pixels)?
+                DepthFrame::from_le_bytes(width, height, &raw)?
             }
             Subject::V2(_) => depth_v2::decode(message)?.1,
         })
@@ -183,12 +179,16 @@ fn run(args: Args) -> Result<()> {
 fn load(path: &Path, width: Option<usize>, height: Option<usize>) -> Result<CapturedFrame> {
     let (width, height) = match (width, height) {
         (Some(w), Some(h)) => (w, h),
-        _ => shape_from_name(path).with_context(|| {
-            format!(
-                "{}: give --width and --height, or name it like x-512x424.u16",
-                path.display()
-            )
-        })?,
+        _ => path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(shape_from_file_name)
+            .with_context(|| {
+                format!(
+                    "{}: give --width and --height, or name it like x-512x424.u16",
+                    path.display()
+                )
+            })?,
     };
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     ensure!(
@@ -198,23 +198,12 @@ fn load(path: &Path, width: Option<usize>, height: Option<usize>) -> Result<Capt
         bytes.len(),
         width.saturating_mul(height).saturating_mul(2)
     );
-    let pixels = bytes
-        .chunks_exact(2)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]))
-        .collect();
     Ok(CapturedFrame {
-        depth: DepthFrame::new(width, height, pixels)?,
+        depth: DepthFrame::from_le_bytes(width, height, &bytes)?,
         sequence: 0,
         device_timestamp: 0,
         capture_time_ns: 0,
     })
-}
-
-/// `anything-<W>x<H>.u16` -> `(W, H)`.
-fn shape_from_name(path: &Path) -> Option<(usize, usize)> {
-    let stem = path.file_stem()?.to_str()?;
-    let (width, height) = stem.rsplit('-').next()?.split_once('x')?;
-    Some((width.parse().ok()?, height.parse().ok()?))
 }
 
 fn best_ms(repeat: usize, mut work: impl FnMut()) -> f64 {

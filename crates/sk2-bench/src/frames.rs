@@ -97,11 +97,7 @@ fn load_corpus(dir: &Path) -> Result<Vec<DepthFrame>> {
         .map(|path| {
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let pixels: Vec<u16> = bytes
-                .chunks_exact(2)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                .collect();
-            DepthFrame::new(KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, pixels)
+            DepthFrame::from_le_bytes(KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, &bytes)
                 .with_context(|| format!("{} is not a 512x424 u16 frame", path.display()))
         })
         .collect()

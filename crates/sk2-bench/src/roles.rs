@@ -290,11 +290,8 @@ fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u
             let (prefix, payload) = message.split_at(RAW_PREFIX_BYTES);
             let sequence = u64::from_le_bytes(prefix[..8].try_into()?);
             let capture = u64::from_le_bytes(prefix[8..].try_into()?);
-            let pixels = payload
-                .chunks_exact(2)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                .collect();
-            let frame = DepthFrame::new(KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, pixels)?;
+            let frame =
+                DepthFrame::from_le_bytes(KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, payload)?;
             Ok((sequence, capture, frame))
         }
         Stack::Sk2Pub | Stack::Server(_) => {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sk2_proto::{DepthFrame, FrameSink, Sensor, SensorError};
+use sk2_proto::{shape_from_file_name, DepthFrame, FrameSink, Sensor, SensorError};
 
 use crate::capture::{period_of, Capture};
 
@@ -97,8 +97,11 @@ impl ReplaySensor {
         let mut total = 0u64;
         let mut expected = None;
         for path in paths {
-            let (width, height) =
-                shape_from_name(&path).ok_or_else(|| ReplayError::NoShape(path.clone()))?;
+            let (width, height) = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .and_then(shape_from_file_name)
+                .ok_or_else(|| ReplayError::NoShape(path.clone()))?;
             if shape.is_some_and(|wanted| wanted != (width, height)) {
                 continue;
             }
@@ -128,11 +131,7 @@ impl ReplaySensor {
                 return Err(ReplayError::TooLarge(dir.to_owned()));
             }
             let raw = std::fs::read(&path).map_err(io(&path))?;
-            let depth_mm = raw
-                .chunks_exact(2)
-                .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-                .collect();
-            frames.push(DepthFrame::new(width, height, depth_mm).map_err(|_| bad_size())?);
+            frames.push(DepthFrame::from_le_bytes(width, height, &raw).map_err(|_| bad_size())?);
         }
         if frames.is_empty() {
             return Err(ReplayError::Empty(dir.to_owned()));
@@ -199,11 +198,4 @@ impl Drop for ReplaySensor {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// `anything-<W>x<H>.u16` -> `(W, H)`.
-fn shape_from_name(path: &Path) -> Option<(usize, usize)> {
-    let stem = path.file_stem()?.to_str()?;
-    let (width, height) = stem.rsplit('-').next()?.split_once('x')?;
-    Some((width.parse().ok()?, height.parse().ok()?))
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sk2_proto::depth_v2::{self, Codec};
-use sk2_proto::{sk2, CapturedFrame, DepthFrame};
+use sk2_proto::{shape_from_file_name, sk2, CapturedFrame, DepthFrame};
 
 fn frames() -> Vec<(String, CapturedFrame)> {
     let mut frames = Vec::new();
@@ -26,23 +26,13 @@ fn frames() -> Vec<(String, CapturedFrame)> {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            let Some(shape) = name.strip_suffix(".u16").and_then(|s| s.rsplit('-').next()) else {
-                continue;
-            };
-            let Some((Ok(width), Ok(height))) = shape
-                .split_once('x')
-                .map(|(w, h)| (w.parse::<usize>(), h.parse::<usize>()))
-            else {
+            let Some((width, height)) = shape_from_file_name(&name) else {
                 continue;
             };
             let Ok(bytes) = std::fs::read(&path) else {
                 continue;
             };
-            let pixels = bytes
-                .chunks_exact(2)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                .collect();
-            if let Ok(depth) = DepthFrame::new(width, height, pixels) {
+            if let Ok(depth) = DepthFrame::from_le_bytes(width, height, &bytes) {
                 frames.push((name, captured(depth)));
             }
         }

@@ -34,11 +34,7 @@ fn frames() -> Vec<(String, DepthFrame)> {
             let Ok(bytes) = std::fs::read(&path) else {
                 continue;
             };
-            let pixels = bytes
-                .chunks_exact(2)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                .collect();
-            if let Ok(frame) = DepthFrame::new(512, 424, pixels) {
+            if let Ok(frame) = DepthFrame::from_le_bytes(512, 424, &bytes) {
                 frames.push((name, frame));
             }
         }

@@ -11,12 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sk2_proto::codec::medans;
-
-fn shape(name: &str) -> Option<(usize, usize)> {
-    let dims = name.strip_suffix(".u16")?.rsplit('-').next()?;
-    let (w, h) = dims.split_once('x')?;
-    Some((w.parse().ok()?, h.parse().ok()?))
-}
+use sk2_proto::{shape_from_file_name as shape, DepthFrame};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -45,11 +40,9 @@ fn main() {
     for name in names {
         let (width, height) = shape(&name).expect("filtered");
         let bytes = std::fs::read(dir.join(&name)).expect("readable file");
-        let depth: Vec<u16> = bytes
-            .chunks_exact(2)
-            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-            .collect();
-        assert_eq!(depth.len(), width * height, "{name}: size");
+        let depth = DepthFrame::from_le_bytes(width, height, &bytes)
+            .unwrap_or_else(|error| panic!("{name}: {error}"))
+            .into_vec();
         let mut payload = Vec::new();
         medans::encode(&depth, width, &mut payload);
         let mut best_encode = Duration::MAX;

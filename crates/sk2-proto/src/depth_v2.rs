@@ -31,7 +31,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::codec::{self, CodecError};
-use crate::frame::{checked_pixels, DepthFrame, FrameError, MAX_FRAME_PIXELS};
+use crate::frame::{checked_pixels, DepthFrame, MAX_FRAME_PIXELS};
 use crate::sensor::CapturedFrame;
 
 /// The endpoint name of this format in a device record of `me`.
@@ -353,11 +353,10 @@ pub fn decode(message: &[u8]) -> Result<(FrameHeader, DepthFrame), DepthV2Error>
             codec: header.codec,
             source,
         })?;
-    let frame = DepthFrame::new(width, height, depth_mm).map_err(|error| match error {
-        FrameError::BadShape { .. } | FrameError::LengthMismatch { .. } => DepthV2Error::BadShape {
-            width: header.width,
-            height: header.height,
-        },
+    // Cannot fail in practice: the shape was checked and the codec filled exactly that many pixels.
+    let frame = DepthFrame::new(width, height, depth_mm).map_err(|_| DepthV2Error::BadShape {
+        width: header.width,
+        height: header.height,
     })?;
     Ok((header, frame))
 }

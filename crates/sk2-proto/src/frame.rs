@@ -25,6 +25,18 @@ pub enum FrameError {
         /// Length of the buffer given.
         actual: usize,
     },
+    /// A byte buffer that is not exactly `width * height` little-endian `u16` values.
+    #[error("a {width}x{height} frame is {expected_bytes} bytes of u16, got {actual_bytes}")]
+    ByteLengthMismatch {
+        /// Width in pixels.
+        width: usize,
+        /// Height in pixels.
+        height: usize,
+        /// `2 * width * height`.
+        expected_bytes: usize,
+        /// Length of the bytes given.
+        actual_bytes: usize,
+    },
     /// Zero width or height, or more than [`MAX_FRAME_PIXELS`] pixels.
     #[error("frame size {width}x{height} is outside 1..={max} pixels", max = MAX_FRAME_PIXELS)]
     BadShape {
@@ -56,6 +68,29 @@ impl DepthFrame {
                 actual: depth_mm.len(),
             });
         }
+        Ok(Self {
+            width,
+            height,
+            depth_mm,
+        })
+    }
+
+    /// Reads `width * height` little-endian `u16` values, row-major: the layout of raw `.u16`
+    /// recordings (see [`shape_from_file_name`]).
+    pub fn from_le_bytes(width: usize, height: usize, bytes: &[u8]) -> Result<Self, FrameError> {
+        let pixels = checked_pixels(width, height)?;
+        if bytes.len() != pixels * 2 {
+            return Err(FrameError::ByteLengthMismatch {
+                width,
+                height,
+                expected_bytes: pixels * 2,
+                actual_bytes: bytes.len(),
+            });
+        }
+        let depth_mm = bytes
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+            .collect();
         Ok(Self {
             width,
             height,
@@ -148,6 +183,14 @@ impl TryFrom<Array2<u16>> for DepthFrame {
     }
 }
 
+/// The shape a raw recording's file name carries: `anything-<W>x<H>.u16` gives `(W, H)`, as in
+/// `kv2_dynproj-0-512x424.u16`. `None` for any other name.
+pub fn shape_from_file_name(name: &str) -> Option<(usize, usize)> {
+    let stem = name.strip_suffix(".u16")?;
+    let (width, height) = stem.rsplit('-').next()?.split_once('x')?;
+    Some((width.parse().ok()?, height.parse().ok()?))
+}
+
 /// `width * height`, if the shape is within 1..=[`MAX_FRAME_PIXELS`].
 pub(crate) fn checked_pixels(width: usize, height: usize) -> Result<usize, FrameError> {
     match width.checked_mul(height) {
@@ -183,6 +226,29 @@ mod tests {
         assert!(DepthFrame::new(0, 2, vec![]).is_err());
         assert!(DepthFrame::zeros(usize::MAX, 2).is_err());
         assert!(DepthFrame::zeros(4097, 4096).is_err());
+    }
+
+    #[test]
+    fn raw_recordings_are_read_little_endian_with_the_shape_from_their_name() {
+        assert_eq!(
+            shape_from_file_name("kv2_dynproj-0-512x424.u16"),
+            Some((512, 424))
+        );
+        assert_eq!(shape_from_file_name("frame-3x2.u16"), Some((3, 2)));
+        assert_eq!(shape_from_file_name("frame-3x2.raw"), None);
+        assert_eq!(shape_from_file_name("frame-3by2.u16"), None);
+        assert_eq!(shape_from_file_name("frame.u16"), None);
+        let frame = DepthFrame::from_le_bytes(2, 1, &[0x88, 0x13, 0xff, 0xff]).unwrap();
+        assert_eq!(frame.depth_mm(), &[5000, 65535]);
+        assert_eq!(
+            DepthFrame::from_le_bytes(2, 1, &[0; 3]),
+            Err(FrameError::ByteLengthMismatch {
+                width: 2,
+                height: 1,
+                expected_bytes: 4,
+                actual_bytes: 3
+            })
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub mod sensor;
 pub mod sk2;
 
 pub use control::{Device, ErrorPayload, Me, Reply, Request};
-pub use frame::{DepthFrame, FrameError};
+pub use frame::{shape_from_file_name, DepthFrame, FrameError};
 pub use sensor::{CapturedFrame, FrameSink, Sensor, SensorError};
 
 /// Width of a Kinect v2 depth image in pixels; the original protocol assumes it for `depth`.

@@ -16,7 +16,7 @@ pub struct CapturedFrame {
     /// Counts up by one per frame the sensor produced since it started, from 0, so a reader can
     /// see drops as gaps.
     pub sequence: u64,
-    /// The device's own timestamp, in the device's units (libfreenect2: 0.1 ms ticks); for
+    /// The device's own timestamp, in the device's units (libfreenect2: ticks of 0.125 ms); for
     /// sensors without one, the same as `capture_time_ns`.
     pub device_timestamp: u64,
     /// When the host received the frame, in nanoseconds since the Unix epoch.
