@@ -102,9 +102,24 @@ fn undecodable_messages_are_counted_and_skipped() {
     let client = connected(&server, ClientConfig::default());
     let subscription = client.subscribe(&id).unwrap();
     first_frame(&server, &id, &subscription);
-    server.publish_raw(&id, b"");
-    server.publish_raw(&id, &[0xff, 0xff, 0xff, 0xff, 1, 2, 3]);
-    server.publish_raw(&id, &[0x00, 0xf8, 0x04, 0x00, 0xf0, 0xff]);
+    let garbage: [&[u8]; 3] = [
+        b"",
+        &[0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+        &[0x00, 0xf8, 0x04, 0x00, 0xf0, 0xff],
+    ];
+    // One at a time: the client decodes only the newest of the messages waiting together (the
+    // others count as skipped), so each message is sent once the previous one was dealt with.
+    for (sent, message) in garbage.into_iter().enumerate() {
+        server.publish_raw(&id, message);
+        let deadline = std::time::Instant::now() + WAIT;
+        while subscription.stats().decode_errors <= sent as u64 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "garbage {sent} not counted"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
     server.publish(&id, &test_frame(9));
     let frame = loop {
         let frame = subscription
