@@ -98,7 +98,8 @@ fn start_server() -> (KillOnDrop, String) {
             return (KillOnDrop(child), endpoint.to_owned());
         }
     }
-    panic!("kinect-server ended without printing its control endpoint");
+    let status = child.wait().unwrap();
+    panic!("kinect-server ended ({status}) without printing its control endpoint");
 }
 
 /// Starts a subscriber process and a thread collecting what it prints.
