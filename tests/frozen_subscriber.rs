@@ -201,11 +201,11 @@ fn a_subscriber_frozen_and_resumed_leaves_server_memory_bounded_others_unaffecte
         "freeze {freeze:?}: server RSS {rss_before} KiB before, at most {rss_max} KiB during; \
          healthy subscriber {} frames ({fps:.1} fps); frozen subscriber printed {frozen_printed} \
          while stopped; after SIGCONT: first sequence {} (last before {}), captured {} ms \
-         before the stop, {stale} stale frames, caught up in {caught_up_after:?}",
+         after the stop, {stale} stale frames, caught up in {caught_up_after:?}",
         during.len(),
         first_after.sequence,
         last_before_freeze.sequence,
-        (stopped_ns as i64 - first_after.captured_ns as i64) / 1_000_000,
+        (first_after.captured_ns as i64 - stopped_ns as i64) / 1_000_000,
     );
 
     assert!(
