@@ -5,7 +5,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sk2_proto::sensor::unix_time_ns;
-use sk2_proto::{CapturedFrame, DepthFrame, FrameSink};
+use sk2_proto::{CapturedFrame, DepthFrame, FrameSink, SensorError};
 
 /// A running capture thread. Dropping the stop sender wakes it at once, even mid-wait.
 #[derive(Debug)]
@@ -83,6 +83,28 @@ impl Drop for Capture {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The body of every `Sensor::start` in this crate: refuses a second start, then runs `produce`
+/// on a capture thread named `<kind>-<first 8 chars of the id>`, kept in `slot`. Stopping is
+/// `slot.take()`: dropping a [`Capture`] stops and joins its thread.
+pub(crate) fn start_in(
+    slot: &mut Option<Capture>,
+    kind: &str,
+    id: &str,
+    period: Option<Duration>,
+    sink: FrameSink,
+    produce: impl FnMut(u64) -> DepthFrame + Send + 'static,
+) -> Result<(), SensorError> {
+    if slot.is_some() {
+        return Err(SensorError::AlreadyStarted(id.to_owned()));
+    }
+    let name = format!("{kind}-{}", &id[..id.len().min(8)]);
+    let capture = Capture::spawn(name, period, sink, produce).map_err(|error| {
+        SensorError::Unavailable(format!("cannot start capture thread: {error}"))
+    })?;
+    *slot = Some(capture);
+    Ok(())
 }
 
 /// The period of a frame rate; `None` (unthrottled) for a rate that is not a positive finite number.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sk2_proto::{DepthFrame, FrameSink, Sensor, SensorError};
 
-use crate::capture::{period_of, Capture};
+use crate::capture::{period_of, start_in, Capture};
 
 /// Frame rate that turns a sequence number into the animation time `t` (seconds).
 ///
@@ -160,33 +160,21 @@ impl Sensor for MockKinect {
     }
 
     fn start(&mut self, sink: FrameSink) -> Result<(), SensorError> {
-        if self.capture.is_some() {
-            return Err(SensorError::AlreadyStarted(self.id.clone()));
-        }
         let scene = Arc::clone(&self.scene);
-        let capture = Capture::spawn(
-            format!("mock-{}", &self.id[..self.id.len().min(8)]),
-            period_of(self.config.fps),
+        let period = period_of(self.config.fps);
+        start_in(
+            &mut self.capture,
+            "mock",
+            &self.id,
+            period,
             sink,
             move |sequence| scene.render(sequence),
         )
-        .map_err(|error| {
-            SensorError::Unavailable(format!("cannot start capture thread: {error}"))
-        })?;
-        self.capture = Some(capture);
-        Ok(())
     }
 
     fn stop(&mut self) {
-        if let Some(mut capture) = self.capture.take() {
-            capture.stop();
-        }
-    }
-}
-
-impl Drop for MockKinect {
-    fn drop(&mut self) {
-        self.stop();
+        // Dropping the capture stops and joins its thread.
+        self.capture.take();
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sk2_proto::{shape_from_file_name, DepthFrame, FrameSink, Sensor, SensorError};
 
-use crate::capture::{period_of, Capture};
+use crate::capture::{period_of, start_in, Capture};
 
 /// Most bytes of frames a replay loads into memory: 1 GiB is about 2 500 Kinect v2 frames,
 /// 80 s at 30 fps; more would be a recording better streamed from disk than held in memory.
@@ -170,32 +170,20 @@ impl Sensor for ReplaySensor {
     }
 
     fn start(&mut self, sink: FrameSink) -> Result<(), SensorError> {
-        if self.capture.is_some() {
-            return Err(SensorError::AlreadyStarted(self.id.clone()));
-        }
         let frames = Arc::clone(&self.frames);
-        let capture = Capture::spawn(
-            format!("replay-{}", &self.id[..8]),
-            period_of(self.fps),
+        let period = period_of(self.fps);
+        start_in(
+            &mut self.capture,
+            "replay",
+            &self.id,
+            period,
             sink,
             move |sequence| frames[(sequence % frames.len() as u64) as usize].clone(),
         )
-        .map_err(|error| {
-            SensorError::Unavailable(format!("cannot start capture thread: {error}"))
-        })?;
-        self.capture = Some(capture);
-        Ok(())
     }
 
     fn stop(&mut self) {
-        if let Some(mut capture) = self.capture.take() {
-            capture.stop();
-        }
-    }
-}
-
-impl Drop for ReplaySensor {
-    fn drop(&mut self) {
-        self.stop();
+        // Dropping the capture stops and joins its thread.
+        self.capture.take();
     }
 }

@@ -146,3 +146,28 @@ fn a_replay_refuses_empty_dirs_nameless_shapes_wrong_sizes_and_mixed_shapes() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dropping_a_running_sensor_stops_its_capture_thread() {
+    let (tx, rx) = mpsc::channel();
+    let mut mock = MockKinect::new(MockConfig::default().with_fps(None));
+    mock.start(Box::new(move |frame| {
+        let _ = tx.send(frame.sequence);
+    }))
+    .unwrap();
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("a first frame");
+    drop(mock);
+    // The sink (and with it the sender) is dropped with the thread: the channel disconnects once
+    // the frames already sent are read, instead of filling forever.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(_) => assert!(Instant::now() < deadline, "frames still arrive after drop"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("the capture thread still holds its sink")
+            }
+        }
+    }
+}
