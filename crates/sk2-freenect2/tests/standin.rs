@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use sk2_freenect2::{
-    Freenect2, Freenect2Error, Freenect2Sensor, OpenOptions, Pipeline, POLL_INTERVAL, STOP_TIMEOUT,
+    Freenect2, Freenect2Error, Freenect2Sensor, OpenOptions, Pipeline, STOP_TIMEOUT,
 };
 use sk2_proto::{CapturedFrame, Sensor, SensorError};
 
@@ -52,6 +52,7 @@ mod standin {
         fn sk2_standin_counts(out: *mut Counts);
         fn sk2_standin_set_depth_size(width: usize, height: usize);
         fn sk2_standin_set_stalled(stalled: i32);
+        fn sk2_standin_stuck_waits() -> u32;
         fn sk2_standin_events(buf: *mut c_char, len: usize) -> usize;
     }
 
@@ -72,6 +73,12 @@ mod standin {
     pub fn set_stalled(stalled: bool) {
         // SAFETY: a plain value; no preconditions.
         unsafe { sk2_standin_set_stalled(i32::from(stalled)) }
+    }
+
+    /// How many waits ignored their timeout and blocked (while stalled).
+    pub fn stuck_waits() -> u32 {
+        // SAFETY: reads an atomic counter; no preconditions.
+        unsafe { sk2_standin_stuck_waits() }
     }
 
     pub fn counts() -> Counts {
@@ -435,10 +442,16 @@ fn stop_gives_up_on_a_capture_thread_stuck_in_a_wait_that_ignores_its_timeout() 
     frames
         .recv_timeout(Duration::from_secs(10))
         .expect("a frame");
-    // The Kinect goes silent and the library's wait never times out; after a poll interval the
-    // capture thread is stuck inside it.
+    // The Kinect goes silent and the library's wait never times out; the stand-in counts the
+    // waits that block (waiting for that, not for a fixed time, keeps the test right on a
+    // loaded machine).
+    let stuck_before = standin::stuck_waits();
     standin::set_stalled(true);
-    std::thread::sleep(POLL_INTERVAL * 3);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while standin::stuck_waits() == stuck_before {
+        assert!(Instant::now() < deadline, "the capture thread never waited");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let delivered_before_stop = sensor.stats().frames;
     let started = Instant::now();
     sensor.stop();
