@@ -447,10 +447,21 @@ fn stop_gives_up_on_a_capture_thread_stuck_in_a_wait_that_ignores_its_timeout() 
     // loaded machine).
     let stuck_before = standin::stuck_waits();
     standin::set_stalled(true);
+    // A frame the device made just before the stall can still wake the first blocked wait; the
+    // thread then blocks again (and the count moves). Stuck for good = counted, then unchanged
+    // for 100 ms (the stalled device makes no frames at all after ~1 ms).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while standin::stuck_waits() == stuck_before {
-        assert!(Instant::now() < deadline, "the capture thread never waited");
+    let mut last = (standin::stuck_waits(), Instant::now());
+    while last.0 == stuck_before || last.1.elapsed() < Duration::from_millis(100) {
+        assert!(
+            Instant::now() < deadline,
+            "the capture thread never got stuck"
+        );
         std::thread::sleep(Duration::from_millis(5));
+        let now = standin::stuck_waits();
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
     }
     let delivered_before_stop = sensor.stats().frames;
     let started = Instant::now();
