@@ -15,3 +15,58 @@ pub fn init_logging(default_level: &str) {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
+
+/// Writes the start-up banner of a long-running service (its endpoints, for people and scripts)
+/// to stdout, at once, and never fails: a service must keep serving when whoever started it has
+/// closed the pipe it reads the banner from (`println!` would panic on that broken pipe and take
+/// the whole process down).
+pub fn print_banner<I, S>(lines: I)
+where
+    I: IntoIterator<Item = S>,
+    S: std::fmt::Display,
+{
+    if let Err(error) = write_lines(&mut std::io::stdout().lock(), lines) {
+        tracing::warn!(%error, "cannot print the start-up banner on stdout; serving anyway");
+    }
+}
+
+fn write_lines<I, S>(out: &mut impl std::io::Write, lines: I) -> std::io::Result<()>
+where
+    I: IntoIterator<Item = S>,
+    S: std::fmt::Display,
+{
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer whose reader has gone away, like stdout after the pipe's reader exited.
+    struct BrokenPipe;
+
+    impl std::io::Write for BrokenPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
+    #[test]
+    fn banner_lines_are_written_one_per_line() {
+        let mut out = Vec::new();
+        write_lines(&mut out, ["name: a", "control: tcp://127.0.0.1:1"]).unwrap();
+        assert_eq!(out, b"name: a\ncontrol: tcp://127.0.0.1:1\n");
+    }
+
+    #[test]
+    fn a_broken_pipe_is_an_error_not_a_panic() {
+        let error = write_lines(&mut BrokenPipe, ["control: x"]).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe);
+    }
+}

@@ -123,6 +123,58 @@ fn the_server_prints_its_endpoints_serves_ping_and_exits_0_within_1_s_of_sigterm
     assert!(took < SHUTDOWN_LIMIT, "exit took {took:?}");
 }
 
+/// A port that was free a moment ago (bind to 0, read it, release it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whoever started the server may close the pipe it reads the banner from (a test or a script
+/// that only wanted the control line): the server must keep serving, not die on the broken pipe.
+#[test]
+fn the_server_keeps_serving_when_its_stdout_is_closed_before_it_prints() {
+    let control_port = free_port().to_string();
+    let mut child = Command::new(BIN)
+        .args(["--no-announce", "--bind", "127.0.0.1"])
+        .args(["--control-port", &control_port])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the read end closes before the server's first line
+
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::REQ).unwrap();
+    socket
+        .set_rcvtimeo(STARTUP_TIMEOUT.as_millis() as i32)
+        .unwrap();
+    socket.set_linger(0).unwrap();
+    socket
+        .connect(&format!("tcp://127.0.0.1:{control_port}"))
+        .unwrap();
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        // The second ping goes well after the banner was written (and lost).
+        socket.send(&[0x01][..], 0).unwrap();
+        let reply = socket.recv_multipart(0).map_err(|e| e.to_string());
+        let failed = reply.is_err();
+        replies.push(reply);
+        if failed {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let exited = child.try_wait().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(exited, None, "kinect-server exited on the closed stdout");
+    assert_eq!(replies, vec![Ok(vec![vec![0x02]]); 2]);
+}
+
 #[test]
 fn codec_none_offers_only_the_original_endpoint_and_a_bad_codec_is_refused() {
     let running = start(&["--no-announce", "--bind", "127.0.0.1", "--codec", "rvl"]);

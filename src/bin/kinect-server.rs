@@ -156,20 +156,21 @@ fn run(args: Args) -> Result<()> {
     }
     server.start().context("starting the server")?;
     let me = server.me();
-    println!("name: {}", me.name);
-    println!("control: {}", server.control_endpoint().unwrap_or_default());
+    let mut banner = vec![
+        format!("name: {}", me.name),
+        format!("control: {}", server.control_endpoint().unwrap_or_default()),
+    ];
     for device in &me.devices {
         for (kind, endpoint) in &device.endpoints {
-            println!("device {} {kind}: {endpoint}", device.id);
+            banner.push(format!("device {} {kind}: {endpoint}", device.id));
         }
         if let Some(keys) = me.device_keys.get(&device.id) {
             for (key, value) in keys {
-                println!("device {} {key}: {value}", device.id);
+                banner.push(format!("device {} {key}: {value}", device.id));
             }
         }
     }
-    // Best effort: a closed stdout must not stop the server.
-    let _ = std::io::Write::flush(&mut std::io::stdout());
+    streamkinect2::print_banner(banner);
 
     let _ = stop_rx.recv();
     tracing::info!("shutting down");

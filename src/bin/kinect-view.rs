@@ -48,7 +48,7 @@ fn run(args: Args) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let server = ViewServer::start(listener, hub.clone(), ViewConfig::default())?;
     // Printed on stdout (logs go to stderr) so scripts and tests can read the address.
-    println!("kinect-view: open {}", server.url());
+    streamkinect2::print_banner([format!("kinect-view: open {}", server.url())]);
 
     hub.set_preferred_sensor(args.sensor.as_deref());
     let mut sources: Vec<Box<dyn FrameSource>> = Vec::new();
