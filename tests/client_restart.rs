@@ -11,13 +11,21 @@ use sk2_client::{Client, ClientConfig, ClientEvent};
 const SERVER: &str = env!("CARGO_BIN_EXE_kinect-server");
 const WAIT: Duration = Duration::from_secs(5);
 
-/// A port that was free a moment ago (bind to 0, read it, release it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A control port and a depth port that were free a moment ago, the depth port's successor too
+/// (the server binds `depth_v2` there): all three bound at once, read, then released.
+fn free_ports() -> (u16, u16) {
+    let bind = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port));
+    loop {
+        let control = bind(0).unwrap();
+        let depth = bind(0).unwrap();
+        let depth_port = depth.local_addr().unwrap().port();
+        let Some(next) = depth_port.checked_add(1) else {
+            continue;
+        };
+        if let Ok(_depth_v2) = bind(next) {
+            return (control.local_addr().unwrap().port(), depth_port);
+        }
+    }
 }
 
 /// Starts `kinect-server` on fixed ports and returns it with its printed control endpoint.
@@ -34,10 +42,18 @@ fn start_server(control_port: u16, depth_port: u16) -> (Child, String) {
         ])
         .args(["--control-port", &control_port.to_string()])
         .args(["--depth-port", &depth_port.to_string()])
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Drained on a thread so that the server never blocks on a full pipe; shown if it fails.
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
     let stdout = BufReader::new(child.stdout.take().unwrap());
     for line in stdout.lines() {
         let line = line.unwrap();
@@ -46,7 +62,10 @@ fn start_server(control_port: u16, depth_port: u16) -> (Child, String) {
         }
     }
     let status = child.wait().unwrap();
-    panic!("kinect-server ended ({status}) without printing its control endpoint");
+    panic!(
+        "kinect-server ended ({status}) without printing its control endpoint: {}",
+        stderr.join().unwrap()
+    );
 }
 
 fn wait_event(
@@ -76,7 +95,7 @@ impl Drop for KillOnDrop {
 
 #[test]
 fn a_server_killed_and_restarted_on_the_same_port_is_reconnected_within_two_seconds() {
-    let (control_port, depth_port) = (free_port(), free_port());
+    let (control_port, depth_port) = free_ports();
     let (child, endpoint) = start_server(control_port, depth_port);
     let mut server = KillOnDrop(child);
     let config = ClientConfig::default()

@@ -76,6 +76,13 @@ struct Args {
     /// `SNDHWM` of depth sockets, in frames per subscriber.
     #[arg(long, default_value_t = sk2_server::DEFAULT_DEPTH_SNDHWM, value_parser = clap::value_parser!(i32).range(1..=1000))]
     depth_sndhwm: i32,
+    /// Most subscribers on each depth endpoint; more are refused until one leaves.
+    #[arg(long, default_value_t = sk2_server::DEFAULT_MAX_SUBSCRIBERS as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max_subscribers: u32,
+    /// Most peers (clients and browsers) on the control endpoint; more are refused until one
+    /// leaves.
+    #[arg(long, default_value_t = sk2_server::DEFAULT_MAX_CONTROL_PEERS as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max_control_peers: u32,
 }
 
 /// `--codec`: a depth_v2 codec name, or `none`.
@@ -142,6 +149,8 @@ fn run(args: Args) -> Result<()> {
         config.workers = usize::from(workers);
     }
     config.depth_sndhwm = args.depth_sndhwm;
+    config.max_subscribers = usize::try_from(args.max_subscribers).unwrap_or(usize::MAX);
+    config.max_control_peers = usize::try_from(args.max_control_peers).unwrap_or(usize::MAX);
     config.codec = args.codec.0;
 
     let (stop_tx, stop_rx) = std::sync::mpsc::sync_channel::<()>(1);

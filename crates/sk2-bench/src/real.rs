@@ -104,6 +104,9 @@ impl Drop for BenchSensor {
     }
 }
 
+/// Peer limits of the benchmarked server: above any subscriber count the bench runs.
+const BENCH_PEER_LIMIT: usize = 10_000;
+
 /// Runs an `sk2-server` on loopback with one [`BenchSensor`] until stdin closes or `max_seconds`.
 /// Prints `endpoint <control endpoint>`.
 pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Result<()> {
@@ -117,6 +120,11 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
     config.bind_host = "127.0.0.1".into();
     config.announce = false;
     config.stats_interval = Duration::from_secs(3600);
+    // The capacity rows measure how many subscribers the server can feed, so the peer limits (a
+    // protection for production, 100 subscribers and 64 control peers by default) must not cap
+    // the count first. Every subscriber process is also a control peer.
+    config.max_subscribers = BENCH_PEER_LIMIT;
+    config.max_control_peers = BENCH_PEER_LIMIT;
     let mut server = sk2_server::Server::new(config);
     server.add_sensor(Box::new(BenchSensor::new(templates, rate_fps)))?;
     server.start()?;

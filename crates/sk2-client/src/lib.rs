@@ -37,4 +37,7 @@ pub use browser::{Browser, BrowserEvent, ServerInfo, SERVICE_TYPE};
 pub use client::{Client, ClientConfig, ClientEvent, DisconnectReason};
 pub use endpoint::{Endpoint, EndpointError, HostAddresses};
 pub use error::ClientError;
-pub use subscription::{EndpointKind, Frame, Subscription, SubscriptionConfig, SubscriptionStats};
+pub use subscription::{
+    EndpointKind, Frame, Subscription, SubscriptionConfig, SubscriptionStats,
+    REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX,
+};

@@ -11,6 +11,11 @@
 //! application is slower than the sensor the oldest queued frame is dropped and counted
 //! ([`SubscriptionStats::dropped`]). Memory stays bounded by `queue_len + rcvhwm` frames whatever
 //! the application does.
+//!
+//! A server that already has as many subscribers as it allows refuses the connection during the
+//! handshake (docs/protocol.md, "Peer limits"); libzmq would then never retry, so the receiving
+//! thread watches for that refusal (a socket monitor), counts it in
+//! [`SubscriptionStats::refused`] and connects again after a growing pause.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,6 +44,15 @@ pub const DEFAULT_RCVHWM: i32 = 4;
 pub const MAX_DEPTH_MESSAGE_BYTES: i64 = 16 * 1024 * 1024;
 /// How often the receiving thread checks whether it should stop.
 const STOP_POLL: Duration = Duration::from_millis(50);
+/// First pause before connecting again after the server refused the subscription (it was full);
+/// doubles up to [`REFUSED_RETRY_MAX`]. A slot frees when another subscriber leaves, which no
+/// message announces, so the client polls, gently.
+pub const REFUSED_RETRY_INITIAL: Duration = Duration::from_millis(250);
+/// Longest pause between attempts to get into a full server.
+pub const REFUSED_RETRY_MAX: Duration = Duration::from_secs(4);
+/// Numbers the monitor endpoints of the subscriptions of a process (inproc names are per
+/// context, and contexts may be shared).
+static NEXT_MONITOR: AtomicU64 = AtomicU64::new(0);
 
 /// How a [`Subscription`] behaves.
 #[derive(Debug, Clone)]
@@ -148,6 +162,9 @@ pub struct SubscriptionStats {
     /// high-water mark), from gaps in sequence numbers; only for endpoints that carry them.
     /// Messages received but skipped are not in this count.
     pub lost: u64,
+    /// Times the server refused the connection because it had as many subscribers as it allows
+    /// (the subscription keeps trying, see [`REFUSED_RETRY_MAX`]).
+    pub refused: u64,
 }
 
 #[derive(Debug, Default)]
@@ -158,6 +175,7 @@ struct Counters {
     skipped: AtomicU64,
     decode_errors: AtomicU64,
     lost: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// A live subscription to one device's depth frames. Dropping it (or [`Subscription::unsubscribe`])
@@ -209,6 +227,18 @@ impl Subscription {
         socket.set_ipv6(address.is_ipv6())?;
         socket.set_subscribe(b"")?;
         let zmq_endpoint = zmq_address(address);
+        // Only refusals are watched: the server said no during the handshake (ZAP status 400).
+        let monitor_address = format!(
+            "inproc://sk2-subscription-monitor-{}",
+            NEXT_MONITOR.fetch_add(1, Ordering::Relaxed)
+        );
+        socket.monitor(
+            &monitor_address,
+            zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32,
+        )?;
+        let monitor = context.socket(zmq::PAIR)?;
+        monitor.set_linger(0)?;
+        monitor.connect(&monitor_address)?;
         socket.connect(&zmq_endpoint)?;
 
         let (tx, frames) = bounded(config.queue_len.max(1));
@@ -216,6 +246,10 @@ impl Subscription {
         let stop = Arc::new(AtomicBool::new(false));
         let mut receiver = Receiving {
             socket,
+            monitor,
+            endpoint: zmq_endpoint.clone(),
+            retry: None,
+            retry_pause: REFUSED_RETRY_INITIAL,
             device_id: device.id.clone(),
             kind,
             shape: config.depth_shape,
@@ -286,6 +320,7 @@ impl Subscription {
             skipped: c.skipped.load(Ordering::Relaxed),
             decode_errors: c.decode_errors.load(Ordering::Relaxed),
             lost: c.lost.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
         }
     }
 
@@ -322,6 +357,14 @@ impl Iterator for Subscription {
 /// The receiving thread: owns the SUB socket, decodes, queues.
 struct Receiving {
     socket: zmq::Socket,
+    /// Reports the server's refusals of `socket`'s connection.
+    monitor: zmq::Socket,
+    /// The address `socket` connects to.
+    endpoint: String,
+    /// When to connect again after a refusal.
+    retry: Option<Instant>,
+    /// Pause before the next attempt after a refusal.
+    retry_pause: Duration,
     device_id: String,
     kind: EndpointKind,
     shape: (usize, usize),
@@ -338,13 +381,24 @@ impl Receiving {
     fn run(&mut self) {
         let mut raw = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
-            match self.socket.poll(zmq::POLLIN, STOP_POLL.as_millis() as i64) {
-                Ok(0) | Err(zmq::Error::EINTR) => continue,
-                Ok(_) => {}
+            let mut items = [
+                self.socket.as_poll_item(zmq::POLLIN),
+                self.monitor.as_poll_item(zmq::POLLIN),
+            ];
+            match zmq::poll(&mut items, STOP_POLL.as_millis() as i64) {
+                Ok(_) | Err(zmq::Error::EINTR) => {}
                 Err(error) => {
                     tracing::warn!(%error, device = %self.device_id, "depth socket failed");
                     return;
                 }
+            }
+            let (message_waiting, refused) = (items[0].is_readable(), items[1].is_readable());
+            if refused {
+                self.note_refusal();
+            }
+            self.retry_if_due();
+            if !message_waiting {
+                continue;
             }
             // Take everything waiting and decode only the newest: when decoding is slower than
             // the sensor, older messages would only add latency (and, once libzmq's queue is full,
@@ -367,6 +421,7 @@ impl Receiving {
                 }
             }
             let Some(message) = newest else { continue };
+            self.retry_pause = REFUSED_RETRY_INITIAL;
             let received_at = Instant::now();
             let decoded = match message.as_slice() {
                 [single] => self.decode(single, &mut raw),
@@ -388,6 +443,40 @@ impl Receiving {
                 header,
                 received_at,
             });
+        }
+    }
+
+    /// Reads the refusals the monitor reported and schedules the next attempt.
+    fn note_refusal(&mut self) {
+        let mut refusals = 0;
+        while self.monitor.recv_multipart(zmq::DONTWAIT).is_ok() {
+            refusals += 1;
+        }
+        if refusals == 0 {
+            return;
+        }
+        let total = self.counters.refused.fetch_add(refusals, Ordering::Relaxed) + refusals;
+        tracing::info!(
+            device = %self.device_id,
+            endpoint = %self.endpoint,
+            refused = total,
+            retry_in = ?self.retry_pause,
+            "the server has as many subscribers as it allows; will try again"
+        );
+        self.retry = Some(Instant::now() + self.retry_pause);
+        self.retry_pause = (self.retry_pause * 2).min(REFUSED_RETRY_MAX);
+    }
+
+    /// Connects again once the pause after a refusal is over (libzmq never retries a connection
+    /// the server refused).
+    fn retry_if_due(&mut self) {
+        if self.retry.is_some_and(|at| Instant::now() >= at) {
+            self.retry = None;
+            // The refused connection may already be gone (ENOENT): connect either way.
+            let _ = self.socket.disconnect(&self.endpoint);
+            if let Err(error) = self.socket.connect(&self.endpoint) {
+                tracing::warn!(%error, endpoint = %self.endpoint, "cannot connect again");
+            }
         }
     }
 

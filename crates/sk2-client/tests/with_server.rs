@@ -246,3 +246,37 @@ fn the_original_depth_endpoint_is_used_when_depth_v2_is_not_preferred() {
     let frame = subscription.recv_timeout(WAIT).expect("no frame");
     assert!(frame.header.is_none());
 }
+
+#[test]
+fn a_subscription_refused_by_a_full_server_keeps_trying_and_gets_in_once_a_slot_frees() {
+    let mut config = server_config();
+    config.max_subscribers = 1;
+    let mut server = Server::new(config);
+    let id = server
+        .add_sensor(Box::new(MockKinect::new(MockConfig::default())))
+        .unwrap();
+    server.start().unwrap();
+    let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
+
+    let first = client.subscribe(&id).unwrap();
+    assert!(first.recv_timeout(WAIT).is_some());
+    let second = client.subscribe(&id).unwrap();
+    let refused = || second.stats().refused;
+    let deadline = Instant::now() + WAIT;
+    while refused() == 0 {
+        assert!(Instant::now() < deadline, "the refusal was not noticed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(second.try_recv().is_none());
+    assert!(server.stats()[0].refused_subscribers >= 1);
+    // The admitted subscription never notices.
+    assert!(first.recv_timeout(WAIT).is_some());
+    assert_eq!(first.stats().refused, 0);
+
+    // A slot frees: the refused subscription gets in by itself within its longest retry pause.
+    drop(first);
+    let frame = second
+        .recv_timeout(sk2_client::REFUSED_RETRY_MAX + WAIT)
+        .expect("no frame after the slot freed");
+    assert_eq!(frame.device_id, id);
+}

@@ -47,6 +47,7 @@ pub(crate) fn serve(
                     unwatched = sensor.unwatched,
                     depth_messages = sensor.depth_messages,
                     depth_v2_messages = sensor.depth_v2_messages,
+                    refused_subscribers = sensor.refused_subscribers,
                     "sensor counters"
                 );
             }

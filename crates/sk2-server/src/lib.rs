@@ -40,6 +40,7 @@
 //! # Ok::<(), sk2_server::ServerError>(())
 //! ```
 
+mod admission;
 mod announce;
 mod control;
 mod pipeline;
@@ -47,7 +48,7 @@ mod stats;
 mod thread;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -59,6 +60,7 @@ pub use announce::SERVICE_TYPE;
 pub use sk2_proto::depth_v2::Codec;
 pub use stats::SensorStats;
 
+use admission::Gatekeeper;
 use announce::Announcer;
 use control::{lock, ControlShared};
 use pipeline::{EncoderPool, Publisher, Sockets};
@@ -77,6 +79,31 @@ pub const DEFAULT_DEPTH_SNDHWM: i32 = 4;
 /// a subscription is one byte plus a topic, and clients of this protocol subscribe to everything
 /// (an empty topic). 256 bytes allows any sane topic and refuses a peer that sends megabytes.
 pub const MAX_SUBSCRIPTION_BYTES: i64 = 256;
+
+/// Default most peers on each depth endpoint (per sensor, `depth` and `depth_v2` counted
+/// apart); more are refused during the ZMTP handshake (see [`Config::max_subscribers`]).
+///
+/// Each subscriber costs a TCP connection (a file descriptor, kernel buffers) and a queue of up to
+/// [`DEFAULT_DEPTH_SNDHWM`] frames that libzmq shares between subscribers. 100 subscribers per
+/// endpoint were measured without drops (docs/performance.md), and with two endpoints per sensor
+/// they stay well inside the usual limit of 1024 open files.
+pub const DEFAULT_MAX_SUBSCRIBERS: usize = 100;
+
+/// Default most peers on the control endpoint (browsers and clients); more are refused during
+/// the ZMTP handshake (see [`Config::max_control_peers`]). With [`CONTROL_RCVHWM`] and
+/// [`CONTROL_SNDHWM`] this bounds what control peers can make the server hold (next to kernel
+/// buffers): 64 x (8 requests x 64 KiB + 128 replies x a few KiB), a few dozen MiB at worst.
+pub const DEFAULT_MAX_CONTROL_PEERS: usize = 64;
+
+/// `RCVHWM` of the control socket, in requests per peer. A well-behaved client has one request in
+/// flight (REQ); a peer that pipelines more waits in TCP once 8 are queued, instead of libzmq's
+/// default of 1000 x [`MAX_CONTROL_MESSAGE_BYTES`] (64 MiB) per peer.
+pub const CONTROL_RCVHWM: i32 = 8;
+
+/// `SNDHWM` of the control socket, in replies per peer. Past it, replies to a peer that does not
+/// read them are dropped (a REP socket never blocks on one peer). 128 lets a client pipeline
+/// 100 requests (the hostile-peer test does) and still get every reply.
+pub const CONTROL_SNDHWM: i32 = 128;
 
 /// Default time a closing socket may spend sending what it still holds: bounded so that shutdown
 /// finishes promptly even with a stalled peer, long enough for a last reply on loopback or LAN.
@@ -125,6 +152,12 @@ pub struct Config {
     pub linger: Duration,
     /// Interval between info-level log lines of the counters.
     pub stats_interval: Duration,
+    /// Most subscribers on each depth endpoint; see [`DEFAULT_MAX_SUBSCRIBERS`]. Subscribers past
+    /// it are refused (counted in [`SensorStats::refused_subscribers`]) until one leaves.
+    pub max_subscribers: usize,
+    /// Most peers on the control endpoint; see [`DEFAULT_MAX_CONTROL_PEERS`]. Peers past it are
+    /// refused (counted by [`Server::refused_control_peers`]).
+    pub max_control_peers: usize,
 }
 
 impl Default for Config {
@@ -143,6 +176,8 @@ impl Default for Config {
             depth_sndhwm: DEFAULT_DEPTH_SNDHWM,
             linger: DEFAULT_LINGER,
             stats_interval: DEFAULT_STATS_INTERVAL,
+            max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
+            max_control_peers: DEFAULT_MAX_CONTROL_PEERS,
         }
     }
 }
@@ -195,6 +230,8 @@ pub struct Server {
     /// `(id, counters)` of every attached sensor, shared with the control thread's stats log.
     registry: Arc<Registry>,
     control: Arc<ControlShared>,
+    /// Peers refused by the control endpoint's limit, since the server was created.
+    refused_control_peers: Arc<AtomicU64>,
     running: Option<Running>,
 }
 
@@ -229,6 +266,8 @@ struct Running {
     context: zmq::Context,
     control_endpoint: String,
     control_thread: Worker,
+    /// Admits or refuses peers of every socket, to enforce the peer limits.
+    gatekeeper: Gatekeeper,
     /// Host name in advertised endpoints.
     host: String,
     pool: EncoderPool,
@@ -252,6 +291,7 @@ impl Server {
             sensors: Vec::new(),
             registry: Arc::default(),
             control,
+            refused_control_peers: Arc::default(),
             running: None,
         }
     }
@@ -274,6 +314,11 @@ impl Server {
     /// What the server answers to `who` now. Before start, the endpoints are empty.
     pub fn me(&self) -> Me {
         lock(&self.control.me).clone()
+    }
+
+    /// Peers the control endpoint refused because [`Config::max_control_peers`] were connected.
+    pub fn refused_control_peers(&self) -> u64 {
+        self.refused_control_peers.load(Ordering::Relaxed)
     }
 
     /// The counters of every attached sensor, in the order they were added.
@@ -326,9 +371,20 @@ impl Server {
             return Err(ServerError::AlreadyRunning);
         }
         let context = zmq::Context::new();
+        let mut gatekeeper = Gatekeeper::start(&context)?;
         let control_socket = context.socket(zmq::REP)?;
         control_socket.set_maxmsgsize(MAX_CONTROL_MESSAGE_BYTES as i64)?;
+        control_socket.set_rcvhwm(CONTROL_RCVHWM)?;
+        control_socket.set_sndhwm(CONTROL_SNDHWM)?;
         control_socket.set_linger(linger_ms(self.config.linger))?;
+        // Before binding, so that every connection is counted.
+        gatekeeper.guard(
+            &context,
+            &control_socket,
+            "control",
+            self.config.max_control_peers,
+            Arc::clone(&self.refused_control_peers),
+        )?;
         let control_port = bind(
             &control_socket,
             &self.config.bind_host,
@@ -353,6 +409,7 @@ impl Server {
             context,
             control_endpoint,
             control_thread,
+            gatekeeper,
             host,
             pool,
             announcer: None,
@@ -422,6 +479,8 @@ impl Server {
         for attached in &mut self.sensors {
             stop_sensor(attached);
         }
+        // Last: the context cannot end while the gatekeeper's sockets are open.
+        running.gatekeeper.stop(JOIN_TIMEOUT);
         drop(running.context);
         lock(&self.control.me).endpoints.clear();
         self.publish_me();
@@ -469,9 +528,10 @@ fn start_sensor(
     running: &mut Running,
     attached: &mut Attached,
 ) -> Result<(), ServerError> {
-    let (depth, depth_port) = depth_socket(config, running, "depth")?;
+    let refused = &attached.counters.refused_subscribers;
+    let (depth, depth_port) = depth_socket(config, running, "depth", refused)?;
     let depth_v2 = match config.codec {
-        Some(codec) => Some((depth_socket(config, running, "depth_v2")?, codec)),
+        Some(codec) => Some((depth_socket(config, running, "depth_v2", refused)?, codec)),
         None => None,
     };
     let mut endpoints = BTreeMap::from([(
@@ -512,12 +572,21 @@ fn depth_socket(
     config: &Config,
     running: &mut Running,
     role: &'static str,
+    refused: &Arc<AtomicU64>,
 ) -> Result<(zmq::Socket, u16), ServerError> {
     let socket = running.context.socket(zmq::XPUB)?;
     socket.set_sndhwm(config.depth_sndhwm)?;
     // An XPUB reads subscription messages from the network.
     socket.set_maxmsgsize(MAX_SUBSCRIPTION_BYTES)?;
     socket.set_linger(linger_ms(config.linger))?;
+    // Before binding, so that every connection is counted.
+    running.gatekeeper.guard(
+        &running.context,
+        &socket,
+        role,
+        config.max_subscribers,
+        Arc::clone(refused),
+    )?;
     let port = if config.depth_port == 0 {
         0
     } else {

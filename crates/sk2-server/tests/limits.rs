@@ -1,0 +1,133 @@
+//! The peer limits: a depth endpoint admits at most `max_subscribers` subscribers and the control
+//! endpoint at most `max_control_peers` peers; the next ones are refused during the handshake,
+//! counted, and admitted again once a slot is free. Admitted peers never notice.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{depth_endpoint, local_config, mock, request, sub, REPLY_TIMEOUT};
+use sk2_server::Server;
+
+/// How long a refused peer is watched for a message it must not get.
+const REFUSED_WATCH: Duration = Duration::from_millis(1500);
+
+fn recv_within(socket: &zmq::Socket, timeout: Duration) -> Option<Vec<Vec<u8>>> {
+    match socket.poll(zmq::POLLIN, timeout.as_millis() as i64) {
+        Ok(n) if n > 0 => socket.recv_multipart(0).ok(),
+        _ => None,
+    }
+}
+
+/// Waits until `condition` holds, up to `REPLY_TIMEOUT`.
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_subscriber_past_the_limit_is_refused_and_admitted_once_a_slot_frees() {
+    let mut config = local_config();
+    config.max_subscribers = 2;
+    let mut server = Server::new(config);
+    server.add_sensor(Box::new(mock(30.0))).unwrap();
+    server.start().unwrap();
+    let endpoint = depth_endpoint(&server);
+    let context = zmq::Context::new();
+
+    let first = sub(&context, &endpoint);
+    let second = sub(&context, &endpoint);
+    assert!(recv_within(&first, REPLY_TIMEOUT).is_some());
+    assert!(recv_within(&second, REPLY_TIMEOUT).is_some());
+
+    let third = sub(&context, &endpoint);
+    assert!(
+        recv_within(&third, REFUSED_WATCH).is_none(),
+        "a third subscriber got a frame past a limit of 2"
+    );
+    assert!(server.stats()[0].refused_subscribers >= 1);
+    // The admitted ones never notice.
+    assert!(recv_within(&first, REPLY_TIMEOUT).is_some());
+    assert!(recv_within(&second, REPLY_TIMEOUT).is_some());
+
+    // One leaves: the refused one gets in when it tries again (libzmq does not retry a refused
+    // connection by itself; sk2-client does, with a backoff).
+    drop(first);
+    let mut admitted = false;
+    eventually("the refused subscriber admitted after one left", || {
+        third.disconnect(&endpoint).unwrap();
+        third.connect(&endpoint).unwrap();
+        admitted = recv_within(&third, Duration::from_millis(500)).is_some();
+        admitted
+    });
+    assert!(recv_within(&second, REPLY_TIMEOUT).is_some());
+    server.stop();
+}
+
+#[test]
+fn the_limit_counts_each_depth_endpoint_apart() {
+    let mut config = local_config();
+    config.max_subscribers = 1;
+    let mut server = Server::new(config);
+    server.add_sensor(Box::new(mock(30.0))).unwrap();
+    server.add_sensor(Box::new(mock(30.0))).unwrap();
+    server.start().unwrap();
+    let me = server.me();
+    let context = zmq::Context::new();
+    // One subscriber on each of the four endpoints (two sensors x depth, depth_v2): all admitted.
+    let subscribers: Vec<_> = me
+        .devices
+        .iter()
+        .flat_map(|device| device.endpoints.values())
+        .map(|endpoint| sub(&context, endpoint))
+        .collect();
+    assert_eq!(subscribers.len(), 4);
+    for subscriber in &subscribers {
+        assert!(recv_within(subscriber, REPLY_TIMEOUT).is_some());
+    }
+    assert!(server.stats().iter().all(|s| s.refused_subscribers == 0));
+    server.stop();
+}
+
+#[test]
+fn a_control_peer_past_the_limit_is_refused_while_the_admitted_keep_getting_pongs() {
+    let mut config = local_config();
+    config.max_control_peers = 2;
+    let mut server = Server::new(config);
+    server.start().unwrap();
+    let endpoint = server.control_endpoint().unwrap();
+    let context = zmq::Context::new();
+    let req = |rcvtimeo: Duration| {
+        let socket = context.socket(zmq::REQ).unwrap();
+        socket.set_rcvtimeo(rcvtimeo.as_millis() as i32).unwrap();
+        socket.set_linger(0).unwrap();
+        socket.connect(&endpoint).unwrap();
+        socket
+    };
+    let first = req(REPLY_TIMEOUT);
+    let second = req(REPLY_TIMEOUT);
+    assert_eq!(request(&first, &[&[0x01]]), vec![vec![0x02]]);
+    assert_eq!(request(&second, &[&[0x01]]), vec![vec![0x02]]);
+
+    let third = req(REFUSED_WATCH);
+    third.send(&[0x01][..], 0).unwrap();
+    assert!(
+        third.recv_multipart(0).is_err(),
+        "a third control peer got a reply past a limit of 2"
+    );
+    assert!(server.refused_control_peers() >= 1);
+    assert_eq!(request(&first, &[&[0x01]]), vec![vec![0x02]]);
+    assert_eq!(request(&second, &[&[0x01]]), vec![vec![0x02]]);
+
+    // One leaves: a new peer gets in (once the server has seen the disconnection).
+    drop(first);
+    eventually("a new control peer admitted after one left", || {
+        let fresh = req(Duration::from_millis(500));
+        fresh.send(&[0x01][..], 0).unwrap();
+        fresh.recv_multipart(0).is_ok()
+    });
+    server.stop();
+}
