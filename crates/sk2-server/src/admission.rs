@@ -47,6 +47,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// count wrong for good, so this is generous rather than tight.
 const MONITOR_QUEUE_EVENTS: i32 = 100_000;
 
+/// Time a new peer has to complete the ZMTP handshake on a guarded socket before libzmq closes
+/// its connection (libzmq's default is 30 s). A connection counts against the limit from the
+/// moment it is accepted, so this is how long a peer that connects and sends nothing can hold a
+/// slot. A real handshake takes a few round trips: milliseconds, even on Wi-Fi.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// At most one log line per guarded socket in this interval about refused peers.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -120,6 +126,8 @@ impl Gatekeeper {
         monitor.set_rcvhwm(MONITOR_QUEUE_EVENTS)?;
         monitor.connect(&address)?;
         socket.set_zap_domain(&domain)?;
+        socket
+            .set_handshake_ivl(i32::try_from(HANDSHAKE_TIMEOUT.as_millis()).unwrap_or(i32::MAX))?;
         let guard = Guard {
             domain,
             role,

@@ -131,3 +131,35 @@ fn a_control_peer_past_the_limit_is_refused_while_the_admitted_keep_getting_pong
     });
     server.stop();
 }
+
+#[test]
+fn a_peer_that_connects_and_never_speaks_holds_its_slot_only_until_the_handshake_timeout() {
+    let mut config = local_config();
+    config.max_subscribers = 1;
+    let mut server = Server::new(config);
+    server.add_sensor(Box::new(mock(30.0))).unwrap();
+    server.start().unwrap();
+    let endpoint = depth_endpoint(&server);
+    let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let context = zmq::Context::new();
+    let subscriber = sub(&context, &endpoint);
+    assert!(
+        recv_within(&subscriber, Duration::from_secs(1)).is_none(),
+        "admitted while the silent peer held the only slot"
+    );
+    let silent_since = Instant::now();
+    // libzmq closes the silent connection after the handshake timeout (5 s): then a retry gets in.
+    let mut admitted = false;
+    while !admitted {
+        assert!(
+            silent_since.elapsed() < Duration::from_secs(15),
+            "the silent peer still holds the slot"
+        );
+        subscriber.disconnect(&endpoint).unwrap();
+        subscriber.connect(&endpoint).unwrap();
+        admitted = recv_within(&subscriber, Duration::from_millis(500)).is_some();
+    }
+    drop(silent);
+    server.stop();
+}
