@@ -30,6 +30,17 @@ where
     }
 }
 
+/// Whether `error` comes from writing to a pipe whose reader has gone (`kinect-codec DIR | head`):
+/// a command-line tool then stops quietly with success, as Unix filters do, instead of reporting
+/// (or, with `println!`, panicking on) the broken pipe.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn write_lines<I, S>(out: &mut impl std::io::Write, lines: I) -> std::io::Result<()>
 where
     I: IntoIterator<Item = S>,
@@ -68,5 +79,17 @@ mod tests {
     fn a_broken_pipe_is_an_error_not_a_panic() {
         let error = write_lines(&mut BrokenPipe, ["control: x"]).unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn a_broken_pipe_is_recognised_through_context_and_nothing_else_is() {
+        let error = write_lines(&mut BrokenPipe, ["x"]).unwrap_err();
+        let wrapped = anyhow::Error::new(error).context("printing the table");
+        assert!(is_broken_pipe(&wrapped));
+        let other = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(!is_broken_pipe(&other));
+        assert!(!is_broken_pipe(&anyhow::anyhow!(
+            "broken pipe, said in words"
+        )));
     }
 }

@@ -91,3 +91,27 @@ fn an_unknown_codec_name_is_an_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unknown codec"), "{stderr}");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_tool_quietly_with_success() {
+    // `kinect-codec DIR | head -1`: the pipe closes while the tool still has rows to print.
+    let dir = TempDir::new("pipe");
+    for i in 0..20 {
+        std::fs::write(dir.0.join(format!("scene-{i}-64x48.u16")), frame_bytes()).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kinect-codec"))
+        .args([dir.0.to_str().unwrap(), "--repeat", "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut header = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut header).unwrap();
+    assert!(header.starts_with("file"), "{header}");
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}

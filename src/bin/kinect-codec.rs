@@ -10,6 +10,7 @@
 //! measured as complete `depth_v2` messages, 44-byte header included.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -112,8 +113,20 @@ impl Subject {
     }
 }
 
+/// `println!` that returns the write error instead of panicking, so that a closed pipe
+/// (`kinect-codec DIR | head`) ends the tool quietly instead of crashing it.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
+
 fn main() {
     if let Err(error) = run(Args::parse()) {
+        if streamkinect2::is_broken_pipe(&error) {
+            // The reader has all it wanted, as with `head`: not an error.
+            return;
+        }
         eprintln!("kinect-codec: {error:#}");
         std::process::exit(1);
     }
@@ -137,9 +150,14 @@ fn run(args: Args) -> Result<()> {
         }
     }
     ensure!(!files.is_empty(), "no .u16 files found");
-    println!(
+    say!(
         "{:<34} {:>9} {:>7} {:>8} {:>10} {:>10}  round trip",
-        "file", "shape", "codec", "ratio", "encode ms", "decode ms"
+        "file",
+        "shape",
+        "codec",
+        "ratio",
+        "encode ms",
+        "decode ms"
     );
     // (source, codec) -> ratios, for the per-source medians at the end.
     let mut ratios: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
@@ -162,7 +180,7 @@ fn run(args: Args) -> Result<()> {
             }
         }
     }
-    println!("\nmedian ratio per source:");
+    say!("\nmedian ratio per source:");
     for ((source, codec), mut values) in ratios {
         values.sort_by(f64::total_cmp);
         let n = values.len();
@@ -171,7 +189,7 @@ fn run(args: Args) -> Result<()> {
         } else {
             (values[n / 2 - 1] + values[n / 2]) / 2.0
         };
-        println!("  {source:<14} {codec:>7} {median:>6.2}  ({n} files)");
+        say!("  {source:<14} {codec:>7} {median:>6.2}  ({n} files)");
     }
     Ok(())
 }
@@ -230,7 +248,7 @@ fn report(
     let shape = format!("{}x{}", frame.width(), frame.height());
     let codec = subject.name();
     if subject == Subject::Sk2 && frame.width() % 2 != 0 {
-        println!("{name:<34} {shape:>9} {codec:>7}        -          -          -  odd width");
+        say!("{name:<34} {shape:>9} {codec:>7}        -          -          -  odd width");
         return Ok(None);
     }
     let mut message = Vec::new();
@@ -273,7 +291,7 @@ fn report(
         std::hint::black_box(subject.decode(&message, frame.width(), frame.height()).ok());
     });
     let ratio = (frame.depth_mm().len() * 2) as f64 / message.len() as f64;
-    println!(
+    say!(
         "{name:<34} {shape:>9} {codec:>7} {ratio:>8.2} {encode_ms:>10.3} {decode_ms:>10.3}  {verdict}"
     );
     Ok(Some(ratio))
