@@ -280,3 +280,32 @@ fn a_subscription_refused_by_a_full_server_keeps_trying_and_gets_in_once_a_slot_
         .expect("no frame after the slot freed");
     assert_eq!(frame.device_id, id);
 }
+
+#[test]
+fn a_client_refused_by_a_full_control_endpoint_connects_once_a_slot_frees() {
+    let mut config = server_config();
+    config.max_control_peers = 1;
+    let mut server = Server::new(config);
+    server.start().unwrap();
+    let first = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
+
+    // The refused client hears nothing (its connection is closed during the handshake), times
+    // out, and keeps probing with fresh sockets (Lazy Pirate).
+    let mut second = Client::new(&endpoint(&server), fast()).unwrap();
+    let events = second.events();
+    second.connect().unwrap();
+    wait_for(&events, WAIT, |e| matches!(e, ClientEvent::Unreachable))
+        .map_err(|seen| format!("no Unreachable event; saw {seen:?}"))
+        .unwrap();
+    assert!(!second.is_connected());
+    assert!(server.refused_control_peers() >= 1);
+    assert!(first.ping().is_ok());
+
+    drop(first);
+    wait_for(&events, WAIT, |e| {
+        matches!(e, ClientEvent::Connected { .. })
+    })
+    .map_err(|seen| format!("not connected after the slot freed; saw {seen:?}"))
+    .unwrap();
+    assert!(second.ping().is_ok());
+}
