@@ -20,7 +20,6 @@ use sk2_proto::sensor::unix_time_ns;
 use sk2_proto::{CapturedFrame, DepthFrame, FrameSink, Sensor, SensorError};
 
 use crate::frames::{self, Input};
-use crate::procfs;
 use crate::roles::{self, Stack, Summary, POLL_INTERVAL, RCVHWM_FRAMES};
 
 /// How long a subscriber waits for the server's `me`: generous, 100+ clients start at once.
@@ -182,24 +181,8 @@ pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) ->
     }
 
     let subscription = client.subscribe(&device.id)?;
-    let mut ready = false;
-    let mut counting = false;
-    let mut summary = Summary::default();
-    let mut window_start = Instant::now();
-    let mut cpu_start = 0.0;
-    while Instant::now() < deadline {
-        match commands.try_recv() {
-            Ok(line) if line == "start" => {
-                summary = Summary::default();
-                counting = true;
-                window_start = Instant::now();
-                cpu_start = procfs::own_cpu_seconds()?;
-            }
-            Ok(line) if line == "stop" => break,
-            Ok(line) => anyhow::bail!("unknown command {line:?}"),
-            Err(mpsc::TryRecvError::Disconnected) => break,
-            Err(mpsc::TryRecvError::Empty) => {}
-        }
+    let mut window = roles::Window::new();
+    while Instant::now() < deadline && window.obey(&commands)? {
         let Some(frame) = subscription.recv_timeout(POLL_INTERVAL) else {
             continue;
         };
@@ -210,7 +193,7 @@ pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) ->
                 .map(|(sequence, time)| (u64::from(sequence), time)),
         };
         let Some((sequence, capture_time_ns)) = stamp else {
-            summary.errors += 1;
+            window.summary.errors += 1;
             continue;
         };
         if v2 != frame.header.is_some() {
@@ -221,32 +204,20 @@ pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) ->
         let array = std::hint::black_box(frame.depth.into_array());
         let now_ns = unix_time_ns();
         drop(array);
-        if !ready {
-            roles::say("ready")?;
-            ready = true;
-        }
-        if !counting {
+        if !window.decoded()? {
             continue;
         }
+        let summary = &mut window.summary;
         let sequence = if v2 {
             sequence
         } else {
             roles::unwrap_sequence32(summary.last_sequence, sequence as u32)
         };
-        roles::count(
-            &mut summary,
-            sequence,
-            now_ns.saturating_sub(capture_time_ns),
-        );
+        roles::count(summary, sequence, now_ns.saturating_sub(capture_time_ns));
         // Message arrival to array in the application: the client's decode plus its queue.
         summary.decode_ns += received_at.elapsed().as_nanos() as u64;
     }
-    if counting {
-        summary.cpu_seconds = procfs::own_cpu_seconds()? - cpu_start;
-        summary.window_seconds = window_start.elapsed().as_secs_f64();
-    }
-    roles::say(&format!("summary {}", serde_json::to_string(&summary)?))?;
-    Ok(())
+    window.finish()
 }
 
 #[cfg(test)]

@@ -278,6 +278,67 @@ pub struct Summary {
     pub window_seconds: f64,
 }
 
+/// A subscriber's measuring window and its protocol on stdin/stdout: `ready` once the first frame
+/// is decoded, counting from a `start` line, the summary at `stop` (or when stdin ends).
+pub(crate) struct Window {
+    /// What was counted since `start`.
+    pub(crate) summary: Summary,
+    ready: bool,
+    counting: bool,
+    started_at: Instant,
+    cpu_at_start: f64,
+}
+
+impl Window {
+    pub(crate) fn new() -> Self {
+        Self {
+            summary: Summary::default(),
+            ready: false,
+            counting: false,
+            started_at: Instant::now(),
+            cpu_at_start: 0.0,
+        }
+    }
+
+    /// Applies the waiting command, if any; `false` once the subscriber must stop.
+    pub(crate) fn obey(&mut self, commands: &mpsc::Receiver<String>) -> Result<bool> {
+        match commands.try_recv() {
+            Ok(line) if line == "start" => {
+                self.summary = Summary::default();
+                self.counting = true;
+                self.started_at = Instant::now();
+                self.cpu_at_start = procfs::own_cpu_seconds()?;
+                Ok(true)
+            }
+            Ok(line) if line == "stop" => Ok(false),
+            Ok(line) => bail!("unknown command {line:?}"),
+            Err(mpsc::TryRecvError::Disconnected) => Ok(false),
+            Err(mpsc::TryRecvError::Empty) => Ok(true),
+        }
+    }
+
+    /// Notes a decoded frame: says `ready` after the first; whether this one is to be counted.
+    pub(crate) fn decoded(&mut self) -> Result<bool> {
+        if !self.ready {
+            say("ready")?;
+            self.ready = true;
+        }
+        Ok(self.counting)
+    }
+
+    /// Closes the window and prints the summary.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        if self.counting {
+            self.summary.cpu_seconds = procfs::own_cpu_seconds()? - self.cpu_at_start;
+            self.summary.window_seconds = self.started_at.elapsed().as_secs_f64();
+        }
+        say(&format!(
+            "summary {}",
+            serde_json::to_string(&self.summary)?
+        ))
+    }
+}
+
 /// Decodes one message into `(sequence, capture_time_ns, array)`.
 fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u64, DepthFrame)> {
     match stack {
@@ -346,28 +407,9 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
     }
 
     let mut packing = Vec::new();
-    let mut ready = false;
-    let mut counting = false;
-    let mut summary = Summary::default();
-    let mut window_start = Instant::now();
-    let mut cpu_start = 0.0;
+    let mut window = Window::new();
     let mut message = zmq::Message::new();
-    loop {
-        if Instant::now() >= deadline {
-            break;
-        }
-        match commands.try_recv() {
-            Ok(line) if line == "start" => {
-                summary = Summary::default();
-                counting = true;
-                window_start = Instant::now();
-                cpu_start = procfs::own_cpu_seconds()?;
-            }
-            Ok(line) if line == "stop" => break,
-            Ok(line) => bail!("unknown command {line:?}"),
-            Err(mpsc::TryRecvError::Disconnected) => break,
-            Err(mpsc::TryRecvError::Empty) => {}
-        }
+    while Instant::now() < deadline && window.obey(&commands)? {
         match socket.recv(&mut message, 0) {
             Ok(()) => {}
             Err(zmq::Error::EAGAIN) => continue,
@@ -378,7 +420,7 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
         let (sequence, capture_time_ns, frame) = match decoded {
             Ok(decoded) => decoded,
             Err(_) => {
-                summary.errors += 1;
+                window.summary.errors += 1;
                 continue;
             }
         };
@@ -387,32 +429,20 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
         let now_ns = unix_time_ns();
         let decode_ns = decode_start.elapsed().as_nanos() as u64;
         drop(array);
-        if !ready {
-            say("ready")?;
-            ready = true;
-        }
-        if !counting {
+        if !window.decoded()? {
             continue;
         }
+        let summary = &mut window.summary;
         let sequence = match options.stack {
             Stack::Sk2Pub | Stack::Server(_) => {
                 unwrap_sequence32(summary.last_sequence, sequence as u32)
             }
             Stack::Raw | Stack::V2Pub(_) => sequence,
         };
-        count(
-            &mut summary,
-            sequence,
-            now_ns.saturating_sub(capture_time_ns),
-        );
+        count(summary, sequence, now_ns.saturating_sub(capture_time_ns));
         summary.decode_ns += decode_ns;
     }
-    if counting {
-        summary.cpu_seconds = procfs::own_cpu_seconds()? - cpu_start;
-        summary.window_seconds = window_start.elapsed().as_secs_f64();
-    }
-    say(&format!("summary {}", serde_json::to_string(&summary)?))?;
-    Ok(())
+    window.finish()
 }
 
 #[cfg(test)]
