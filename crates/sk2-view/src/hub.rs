@@ -134,6 +134,18 @@ struct ServerState {
     error: Option<String>,
 }
 
+impl State {
+    /// The entry of `server`, listed at `endpoint` with no error if it was not listed yet.
+    fn server_entry(&mut self, server: &str, endpoint: &str) -> &mut ServerState {
+        self.servers
+            .entry(server.to_owned())
+            .or_insert_with(|| ServerState {
+                endpoint: endpoint.to_owned(),
+                error: None,
+            })
+    }
+}
+
 struct SensorState {
     codec: String,
     error: Option<String>,
@@ -225,13 +237,7 @@ impl Hub {
     /// A source found a server (or reached it again): it is listed, and any error is cleared.
     pub fn server_seen(&self, server: &str, endpoint: &str) {
         let mut state = self.lock();
-        let entry = state
-            .servers
-            .entry(server.to_owned())
-            .or_insert_with(|| ServerState {
-                endpoint: endpoint.to_owned(),
-                error: None,
-            });
+        let entry = state.server_entry(server, endpoint);
         entry.endpoint = endpoint.to_owned();
         if let Some(error) = entry.error.take() {
             tracing::info!(server, endpoint, previous_error = %error, "server reachable again");
@@ -253,13 +259,7 @@ impl Hub {
 
     fn server_unavailable(&self, server: &str, endpoint: &str, message: &str, problem: bool) {
         let mut state = self.lock();
-        let entry = state
-            .servers
-            .entry(server.to_owned())
-            .or_insert_with(|| ServerState {
-                endpoint: endpoint.to_owned(),
-                error: None,
-            });
+        let entry = state.server_entry(server, endpoint);
         if entry.error.as_deref() != Some(message) {
             if problem {
                 tracing::warn!(server, endpoint, "{message}");
