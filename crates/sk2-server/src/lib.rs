@@ -11,6 +11,8 @@
 //!                    |   skips unwatched frames)  `depth_v2`            |       lossless)
 //!                    |                                                  |
 //!                    | announcer: <name>._kinect2._tcp.local. (mDNS)     |
+//!                    | gatekeeper: admits at most max_subscribers per    |
+//!                    |   depth endpoint, max_control_peers on control    |
 //!                    +--------------------------------------------------+
 //! ```
 //!
