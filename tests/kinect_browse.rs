@@ -123,6 +123,24 @@ fn once_with_connect_prints_text_by_default() {
 }
 
 #[test]
+fn a_reader_that_has_gone_ends_the_browse_quietly_with_success() {
+    // `kinect-browse --once | head -0`: the pipe is closed before the report is written.
+    let server = FakeServer::start("Piped Kinect", "localhost");
+    let endpoint = format!("tcp://localhost:{}", server.port);
+    let mut child = Command::new(BIN)
+        .args(["--once", "--connect", &endpoint])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(!stderr.contains("kinect-browse:"), "{stderr}");
+}
+
+#[test]
 fn an_unreachable_server_is_a_one_line_error_and_exit_status_1() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -50,6 +50,9 @@ fn main() {
     let args = Args::parse();
     let code = match check(&args).and_then(|()| run(&args)) {
         Ok(code) => code,
+        // The reader of our output has gone (`kinect-browse --once | head -1`): it has all it
+        // wanted, so this is not a failure, as with any Unix filter.
+        Err(error) if streamkinect2::is_broken_pipe(&error) => 0,
         Err(error) => {
             eprintln!("kinect-browse: {error:#}");
             if error.is::<UsageError>() {
