@@ -32,6 +32,16 @@ fn started(mocks: usize) -> (Server, Vec<String>) {
     (server, ids)
 }
 
+/// A started server with one mock made from `config`, and the mock's id.
+fn started_with(config: MockConfig) -> (Server, String) {
+    let mut server = Server::new(server_config());
+    let id = server
+        .add_sensor(Box::new(MockKinect::new(config)))
+        .unwrap();
+    server.start().unwrap();
+    (server, id)
+}
+
 fn fast() -> ClientConfig {
     ClientConfig::default()
         .heartbeat(Duration::from_millis(200))
@@ -162,11 +172,7 @@ fn frames_arrive_decoded_with_the_right_id_and_the_exact_mock_content() {
     for mode in [MockMode::Plain, MockMode::Realistic] {
         let config = MockConfig::default().with_mode(mode).with_seed(7);
         let reference = MockKinect::new(config.clone());
-        let mut server = Server::new(server_config());
-        let id = server
-            .add_sensor(Box::new(MockKinect::new(config)))
-            .unwrap();
-        server.start().unwrap();
+        let (server, id) = started_with(config);
         let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
         let subscription = client.subscribe(&id).unwrap();
         for _ in 0..3 {
@@ -205,11 +211,7 @@ fn a_real_servers_frames_arrive_lossless_over_depth_v2_with_their_sequence() {
         .with_mode(MockMode::Realistic)
         .with_seed(11);
     let reference = MockKinect::new(config.clone());
-    let mut server = Server::new(server_config());
-    let id = server
-        .add_sensor(Box::new(MockKinect::new(config)))
-        .unwrap();
-    server.start().unwrap();
+    let (server, id) = started_with(config);
     let client = Client::connect_blocking(&endpoint(&server), fast(), WAIT).unwrap();
     let subscription = client.subscribe(&id).unwrap();
     assert_eq!(subscription.kind(), EndpointKind::DepthV2);
