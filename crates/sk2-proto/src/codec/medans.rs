@@ -97,6 +97,10 @@ struct RowModel {
     contexts: Vec<[u8; 2]>,
     /// Per column: the first non-zero of `b`, `d`, `c`, or 0: the prediction if `a` is a hole.
     fallback: Vec<u16>,
+    /// Per column: `b | c << 16` if both are valid, else 0. With `b = c = 0` the median
+    /// predictor gives exactly `a`, which is the rule when `b` or `c` is a hole: so the
+    /// prediction for a valid `a` needs no branch, and one load brings both neighbours.
+    med: Vec<u32>,
 }
 
 impl RowModel {
@@ -104,6 +108,7 @@ impl RowModel {
         RowModel {
             contexts: vec![[0; 2]; width],
             fallback: vec![0; width],
+            med: vec![0; width],
         }
     }
 
@@ -146,22 +151,32 @@ impl RowModel {
                 c
             };
         }
+        // A separate loop: folded into the one above, the 32-bit lanes stop it vectorising.
+        for ((med, &c), &b) in self.med.iter_mut().zip(c).zip(b) {
+            let both = b != 0 && c != 0;
+            *med = if both {
+                u32::from(b) | u32::from(c) << 16
+            } else {
+                0
+            };
+        }
     }
 }
 
-/// The prediction of a pixel from its neighbours `a`, `b`, `c`, the row model's `fallback`
-/// for its column, and `last`, the last non-zero pixel coded.
+/// The median prediction of a valid pixel from its left neighbour `a` and the row model's
+/// `med` word for its column (`b | c << 16`, or 0, which makes the prediction `a`).
 #[inline(always)]
-fn predict(a: u16, b: u16, c: u16, fallback: u16, last: u16) -> i32 {
-    if a == 0 {
-        i32::from(if fallback != 0 { fallback } else { last })
-    } else if b != 0 && c != 0 {
-        let (a, b, c) = (i32::from(a), i32::from(b), i32::from(c));
-        // max/min rather than clamp: clamp checks its bounds' order, which holds here.
-        (a + b - c).max(a.min(b)).min(a.max(b))
-    } else {
-        i32::from(a)
-    }
+fn predict_valid(a: u16, med: u32) -> i32 {
+    let (a, b, c) = (i32::from(a), (med & 0xFFFF) as i32, (med >> 16) as i32);
+    // max/min rather than clamp: clamp checks its bounds' order, which holds here.
+    (a + b - c).max(a.min(b)).min(a.max(b))
+}
+
+/// The prediction of a pixel whose left neighbour is a hole: the row model's `fallback`, or
+/// `last`, the last non-zero pixel coded, if the row above has no valid neighbour either.
+#[inline(always)]
+fn predict_after_hole(fallback: u16, last: u16) -> i32 {
+    i32::from(if fallback != 0 { fallback } else { last })
 }
 
 /// Symbol (without the hole offset), extra-bit count and extra bits of a zigzagged error.
@@ -361,19 +376,23 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
     {
         model.prepare(&up);
         let mut a = 0u16;
-        for (((((&x, slot), contexts), &fallback), &b), &c) in row
+        for ((((&x, slot), contexts), &fallback), &med) in row
             .iter()
             .zip(coded.iter_mut())
             .zip(&model.contexts)
             .zip(&model.fallback)
-            .zip(&up[1..])
-            .zip(&up[..])
+            .zip(&model.med)
         {
             let context = contexts[usize::from(a == 0)];
             let symbol = if x == 0 {
                 HOLE
             } else {
-                let error = i32::from(x) - predict(a, b, c, fallback, last);
+                let prediction = if a == 0 {
+                    predict_after_hole(fallback, last)
+                } else {
+                    predict_valid(a, med)
+                };
+                let error = i32::from(x) - prediction;
                 let zigzag = ((error << 1) ^ (error >> 31)) as u32;
                 let (token, count, value) = token(zigzag);
                 if count != 0 {
@@ -511,36 +530,32 @@ pub fn decode(payload: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), 
     }
 }
 
-/// Slot tables hold room for 16 contexts and symbol tables 64 symbols per context (powers of
-/// two, so a masked index needs no bounds check); the entries beyond [`CONTEXTS`] and
-/// [`SYMBOLS`] stay empty.
+/// The slot table holds room for 16 contexts (a power of two, so a masked index needs no
+/// bounds check); the entries beyond [`CONTEXTS`] stay [`NO_SYMBOL`].
 const SLOTS: usize = 16 << SCALE_BITS;
-const SYMBOL_SLOTS: usize = 16 * 64;
-/// The symbol every slot of an unused context maps to: its entry is [`NO_SYMBOL`].
-const UNUSED_SYMBOL: u8 = 63;
-const NO_SYMBOL: u32 = u32::MAX;
+/// Fields of a slot entry: `freq` (1..=2048) in bits 0..12, `slot - start` in bits 12..23,
+/// the symbol in bits 23..29.
+const ENTRY_FREQ_MASK: u32 = (1 << 12) - 1;
+const ENTRY_BIAS_SHIFT: u32 = 12;
+const ENTRY_SYMBOL_SHIFT: u32 = 23;
+/// The symbol of every slot of an unused context (no real symbol is 63).
+const NO_SYMBOL: u32 = 63;
 
-/// The decoder's tables: per context, the symbol of each 11-bit slot (1 byte per slot, so all
-/// of them stay in the L1 cache), indexed `slot << 4 | context` so that the two lookups of a
-/// pixel (same slot, two contexts) share a cache line and a shift; and per (context, symbol)
-/// `freq << 16 | start`.
+/// The decoder's table: per context and 11-bit slot, everything decoding needs in one word
+/// (symbol, frequency and the slot's offset in the symbol's range), so the state update
+/// follows a single load. Indexed `slot << 4 | context`: the two lookups of a pixel (same
+/// slot, two contexts) fall in the same 64-byte cache line.
 struct Tables {
-    slot_symbol: Box<[u8; SLOTS]>,
-    symbol_range: Box<[u32; SYMBOL_SLOTS]>,
+    slot_entry: Box<[u32; SLOTS]>,
 }
 
 /// Reads the frequency tables of the payload.
 fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
-    // The vectors have exactly the arrays' lengths, so the conversions cannot fail.
-    let unreachable = CodecError::Corrupt("unreachable: table size");
-    let mut slot_symbol: Box<[u8; SLOTS]> = vec![UNUSED_SYMBOL; SLOTS]
+    // The vector has exactly the array's length, so the conversion cannot fail.
+    let mut slot_entry: Box<[u32; SLOTS]> = vec![NO_SYMBOL << ENTRY_SYMBOL_SHIFT; SLOTS]
         .into_boxed_slice()
         .try_into()
-        .map_err(|_| unreachable.clone())?;
-    let mut symbol_range: Box<[u32; SYMBOL_SLOTS]> = vec![NO_SYMBOL; SYMBOL_SLOTS]
-        .into_boxed_slice()
-        .try_into()
-        .map_err(|_| unreachable)?;
+        .map_err(|_| CodecError::Corrupt("unreachable: table size"))?;
     for context in 0..CONTEXTS {
         let used = usize::from(cursor.byte()?);
         if used > SYMBOLS {
@@ -560,10 +575,12 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
                     "frequencies add up to more than the scale",
                 ));
             }
-            for slot in start as usize..(start + freq) as usize {
-                slot_symbol[(slot << 4 | context) & (SLOTS - 1)] = symbol as u8;
+            for slot in start..start + freq {
+                let entry = (symbol as u32) << ENTRY_SYMBOL_SHIFT
+                    | (slot - start) << ENTRY_BIAS_SHIFT
+                    | freq;
+                slot_entry[((slot as usize) << 4 | context) & (SLOTS - 1)] = entry;
             }
-            symbol_range[context * 64 + symbol] = (freq << 16) | start;
             start += freq;
         }
         if start != SCALE {
@@ -572,10 +589,7 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
             ));
         }
     }
-    Ok(Tables {
-        slot_symbol,
-        symbol_range,
-    })
+    Ok(Tables { slot_entry })
 }
 
 fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
@@ -631,12 +645,11 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
         // Known from the symbol alone, before the depth is computed: keeps the chain from one
         // symbol to the next context short.
         let mut a_is_hole = true;
-        for (column, ((((out, contexts), &fallback), &b), &c)) in row
+        for (column, (((out, contexts), &fallback), &med)) in row
             .iter_mut()
             .zip(&model.contexts)
             .zip(&model.fallback)
-            .zip(&up[1..])
-            .zip(&up[..])
+            .zip(&model.med)
             .enumerate()
         {
             // Look the slot up in both contexts the pixel may have, then pick by whether `a`
@@ -644,20 +657,16 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
             // symbol to the next is a single select, not a load.
             let slot = x0 & (SCALE - 1);
             let row = (slot as usize) << 4;
-            let lookup = |context: u8| {
-                usize::from(tables.slot_symbol[(row | usize::from(context)) & (SLOTS - 1)])
-            };
+            let lookup =
+                |context: u8| tables.slot_entry[(row | usize::from(context)) & (SLOTS - 1)];
             let (if_valid, if_hole) = (lookup(contexts[0]), lookup(contexts[1]));
-            let (context, symbol) = if a_is_hole {
-                (usize::from(contexts[1]), if_hole)
-            } else {
-                (usize::from(contexts[0]), if_valid)
-            };
-            let range = tables.symbol_range[(context * 64 + symbol) & (SYMBOL_SLOTS - 1)];
-            if range == NO_SYMBOL {
+            let entry = if a_is_hole { if_hole } else { if_valid };
+            let symbol = (entry >> ENTRY_SYMBOL_SHIFT) as usize;
+            if symbol == NO_SYMBOL as usize {
                 return Err(CodecError::Corrupt("symbol in a context without a table"));
             }
-            let mut x = (range >> 16) * (x0 >> SCALE_BITS) + slot - (range & 0xFFFF);
+            let mut x = (entry & ENTRY_FREQ_MASK) * (x0 >> SCALE_BITS)
+                + ((entry >> ENTRY_BIAS_SHIFT) & (SCALE - 1));
             // Branchless: whether a word is needed is a coin toss for the branch predictor.
             let word = u32::from(words[word_at]);
             let refill = u32::from(x < RANS_L);
@@ -687,7 +696,12 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
             a = if a_is_hole {
                 0
             } else {
-                let depth = predict(a, b, c, fallback, last) + error;
+                let prediction = if a == 0 {
+                    predict_after_hole(fallback, last)
+                } else {
+                    predict_valid(a, med)
+                };
+                let depth = prediction + error;
                 // One comparison for 1..=65535.
                 if (depth - 1) as u32 >= u32::from(u16::MAX) {
                     return Err(CodecError::DepthOutOfRange {
