@@ -152,6 +152,7 @@ impl RowModel {
             };
         }
         // A separate loop: folded into the one above, the 32-bit lanes stop it vectorising.
+        // (Packing `fallback` in as well, in 64-bit lanes, doubled this function's cost.)
         for ((med, &c), &b) in self.med.iter_mut().zip(c).zip(b) {
             let both = b != 0 && c != 0;
             *med = if both {
@@ -197,24 +198,25 @@ fn token(v: u32) -> (u8, u32, u32) {
     (token as u8, count, extra)
 }
 
-/// Per symbol: (extra-bit count, zigzag value with the extra bits zero). Symbol 0 is the hole;
-/// the table has 64 entries so that `symbol & 63` indexes it without a bounds check.
-const fn symbol_table() -> [(u32, u32); 64] {
-    let mut table = [(0u32, 0u32); 64];
+/// Per symbol: (extra-bit count, zigzag value with the extra bits zero, mask of the extra
+/// bits). Symbol 0 is the hole; the table has 64 entries so that `symbol & 63` indexes it
+/// without a bounds check.
+const fn symbol_table() -> [(u32, u32, u32); 64] {
+    let mut table = [(0u32, 0u32, 0u32); 64];
     let mut symbol = 1;
     while symbol < SYMBOLS {
         let token = (symbol - 1) as u32;
         table[symbol] = if token < 16 {
-            (0, token)
+            (0, token, 0)
         } else {
             let count = (token - 16) / 2 + 3;
-            (count, (2 | (token & 1)) << count)
+            (count, (2 | (token & 1)) << count, (1 << count) - 1)
         };
         symbol += 1;
     }
     table
 }
-const SYMBOL_TABLE: [(u32, u32); 64] = symbol_table();
+const SYMBOL_TABLE: [(u32, u32, u32); 64] = symbol_table();
 
 /// Encoder-side rANS symbol with Alverson's reciprocal, so encoding needs no division
 /// (F. Giesen's rans_byte.h formulation).
@@ -530,9 +532,11 @@ pub fn decode(payload: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), 
     }
 }
 
-/// The slot table holds room for 16 contexts (a power of two, so a masked index needs no
-/// bounds check); the entries beyond [`CONTEXTS`] stay [`NO_SYMBOL`].
-const SLOTS: usize = 16 << SCALE_BITS;
+/// Rows of the slot table: one per 11-bit slot.
+const SLOTS: usize = 1 << SCALE_BITS;
+/// Entries per row: room for 16 contexts (a power of two, so a masked index needs no bounds
+/// check); the entries beyond [`CONTEXTS`] stay [`NO_SYMBOL`].
+const TABLE_CONTEXTS: usize = 16;
 /// Fields of a slot entry: `freq` (1..=2048) in bits 0..12, `slot - start` in bits 12..23,
 /// the symbol in bits 23..29.
 const ENTRY_FREQ_MASK: u32 = (1 << 12) - 1;
@@ -546,16 +550,17 @@ const NO_SYMBOL: u32 = 63;
 /// follows a single load. Indexed `slot << 4 | context`: the two lookups of a pixel (same
 /// slot, two contexts) fall in the same 64-byte cache line.
 struct Tables {
-    slot_entry: Box<[u32; SLOTS]>,
+    slot_entry: Box<[[u32; TABLE_CONTEXTS]; SLOTS]>,
 }
 
 /// Reads the frequency tables of the payload.
 fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
     // The vector has exactly the array's length, so the conversion cannot fail.
-    let mut slot_entry: Box<[u32; SLOTS]> = vec![NO_SYMBOL << ENTRY_SYMBOL_SHIFT; SLOTS]
-        .into_boxed_slice()
-        .try_into()
-        .map_err(|_| CodecError::Corrupt("unreachable: table size"))?;
+    let mut slot_entry: Box<[[u32; TABLE_CONTEXTS]; SLOTS]> =
+        vec![[NO_SYMBOL << ENTRY_SYMBOL_SHIFT; TABLE_CONTEXTS]; SLOTS]
+            .into_boxed_slice()
+            .try_into()
+            .map_err(|_| CodecError::Corrupt("unreachable: table size"))?;
     for context in 0..CONTEXTS {
         let used = usize::from(cursor.byte()?);
         if used > SYMBOLS {
@@ -579,7 +584,7 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
                 let entry = (symbol as u32) << ENTRY_SYMBOL_SHIFT
                     | (slot - start) << ENTRY_BIAS_SHIFT
                     | freq;
-                slot_entry[((slot as usize) << 4 | context) & (SLOTS - 1)] = entry;
+                slot_entry[slot as usize & (SLOTS - 1)][context & (TABLE_CONTEXTS - 1)] = entry;
             }
             start += freq;
         }
@@ -590,6 +595,145 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
         }
     }
     Ok(Tables { slot_entry })
+}
+
+/// The two interleaved rANS decoders: pixel i uses `x0` when it comes (the states swap after
+/// every pixel), and `word_at` is the next renormalisation word to read.
+struct RansDecoder {
+    x0: u32,
+    x1: u32,
+    word_at: usize,
+}
+
+impl RansDecoder {
+    /// Decodes the symbols of one row. `words` must hold at least one word per pixel of the
+    /// row past `word_at` (the caller pads it with zeros), and the caller checks afterwards
+    /// that no padding was read.
+    #[inline(never)]
+    fn decode_row(
+        &mut self,
+        tables: &Tables,
+        contexts: &[[u8; 2]],
+        words: &[u16],
+        symbols: &mut [u8],
+    ) -> Result<(), CodecError> {
+        let RansDecoder {
+            mut x0,
+            mut x1,
+            mut word_at,
+        } = *self;
+        // Whether `a` is a hole is known from its symbol alone, before its depth is computed:
+        // so the contexts of a row need no depth.
+        let mut a_is_hole = true;
+        for (symbol_out, contexts) in symbols.iter_mut().zip(contexts) {
+            // Look the slot up in both contexts the pixel may have, then pick by whether `a`
+            // is a hole: the two loads depend only on the rANS state, so the chain from one
+            // symbol to the next is a single select, not a load.
+            let slot = x0 & (SCALE - 1);
+            let row = &tables.slot_entry[slot as usize];
+            let lookup = |context: u8| row[usize::from(context) & (TABLE_CONTEXTS - 1)];
+            let (if_valid, if_hole) = (lookup(contexts[0]), lookup(contexts[1]));
+            let entry = if a_is_hole { if_hole } else { if_valid };
+            let symbol = entry >> ENTRY_SYMBOL_SHIFT;
+            if symbol == NO_SYMBOL {
+                return Err(CodecError::Corrupt("symbol in a context without a table"));
+            }
+            let mut x = (entry & ENTRY_FREQ_MASK) * (x0 >> SCALE_BITS)
+                + ((entry >> ENTRY_BIAS_SHIFT) & (SCALE - 1));
+            // Branchless: whether a word is needed is a coin toss for the branch predictor.
+            // Shifts by 0 or 16 rather than a mask: LLVM turned the mask into a branch.
+            let word = u32::from(words[word_at]);
+            let refill = u32::from(x < RANS_L);
+            let shift = refill << 4;
+            x = (x << shift) | (word >> (16 - shift));
+            word_at += refill as usize;
+            x0 = x1;
+            x1 = x;
+            a_is_hole = symbol == u32::from(HOLE);
+            *symbol_out = symbol as u8;
+        }
+        *self = RansDecoder { x0, x1, word_at };
+        Ok(())
+    }
+}
+
+/// The extra-bit reader: `acc` holds `acc_bits` bits not yet used, and `extra_at` counts the
+/// bytes taken into `acc`, also past the end of the stream (read as zeros), so that
+/// `extra_at * 8 - acc_bits` is the number of bits used: no separate counter in the loop.
+struct BitReader {
+    acc: u64,
+    acc_bits: u32,
+    extra_at: usize,
+}
+
+/// Turns one row of symbols into depths: extra bits, prediction, range check. `extra_buf` is
+/// the extra-bit stream followed by [`READ_PADDING`] zero bytes. A depth outside 1..=65535
+/// comes back as its value and column.
+#[inline(never)]
+fn decode_depths(
+    bits: &mut BitReader,
+    extra_buf: &[u8],
+    symbols: &[u8],
+    model: &RowModel,
+    last: &mut u16,
+    row: &mut [u16],
+) -> Result<(), (i32, usize)> {
+    let BitReader {
+        mut acc,
+        mut acc_bits,
+        mut extra_at,
+    } = *bits;
+    let mut last_valid = *last;
+    let extra_len = extra_buf.len() - READ_PADDING;
+    let mut a = 0u16;
+    for (column, (((out, &symbol), &fallback), &med)) in row
+        .iter_mut()
+        .zip(symbols)
+        .zip(&model.fallback)
+        .zip(&model.med)
+        .enumerate()
+    {
+        // Keep at least 16 bits in the buffer (a token has at most 15), then take what the
+        // token needs.
+        if acc_bits < 16 {
+            let at = extra_at.min(extra_len);
+            let mut chunk = [0u8; 8];
+            chunk.copy_from_slice(&extra_buf[at..at + 8]);
+            acc |= u64::from_le_bytes(chunk) << acc_bits;
+            extra_at += ((63 - acc_bits) >> 3) as usize;
+            acc_bits |= 56;
+        }
+        let (count, base, mask) = SYMBOL_TABLE[usize::from(symbol) & 63];
+        let low = acc as u32 & mask;
+        acc >>= count;
+        acc_bits -= count;
+        let zigzag = base | low;
+        let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
+        a = if symbol == HOLE {
+            0
+        } else {
+            let prediction = if a == 0 {
+                predict_after_hole(fallback, last_valid)
+            } else {
+                predict_valid(a, med)
+            };
+            let depth = prediction + error;
+            // One comparison for 1..=65535.
+            if (depth - 1) as u32 >= u32::from(u16::MAX) {
+                return Err((depth, column));
+            }
+            last_valid = depth as u16;
+            depth as u16
+        };
+        *out = a;
+    }
+    *bits = BitReader {
+        acc,
+        acc_bits,
+        extra_at,
+    };
+    *last = last_valid;
+    Ok(())
 }
 
 fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
@@ -627,95 +771,41 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
     extra_buf.extend_from_slice(extra);
     extra_buf.resize(extra.len() + READ_PADDING, 0);
 
-    let mut x0 = u32::from_le_bytes([rans[0], rans[1], rans[2], rans[3]]);
-    let mut x1 = u32::from_le_bytes([rans[4], rans[5], rans[6], rans[7]]);
-    let mut word_at = 0usize;
-    let mut extra_at = 0usize;
-    let mut acc = 0u64;
-    let mut acc_bits = 0u32;
+    let mut rans = RansDecoder {
+        x0: u32::from_le_bytes([rans[0], rans[1], rans[2], rans[3]]),
+        x1: u32::from_le_bytes([rans[4], rans[5], rans[6], rans[7]]),
+        word_at: 0,
+    };
+    let mut bits = BitReader {
+        acc: 0,
+        acc_bits: 0,
+        extra_at: 0,
+    };
     let mut last = 0u16;
     let mut up = vec![0u16; width + 3];
     let mut model = RowModel::new(width);
+    let mut symbols = vec![0u8; width];
     for (row_index, row) in depth_mm.chunks_exact_mut(width).enumerate() {
-        if word_at > word_count {
+        if rans.word_at > word_count {
             return Err(CodecError::Truncated { pixels });
         }
         model.prepare(&up);
-        let mut a = 0u16;
-        // Known from the symbol alone, before the depth is computed: keeps the chain from one
-        // symbol to the next context short.
-        let mut a_is_hole = true;
-        for (column, (((out, contexts), &fallback), &med)) in row
-            .iter_mut()
-            .zip(&model.contexts)
-            .zip(&model.fallback)
-            .zip(&model.med)
-            .enumerate()
-        {
-            // Look the slot up in both contexts the pixel may have, then pick by whether `a`
-            // is a hole: the two loads depend only on the rANS state, so the chain from one
-            // symbol to the next is a single select, not a load.
-            let slot = x0 & (SCALE - 1);
-            let row = (slot as usize) << 4;
-            let lookup =
-                |context: u8| tables.slot_entry[(row | usize::from(context)) & (SLOTS - 1)];
-            let (if_valid, if_hole) = (lookup(contexts[0]), lookup(contexts[1]));
-            let entry = if a_is_hole { if_hole } else { if_valid };
-            let symbol = (entry >> ENTRY_SYMBOL_SHIFT) as usize;
-            if symbol == NO_SYMBOL as usize {
-                return Err(CodecError::Corrupt("symbol in a context without a table"));
-            }
-            let mut x = (entry & ENTRY_FREQ_MASK) * (x0 >> SCALE_BITS)
-                + ((entry >> ENTRY_BIAS_SHIFT) & (SCALE - 1));
-            // Branchless: whether a word is needed is a coin toss for the branch predictor.
-            let word = u32::from(words[word_at]);
-            let refill = u32::from(x < RANS_L);
-            x = (x << (refill << 4)) | (word & refill.wrapping_neg());
-            word_at += refill as usize;
-            x0 = x1;
-            x1 = x;
-            // Extra bits: keep at least 16 bits in the buffer, then take what the token needs.
-            if acc_bits < 16 {
-                // `extra_at` counts the bytes taken into `acc`, also past the end of the
-                // stream (read as zeros), so that `extra_at * 8 - acc_bits` is the number of
-                // bits used: no separate counter in the loop.
-                let at = extra_at.min(extra.len());
-                let mut chunk = [0u8; 8];
-                chunk.copy_from_slice(&extra_buf[at..at + 8]);
-                acc |= u64::from_le_bytes(chunk) << acc_bits;
-                extra_at += ((63 - acc_bits) >> 3) as usize;
-                acc_bits |= 56;
-            }
-            let (count, base) = SYMBOL_TABLE[symbol & 63];
-            let low = (acc & ((1u64 << count) - 1)) as u32;
-            acc >>= count;
-            acc_bits -= count;
-            let zigzag = base | low;
-            let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
-            a_is_hole = symbol == usize::from(HOLE);
-            a = if a_is_hole {
-                0
-            } else {
-                let prediction = if a == 0 {
-                    predict_after_hole(fallback, last)
-                } else {
-                    predict_valid(a, med)
-                };
-                let depth = prediction + error;
-                // One comparison for 1..=65535.
-                if (depth - 1) as u32 >= u32::from(u16::MAX) {
-                    return Err(CodecError::DepthOutOfRange {
-                        value: i64::from(depth),
-                        at: row_index * width + column,
-                    });
-                }
-                last = depth as u16;
-                depth as u16
-            };
-            *out = a;
-        }
+        // Two passes per row, symbols then depths, each its own function: so that each loop
+        // keeps its state in registers (one loop doing both, inlined into its caller, reloaded
+        // a dozen values from the stack on every pixel).
+        rans.decode_row(&tables, &model.contexts, &words, &mut symbols)?;
+        decode_depths(&mut bits, &extra_buf, &symbols, &model, &mut last, row).map_err(
+            |(value, column)| CodecError::DepthOutOfRange {
+                value: i64::from(value),
+                at: row_index * width + column,
+            },
+        )?;
         up[1..=width].copy_from_slice(row);
     }
+    let RansDecoder { x0, x1, word_at } = rans;
+    let BitReader {
+        acc_bits, extra_at, ..
+    } = bits;
     let extra_bits_used = extra_at * 8 - acc_bits as usize;
     if word_at > word_count || extra_bits_used > extra.len() * 8 {
         return Err(CodecError::Truncated { pixels });
@@ -757,8 +847,9 @@ mod tests {
             let (token, count, low) = token(v);
             let symbol = usize::from(token) + 1;
             assert!(symbol < SYMBOLS);
-            let (table_count, base) = SYMBOL_TABLE[symbol];
+            let (table_count, base, mask) = SYMBOL_TABLE[symbol];
             assert_eq!(table_count, count);
+            assert_eq!(mask, (1 << count) - 1);
             assert_eq!(base | low, v);
         }
     }
