@@ -532,35 +532,37 @@ pub fn decode(payload: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), 
     }
 }
 
-/// Rows of the slot table: one per 11-bit slot.
-const SLOTS: usize = 1 << SCALE_BITS;
-/// Entries per row: room for 16 contexts (a power of two, so a masked index needs no bounds
-/// check); the entries beyond [`CONTEXTS`] stay [`NO_SYMBOL`].
-const TABLE_CONTEXTS: usize = 16;
-/// Fields of a slot entry: `freq` (1..=2048) in bits 0..12, `slot - start` in bits 12..23,
-/// the symbol in bits 23..29.
-const ENTRY_FREQ_MASK: u32 = (1 << 12) - 1;
-const ENTRY_BIAS_SHIFT: u32 = 12;
-const ENTRY_SYMBOL_SHIFT: u32 = 23;
-/// The symbol of every slot of an unused context (no real symbol is 63).
-const NO_SYMBOL: u32 = 63;
+/// Slot tables hold room for 16 contexts and symbol tables 64 symbols per context (powers of
+/// two, so a masked index needs no bounds check); the entries beyond [`CONTEXTS`] and
+/// [`SYMBOLS`] stay empty.
+const SLOTS: usize = 16 << SCALE_BITS;
+const SYMBOL_SLOTS: usize = 16 * 64;
+/// The symbol every slot of an unused context maps to: its entry is [`NO_SYMBOL`].
+const UNUSED_SYMBOL: u8 = 63;
+const NO_SYMBOL: u32 = u32::MAX;
 
-/// The decoder's table: per context and 11-bit slot, everything decoding needs in one word
-/// (symbol, frequency and the slot's offset in the symbol's range), so the state update
-/// follows a single load. Indexed `slot << 4 | context`: the two lookups of a pixel (same
-/// slot, two contexts) fall in the same 64-byte cache line.
+/// The decoder's tables: per context, the symbol of each 11-bit slot (1 byte per slot, so all
+/// of them stay in the L1 cache), indexed `slot << 4 | context` so that the two lookups of a
+/// pixel (same slot, two contexts) share a cache line and a shift; and per (context, symbol)
+/// `freq << 16 | start`. (One table giving symbol, frequency and start in one load needs 4
+/// bytes per slot, 128 KiB: it fell out of the L1 cache, and decoding got 40% slower.)
 struct Tables {
-    slot_entry: Box<[[u32; TABLE_CONTEXTS]; SLOTS]>,
+    slot_symbol: Box<[u8; SLOTS]>,
+    symbol_range: Box<[u32; SYMBOL_SLOTS]>,
 }
 
 /// Reads the frequency tables of the payload.
 fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
-    // The vector has exactly the array's length, so the conversion cannot fail.
-    let mut slot_entry: Box<[[u32; TABLE_CONTEXTS]; SLOTS]> =
-        vec![[NO_SYMBOL << ENTRY_SYMBOL_SHIFT; TABLE_CONTEXTS]; SLOTS]
-            .into_boxed_slice()
-            .try_into()
-            .map_err(|_| CodecError::Corrupt("unreachable: table size"))?;
+    // The vectors have exactly the arrays' lengths, so the conversions cannot fail.
+    let unreachable = CodecError::Corrupt("unreachable: table size");
+    let mut slot_symbol: Box<[u8; SLOTS]> = vec![UNUSED_SYMBOL; SLOTS]
+        .into_boxed_slice()
+        .try_into()
+        .map_err(|_| unreachable.clone())?;
+    let mut symbol_range: Box<[u32; SYMBOL_SLOTS]> = vec![NO_SYMBOL; SYMBOL_SLOTS]
+        .into_boxed_slice()
+        .try_into()
+        .map_err(|_| unreachable)?;
     for context in 0..CONTEXTS {
         let used = usize::from(cursor.byte()?);
         if used > SYMBOLS {
@@ -580,12 +582,10 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
                     "frequencies add up to more than the scale",
                 ));
             }
-            for slot in start..start + freq {
-                let entry = (symbol as u32) << ENTRY_SYMBOL_SHIFT
-                    | (slot - start) << ENTRY_BIAS_SHIFT
-                    | freq;
-                slot_entry[slot as usize & (SLOTS - 1)][context & (TABLE_CONTEXTS - 1)] = entry;
+            for slot in start as usize..(start + freq) as usize {
+                slot_symbol[(slot << 4 | context) & (SLOTS - 1)] = symbol as u8;
             }
+            symbol_range[context * 64 + symbol] = (freq << 16) | start;
             start += freq;
         }
         if start != SCALE {
@@ -594,52 +594,91 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
             ));
         }
     }
-    Ok(Tables { slot_entry })
+    Ok(Tables {
+        slot_symbol,
+        symbol_range,
+    })
 }
 
-/// The two interleaved rANS decoders: pixel i uses `x0` when it comes (the states swap after
-/// every pixel), and `word_at` is the next renormalisation word to read.
-struct RansDecoder {
+/// The decoder's state between rows: two interleaved rANS coders (pixel i uses `x0` when it
+/// comes; the states swap after every pixel) reading `words` from `word_at`; the extra-bit
+/// reader, whose `acc` holds `acc_bits` unused bits and `extra_at` counts the bytes taken into
+/// `acc`, also past the end of the stream (read as zeros), so that `extra_at * 8 - acc_bits`
+/// is the number of bits used, with no separate counter in the loop; and `last`, the last
+/// non-zero pixel decoded.
+struct Decoder {
     x0: u32,
     x1: u32,
     word_at: usize,
+    acc: u64,
+    acc_bits: u32,
+    extra_at: usize,
+    last: u16,
 }
 
-impl RansDecoder {
-    /// Decodes the symbols of one row. `words` must hold at least one word per pixel of the
-    /// row past `word_at` (the caller pads it with zeros), and the caller checks afterwards
-    /// that no padding was read.
+/// Why a row could not be decoded.
+enum RowError {
+    /// A slot of a context that has no table.
+    NoTable,
+    /// A depth outside 1..=65535, and its column.
+    Depth(i32, usize),
+}
+
+impl Decoder {
+    /// Decodes one row. `words` must hold at least one word per pixel of the row past
+    /// `word_at` and `extra_buf` [`READ_PADDING`] bytes past the extra-bit stream (the caller
+    /// pads both with zeros and checks afterwards that no padding was used). Its own function,
+    /// not inlined: so that its loop keeps its state in registers (inlined into its caller,
+    /// it reloaded a dozen values from the stack on every pixel).
     #[inline(never)]
     fn decode_row(
         &mut self,
         tables: &Tables,
-        contexts: &[[u8; 2]],
+        model: &RowModel,
         words: &[u16],
-        symbols: &mut [u8],
-    ) -> Result<(), CodecError> {
-        let RansDecoder {
+        extra_buf: &[u8],
+        row: &mut [u16],
+    ) -> Result<(), RowError> {
+        let Decoder {
             mut x0,
             mut x1,
             mut word_at,
+            mut acc,
+            mut acc_bits,
+            mut extra_at,
+            mut last,
         } = *self;
-        // Whether `a` is a hole is known from its symbol alone, before its depth is computed:
-        // so the contexts of a row need no depth.
+        let extra_len = extra_buf.len() - READ_PADDING;
+        let mut a = 0u16;
+        // Known from the symbol alone, before the depth is computed: keeps the chain from one
+        // symbol to the next context short.
         let mut a_is_hole = true;
-        for (symbol_out, contexts) in symbols.iter_mut().zip(contexts) {
+        for (column, (((out, contexts), &fallback), &med)) in row
+            .iter_mut()
+            .zip(&model.contexts)
+            .zip(&model.fallback)
+            .zip(&model.med)
+            .enumerate()
+        {
             // Look the slot up in both contexts the pixel may have, then pick by whether `a`
             // is a hole: the two loads depend only on the rANS state, so the chain from one
             // symbol to the next is a single select, not a load.
             let slot = x0 & (SCALE - 1);
-            let row = &tables.slot_entry[slot as usize];
-            let lookup = |context: u8| row[usize::from(context) & (TABLE_CONTEXTS - 1)];
+            let slot_row = (slot as usize) << 4;
+            let lookup = |context: u8| {
+                usize::from(tables.slot_symbol[(slot_row | usize::from(context)) & (SLOTS - 1)])
+            };
             let (if_valid, if_hole) = (lookup(contexts[0]), lookup(contexts[1]));
-            let entry = if a_is_hole { if_hole } else { if_valid };
-            let symbol = entry >> ENTRY_SYMBOL_SHIFT;
-            if symbol == NO_SYMBOL {
-                return Err(CodecError::Corrupt("symbol in a context without a table"));
+            let (context, symbol) = if a_is_hole {
+                (usize::from(contexts[1]), if_hole)
+            } else {
+                (usize::from(contexts[0]), if_valid)
+            };
+            let range = tables.symbol_range[(context * 64 + symbol) & (SYMBOL_SLOTS - 1)];
+            if range == NO_SYMBOL {
+                return Err(RowError::NoTable);
             }
-            let mut x = (entry & ENTRY_FREQ_MASK) * (x0 >> SCALE_BITS)
-                + ((entry >> ENTRY_BIAS_SHIFT) & (SCALE - 1));
+            let mut x = (range >> 16) * (x0 >> SCALE_BITS) + slot - (range & 0xFFFF);
             // Branchless: whether a word is needed is a coin toss for the branch predictor.
             // Shifts by 0 or 16 rather than a mask: LLVM turned the mask into a branch.
             let word = u32::from(words[word_at]);
@@ -649,91 +688,52 @@ impl RansDecoder {
             word_at += refill as usize;
             x0 = x1;
             x1 = x;
-            a_is_hole = symbol == u32::from(HOLE);
-            *symbol_out = symbol as u8;
+            // Extra bits: keep at least 16 bits in the buffer (a token has at most 15), then
+            // take what the token needs.
+            if acc_bits < 16 {
+                let at = extra_at.min(extra_len);
+                let mut chunk = [0u8; 8];
+                chunk.copy_from_slice(&extra_buf[at..at + 8]);
+                acc |= u64::from_le_bytes(chunk) << acc_bits;
+                extra_at += ((63 - acc_bits) >> 3) as usize;
+                acc_bits |= 56;
+            }
+            let (count, base, mask) = SYMBOL_TABLE[symbol & 63];
+            let low = acc as u32 & mask;
+            acc >>= count;
+            acc_bits -= count;
+            let zigzag = base | low;
+            let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
+            a_is_hole = symbol == usize::from(HOLE);
+            a = if a_is_hole {
+                0
+            } else {
+                let prediction = if a == 0 {
+                    predict_after_hole(fallback, last)
+                } else {
+                    predict_valid(a, med)
+                };
+                let depth = prediction + error;
+                // One comparison for 1..=65535.
+                if (depth - 1) as u32 >= u32::from(u16::MAX) {
+                    return Err(RowError::Depth(depth, column));
+                }
+                last = depth as u16;
+                depth as u16
+            };
+            *out = a;
         }
-        *self = RansDecoder { x0, x1, word_at };
+        *self = Decoder {
+            x0,
+            x1,
+            word_at,
+            acc,
+            acc_bits,
+            extra_at,
+            last,
+        };
         Ok(())
     }
-}
-
-/// The extra-bit reader: `acc` holds `acc_bits` bits not yet used, and `extra_at` counts the
-/// bytes taken into `acc`, also past the end of the stream (read as zeros), so that
-/// `extra_at * 8 - acc_bits` is the number of bits used: no separate counter in the loop.
-struct BitReader {
-    acc: u64,
-    acc_bits: u32,
-    extra_at: usize,
-}
-
-/// Turns one row of symbols into depths: extra bits, prediction, range check. `extra_buf` is
-/// the extra-bit stream followed by [`READ_PADDING`] zero bytes. A depth outside 1..=65535
-/// comes back as its value and column.
-#[inline(never)]
-fn decode_depths(
-    bits: &mut BitReader,
-    extra_buf: &[u8],
-    symbols: &[u8],
-    model: &RowModel,
-    last: &mut u16,
-    row: &mut [u16],
-) -> Result<(), (i32, usize)> {
-    let BitReader {
-        mut acc,
-        mut acc_bits,
-        mut extra_at,
-    } = *bits;
-    let mut last_valid = *last;
-    let extra_len = extra_buf.len() - READ_PADDING;
-    let mut a = 0u16;
-    for (column, (((out, &symbol), &fallback), &med)) in row
-        .iter_mut()
-        .zip(symbols)
-        .zip(&model.fallback)
-        .zip(&model.med)
-        .enumerate()
-    {
-        // Keep at least 16 bits in the buffer (a token has at most 15), then take what the
-        // token needs.
-        if acc_bits < 16 {
-            let at = extra_at.min(extra_len);
-            let mut chunk = [0u8; 8];
-            chunk.copy_from_slice(&extra_buf[at..at + 8]);
-            acc |= u64::from_le_bytes(chunk) << acc_bits;
-            extra_at += ((63 - acc_bits) >> 3) as usize;
-            acc_bits |= 56;
-        }
-        let (count, base, mask) = SYMBOL_TABLE[usize::from(symbol) & 63];
-        let low = acc as u32 & mask;
-        acc >>= count;
-        acc_bits -= count;
-        let zigzag = base | low;
-        let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
-        a = if symbol == HOLE {
-            0
-        } else {
-            let prediction = if a == 0 {
-                predict_after_hole(fallback, last_valid)
-            } else {
-                predict_valid(a, med)
-            };
-            let depth = prediction + error;
-            // One comparison for 1..=65535.
-            if (depth - 1) as u32 >= u32::from(u16::MAX) {
-                return Err((depth, column));
-            }
-            last_valid = depth as u16;
-            depth as u16
-        };
-        *out = a;
-    }
-    *bits = BitReader {
-        acc,
-        acc_bits,
-        extra_at,
-    };
-    *last = last_valid;
-    Ok(())
 }
 
 fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
@@ -771,41 +771,41 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
     extra_buf.extend_from_slice(extra);
     extra_buf.resize(extra.len() + READ_PADDING, 0);
 
-    let mut rans = RansDecoder {
+    let mut decoder = Decoder {
         x0: u32::from_le_bytes([rans[0], rans[1], rans[2], rans[3]]),
         x1: u32::from_le_bytes([rans[4], rans[5], rans[6], rans[7]]),
         word_at: 0,
-    };
-    let mut bits = BitReader {
         acc: 0,
         acc_bits: 0,
         extra_at: 0,
+        last: 0,
     };
-    let mut last = 0u16;
     let mut up = vec![0u16; width + 3];
     let mut model = RowModel::new(width);
-    let mut symbols = vec![0u8; width];
     for (row_index, row) in depth_mm.chunks_exact_mut(width).enumerate() {
-        if rans.word_at > word_count {
+        if decoder.word_at > word_count {
             return Err(CodecError::Truncated { pixels });
         }
         model.prepare(&up);
-        // Two passes per row, symbols then depths, each its own function: so that each loop
-        // keeps its state in registers (one loop doing both, inlined into its caller, reloaded
-        // a dozen values from the stack on every pixel).
-        rans.decode_row(&tables, &model.contexts, &words, &mut symbols)?;
-        decode_depths(&mut bits, &extra_buf, &symbols, &model, &mut last, row).map_err(
-            |(value, column)| CodecError::DepthOutOfRange {
-                value: i64::from(value),
-                at: row_index * width + column,
-            },
-        )?;
+        decoder
+            .decode_row(&tables, &model, &words, &extra_buf, row)
+            .map_err(|error| match error {
+                RowError::NoTable => CodecError::Corrupt("symbol in a context without a table"),
+                RowError::Depth(value, column) => CodecError::DepthOutOfRange {
+                    value: i64::from(value),
+                    at: row_index * width + column,
+                },
+            })?;
         up[1..=width].copy_from_slice(row);
     }
-    let RansDecoder { x0, x1, word_at } = rans;
-    let BitReader {
-        acc_bits, extra_at, ..
-    } = bits;
+    let Decoder {
+        x0,
+        x1,
+        word_at,
+        acc_bits,
+        extra_at,
+        ..
+    } = decoder;
     let extra_bits_used = extra_at * 8 - acc_bits as usize;
     if word_at > word_count || extra_bits_used > extra.len() * 8 {
         return Err(CodecError::Truncated { pixels });
