@@ -658,20 +658,14 @@ impl Decoder {
             .zip(&model.med)
             .enumerate()
         {
-            // Look the slot up in both contexts the pixel may have, then pick by whether `a`
-            // is a hole: the two loads depend only on the rANS state, so the chain from one
-            // symbol to the next is a single select, not a load.
+            // The context is known before the state is: pick it first, then look the slot up
+            // once. (Looking the slot up in both contexts and picking the symbol after, to keep
+            // the load off the chain from one symbol to the next, compiled to the same chain,
+            // since LLVM selects the address and loads once, with more instructions.)
+            let context = usize::from(if a_is_hole { contexts[1] } else { contexts[0] });
             let slot = x0 & (SCALE - 1);
-            let slot_row = (slot as usize) << 4;
-            let lookup = |context: u8| {
-                usize::from(tables.slot_symbol[(slot_row | usize::from(context)) & (SLOTS - 1)])
-            };
-            let (if_valid, if_hole) = (lookup(contexts[0]), lookup(contexts[1]));
-            let (context, symbol) = if a_is_hole {
-                (usize::from(contexts[1]), if_hole)
-            } else {
-                (usize::from(contexts[0]), if_valid)
-            };
+            let symbol =
+                usize::from(tables.slot_symbol[((slot as usize) << 4 | context) & (SLOTS - 1)]);
             let range = tables.symbol_range[(context * 64 + symbol) & (SYMBOL_SLOTS - 1)];
             if range == NO_SYMBOL {
                 return Err(RowError::NoTable);
