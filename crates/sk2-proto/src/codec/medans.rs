@@ -152,7 +152,7 @@ impl RowModel {
             };
         }
         // A separate loop: folded into the one above, the 32-bit lanes stop it vectorising.
-        // (Packing `fallback` in as well, in 64-bit lanes, doubled this function's cost.)
+        // (Packing `fallback` in as well, in 64-bit lanes, made this function cost 1.7x.)
         for ((med, &c), &b) in self.med.iter_mut().zip(c).zip(b) {
             let both = b != 0 && c != 0;
             *med = if both {
@@ -542,10 +542,9 @@ const UNUSED_SYMBOL: u8 = 63;
 const NO_SYMBOL: u32 = u32::MAX;
 
 /// The decoder's tables: per context, the symbol of each 11-bit slot (1 byte per slot, so all
-/// of them stay in the L1 cache), indexed `slot << 4 | context` so that the two lookups of a
-/// pixel (same slot, two contexts) share a cache line and a shift; and per (context, symbol)
+/// of them stay in the L1 cache), indexed `slot << 4 | context`; and per (context, symbol)
 /// `freq << 16 | start`. (One table giving symbol, frequency and start in one load needs 4
-/// bytes per slot, 128 KiB: it fell out of the L1 cache, and decoding got 40% slower.)
+/// bytes per slot, 128 KiB: it fell out of the L1 cache, and decoding got a third slower.)
 ///
 /// Both in one allocation, so that the hot loop needs one base register for them.
 struct Tables {
@@ -555,7 +554,8 @@ struct Tables {
 
 /// Reads the frequency tables of the payload.
 fn read_tables(cursor: &mut Cursor<'_>) -> Result<Box<Tables>, CodecError> {
-    // 36 KiB: built in place on the heap (the optimiser elides the stack copy).
+    // 36 KiB, a fixed size: small enough for any stack should the optimiser not build it in
+    // place on the heap.
     let mut tables = Box::new(Tables {
         slot_symbol: [UNUSED_SYMBOL; SLOTS],
         symbol_range: [NO_SYMBOL; SYMBOL_SLOTS],
