@@ -97,6 +97,10 @@ struct RowModel {
     contexts: Vec<[u8; 2]>,
     /// Per column: the first non-zero of `b`, `d`, `c`, or 0: the prediction if `a` is a hole.
     fallback: Vec<u16>,
+    /// Per column: `b | c << 16` if both are valid, else 0. With `b = c = 0` the median
+    /// predictor gives exactly `a`, which is the rule when `b` or `c` is a hole: so the
+    /// prediction for a valid `a` needs no branch, and one load brings both neighbours.
+    med: Vec<u32>,
 }
 
 impl RowModel {
@@ -104,6 +108,7 @@ impl RowModel {
         RowModel {
             contexts: vec![[0; 2]; width],
             fallback: vec![0; width],
+            med: vec![0; width],
         }
     }
 
@@ -146,22 +151,33 @@ impl RowModel {
                 c
             };
         }
+        // A separate loop: folded into the one above, the 32-bit lanes stop it vectorising.
+        // (Packing `fallback` in as well, in 64-bit lanes, made this function cost 1.7x.)
+        for ((med, &c), &b) in self.med.iter_mut().zip(c).zip(b) {
+            let both = b != 0 && c != 0;
+            *med = if both {
+                u32::from(b) | u32::from(c) << 16
+            } else {
+                0
+            };
+        }
     }
 }
 
-/// The prediction of a pixel from its neighbours `a`, `b`, `c`, the row model's `fallback`
-/// for its column, and `last`, the last non-zero pixel coded.
+/// The median prediction of a valid pixel from its left neighbour `a` and the row model's
+/// `med` word for its column (`b | c << 16`, or 0, which makes the prediction `a`).
 #[inline(always)]
-fn predict(a: u16, b: u16, c: u16, fallback: u16, last: u16) -> i32 {
-    if a == 0 {
-        i32::from(if fallback != 0 { fallback } else { last })
-    } else if b != 0 && c != 0 {
-        let (a, b, c) = (i32::from(a), i32::from(b), i32::from(c));
-        // max/min rather than clamp: clamp checks its bounds' order, which holds here.
-        (a + b - c).max(a.min(b)).min(a.max(b))
-    } else {
-        i32::from(a)
-    }
+fn predict_valid(a: u16, med: u32) -> i32 {
+    let (a, b, c) = (i32::from(a), (med & 0xFFFF) as i32, (med >> 16) as i32);
+    // max/min rather than clamp: clamp checks its bounds' order, which holds here.
+    (a + b - c).max(a.min(b)).min(a.max(b))
+}
+
+/// The prediction of a pixel whose left neighbour is a hole: the row model's `fallback`, or
+/// `last`, the last non-zero pixel coded, if the row above has no valid neighbour either.
+#[inline(always)]
+fn predict_after_hole(fallback: u16, last: u16) -> i32 {
+    i32::from(if fallback != 0 { fallback } else { last })
 }
 
 /// Symbol (without the hole offset), extra-bit count and extra bits of a zigzagged error.
@@ -182,24 +198,25 @@ fn token(v: u32) -> (u8, u32, u32) {
     (token as u8, count, extra)
 }
 
-/// Per symbol: (extra-bit count, zigzag value with the extra bits zero). Symbol 0 is the hole;
-/// the table has 64 entries so that `symbol & 63` indexes it without a bounds check.
-const fn symbol_table() -> [(u32, u32); 64] {
-    let mut table = [(0u32, 0u32); 64];
+/// Per symbol: (extra-bit count, zigzag value with the extra bits zero, mask of the extra
+/// bits). Symbol 0 is the hole; the table has 64 entries so that `symbol & 63` indexes it
+/// without a bounds check.
+const fn symbol_table() -> [(u32, u32, u32); 64] {
+    let mut table = [(0u32, 0u32, 0u32); 64];
     let mut symbol = 1;
     while symbol < SYMBOLS {
         let token = (symbol - 1) as u32;
         table[symbol] = if token < 16 {
-            (0, token)
+            (0, token, 0)
         } else {
             let count = (token - 16) / 2 + 3;
-            (count, (2 | (token & 1)) << count)
+            (count, (2 | (token & 1)) << count, (1 << count) - 1)
         };
         symbol += 1;
     }
     table
 }
-const SYMBOL_TABLE: [(u32, u32); 64] = symbol_table();
+const SYMBOL_TABLE: [(u32, u32, u32); 64] = symbol_table();
 
 /// Encoder-side rANS symbol with Alverson's reciprocal, so encoding needs no division
 /// (F. Giesen's rans_byte.h formulation).
@@ -361,19 +378,23 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
     {
         model.prepare(&up);
         let mut a = 0u16;
-        for (((((&x, slot), contexts), &fallback), &b), &c) in row
+        for ((((&x, slot), contexts), &fallback), &med) in row
             .iter()
             .zip(coded.iter_mut())
             .zip(&model.contexts)
             .zip(&model.fallback)
-            .zip(&up[1..])
-            .zip(&up[..])
+            .zip(&model.med)
         {
             let context = contexts[usize::from(a == 0)];
             let symbol = if x == 0 {
                 HOLE
             } else {
-                let error = i32::from(x) - predict(a, b, c, fallback, last);
+                let prediction = if a == 0 {
+                    predict_after_hole(fallback, last)
+                } else {
+                    predict_valid(a, med)
+                };
+                let error = i32::from(x) - prediction;
                 let zigzag = ((error << 1) ^ (error >> 31)) as u32;
                 let (token, count, value) = token(zigzag);
                 if count != 0 {
@@ -521,26 +542,28 @@ const UNUSED_SYMBOL: u8 = 63;
 const NO_SYMBOL: u32 = u32::MAX;
 
 /// The decoder's tables: per context, the symbol of each 11-bit slot (1 byte per slot, so all
-/// of them stay in the L1 cache), indexed `slot << 4 | context` so that the two lookups of a
-/// pixel (same slot, two contexts) share a cache line and a shift; and per (context, symbol)
-/// `freq << 16 | start`.
+/// of them stay in the L1 cache), indexed `slot << 4 | context`; and per (context, symbol)
+/// `freq << 16 | start`. (One table giving symbol, frequency and start in one load needs 4
+/// bytes per slot, 128 KiB: it fell out of the L1 cache, and decoding got a third slower.)
+///
+/// Both in one allocation, so that the hot loop needs one base register for them.
 struct Tables {
-    slot_symbol: Box<[u8; SLOTS]>,
-    symbol_range: Box<[u32; SYMBOL_SLOTS]>,
+    slot_symbol: [u8; SLOTS],
+    symbol_range: [u32; SYMBOL_SLOTS],
 }
 
 /// Reads the frequency tables of the payload.
-fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
-    // The vectors have exactly the arrays' lengths, so the conversions cannot fail.
-    let unreachable = CodecError::Corrupt("unreachable: table size");
-    let mut slot_symbol: Box<[u8; SLOTS]> = vec![UNUSED_SYMBOL; SLOTS]
-        .into_boxed_slice()
-        .try_into()
-        .map_err(|_| unreachable.clone())?;
-    let mut symbol_range: Box<[u32; SYMBOL_SLOTS]> = vec![NO_SYMBOL; SYMBOL_SLOTS]
-        .into_boxed_slice()
-        .try_into()
-        .map_err(|_| unreachable)?;
+fn read_tables(cursor: &mut Cursor<'_>) -> Result<Box<Tables>, CodecError> {
+    // 36 KiB, a fixed size: small enough for any stack should the optimiser not build it in
+    // place on the heap.
+    let mut tables = Box::new(Tables {
+        slot_symbol: [UNUSED_SYMBOL; SLOTS],
+        symbol_range: [NO_SYMBOL; SYMBOL_SLOTS],
+    });
+    let Tables {
+        slot_symbol,
+        symbol_range,
+    } = &mut *tables;
     for context in 0..CONTEXTS {
         let used = usize::from(cursor.byte()?);
         if used > SYMBOLS {
@@ -572,10 +595,137 @@ fn read_tables(cursor: &mut Cursor<'_>) -> Result<Tables, CodecError> {
             ));
         }
     }
-    Ok(Tables {
-        slot_symbol,
-        symbol_range,
-    })
+    Ok(tables)
+}
+
+/// The decoder's state between rows: two interleaved rANS coders (pixel i uses `x0` when it
+/// comes; the states swap after every pixel) reading `words` from `word_at`; the extra-bit
+/// reader, whose `acc` holds `acc_bits` unused bits and `extra_at` counts the bytes taken into
+/// `acc`, also past the end of the stream (read as zeros), so that `extra_at * 8 - acc_bits`
+/// is the number of bits used, with no separate counter in the loop; and `last`, the last
+/// non-zero pixel decoded.
+struct Decoder {
+    x0: u32,
+    x1: u32,
+    word_at: usize,
+    acc: u64,
+    acc_bits: u32,
+    extra_at: usize,
+    last: u16,
+}
+
+/// Why a row could not be decoded.
+enum RowError {
+    /// A slot of a context that has no table.
+    NoTable,
+    /// A depth outside 1..=65535, and its column.
+    Depth(i32, usize),
+}
+
+impl Decoder {
+    /// Decodes one row. `words` must hold at least one word per pixel of the row past
+    /// `word_at` and `extra_buf` [`READ_PADDING`] bytes past the extra-bit stream (the caller
+    /// pads both with zeros and checks afterwards that no padding was used). Its own function,
+    /// not inlined: so that its loop keeps its state in registers (inlined into its caller,
+    /// it reloaded a dozen values from the stack on every pixel).
+    #[inline(never)]
+    fn decode_row(
+        &mut self,
+        tables: &Tables,
+        model: &RowModel,
+        words: &[u16],
+        extra_buf: &[u8],
+        row: &mut [u16],
+    ) -> Result<(), RowError> {
+        let Decoder {
+            mut x0,
+            mut x1,
+            mut word_at,
+            mut acc,
+            mut acc_bits,
+            mut extra_at,
+            mut last,
+        } = *self;
+        let extra_len = extra_buf.len() - READ_PADDING;
+        let mut a = 0u16;
+        // Known from the symbol alone, before the depth is computed: keeps the chain from one
+        // symbol to the next context short.
+        let mut a_is_hole = true;
+        for (column, (((out, contexts), &fallback), &med)) in row
+            .iter_mut()
+            .zip(&model.contexts)
+            .zip(&model.fallback)
+            .zip(&model.med)
+            .enumerate()
+        {
+            // The context is known before the state is: pick it first, then look the slot up
+            // once. (Looking the slot up in both contexts and picking the symbol after, to keep
+            // the load off the chain from one symbol to the next, compiled to the same chain,
+            // since LLVM selects the address and loads once, with more instructions.)
+            let context = usize::from(if a_is_hole { contexts[1] } else { contexts[0] });
+            let slot = x0 & (SCALE - 1);
+            let symbol =
+                usize::from(tables.slot_symbol[((slot as usize) << 4 | context) & (SLOTS - 1)]);
+            let range = tables.symbol_range[(context * 64 + symbol) & (SYMBOL_SLOTS - 1)];
+            if range == NO_SYMBOL {
+                return Err(RowError::NoTable);
+            }
+            let mut x = (range >> 16) * (x0 >> SCALE_BITS) + slot - (range & 0xFFFF);
+            // Branchless: whether a word is needed is a coin toss for the branch predictor.
+            // Shifts by 0 or 16 rather than a mask: LLVM turned the mask into a branch.
+            let word = u32::from(words[word_at]);
+            let refill = u32::from(x < RANS_L);
+            let shift = refill << 4;
+            x = (x << shift) | (word >> (16 - shift));
+            word_at += refill as usize;
+            x0 = x1;
+            x1 = x;
+            // Extra bits: keep at least 16 bits in the buffer (a token has at most 15), then
+            // take what the token needs.
+            if acc_bits < 16 {
+                let at = extra_at.min(extra_len);
+                let mut chunk = [0u8; 8];
+                chunk.copy_from_slice(&extra_buf[at..at + 8]);
+                acc |= u64::from_le_bytes(chunk) << acc_bits;
+                extra_at += ((63 - acc_bits) >> 3) as usize;
+                acc_bits |= 56;
+            }
+            let (count, base, mask) = SYMBOL_TABLE[symbol & 63];
+            let low = acc as u32 & mask;
+            acc >>= count;
+            acc_bits -= count;
+            let zigzag = base | low;
+            let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
+            a_is_hole = symbol == usize::from(HOLE);
+            a = if a_is_hole {
+                0
+            } else {
+                let prediction = if a == 0 {
+                    predict_after_hole(fallback, last)
+                } else {
+                    predict_valid(a, med)
+                };
+                let depth = prediction + error;
+                // One comparison for 1..=65535.
+                if (depth - 1) as u32 >= u32::from(u16::MAX) {
+                    return Err(RowError::Depth(depth, column));
+                }
+                last = depth as u16;
+                depth as u16
+            };
+            *out = a;
+        }
+        *self = Decoder {
+            x0,
+            x1,
+            word_at,
+            acc,
+            acc_bits,
+            extra_at,
+            last,
+        };
+        Ok(())
+    }
 }
 
 fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
@@ -613,95 +763,41 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
     extra_buf.extend_from_slice(extra);
     extra_buf.resize(extra.len() + READ_PADDING, 0);
 
-    let mut x0 = u32::from_le_bytes([rans[0], rans[1], rans[2], rans[3]]);
-    let mut x1 = u32::from_le_bytes([rans[4], rans[5], rans[6], rans[7]]);
-    let mut word_at = 0usize;
-    let mut extra_at = 0usize;
-    let mut acc = 0u64;
-    let mut acc_bits = 0u32;
-    let mut last = 0u16;
+    let mut decoder = Decoder {
+        x0: u32::from_le_bytes([rans[0], rans[1], rans[2], rans[3]]),
+        x1: u32::from_le_bytes([rans[4], rans[5], rans[6], rans[7]]),
+        word_at: 0,
+        acc: 0,
+        acc_bits: 0,
+        extra_at: 0,
+        last: 0,
+    };
     let mut up = vec![0u16; width + 3];
     let mut model = RowModel::new(width);
     for (row_index, row) in depth_mm.chunks_exact_mut(width).enumerate() {
-        if word_at > word_count {
+        if decoder.word_at > word_count {
             return Err(CodecError::Truncated { pixels });
         }
         model.prepare(&up);
-        let mut a = 0u16;
-        // Known from the symbol alone, before the depth is computed: keeps the chain from one
-        // symbol to the next context short.
-        let mut a_is_hole = true;
-        for (column, ((((out, contexts), &fallback), &b), &c)) in row
-            .iter_mut()
-            .zip(&model.contexts)
-            .zip(&model.fallback)
-            .zip(&up[1..])
-            .zip(&up[..])
-            .enumerate()
-        {
-            // Look the slot up in both contexts the pixel may have, then pick by whether `a`
-            // is a hole: the two loads depend only on the rANS state, so the chain from one
-            // symbol to the next is a single select, not a load.
-            let slot = x0 & (SCALE - 1);
-            let row = (slot as usize) << 4;
-            let lookup = |context: u8| {
-                usize::from(tables.slot_symbol[(row | usize::from(context)) & (SLOTS - 1)])
-            };
-            let (if_valid, if_hole) = (lookup(contexts[0]), lookup(contexts[1]));
-            let (context, symbol) = if a_is_hole {
-                (usize::from(contexts[1]), if_hole)
-            } else {
-                (usize::from(contexts[0]), if_valid)
-            };
-            let range = tables.symbol_range[(context * 64 + symbol) & (SYMBOL_SLOTS - 1)];
-            if range == NO_SYMBOL {
-                return Err(CodecError::Corrupt("symbol in a context without a table"));
-            }
-            let mut x = (range >> 16) * (x0 >> SCALE_BITS) + slot - (range & 0xFFFF);
-            // Branchless: whether a word is needed is a coin toss for the branch predictor.
-            let word = u32::from(words[word_at]);
-            let refill = u32::from(x < RANS_L);
-            x = (x << (refill << 4)) | (word & refill.wrapping_neg());
-            word_at += refill as usize;
-            x0 = x1;
-            x1 = x;
-            // Extra bits: keep at least 16 bits in the buffer, then take what the token needs.
-            if acc_bits < 16 {
-                // `extra_at` counts the bytes taken into `acc`, also past the end of the
-                // stream (read as zeros), so that `extra_at * 8 - acc_bits` is the number of
-                // bits used: no separate counter in the loop.
-                let at = extra_at.min(extra.len());
-                let mut chunk = [0u8; 8];
-                chunk.copy_from_slice(&extra_buf[at..at + 8]);
-                acc |= u64::from_le_bytes(chunk) << acc_bits;
-                extra_at += ((63 - acc_bits) >> 3) as usize;
-                acc_bits |= 56;
-            }
-            let (count, base) = SYMBOL_TABLE[symbol & 63];
-            let low = (acc & ((1u64 << count) - 1)) as u32;
-            acc >>= count;
-            acc_bits -= count;
-            let zigzag = base | low;
-            let error = ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32);
-            a_is_hole = symbol == usize::from(HOLE);
-            a = if a_is_hole {
-                0
-            } else {
-                let depth = predict(a, b, c, fallback, last) + error;
-                // One comparison for 1..=65535.
-                if (depth - 1) as u32 >= u32::from(u16::MAX) {
-                    return Err(CodecError::DepthOutOfRange {
-                        value: i64::from(depth),
-                        at: row_index * width + column,
-                    });
-                }
-                last = depth as u16;
-                depth as u16
-            };
-            *out = a;
-        }
+        decoder
+            .decode_row(&tables, &model, &words, &extra_buf, row)
+            .map_err(|error| match error {
+                RowError::NoTable => CodecError::Corrupt("symbol in a context without a table"),
+                RowError::Depth(value, column) => CodecError::DepthOutOfRange {
+                    value: i64::from(value),
+                    at: row_index * width + column,
+                },
+            })?;
         up[1..=width].copy_from_slice(row);
     }
+    let Decoder {
+        x0,
+        x1,
+        word_at,
+        acc_bits,
+        extra_at,
+        ..
+    } = decoder;
     let extra_bits_used = extra_at * 8 - acc_bits as usize;
     if word_at > word_count || extra_bits_used > extra.len() * 8 {
         return Err(CodecError::Truncated { pixels });
@@ -743,8 +839,9 @@ mod tests {
             let (token, count, low) = token(v);
             let symbol = usize::from(token) + 1;
             assert!(symbol < SYMBOLS);
-            let (table_count, base) = SYMBOL_TABLE[symbol];
+            let (table_count, base, mask) = SYMBOL_TABLE[symbol];
             assert_eq!(table_count, count);
+            assert_eq!(mask, (1 << count) - 1);
             assert_eq!(base | low, v);
         }
     }
