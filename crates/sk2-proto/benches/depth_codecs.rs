@@ -7,36 +7,17 @@
 //! exact `depth_v2` codecs RVL and MEDANS as complete messages. Without SK2_CORPUS the bench
 //! uses one synthetic frame and says so, since its figures are not representative.
 
-use std::path::PathBuf;
+mod corpus;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sk2_proto::depth_v2::{self, Codec};
-use sk2_proto::{shape_from_file_name, sk2, CapturedFrame, DepthFrame};
+use sk2_proto::{sk2, CapturedFrame, DepthFrame};
 
 fn frames() -> Vec<(String, CapturedFrame)> {
-    let mut frames = Vec::new();
-    if let Some(dir) = std::env::var_os("SK2_CORPUS").map(PathBuf::from) {
-        let mut paths: Vec<_> = std::fs::read_dir(&dir)
-            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        paths.sort();
-        for path in paths {
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            let Some((width, height)) = shape_from_file_name(&name) else {
-                continue;
-            };
-            let Ok(bytes) = std::fs::read(&path) else {
-                continue;
-            };
-            if let Ok(depth) = DepthFrame::from_le_bytes(width, height, &bytes) {
-                frames.push((name, captured(depth)));
-            }
-        }
-    }
+    let mut frames: Vec<_> = corpus::frames(|_| true)
+        .into_iter()
+        .map(|(name, depth)| (name, captured(depth)))
+        .collect();
     if frames.is_empty() {
         eprintln!(
             "depth_codecs: no frames found (set SK2_CORPUS to the corpus directory); using a \

@@ -8,37 +8,14 @@
 //! implementation (iterator packing, `compress_prepend_size`, zero-filled buffers), so that the
 //! speed-up is a ratio measured in the same run on the same (noisy, shared) machine.
 
-use std::path::PathBuf;
+mod corpus;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sk2_proto::{sk2, DepthFrame};
 
 /// Kinect v2 frames (512 x 424) from the corpus, or one synthetic frame if there is none.
 fn frames() -> Vec<(String, DepthFrame)> {
-    let corpus = std::env::var_os("SK2_CORPUS").map(PathBuf::from);
-    let mut frames = Vec::new();
-    if let Some(dir) = &corpus {
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        paths.sort();
-        for path in paths {
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            if !(name.ends_with("-512x424.u16")) {
-                continue;
-            }
-            let Ok(bytes) = std::fs::read(&path) else {
-                continue;
-            };
-            if let Ok(frame) = DepthFrame::from_le_bytes(512, 424, &bytes) {
-                frames.push((name, frame));
-            }
-        }
-    }
+    let mut frames = corpus::frames(|name| name.ends_with("-512x424.u16"));
     if frames.is_empty() {
         eprintln!(
             "sk2_codec: no 512x424 frames found (set SK2_CORPUS to the corpus directory); \
