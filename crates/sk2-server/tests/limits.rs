@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{depth_endpoint, local_config, mock, request, sub, REPLY_TIMEOUT};
-use sk2_server::Server;
+use sk2_server::{Config, Server};
 
 /// How long a refused peer is watched for a message it must not get.
 const REFUSED_WATCH: Duration = Duration::from_millis(1500);
@@ -16,6 +16,32 @@ fn recv_within(socket: &zmq::Socket, timeout: Duration) -> Option<Vec<Vec<u8>>> 
     match socket.poll(zmq::POLLIN, timeout.as_millis() as i64) {
         Ok(n) if n > 0 => socket.recv_multipart(0).ok(),
         _ => None,
+    }
+}
+
+/// A started server on loopback with `sensors` mocks at 30 fps and the limits `limit` sets.
+fn started(sensors: usize, limit: impl FnOnce(&mut Config)) -> Server {
+    let mut config = local_config();
+    limit(&mut config);
+    let mut server = Server::new(config);
+    for _ in 0..sensors {
+        server.add_sensor(Box::new(mock(30.0))).unwrap();
+    }
+    server.start().unwrap();
+    server
+}
+
+/// Connects `subscriber` again (libzmq never retries a refused connection) until it gets a
+/// frame; fails the test after `limit`.
+fn reconnect_until_admitted(subscriber: &zmq::Socket, endpoint: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        subscriber.disconnect(endpoint).unwrap();
+        subscriber.connect(endpoint).unwrap();
+        if recv_within(subscriber, Duration::from_millis(500)).is_some() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not admitted within {limit:?}");
     }
 }
 
@@ -30,11 +56,7 @@ fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 
 #[test]
 fn a_subscriber_past_the_limit_is_refused_and_admitted_once_a_slot_frees() {
-    let mut config = local_config();
-    config.max_subscribers = 2;
-    let mut server = Server::new(config);
-    server.add_sensor(Box::new(mock(30.0))).unwrap();
-    server.start().unwrap();
+    let mut server = started(1, |config| config.max_subscribers = 2);
     let endpoint = depth_endpoint(&server);
     let context = zmq::Context::new();
 
@@ -56,25 +78,14 @@ fn a_subscriber_past_the_limit_is_refused_and_admitted_once_a_slot_frees() {
     // One leaves: the refused one gets in when it tries again (libzmq does not retry a refused
     // connection by itself; sk2-client does, with a backoff).
     drop(first);
-    let mut admitted = false;
-    eventually("the refused subscriber admitted after one left", || {
-        third.disconnect(&endpoint).unwrap();
-        third.connect(&endpoint).unwrap();
-        admitted = recv_within(&third, Duration::from_millis(500)).is_some();
-        admitted
-    });
+    reconnect_until_admitted(&third, &endpoint, REPLY_TIMEOUT);
     assert!(recv_within(&second, REPLY_TIMEOUT).is_some());
     server.stop();
 }
 
 #[test]
 fn the_limit_counts_each_depth_endpoint_apart() {
-    let mut config = local_config();
-    config.max_subscribers = 1;
-    let mut server = Server::new(config);
-    server.add_sensor(Box::new(mock(30.0))).unwrap();
-    server.add_sensor(Box::new(mock(30.0))).unwrap();
-    server.start().unwrap();
+    let mut server = started(2, |config| config.max_subscribers = 1);
     let me = server.me();
     let context = zmq::Context::new();
     // One subscriber on each of the four endpoints (two sensors x depth, depth_v2): all admitted.
@@ -94,10 +105,7 @@ fn the_limit_counts_each_depth_endpoint_apart() {
 
 #[test]
 fn a_control_peer_past_the_limit_is_refused_while_the_admitted_keep_getting_pongs() {
-    let mut config = local_config();
-    config.max_control_peers = 2;
-    let mut server = Server::new(config);
-    server.start().unwrap();
+    let mut server = started(0, |config| config.max_control_peers = 2);
     let endpoint = server.control_endpoint().unwrap();
     let context = zmq::Context::new();
     let req = |rcvtimeo: Duration| {
@@ -134,11 +142,7 @@ fn a_control_peer_past_the_limit_is_refused_while_the_admitted_keep_getting_pong
 
 #[test]
 fn a_peer_that_connects_and_never_speaks_holds_its_slot_only_until_the_handshake_timeout() {
-    let mut config = local_config();
-    config.max_subscribers = 1;
-    let mut server = Server::new(config);
-    server.add_sensor(Box::new(mock(30.0))).unwrap();
-    server.start().unwrap();
+    let mut server = started(1, |config| config.max_subscribers = 1);
     let endpoint = depth_endpoint(&server);
     let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
     let silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -148,18 +152,9 @@ fn a_peer_that_connects_and_never_speaks_holds_its_slot_only_until_the_handshake
         recv_within(&subscriber, Duration::from_secs(1)).is_none(),
         "admitted while the silent peer held the only slot"
     );
-    let silent_since = Instant::now();
-    // libzmq closes the silent connection after the handshake timeout (5 s): then a retry gets in.
-    let mut admitted = false;
-    while !admitted {
-        assert!(
-            silent_since.elapsed() < Duration::from_secs(15),
-            "the silent peer still holds the slot"
-        );
-        subscriber.disconnect(&endpoint).unwrap();
-        subscriber.connect(&endpoint).unwrap();
-        admitted = recv_within(&subscriber, Duration::from_millis(500)).is_some();
-    }
+    // libzmq closes the silent connection after the handshake timeout (5 s): then a retry gets in
+    // (libzmq's default timeout, 30 s, would fail this).
+    reconnect_until_admitted(&subscriber, &endpoint, Duration::from_secs(15));
     drop(silent);
     server.stop();
 }
