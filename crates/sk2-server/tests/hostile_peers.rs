@@ -197,6 +197,17 @@ struct RawPeer {
 impl RawPeer {
     /// Connects and completes the greeting and the READY handshake as `socket_type`.
     fn connect(port: u16, socket_type: &str) -> Result<Self> {
+        let (peer, flags, body) = Self::handshake(port, socket_type)?;
+        ensure!(
+            flags & 0x04 != 0 && body.get(1..6) == Some(&b"READY"[..]),
+            "expected READY, got flags {flags:#x} {body:02x?}"
+        );
+        Ok(peer)
+    }
+
+    /// Exchanges greetings, sends READY as `socket_type`, and returns the server's answer (a
+    /// command frame: READY when admitted, ERROR when refused) with its flags.
+    fn handshake(port: u16, socket_type: &str) -> Result<(Self, u8, Vec<u8>)> {
         let mut stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
         let mut greeting = [0u8; 64];
@@ -220,11 +231,7 @@ impl RawPeer {
         let mut peer = Self { stream };
         peer.write_frame(0x04, &ready)?; // 0x04: a command
         let (flags, body) = peer.read_frame()?;
-        ensure!(
-            flags & 0x04 != 0 && body.get(1..6) == Some(&b"READY"[..]),
-            "expected READY, got flags {flags:#x} {body:02x?}"
-        );
-        Ok(peer)
+        Ok((peer, flags, body))
     }
 
     /// Writes one short frame (flags: 0x01 more, 0x04 command).
@@ -319,6 +326,38 @@ fn a_frame_header_announcing_one_tebibyte_gets_the_peer_dropped_and_the_server_k
         ping(&client)?;
     }
     drop(server);
+    Ok(())
+}
+
+/// docs/protocol.md, 7.1: a peer past the limit gets, instead of READY, the ERROR command whose
+/// body is `05 45 52 52 4F 52 03 34 30 30`, then the connection closes.
+#[test]
+fn a_control_peer_past_the_limit_gets_the_error_command_of_the_spec_and_is_disconnected(
+) -> Result<()> {
+    let _serial = serial();
+    let mut config = config();
+    config.max_control_peers = 1;
+    let mut server = Server::new(config);
+    server.start()?;
+    let port = port_of(&server.control_endpoint().context("no control endpoint")?)?;
+    let mut admitted = RawPeer::connect(port, "REQ")?;
+    ensure!(matches!(admitted.ping()?, Reply::Pong), "no pong");
+
+    let (mut refused, flags, body) = RawPeer::handshake(port, "REQ")?;
+    ensure!(flags == 0x04, "not a short command frame: {flags:#x}");
+    ensure!(
+        body == [0x05, 0x45, 0x52, 0x52, 0x4F, 0x52, 0x03, 0x34, 0x30, 0x30],
+        "not ERROR 400: {body:02x?}"
+    );
+    ensure!(
+        refused.closed_within(Duration::from_secs(2))?,
+        "the refused peer's connection stayed open"
+    );
+    ensure!(server.refused_control_peers() == 1);
+    ensure!(
+        matches!(admitted.ping()?, Reply::Pong),
+        "the admitted peer lost its pongs"
+    );
     Ok(())
 }
 
