@@ -682,12 +682,19 @@ fn a_slow_sink_never_blocks_the_driver_thread_and_losses_show_as_sequence_gaps()
     );
     assert_eq!(stats.frames, sequences.len() as u64);
     assert!(stats.lost_frames > 0, "{stats:?}");
-    assert!(counts.frames_refused > 0, "{counts:?}");
-    // The driver only ever takes the listener's mutex for a map update: never the 100 ms of the
-    // sink. 50 ms leaves room for a loaded CI machine.
+    // Not asserted: `frames_refused` (offers refused while the capture thread holds a frame for
+    // its ~1 ms conversion). Whether the driver offers one in that window is up to the
+    // scheduler: under valgrind, which runs one thread at a time, a run with none was seen. The
+    // losses themselves are asserted above, as sequence gaps and `lost_frames`.
+    // The driver only ever takes the listener's mutex for a map update, never for the 100 ms of
+    // the sink: so it hands over many frames per sink call (about 50 at 2 ms a frame), where a
+    // driver blocked by the sink would hand over one. Counting frames, not timing the longest
+    // call: a loaded CI machine once descheduled the driver for 246 ms (max_on_new_frame_ns)
+    // while it still handed over 24 frames for 3 sink calls.
     assert!(
-        counts.max_on_new_frame_ns < 50_000_000,
-        "driver blocked: {counts:?}"
+        counts.depth_frames_taken >= 4 * sequences.len() as u64,
+        "driver blocked: {counts:?}, {} sink calls",
+        sequences.len()
     );
     assert_nothing_alive();
 }
