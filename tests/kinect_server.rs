@@ -49,6 +49,21 @@ fn start(args: &[&str]) -> Running {
     Running { child, lines }
 }
 
+/// Starts the binary on loopback, unannounced, replaying the `.u16` frames of `dir`.
+fn start_replay(dir: &str, extra: &[&str]) -> Running {
+    let mut args = vec![
+        "--no-announce",
+        "--bind",
+        "127.0.0.1",
+        "--source",
+        "replay",
+        "--replay-dir",
+        dir,
+    ];
+    args.extend_from_slice(extra);
+    start(&args)
+}
+
 fn value_of<'a>(lines: &'a [String], key: &str) -> &'a str {
     lines
         .iter()
@@ -276,15 +291,7 @@ fn a_replay_directory_is_served() {
     std::fs::create_dir_all(&dir).unwrap();
     let values: Vec<u8> = (0..8u16).flat_map(|v| (v * 1000).to_le_bytes()).collect();
     std::fs::write(dir.join("a-4x2.u16"), values).unwrap();
-    let running = start(&[
-        "--no-announce",
-        "--bind",
-        "127.0.0.1",
-        "--source",
-        "replay",
-        "--replay-dir",
-        dir.to_str().unwrap(),
-    ]);
+    let running = start_replay(dir.to_str().unwrap(), &[]);
     let (_, endpoint) = value_of(&running.lines, "device ")
         .split_once(" depth: ")
         .unwrap();
@@ -347,19 +354,7 @@ fn real_kinect_v2_frames_replayed_from_the_corpus_arrive_exact_on_depth_v2() {
         return;
     };
     let dir = dir.to_str().unwrap().to_owned();
-    let running = start(&[
-        "--no-announce",
-        "--bind",
-        "127.0.0.1",
-        "--source",
-        "replay",
-        "--replay-dir",
-        &dir,
-        "--replay-shape",
-        "512x424",
-        "--codec",
-        "medans",
-    ]);
+    let running = start_replay(&dir, &["--replay-shape", "512x424", "--codec", "medans"]);
     let replay = sk2_mock::ReplaySensor::open_shape(&dir, None, Some((512, 424))).unwrap();
     assert!(replay.len() >= 2);
     let id = value_of(&running.lines, "device ")

@@ -105,15 +105,21 @@ impl FakeServer {
         self.state.lock().unwrap()
     }
 
-    /// Adds a device with a PUB socket on a random port; returns its id.
-    pub fn add_device(&mut self) -> String {
-        let id = format!("{:032x}", NEXT_ID.fetch_add(1, Ordering::Relaxed) + 0xabc0);
+    /// A PUB socket bound to a random port of the fake's address, and that port.
+    fn bound_publisher(&self) -> (zmq::Socket, u16) {
         let publisher = self.context.socket(zmq::PUB).unwrap();
         publisher.set_linger(0).unwrap();
         publisher
             .bind(&format!("tcp://{}:*", self.bind_ip))
             .unwrap();
         let port = port_of(&publisher);
+        (publisher, port)
+    }
+
+    /// Adds a device with a PUB socket on a random port; returns its id.
+    pub fn add_device(&mut self) -> String {
+        let id = format!("{:032x}", NEXT_ID.fetch_add(1, Ordering::Relaxed) + 0xabc0);
+        let (publisher, port) = self.bound_publisher();
         self.publishers.insert(id.clone(), publisher);
         self.state().devices.push(Device {
             id: id.clone(),
@@ -128,12 +134,7 @@ impl FakeServer {
     /// Adds a device offering both `depth` and `depth_v2`, each on its own PUB socket.
     pub fn add_device_v2(&mut self) -> String {
         let id = self.add_device();
-        let publisher = self.context.socket(zmq::PUB).unwrap();
-        publisher.set_linger(0).unwrap();
-        publisher
-            .bind(&format!("tcp://{}:*", self.bind_ip))
-            .unwrap();
-        let port = port_of(&publisher);
+        let (publisher, port) = self.bound_publisher();
         self.publishers_v2.insert(id.clone(), publisher);
         let host = self.host.clone();
         let mut state = self.state();
