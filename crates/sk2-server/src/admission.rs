@@ -168,10 +168,7 @@ fn serve(zap: &zmq::Socket, new_guards: &Receiver<Guard>, shutdown: &AtomicBool)
                 }
             }
         };
-        for guard in new_guards.try_iter() {
-            guards.insert(guard.domain.clone(), guard);
-        }
-        read_monitors(&mut guards);
+        catch_up(&mut guards, new_guards);
         if ready == 0 {
             continue;
         }
@@ -179,11 +176,8 @@ fn serve(zap: &zmq::Socket, new_guards: &Receiver<Guard>, shutdown: &AtomicBool)
             match zap.recv_multipart(zmq::DONTWAIT) {
                 Ok(request) => {
                     // A guard registered and a monitor event queued just before this request
-                    // must count: read both again (cheap when nothing is waiting).
-                    for guard in new_guards.try_iter() {
-                        guards.insert(guard.domain.clone(), guard);
-                    }
-                    read_monitors(&mut guards);
+                    // must count: catch up again (cheap when nothing is waiting).
+                    catch_up(&mut guards, new_guards);
                     let reply = answer(&request, &mut guards);
                     if let Err(error) = zap.send_multipart(reply, 0) {
                         tracing::warn!(%error, "cannot answer a ZAP request");
@@ -198,6 +192,15 @@ fn serve(zap: &zmq::Socket, new_guards: &Receiver<Guard>, shutdown: &AtomicBool)
             }
         }
     }
+}
+
+/// Takes in the guards registered since the last call, then applies every waiting monitor event:
+/// what the gatekeeper must know before it answers a ZAP request.
+fn catch_up(guards: &mut BTreeMap<String, Guard>, new_guards: &Receiver<Guard>) {
+    for guard in new_guards.try_iter() {
+        guards.insert(guard.domain.clone(), guard);
+    }
+    read_monitors(guards);
 }
 
 /// Applies every waiting monitor event; forgets the guards of sockets that closed.
