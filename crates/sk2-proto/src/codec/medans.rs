@@ -60,8 +60,8 @@ const SCALE: u32 = 1 << SCALE_BITS;
 /// so one read per symbol is always enough, and the encoder's 32-bit reciprocals are exact
 /// (they need states below 2^31).
 const RANS_L: u32 = 1 << 15;
-const MODE_MODELLED: u8 = 0;
-const MODE_STORED: u8 = 1;
+pub(super) const MODE_MODELLED: u8 = 0;
+pub(super) const MODE_STORED: u8 = 1;
 const HOLE: u8 = 0;
 /// Encoder tables indexed by `context << 6 | symbol`: room for 16 contexts of 64 symbols.
 const ENC_SLOTS: usize = 16 * 64;
@@ -83,7 +83,7 @@ fn bit_length(v: u32) -> u32 {
 /// exponent 0, which saturates to bucket 0. Eight comparisons took a third more of the row
 /// model's instructions.
 #[inline(always)]
-fn gradient_bucket(gradient: u16) -> u16 {
+pub(super) fn gradient_bucket(gradient: u16) -> u16 {
     let clamped = f32::from(gradient.min(255));
     ((clamped.to_bits() >> 23) as u16).saturating_sub(126)
 }
@@ -184,7 +184,7 @@ fn predict_after_hole(fallback: u16, last: u16) -> i32 {
 /// Computes the large-value form for every `v` (with `n` at least 4) and selects, so that the
 /// choice is a conditional move, not a branch the predictor would miss on noisy pixels.
 #[inline(always)]
-fn token(v: u32) -> (u8, u32, u32) {
+pub(super) fn token(v: u32) -> (u8, u32, u32) {
     let n = bit_length(v | 16) - 1;
     let large = 16 + 2 * (n - 4) + ((v >> (n - 1)) & 1);
     let is_large = v >= 16;
@@ -201,10 +201,10 @@ fn token(v: u32) -> (u8, u32, u32) {
 /// Per symbol: (extra-bit count, zigzag value with the extra bits zero, mask of the extra
 /// bits). Symbol 0 is the hole; the table has 64 entries so that `symbol & 63` indexes it
 /// without a bounds check.
-const fn symbol_table() -> [(u32, u32, u32); 64] {
+pub(super) const fn symbol_table(symbols: usize) -> [(u32, u32, u32); 64] {
     let mut table = [(0u32, 0u32, 0u32); 64];
     let mut symbol = 1;
-    while symbol < SYMBOLS {
+    while symbol < symbols {
         let token = (symbol - 1) as u32;
         table[symbol] = if token < 16 {
             (0, token, 0)
@@ -216,7 +216,7 @@ const fn symbol_table() -> [(u32, u32, u32); 64] {
     }
     table
 }
-const SYMBOL_TABLE: [(u32, u32, u32); 64] = symbol_table();
+const SYMBOL_TABLE: [(u32, u32, u32); 64] = symbol_table(SYMBOLS);
 
 /// Encoder-side rANS symbol with Alverson's reciprocal, so encoding needs no division
 /// (F. Giesen's rans_byte.h formulation).
@@ -465,7 +465,7 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
     }
 }
 
-fn store(depth_mm: &[u16], out: &mut Vec<u8>) {
+pub(super) fn store(depth_mm: &[u16], out: &mut Vec<u8>) {
     out.reserve(1 + depth_mm.len() * 2);
     out.push(MODE_STORED);
     for depth in depth_mm {

@@ -8,8 +8,10 @@
 //!
 //! * [`rvl`]: Wilson's RVL (2017), run lengths of holes plus variable-length deltas.
 //! * [`medans`]: median prediction, per-context static rANS, holes as their own symbol.
+//! * [`medhuf`]: planar prediction, run mode, per-context Huffman codes in four bit streams.
 
 pub mod medans;
+pub mod medhuf;
 pub mod rvl;
 
 /// Why a codec payload could not be decoded. Every variant means the payload is corrupt or
