@@ -54,7 +54,7 @@ fn every_codec_round_trips_a_file_named_with_its_shape() {
         String::from_utf8_lossy(&output.stderr)
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for codec in ["zstd1", "raw", "rvl", "medans"] {
+    for codec in ["zstd1", "raw", "rvl", "medans", "medhuf"] {
         let row = stdout
             .lines()
             .find(|line| {

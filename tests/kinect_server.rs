@@ -126,7 +126,7 @@ fn the_server_prints_its_endpoints_serves_ping_and_exits_0_within_1_s_of_sigterm
     assert!(
         running
             .lines
-            .contains(&format!("device {id} codec: medans")),
+            .contains(&format!("device {id} codec: medhuf")),
         "{:?}",
         running.lines
     );

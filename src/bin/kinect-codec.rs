@@ -6,7 +6,7 @@
 //! step (the best of `--repeat` runs), then the median ratio per source (the name up to its first `-`).
 //!
 //! Codecs: `sk2` (the original `depth` format, lossy at >= 4096 mm), `zstd1` (zstd level 1 of the
-//! raw bytes, a general-purpose baseline), and every `depth_v2` codec (`raw`, `rvl`, `medans`),
+//! raw bytes, a general-purpose baseline), and every `depth_v2` codec (`raw`, `rvl`, `medans`, `medhuf`),
 //! measured as complete `depth_v2` messages, 44-byte header included.
 
 use std::collections::BTreeMap;
@@ -38,7 +38,7 @@ struct Args {
     /// machine the slower runs measure the other processes, not the codec.
     #[arg(long, default_value_t = 20)]
     repeat: usize,
-    /// Codecs to run, comma-separated: sk2, zstd1, raw, rvl, medans, or all.
+    /// Codecs to run, comma-separated: sk2, zstd1, raw, rvl, medans, medhuf, or all.
     #[arg(long, default_value = "all", value_delimiter = ',')]
     codec: Vec<String>,
 }

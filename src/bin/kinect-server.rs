@@ -69,7 +69,7 @@ struct Args {
     /// Encoder threads (default: the number of cores, at most 4).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: Option<u16>,
-    /// Codec of the lossless `depth_v2` endpoint (raw, rvl, medans), or `none` to offer only the
+    /// Codec of the lossless `depth_v2` endpoint (raw, rvl, medans, medhuf), or `none` to offer only the
     /// original `depth` endpoint.
     #[arg(long, default_value_t = CodecChoice(Some(Codec::default())))]
     codec: CodecChoice,

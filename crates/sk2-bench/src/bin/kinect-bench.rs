@@ -22,7 +22,7 @@ struct Args {
     /// Stacks to measure besides the `raw` baseline, comma-separated: `server-sk2` (sk2-server
     /// and sk2-client on the original `depth` endpoint), `server-v2-<codec>` (the same on
     /// `depth_v2`), `sk2-pub` and `v2-<codec>-pub` (the codec alone over plain PUB/SUB); codecs:
-    /// raw, rvl, medans. Default: all but `v2-raw`; quick: server-sk2,server-v2-medans.
+    /// raw, rvl, medans, medhuf. Default: all but `v2-raw`; quick: server-sk2,server-v2-medhuf.
     #[arg(long, value_delimiter = ',')]
     stacks: Option<Vec<Stack>>,
     /// Offered frame rate of the throughput scenario, frames/s; 0 = as fast as the producer goes
@@ -77,10 +77,10 @@ enum Role {
 }
 
 /// Stacks of a full run: the real stack on both endpoints, then each codec alone.
-const FULL_STACKS: &str =
-    "server-sk2,server-v2-rvl,server-v2-medans,sk2-pub,v2-rvl-pub,v2-medans-pub";
+const FULL_STACKS: &str = "server-sk2,server-v2-rvl,server-v2-medans,server-v2-medhuf,sk2-pub,\
+     v2-rvl-pub,v2-medans-pub,v2-medhuf-pub";
 /// Stacks of a quick run: the real stack on both endpoints, so CI stays within seconds.
-const QUICK_STACKS: &str = "server-sk2,server-v2-medans";
+const QUICK_STACKS: &str = "server-sk2,server-v2-medhuf";
 
 fn parse_stacks(list: &str) -> Result<Vec<Stack>> {
     list.split(',').map(str::parse).collect()
