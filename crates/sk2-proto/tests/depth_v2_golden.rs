@@ -199,3 +199,29 @@ fn the_medans_payload_of_a_slope_is_stable() {
     );
     assert_eq!(depth_v2::decode(&message).unwrap().1, slope().depth);
 }
+
+/// The same slope in MEDHUF, as docs/codecs.md lays it out ("Worked example" of MEDHUF):
+/// mode, the 14 code tables, the three stream lengths, the four streams.
+const MEDHUF_SLOPE_HEX: &str = "
+    00
+    00 00 08 00 00 00 22 0a 34 00 00 33 40 00 00 00 00 00 0a 44 40 00 34 30 00 08 20 00 00 20
+    05 20 00 02 1e 00 30 00 00 30 00 00 00 00 00 00 00 00 00 20
+    0a 00 00 00 08 00 00 00 07 00 00 00
+    44 9f 98 c6 42 b1 18 8b 1f 01
+    8b 61 18 86 b1 30 c4 00
+    6d 08 63 18 86 31 03
+    16 82 d5 78 c8 ad 46 00";
+
+#[test]
+fn the_medhuf_payload_of_a_slope_is_stable() {
+    let message = depth_v2::encode(&slope(), Codec::MedHuf);
+    let payload = &message[depth_v2::HEADER_LEN..];
+    let printed: Vec<String> = payload.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        payload,
+        &hex(MEDHUF_SLOPE_HEX)[..],
+        "actual: {}",
+        printed.join(" ")
+    );
+    assert_eq!(depth_v2::decode(&message).unwrap().1, slope().depth);
+}
