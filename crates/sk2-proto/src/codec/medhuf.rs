@@ -405,8 +405,8 @@ fn row_tokens(row: &[u16], model: &RowModel, tokens: &mut [u32]) {
         &model.fallback[..width],
         &mut tokens[..width],
     );
-    // The left neighbour of column i is row[i - 1] (read at an offset: a copy shifted by one
-    // pixel made the vector loads wait for the copy's stores), and 0 for column 0.
+    // The left neighbour of column i is row[i - 1], read at an offset (no shifted copy), and 0
+    // for column 0.
     tokens[0] = value_of_pixel(row[0], 0, gradient[0], fallback[0]);
     for ((((&x, &a), token), &gradient), &fallback) in row[1..]
         .iter()
