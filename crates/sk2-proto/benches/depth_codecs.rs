@@ -4,8 +4,8 @@
 //! (a directory of `.u16` frames named `<source>-<n>-<W>x<H>.u16`). It first prints the ratio of
 //! each codec on each file (checking every round trip), then criterion times encode and decode.
 //! Codecs: sk2 (the original, lossy at >= 4096 mm), zstd-1 of the raw bytes (baseline), and the
-//! exact `depth_v2` codecs RVL and MEDANS as complete messages. Without SK2_CORPUS the bench
-//! uses one synthetic frame and says so, since its figures are not representative.
+//! exact `depth_v2` codecs RVL, MEDANS and MEDHUF as complete messages. Without SK2_CORPUS the
+//! bench uses one synthetic frame and says so, since its figures are not representative.
 
 mod corpus;
 
@@ -55,12 +55,12 @@ fn raw_bytes(frame: &DepthFrame) -> Vec<u8> {
         .collect()
 }
 
-const EXACT: [Codec; 2] = [Codec::Rvl, Codec::MedAns];
+const EXACT: [Codec; 3] = [Codec::Rvl, Codec::MedAns, Codec::MedHuf];
 
 fn print_ratios(frames: &[(String, CapturedFrame)]) {
     eprintln!(
-        "{:<30} {:>7} {:>7} {:>7} {:>7}",
-        "file", "sk2", "zstd-1", "rvl", "medans"
+        "{:<30} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "file", "sk2", "zstd-1", "rvl", "medans", "medhuf"
     );
     for (name, frame) in frames {
         let raw = raw_bytes(&frame.depth);
