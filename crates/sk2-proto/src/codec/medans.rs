@@ -46,7 +46,9 @@
 //!                      bit first; the last byte is padded with zero bits; no byte may be left
 //! ```
 
-use super::CodecError;
+use super::{
+    check_stream_end, decode_by_mode, max_mode_payload_len, store, CodecError, MODE_MODELLED,
+};
 
 /// Number of contexts: 9 gradient buckets without holes around, 4 for 1..=4 hole neighbours.
 pub const CONTEXTS: usize = 13;
@@ -60,8 +62,6 @@ const SCALE: u32 = 1 << SCALE_BITS;
 /// so one read per symbol is always enough, and the encoder's 32-bit reciprocals are exact
 /// (they need states below 2^31).
 const RANS_L: u32 = 1 << 15;
-pub(super) const MODE_MODELLED: u8 = 0;
-pub(super) const MODE_STORED: u8 = 1;
 const HOLE: u8 = 0;
 /// Encoder tables indexed by `context << 6 | symbol`: room for 16 contexts of 64 symbols.
 const ENC_SLOTS: usize = 16 * 64;
@@ -70,7 +70,7 @@ const READ_PADDING: usize = 8;
 
 /// An upper bound on the payload for `pixels` pixels: the stored mode plus its mode byte.
 pub fn max_encoded_len(pixels: usize) -> usize {
-    1 + 2 * pixels
+    max_mode_payload_len(pixels)
 }
 
 #[inline(always)]
@@ -465,14 +465,6 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
     }
 }
 
-pub(super) fn store(depth_mm: &[u16], out: &mut Vec<u8>) {
-    out.reserve(1 + depth_mm.len() * 2);
-    out.push(MODE_STORED);
-    for depth in depth_mm {
-        out.extend_from_slice(&depth.to_le_bytes());
-    }
-}
-
 struct Cursor<'a> {
     bytes: &'a [u8],
     at: usize,
@@ -503,33 +495,12 @@ impl Cursor<'_> {
 
 /// Decodes a MEDANS `payload` into `depth_mm`, a frame of rows of `width` pixels.
 pub fn decode(payload: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
-    let pixels = depth_mm.len();
-    let max = max_encoded_len(pixels);
-    if payload.len() > max {
-        return Err(CodecError::TooLarge {
-            len: payload.len(),
-            max,
-            pixels,
-        });
-    }
-    let (&mode, body) = payload
-        .split_first()
-        .ok_or(CodecError::Truncated { pixels })?;
-    match mode {
-        MODE_STORED => {
-            if body.len() != pixels * 2 {
-                return Err(CodecError::Corrupt(
-                    "stored payload is not 2 bytes per pixel",
-                ));
-            }
-            for (depth, bytes) in depth_mm.iter_mut().zip(body.chunks_exact(2)) {
-                *depth = u16::from_le_bytes([bytes[0], bytes[1]]);
-            }
-            Ok(())
-        }
-        MODE_MODELLED => decode_modelled(body, width, depth_mm),
-        _ => Err(CodecError::Corrupt("unknown MEDANS mode byte")),
-    }
+    decode_by_mode(
+        payload,
+        depth_mm,
+        "unknown MEDANS mode byte",
+        |body, depth_mm| decode_modelled(body, width, depth_mm),
+    )
 }
 
 /// Slot tables hold room for 16 contexts and symbol tables 64 symbols per context (powers of
@@ -808,30 +779,12 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
         ));
     }
     // Whole bytes left unread, or set padding bits, mean the extra bits are not this frame's.
-    let used_bytes = extra_bits_used.div_ceil(8);
-    let padding_set = extra_bits_used % 8 != 0
-        && extra
-            .get(used_bytes - 1)
-            .is_some_and(|&byte| byte >> (extra_bits_used % 8) != 0);
-    if used_bytes != extra.len() || padding_set {
-        return Err(CodecError::TrailingData(extra.len() - used_bytes));
-    }
-    Ok(())
+    check_stream_end(extra, extra_bits_used, pixels)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn round_trip(depth: &[u16], width: usize) -> usize {
-        let mut payload = Vec::new();
-        encode(depth, width, &mut payload);
-        assert!(payload.len() <= max_encoded_len(depth.len()));
-        let mut decoded = vec![0xEEEE; depth.len()];
-        decode(&payload, width, &mut decoded).unwrap();
-        assert_eq!(decoded, depth);
-        payload.len()
-    }
 
     #[test]
     fn tokens_invert_for_every_zigzag_value() {
@@ -864,92 +817,5 @@ mod tests {
         let freqs = normalize(&counts);
         assert_eq!(freqs.iter().sum::<u32>(), SCALE);
         assert!(freqs.iter().all(|&f| f >= 1));
-    }
-
-    #[test]
-    fn a_smooth_frame_with_holes_compresses_and_round_trips() {
-        let (width, height) = (64, 40);
-        let depth: Vec<u16> = (0..width * height)
-            .map(|i| {
-                let (row, col) = (i / width, i % width);
-                if (10..20).contains(&row) && col < 12 {
-                    0
-                } else {
-                    (2000 + row * 7 + col * 3 + (i * 2654435761) % 3) as u16
-                }
-            })
-            .collect();
-        let len = round_trip(&depth, width);
-        assert!(len * 4 < depth.len() * 2, "{len} bytes");
-    }
-
-    /// A full-size frame of depth-camera-like content: wide smooth areas (states grow large
-    /// between renormalisations), holes, far values, and many rare symbols (frequency 1).
-    #[test]
-    fn a_full_size_frame_with_rare_symbols_round_trips() {
-        let (width, height) = (512, 424);
-        let mut state = 7u32;
-        let depth: Vec<u16> = (0..width * height)
-            .map(|i| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                let (row, col) = (i / width, i % width);
-                match state >> 24 {
-                    0 => 0,
-                    1 => (state >> 8) as u16 | 1,
-                    _ if row > 300 && col < 200 => 0,
-                    _ if row < 100 => 1500,
-                    _ => (1200 + row * 10 + col + (state >> 30) as usize) as u16,
-                }
-            })
-            .collect();
-        let len = round_trip(&depth, width);
-        assert!(len < depth.len(), "{len} bytes");
-    }
-
-    /// The decoder counts the extra bits it used from its reader's position (no counter in the
-    /// hot loop); a payload whose extra-bit stream is a byte short or a byte long must still
-    /// be refused.
-    #[test]
-    fn an_extra_bit_stream_a_byte_short_or_long_is_an_error() {
-        let width = 64;
-        let mut state = 3u32;
-        let depth: Vec<u16> = (0..width * 48)
-            .map(|i| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                // Residuals of a few hundred: most pixels carry extra bits.
-                (2000 + (i % width) * 5 + (state >> 23) as usize) as u16
-            })
-            .collect();
-        let mut payload = Vec::new();
-        encode(&depth, width, &mut payload);
-        assert_eq!(payload[0], MODE_MODELLED);
-        let mut decoded = vec![0; depth.len()];
-        decode(&payload, width, &mut decoded).unwrap();
-        assert_eq!(decoded, depth);
-        let short = &payload[..payload.len() - 1];
-        assert!(decode(short, width, &mut decoded).is_err());
-        let mut long = payload.clone();
-        long.push(0);
-        assert!(matches!(
-            decode(&long, width, &mut decoded),
-            Err(CodecError::TrailingData(1))
-        ));
-    }
-
-    #[test]
-    fn noise_falls_back_to_stored_and_extremes_round_trip() {
-        let mut state = 1u32;
-        let noise: Vec<u16> = (0..999)
-            .map(|_| {
-                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                (state >> 8) as u16
-            })
-            .collect();
-        assert_eq!(round_trip(&noise, 37), max_encoded_len(999));
-        round_trip(&[0], 1);
-        round_trip(&[u16::MAX], 1);
-        round_trip(&[1, u16::MAX, 1, u16::MAX, 0, 1], 3);
-        round_trip(&vec![0; 5000], 100);
-        round_trip(&vec![u16::MAX; 5001], 3);
     }
 }

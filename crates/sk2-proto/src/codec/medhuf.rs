@@ -62,8 +62,10 @@
 //!                      bit; the last byte is padded with zero bits and no whole byte is left.
 //! ```
 
-use super::medans::{gradient_bucket, store, symbol_table, MODE_MODELLED, MODE_STORED};
-use super::CodecError;
+use super::medans::{gradient_bucket, symbol_table};
+use super::{
+    check_stream_end, decode_by_mode, max_mode_payload_len, store, CodecError, MODE_MODELLED,
+};
 
 /// Contexts: 0..=11 from the row above, then [`RUN`] and [`INTERRUPT`].
 pub const CONTEXTS: usize = 14;
@@ -118,7 +120,7 @@ const fn shifted_symbol_table() -> [(u32, u32, u32); 64] {
 
 /// An upper bound on the payload for `pixels` pixels: the stored mode plus its mode byte.
 pub fn max_encoded_len(pixels: usize) -> usize {
-    1 + 2 * pixels
+    max_mode_payload_len(pixels)
 }
 
 /// What the row above says about each column of the current row. Filled before the row is
@@ -578,33 +580,12 @@ fn canonical_codes(lengths: &[u8; SYMBOLS]) -> impl Iterator<Item = (usize, Code
 
 /// Decodes a MEDHUF `payload` into `depth_mm`, a frame of rows of `width` pixels.
 pub fn decode(payload: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
-    let pixels = depth_mm.len();
-    let max = max_encoded_len(pixels);
-    if payload.len() > max {
-        return Err(CodecError::TooLarge {
-            len: payload.len(),
-            max,
-            pixels,
-        });
-    }
-    let (&mode, body) = payload
-        .split_first()
-        .ok_or(CodecError::Truncated { pixels })?;
-    match mode {
-        MODE_STORED => {
-            if body.len() != pixels * 2 {
-                return Err(CodecError::Corrupt(
-                    "stored payload is not 2 bytes per pixel",
-                ));
-            }
-            for (depth, bytes) in depth_mm.iter_mut().zip(body.chunks_exact(2)) {
-                *depth = u16::from_le_bytes([bytes[0], bytes[1]]);
-            }
-            Ok(())
-        }
-        MODE_MODELLED => decode_modelled(body, width, depth_mm),
-        _ => Err(CodecError::Corrupt("unknown MEDHUF mode byte")),
-    }
+    decode_by_mode(
+        payload,
+        depth_mm,
+        "unknown MEDHUF mode byte",
+        |body, depth_mm| decode_modelled(body, width, depth_mm),
+    )
 }
 
 /// Reads the code lengths and builds the decoder's table: per context, per value of the next
@@ -846,49 +827,19 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
     Ok(())
 }
 
-/// Checks that a stream of which `used_bits` were read ends exactly there: not past its end
-/// (then it was truncated), no whole byte left over, padding bits zero.
-fn check_stream_end(stream: &[u8], used_bits: usize, pixels: usize) -> Result<(), CodecError> {
-    if used_bits > stream.len() * 8 {
-        return Err(CodecError::Truncated { pixels });
-    }
-    let used_bytes = used_bits.div_ceil(8);
-    let padding_set = used_bits % 8 != 0
-        && stream
-            .get(used_bytes - 1)
-            .is_some_and(|&byte| byte >> (used_bits % 8) != 0);
-    if used_bytes != stream.len() || padding_set {
-        return Err(CodecError::TrailingData(stream.len() - used_bytes));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::noise;
     use super::*;
 
-    fn encoded(depth: &[u16], width: usize) -> Vec<u8> {
+    fn round_trip(depth: &[u16], width: usize) -> usize {
         let mut payload = Vec::new();
         encode(depth, width, &mut payload);
         assert!(payload.len() <= max_encoded_len(depth.len()));
-        payload
-    }
-
-    fn round_trip(depth: &[u16], width: usize) -> usize {
-        let payload = encoded(depth, width);
         let mut decoded = vec![0xEEEE; depth.len()];
         decode(&payload, width, &mut decoded).unwrap();
         assert_eq!(decoded, depth);
         payload.len()
-    }
-
-    /// A pseudo-random sequence, so the tests need no dependency and fail the same way twice.
-    fn noise(seed: u32) -> impl FnMut() -> u32 {
-        let mut state = seed;
-        move || {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            state >> 8
-        }
     }
 
     #[test]
@@ -938,34 +889,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn extremes_round_trip() {
-        round_trip(&[0], 1);
-        round_trip(&[u16::MAX], 1);
-        round_trip(&[1, u16::MAX, 1, u16::MAX, 0, 1], 3);
-        round_trip(&[1, u16::MAX, u16::MAX, 1, 1, u16::MAX, u16::MAX, 1], 4);
-        round_trip(&vec![0; 5000], 100);
-        round_trip(&vec![u16::MAX; 5001], 3);
-        round_trip(&[5, 0, 0, 7, 0, 9, 1, 0, 3], 1);
-    }
-
-    #[test]
-    fn a_smooth_frame_with_holes_compresses_and_round_trips() {
-        let (width, height) = (64, 40);
-        let depth: Vec<u16> = (0..width * height)
-            .map(|i| {
-                let (row, col) = (i / width, i % width);
-                if (10..20).contains(&row) && col < 12 {
-                    0
-                } else {
-                    (2000 + row * 7 + col * 3 + (i * 2654435761) % 3) as u16
-                }
-            })
-            .collect();
-        let len = round_trip(&depth, width);
-        assert!(len * 4 < depth.len() * 2, "{len} bytes");
-    }
-
     /// Flat steps, as a disparity-quantised sensor gives: long runs of exact predictions under
     /// flat rows, which run mode codes with a symbol per run rather than a bit per pixel.
     #[test]
@@ -1005,53 +928,6 @@ mod tests {
             })
             .collect();
         round_trip(&depth, 512);
-    }
-
-    #[test]
-    fn noise_falls_back_to_stored_and_full_frames_round_trip() {
-        let mut random = noise(1);
-        let depth: Vec<u16> = (0..999).map(|_| random() as u16).collect();
-        assert_eq!(round_trip(&depth, 37), max_encoded_len(999));
-        // Depth-camera-like content: smooth areas, holes, far values, rare large errors.
-        let (width, height) = (512, 424);
-        let depth: Vec<u16> = (0..width * height)
-            .map(|i| {
-                let r = random();
-                let (row, col) = (i / width, i % width);
-                match r % 256 {
-                    0 => 0,
-                    1 => (r >> 8) as u16 | 1,
-                    _ if row > 300 && col < 200 => 0,
-                    _ if row < 100 => 1500,
-                    _ => (1200 + row * 10 + col + (r % 4) as usize) as u16,
-                }
-            })
-            .collect();
-        let len = round_trip(&depth, width);
-        assert!(len < depth.len(), "{len} bytes");
-    }
-
-    /// The decoder finds each stream's end from the bits it used; a payload a byte short or a
-    /// byte long must still be refused.
-    #[test]
-    fn a_payload_a_byte_short_or_long_is_an_error() {
-        let width = 64;
-        let mut random = noise(3);
-        let depth: Vec<u16> = (0..width * 48)
-            .map(|i| (2000 + (i % width) * 5) as u16 + (random() % 300) as u16)
-            .collect();
-        let payload = encoded(&depth, width);
-        assert_eq!(payload[0], MODE_MODELLED);
-        let mut decoded = vec![0; depth.len()];
-        decode(&payload, width, &mut decoded).unwrap();
-        assert_eq!(decoded, depth);
-        assert!(decode(&payload[..payload.len() - 1], width, &mut decoded).is_err());
-        let mut long = payload.clone();
-        long.push(0);
-        assert_eq!(
-            decode(&long, width, &mut decoded),
-            Err(CodecError::TrailingData(1))
-        );
     }
 
     #[test]
