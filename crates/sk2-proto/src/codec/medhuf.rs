@@ -152,7 +152,9 @@ impl RowModel {
         prepare_row_model(self, up);
     }
 
-    /// Whether a run starts at `column` after a pixel of value `previous`.
+    /// Whether a run starts at a column whose context word is `context`, after a pixel of value
+    /// `previous` (or of symbol `previous`: for the values 0 and 1, the only ones that start
+    /// runs, the symbol is the value, and every other value or symbol is above 1).
     #[inline(always)]
     fn starts_run(context: u16, previous: u32) -> bool {
         u32::from(context >> 14) == previous + 2
