@@ -47,7 +47,8 @@
 //! ```
 
 use super::{
-    check_stream_end, decode_by_mode, max_mode_payload_len, store, CodecError, MODE_MODELLED,
+    check_stream_end, decode_by_mode, encode_by_mode, max_mode_payload_len, CodecError,
+    MODE_MODELLED,
 };
 
 /// Number of contexts: 9 gradient buckets without holes around, 4 for 1..=4 hole neighbours.
@@ -353,12 +354,11 @@ fn write_varint(out: &mut Vec<u8>, mut value: u32) {
 
 /// Appends the MEDANS payload of a frame of rows of `width` pixels to `out`.
 pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
-    let start_len = out.len();
-    if width == 0 || depth_mm.is_empty() || depth_mm.len() % width != 0 {
-        // Not a frame (DepthFrame never makes one); store it so the output is still exact.
-        store(depth_mm, out);
-        return;
-    }
+    encode_by_mode(depth_mm, width, out, encode_modelled);
+}
+
+/// The modelled payload (see [`encode`]) of a frame of rows of `width` pixels.
+fn encode_modelled(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
     let pixels = depth_mm.len();
     // Pass 1: context * 64 + symbol of every pixel, their histograms, and the extra bits.
     // Tables indexed that way have room for 16 contexts, so a masked index needs no check.
@@ -459,10 +459,6 @@ pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(&x1.to_le_bytes());
     out.extend(words.iter().flat_map(|word| word.to_le_bytes()));
     out.extend_from_slice(&extra);
-    if out.len() - start_len >= max_encoded_len(pixels) {
-        out.truncate(start_len);
-        store(depth_mm, out);
-    }
 }
 
 struct Cursor<'a> {
@@ -497,9 +493,10 @@ impl Cursor<'_> {
 pub fn decode(payload: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
     decode_by_mode(
         payload,
+        width,
         depth_mm,
         "unknown MEDANS mode byte",
-        |body, depth_mm| decode_modelled(body, width, depth_mm),
+        decode_modelled,
     )
 }
 
@@ -699,13 +696,10 @@ impl Decoder {
     }
 }
 
+/// Decodes a modelled body (the payload after its mode byte) into `depth_mm`, whose pixel
+/// count `width` divides.
 fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
     let pixels = depth_mm.len();
-    if width == 0 || pixels % width != 0 {
-        return Err(CodecError::Corrupt(
-            "frame width does not divide the pixel count",
-        ));
-    }
     let mut cursor = Cursor { bytes: body, at: 0 };
     let tables = read_tables(&mut cursor)?;
     let (len, rest) = body[cursor.at..]

@@ -64,7 +64,8 @@
 
 use super::medans::{gradient_bucket, symbol_table};
 use super::{
-    check_stream_end, decode_by_mode, max_mode_payload_len, store, CodecError, MODE_MODELLED,
+    check_stream_end, decode_by_mode, encode_by_mode, max_mode_payload_len, CodecError,
+    MODE_MODELLED,
 };
 
 /// Contexts: 0..=11 from the row above, then [`RUN`] and [`INTERRUPT`].
@@ -239,26 +240,16 @@ fn token_of(value: u32) -> u32 {
 
 /// Appends the MEDHUF payload of a frame of rows of `width` pixels to `out`.
 pub fn encode(depth_mm: &[u16], width: usize, out: &mut Vec<u8>) {
-    let start_len = out.len();
-    if width == 0 || depth_mm.is_empty() || depth_mm.len() % width != 0 {
-        // Not a frame (DepthFrame never makes one); store it so the output is still exact.
-        store(depth_mm, out);
-        return;
-    }
-    let pixels = depth_mm.len();
-    // Pass 1, per row: every pixel's token, then the slots over them; each slot's items go to
-    // the stream of the slot (a run slot holds two items).
-    ITEMS.with_borrow_mut(|items| {
-        for stream in items.iter_mut() {
-            stream.clear();
-            stream.reserve(pixels.div_ceil(STREAMS) + pixels / width);
-        }
-        encode_modelled(depth_mm, width, items, out);
+    encode_by_mode(depth_mm, width, out, |depth_mm, width, out| {
+        let pixels = depth_mm.len();
+        ITEMS.with_borrow_mut(|items| {
+            for stream in items.iter_mut() {
+                stream.clear();
+                stream.reserve(pixels.div_ceil(STREAMS) + pixels / width);
+            }
+            encode_modelled(depth_mm, width, items, out);
+        });
     });
-    if out.len() - start_len >= max_encoded_len(pixels) {
-        out.truncate(start_len);
-        store(depth_mm, out);
-    }
 }
 
 thread_local! {
@@ -584,9 +575,10 @@ fn canonical_codes(lengths: &[u8; SYMBOLS]) -> impl Iterator<Item = (usize, Code
 pub fn decode(payload: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
     decode_by_mode(
         payload,
+        width,
         depth_mm,
         "unknown MEDHUF mode byte",
-        |body, depth_mm| decode_modelled(body, width, depth_mm),
+        decode_modelled,
     )
 }
 
@@ -776,13 +768,10 @@ fn decode_depths(
     Ok(())
 }
 
+/// Decodes a modelled body (the payload after its mode byte) into `depth_mm`, whose pixel
+/// count `width` divides.
 fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<(), CodecError> {
     let pixels = depth_mm.len();
-    if width == 0 || pixels % width != 0 {
-        return Err(CodecError::Corrupt(
-            "frame width does not divide the pixel count",
-        ));
-    }
     let (table, tables_len) = read_tables(body)?;
     let mut rest = &body[tables_len..];
     let mut lengths = [0usize; STREAMS];

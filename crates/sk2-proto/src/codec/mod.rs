@@ -87,14 +87,38 @@ pub(crate) fn store(depth_mm: &[u16], out: &mut Vec<u8>) {
     }
 }
 
+/// Appends the payload of a codec with a mode byte: the modelled form, which `modelled`
+/// appends (mode byte included), unless `depth_mm` is not a frame of rows of `width` pixels
+/// or the modelled form would not be smaller than the stored one; then the stored form.
+pub(crate) fn encode_by_mode(
+    depth_mm: &[u16],
+    width: usize,
+    out: &mut Vec<u8>,
+    modelled: impl FnOnce(&[u16], usize, &mut Vec<u8>),
+) {
+    let start_len = out.len();
+    if width == 0 || depth_mm.is_empty() || depth_mm.len() % width != 0 {
+        // Not a frame (DepthFrame never makes one); store it so the output is still exact.
+        store(depth_mm, out);
+        return;
+    }
+    modelled(depth_mm, width, out);
+    if out.len() - start_len >= max_mode_payload_len(depth_mm.len()) {
+        out.truncate(start_len);
+        store(depth_mm, out);
+    }
+}
+
 /// Decodes a payload that starts with a mode byte: checks its length against the stored
-/// form, decodes the stored form itself and hands a modelled body to `modelled`.
-/// `unknown_mode` is the error for any other mode byte.
+/// form, decodes the stored form itself and hands a modelled body to `modelled`, once it has
+/// checked that `width` divides the pixel count. `unknown_mode` is the error for any other
+/// mode byte.
 pub(crate) fn decode_by_mode(
     payload: &[u8],
+    width: usize,
     depth_mm: &mut [u16],
     unknown_mode: &'static str,
-    modelled: impl FnOnce(&[u8], &mut [u16]) -> Result<(), CodecError>,
+    modelled: impl FnOnce(&[u8], usize, &mut [u16]) -> Result<(), CodecError>,
 ) -> Result<(), CodecError> {
     let pixels = depth_mm.len();
     let max = max_mode_payload_len(pixels);
@@ -120,7 +144,10 @@ pub(crate) fn decode_by_mode(
             }
             Ok(())
         }
-        MODE_MODELLED => modelled(body, depth_mm),
+        MODE_MODELLED if width == 0 || pixels % width != 0 => Err(CodecError::Corrupt(
+            "frame width does not divide the pixel count",
+        )),
+        MODE_MODELLED => modelled(body, width, depth_mm),
         _ => Err(CodecError::Corrupt(unknown_mode)),
     }
 }
