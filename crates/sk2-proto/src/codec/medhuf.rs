@@ -300,8 +300,7 @@ fn encode_modelled(
                         // After holes, under holes: the only pixels predicted from the last
                         // non-zero pixel, which the token loop took as 0.
                         let before = row[..column].iter().rev().find(|&&x| x != 0);
-                        let error = row[column].wrapping_sub(*before.unwrap_or(&last)) as i16;
-                        token_of(u32::from(((error << 1) ^ (error >> 15)) as u16) + 1)
+                        token_of(value_of_pixel(row[column], 0, 0, *before.unwrap_or(&last)))
                     } else {
                         tokens[column]
                     };
@@ -417,8 +416,9 @@ fn row_tokens(row: &[u16], model: &RowModel, tokens: &mut [u32]) {
     }
 }
 
-/// The value of pixel `x` with left neighbour `a` and the row model's `gradient` and
-/// `fallback`, taking 0 for the last non-zero pixel (see [`row_tokens`]).
+/// The value of pixel `x` with left neighbour `a`, the row model's `gradient`, and `fallback`,
+/// the prediction if `a` is a hole: the row model's (0 where the row above has no valid
+/// neighbour, mended after [`row_tokens`]), or the last non-zero pixel in that mending.
 #[inline(always)]
 fn value_of_pixel(x: u16, a: u16, gradient: u16, fallback: u16) -> u32 {
     // Selections by masks: written as `if`, they compiled to branches.
