@@ -105,7 +105,8 @@ fn start_server() -> (KillOnDrop, String) {
 /// Starts a subscriber process and a thread collecting what it prints.
 fn start_subscriber(endpoint: &str) -> (KillOnDrop, Arc<Mutex<Vec<Seen>>>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        .args(["--exact", &sk2_testkit::test_name!(TEST_NAME)])
+        .args(["--nocapture", "--test-threads=1"])
         .env("SK2_SUBSCRIBER", endpoint)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

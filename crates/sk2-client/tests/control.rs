@@ -1,6 +1,6 @@
 //! The control client against a controllable fake server on 127.0.0.1 (no mDNS).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Discovery over mDNS. Every test here runs inside a private network namespace (one made by
 //! `sk2_testkit::in_private_netns`, or two joined by a veth pair), never on the host's network.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -399,7 +399,7 @@ impl TwoHosts {
             .args(["netns", "exec", namespace])
             .arg(exe)
             .args([
-                test,
+                &sk2_testkit::test_name!(test),
                 "--exact",
                 "--ignored",
                 "--nocapture",
@@ -445,7 +445,7 @@ fn spawn_helper(test: &str, env: &[(&str, &str)]) -> Child {
     let mut command = Command::new(exe);
     command
         .args([
-            test,
+            &sk2_testkit::test_name!(test),
             "--exact",
             "--ignored",
             "--nocapture",

@@ -1,7 +1,7 @@
 //! The depth channel on the wire: frames arrive at the configured rate, decode to the exact mock
 //! content, in sequence order; a slow subscriber neither slows the others nor grows memory.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -139,8 +139,15 @@ fn rss_kib() -> u64 {
 /// subscriber's queue would grow by every frame sent (about 300 frames, ~40 MB here).
 const SLOW_SUBSCRIBER_RSS_GROWTH_BOUND_KIB: u64 = 16 * 1024;
 
+/// Runs in a process of its own: it measures the process's memory, which tests running beside it
+/// would change.
 #[test]
 fn slow_subscriber_does_not_slow_a_fast_one_or_grow_server_memory() {
+    if !sk2_testkit::alone_in_process(
+        "slow_subscriber_does_not_slow_a_fast_one_or_grow_server_memory",
+    ) {
+        return;
+    }
     const FPS: f64 = 30.0;
     let mut server = Server::new(local_config());
     let mock = MockKinect::new(

@@ -1,7 +1,7 @@
 //! The lossless `depth_v2` endpoint beside `depth`: exact frames, the codec in `me`, and no
 //! encoding for endpoints nobody watches.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! endpoint at most `max_control_peers` peers; the next ones are refused during the handshake,
 //! counted, and admitted again once a slot is free. Admitted peers never notice.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
