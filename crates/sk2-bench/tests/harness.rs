@@ -19,6 +19,9 @@ fn a_tiny_run_measures_every_scenario_for_every_stack_and_leaves_no_child_behind
             "0.5",
             "--capacity",
             "3",
+            // One latency run per stack: the capacity scenario already has several subscribers.
+            "--latency-subscribers",
+            "1",
             "--stacks",
             "server-sk2,server-v2-rvl,sk2-pub,v2-rvl-pub,v2-medans-pub",
         ])

@@ -5,8 +5,8 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{drain, wait_for};
-use sk2_client::{Client, ClientConfig, ClientError, ClientEvent, EndpointKind};
+use common::{drain, fast, wait_for};
+use sk2_client::{Client, ClientError, ClientEvent, EndpointKind};
 use sk2_mock::{MockConfig, MockKinect, MockMode};
 use sk2_server::{Config, Server};
 
@@ -40,12 +40,6 @@ fn started_with(config: MockConfig) -> (Server, String) {
         .unwrap();
     server.start().unwrap();
     (server, id)
-}
-
-fn fast() -> ClientConfig {
-    ClientConfig::default()
-        .heartbeat(Duration::from_millis(200))
-        .request_timeout(Duration::from_millis(500))
 }
 
 fn endpoint(server: &Server) -> String {

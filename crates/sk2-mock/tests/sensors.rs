@@ -80,16 +80,10 @@ fn write_frame(dir: &std::path::Path, name: &str, values: &[u16]) {
     std::fs::write(dir.join(name), bytes).unwrap();
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sk2-mock-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn a_replay_plays_its_files_in_name_order_in_a_loop() {
-    let dir = temp_dir("loop");
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
     write_frame(&dir, "b-4x2.u16", &[5000, 2, 3, 4, 5, 6, 7, 8]);
     write_frame(&dir, "a-4x2.u16", &[1, 1, 1, 1, 0, 0, 0, 0]);
     std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
@@ -106,12 +100,12 @@ fn a_replay_plays_its_files_in_name_order_in_a_loop() {
         };
         assert_eq!(frame.depth.depth_mm(), expected);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_replay_refuses_empty_dirs_nameless_shapes_wrong_sizes_and_mixed_shapes() {
-    let dir = temp_dir("bad");
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
     assert!(matches!(
         ReplaySensor::open(&dir, None),
         Err(ReplayError::Empty(_))
@@ -144,7 +138,6 @@ fn a_replay_refuses_empty_dirs_nameless_shapes_wrong_sizes_and_mixed_shapes() {
         ReplaySensor::open(dir.join("missing"), None),
         Err(ReplayError::Io { .. })
     ));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
