@@ -2,12 +2,12 @@
 //! each file as its own binary took longer than running them). Run one file's tests alone with
 //! `cargo test --test integration kinect_server::`.
 //!
-//! `kinect_server_freenect2.rs` is its own test target: it needs the `freenect2` feature.
+//! Two files are test targets of their own (see Cargo.toml): `kinect_server_freenect2.rs` needs
+//! the `freenect2` feature, and `frozen_subscriber.rs` needs the CPU to itself.
 
 mod browser;
 
 mod client_restart;
-mod frozen_subscriber;
 mod interop_python_server;
 mod kinect_browse;
 mod kinect_codec;
