@@ -8,7 +8,7 @@
 //! - `liblz4-fast2`: the C library with acceleration 2 (a valid block, a little larger).
 //!
 //! It prints each time and its ratio to `encode`'s, all measured in the same run, and the size
-//! of each block. Issue #2's target is an encode of at most 0.4 ms.
+//! of each block. The target for `encode` is at most 0.4 ms.
 //!
 //! `cargo run --release -p sk2-proto --example sk2_lz4_engines -- ../shared/corpus [--repeat N]`
 
