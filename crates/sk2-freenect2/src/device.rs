@@ -68,7 +68,8 @@ pub enum Freenect2Error {
     /// process (libfreenect2's OpenGL pipeline calls `exit(-1)` when it cannot create its window:
     /// no display, or no OpenGL 3.1).
     #[error(
-        "the {pipeline} packet pipeline cannot start on this machine: libfreenect2 {outcome}{}          (try --pipeline cpu; docs/freenect2.md)",
+        "the {pipeline} packet pipeline cannot start on this machine: libfreenect2 {outcome}{} \
+         (try --pipeline cpu; docs/freenect2.md)",
         .log.as_ref().map(|line| format!(": {line}")).unwrap_or_default()
     )]
     PipelineFailed {

@@ -139,6 +139,17 @@ fn assert_nothing_alive() {
     );
 }
 
+/// How long tests that are not about the start-up watchdog let a start wait for its first
+/// frame: valgrind on a loaded machine can take longer than the default 5 s.
+const PATIENT_FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Opens a sensor whose start waits patiently for the first frame.
+fn open_sensor(options: &OpenOptions) -> Freenect2Sensor {
+    let mut sensor = Freenect2Sensor::open(options).unwrap();
+    sensor.set_first_frame_timeout(PATIENT_FIRST_FRAME_TIMEOUT);
+    sensor
+}
+
 /// A sink that never blocks (as the Sensor contract requires) and a receiver for its frames.
 fn channel_sink(capacity: usize) -> (sk2_proto::FrameSink, mpsc::Receiver<CapturedFrame>) {
     let (sender, receiver) = mpsc::sync_channel(capacity);
@@ -307,11 +318,10 @@ fn pipelines_missing_from_the_library_are_errors_and_present_ones_are_used() {
         (Pipeline::OpenGl, "open AAA opengl"),
         (Pipeline::OpenCl, "open AAA opencl"),
     ] {
-        let mut sensor = Freenect2Sensor::open(&OpenOptions {
+        let mut sensor = open_sensor(&OpenOptions {
             pipeline,
             ..OpenOptions::default()
-        })
-        .unwrap();
+        });
         assert!(
             standin::events().contains(&event.to_owned()),
             "{:?}",
@@ -355,16 +365,15 @@ fn an_opengl_pipeline_that_would_end_the_process_is_an_error_instead() {
             .is_some_and(|line| line.ends_with("Failed to create opengl window.")),
         "{log:?}"
     );
-    let message = error.to_string();
-    assert!(
-        message.starts_with("the opengl packet pipeline cannot start on this machine"),
-        "{message}"
+    assert_eq!(
+        error.to_string(),
+        "the opengl packet pipeline cannot start on this machine: libfreenect2 ended the process \
+         while building it (exit status 255): [standin] Failed to create opengl window. (try \
+         --pipeline cpu; docs/freenect2.md)"
     );
-    assert!(message.contains("try --pipeline cpu"), "{message}");
-    assert!(!message.contains('\n'), "one line: {message}");
     // The probe happens before the device is touched; the CPU pipeline still works.
     assert_eq!(standin::counts().devices_opened, 0);
-    let mut sensor = Freenect2Sensor::open(&OpenOptions::default()).unwrap();
+    let mut sensor = open_sensor(&OpenOptions::default());
     let (sink, frames) = channel_sink(4);
     sensor.start(sink).unwrap();
     frames
@@ -475,7 +484,7 @@ fn frames_arrive_converted_by_the_documented_rule_with_device_counters() {
     let _bus = exclusive();
     let first_device_sequence = 1000;
     standin::reset("AAA", 5_000, first_device_sequence);
-    let mut sensor = Freenect2Sensor::open(&OpenOptions::default()).unwrap();
+    let mut sensor = open_sensor(&OpenOptions::default());
     assert_eq!(sensor.shape(), (512, 424));
     let (sink, frames) = channel_sink(64);
     sensor.start(sink).unwrap();
@@ -525,8 +534,9 @@ fn frames_of_another_size_than_512_by_424_are_skipped_and_counted() {
     let _bus = exclusive();
     standin::reset("AAA", 2_000, 0);
     standin::set_depth_size(640, 480);
-    let mut sensor = Freenect2Sensor::open(&OpenOptions::default()).unwrap();
-    sensor.set_first_frame_timeout(Duration::from_secs(1));
+    let mut sensor = open_sensor(&OpenOptions::default());
+    // Long enough for a wrong-sized frame to arrive even under valgrind on a loaded machine.
+    sensor.set_first_frame_timeout(Duration::from_secs(3));
     let (sink, frames) = channel_sink(4);
     // Only wrong-sized frames: no usable frame before the start-up watchdog gives up.
     let error = sensor.start(sink).unwrap_err();
@@ -535,7 +545,7 @@ fn frames_of_another_size_than_512_by_424_are_skipped_and_counted() {
     assert_eq!(
         error,
         SensorError::Unavailable(format!(
-            "Kinect v2 AAA sent no usable depth frame within 1.0 s of starting: {skipped} \
+            "Kinect v2 AAA sent no usable depth frame within 3.0 s of starting: {skipped} \
              frames or waits failed (see the warnings above)"
         ))
     );
@@ -552,7 +562,7 @@ fn frames_of_another_size_than_512_by_424_are_skipped_and_counted() {
 fn stop_gives_up_on_a_capture_thread_stuck_in_a_wait_that_ignores_its_timeout() {
     let _bus = exclusive();
     standin::reset("AAA", 2_000, 0);
-    let mut sensor = Freenect2Sensor::open(&OpenOptions::default()).unwrap();
+    let mut sensor = open_sensor(&OpenOptions::default());
     let (sink, frames) = channel_sink(1024);
     sensor.start(sink).unwrap();
     frames
@@ -616,7 +626,7 @@ fn stop_gives_up_on_a_capture_thread_stuck_in_a_wait_that_ignores_its_timeout() 
 fn start_stop_and_close_reach_libfreenect2_in_order_and_nothing_leaks() {
     let _bus = exclusive();
     standin::reset("AAA", 5_000, 0);
-    let mut sensor = Freenect2Sensor::open(&OpenOptions::default()).unwrap();
+    let mut sensor = open_sensor(&OpenOptions::default());
     for _ in 0..2 {
         let (sink, frames) = channel_sink(4);
         sensor.start(sink).unwrap();
@@ -667,7 +677,7 @@ fn start_stop_and_close_reach_libfreenect2_in_order_and_nothing_leaks() {
 fn dropping_a_running_sensor_stops_and_closes_the_device() {
     let _bus = exclusive();
     standin::reset("AAA", 5_000, 0);
-    let mut sensor = Freenect2Sensor::open(&OpenOptions::default()).unwrap();
+    let mut sensor = open_sensor(&OpenOptions::default());
     let (sink, frames) = channel_sink(4);
     sensor.start(sink).unwrap();
     frames
@@ -853,7 +863,7 @@ fn a_slow_sink_never_blocks_the_driver_thread_and_losses_show_as_sequence_gaps()
     let _bus = exclusive();
     // The driver makes a frame every 2 ms; the sink (against the Sensor contract) sleeps 100 ms.
     standin::reset("AAA", 2_000, 0);
-    let mut sensor = Freenect2Sensor::open(&OpenOptions::default()).unwrap();
+    let mut sensor = open_sensor(&OpenOptions::default());
     let (sender, frames) = mpsc::channel();
     sensor
         .start(Box::new(move |frame: CapturedFrame| {
