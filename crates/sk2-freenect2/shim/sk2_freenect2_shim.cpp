@@ -168,11 +168,15 @@ extern "C" int32_t sk2f2_probe_pipeline(int32_t pipeline, int32_t timeout_ms, ch
   {
   }
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0)
+  if (pipe(fds) != 0)
   {
     *status = errno;
     return SK2F2_ERR_SYSTEM;
   }
+  // Close-on-exec, so that programs the caller's other threads start never hold the pipe open
+  // (pipe2 would do it atomically, but is not on every Unix).
+  fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  fcntl(fds[1], F_SETFD, FD_CLOEXEC);
   // Unwritten stdio output would otherwise be written twice, once by each process.
   std::fflush(NULL);
   const pid_t pid = fork();
