@@ -1,8 +1,9 @@
 //! MEDHUF: planar prediction, a run mode and static Huffman codes, built to code and decode a
 //! Kinect v2 frame in under a millisecond on one core while staying well ahead of RVL.
 //!
-//! Where MEDANS (see [`super::medans`]; the context model both share is in [`super::model`]) spends its time is decided by a few dependency chains,
-//! and MEDHUF is laid out to keep each one short:
+//! Where MEDANS (see [`super::medans`]) spends its time is decided by a few dependency chains,
+//! and MEDHUF is laid out to keep each one short (the context rules and tokens both codecs
+//! share live in the codec module's private `model`):
 //!
 //! * the **planar** prediction `a + b - c`, modulo 2^16 (JPEG-LS's median rule clamps it
 //!   between `a` and `b`, and each clamp is a compare and a conditional move on the chain from
