@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use sk2_view::{Frame, Hub, SourceKey, ViewConfig, ViewServer};
+use sk2_view::{Hub, SourceFrame, SourceKey, ViewConfig, ViewServer};
 
 const RUN: Duration = Duration::from_secs(3);
 const FPS: f64 = 30.0;
@@ -38,7 +38,7 @@ fn main() {
                 while started.elapsed() < RUN + Duration::from_millis(500) {
                     hub.publish(
                         &key,
-                        Frame {
+                        SourceFrame {
                             depth: sk2_view::synthetic::picture(sequence),
                             sensor_sequence: Some(sequence),
                             capture_time_ns: Some(sk2_proto::sensor::unix_time_ns()),
