@@ -1,22 +1,4 @@
-//! [`ViewServer`]: the local web server that browser tabs talk to.
-//!
-//! Why plain HTTP long-polling rather than WebSocket or server-sent events: the tab asks for the
-//! next frame only after it has drawn the previous one (`GET /api/frame?after=N`), and the answer
-//! is always the hub's newest frame. So flow control is the request itself: a slow tab simply
-//! asks less often and gets the newest frame, never a backlog, and nothing is queued per tab.
-//! WebSocket would need a sender thread plus an acknowledgement protocol per tab to get the same
-//! property; SSE pushes without acknowledgement and so buffers in the socket. On loopback an HTTP
-//! request per frame costs well under a millisecond.
-//!
-//! Why a small server of its own (one thread per connection, requests parsed by `httparse`)
-//! rather than `tiny_http`: tiny_http 0.12 runs each keep-alive connection on a pool thread for
-//! the connection's whole life, and its pool can queue a new connection without starting a thread
-//! for it when several arrive at once, so a browser's extra connection could wait for ever. Here
-//! every connection has its own thread from the start, at most
-//! [`ViewConfig::max_connections`] of them (more are answered 503 and closed), and an idle
-//! connection is closed after [`ViewConfig::idle_timeout`]. A tab holds one or two connections;
-//! when it closes, its connections end and their threads with them.
-//!
+//! [`ViewServer`]: the local web server that browser tabs talk to, and its transport.
 //!
 //! This module is the transport: it accepts connections, parses requests and writes replies;
 //! the routes are served by the [`App`](crate::routes::App) it hands each request to.
@@ -40,6 +22,23 @@ const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
 
 /// The running web server. Stops when dropped.
+///
+/// Why plain HTTP long-polling rather than WebSocket or server-sent events: the tab asks for the
+/// next frame only after it has drawn the previous one (`GET /api/frame?after=N`), and the answer
+/// is always the hub's newest frame. So flow control is the request itself: a slow tab simply
+/// asks less often and gets the newest frame, never a backlog, and nothing is queued per tab.
+/// WebSocket would need a sender thread plus an acknowledgement protocol per tab to get the same
+/// property; SSE pushes without acknowledgement and so buffers in the socket. On loopback an HTTP
+/// request per frame costs well under a millisecond.
+///
+/// Why a small server of its own (one thread per connection, requests parsed by `httparse`)
+/// rather than `tiny_http`: tiny_http 0.12 runs each keep-alive connection on a pool thread for
+/// the connection's whole life, and its pool can queue a new connection without starting a thread
+/// for it when several arrive at once, so a browser's extra connection could wait for ever. Here
+/// every connection has its own thread from the start, at most
+/// [`ViewConfig::max_connections`] of them (more are answered 503 and closed), and an idle
+/// connection is closed after [`ViewConfig::idle_timeout`]. A tab holds one or two connections;
+/// when it closes, its connections end and their threads with them.
 #[derive(Debug)]
 pub struct ViewServer {
     addr: SocketAddr,
