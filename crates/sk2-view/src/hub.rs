@@ -59,7 +59,7 @@ impl fmt::Display for SourceKey {
 
 /// One frame as a source hands it to the hub.
 #[derive(Debug, Clone)]
-pub struct Frame {
+pub struct SourceFrame {
     /// The depth image, in millimetres.
     pub depth: DepthFrame,
     /// The sensor's frame counter, when the stream carries one (`depth_v2` does, `depth` does
@@ -71,7 +71,7 @@ pub struct Frame {
 
 /// A frame as the hub keeps it: already laid out as the bytes a tab downloads.
 #[derive(Debug)]
-pub struct PublishedFrame {
+pub struct ServedFrame {
     /// Counts up by one per frame the hub received for this sensor, from 1. Tabs ask for frames
     /// newer than the last number they drew; a jump means the tab skipped frames.
     pub number: u64,
@@ -81,9 +81,9 @@ pub struct PublishedFrame {
     pub height_px: usize,
     /// The pixels as little-endian `u16` millimetres, row-major.
     pub depth_le: Vec<u8>,
-    /// From [`Frame::sensor_sequence`].
+    /// From [`SourceFrame::sensor_sequence`].
     pub sensor_sequence: Option<u64>,
-    /// From [`Frame::capture_time_ns`].
+    /// From [`SourceFrame::capture_time_ns`].
     pub capture_time_ns: Option<u64>,
 }
 
@@ -149,7 +149,7 @@ impl State {
 struct SensorState {
     codec: String,
     error: Option<String>,
-    latest: Option<Arc<PublishedFrame>>,
+    latest: Option<Arc<ServedFrame>>,
     frames_received: u64,
     dropped: u64,
     last_arrival: Option<Instant>,
@@ -352,7 +352,7 @@ impl Hub {
     /// Makes `frame` the latest of its sensor, replacing (and so dropping) the previous one.
     /// Never blocks for long: sources call it on their receiving thread. A frame of a sensor the
     /// hub does not list is ignored.
-    pub fn publish(&self, key: &SourceKey, frame: Frame) {
+    pub fn publish(&self, key: &SourceKey, frame: SourceFrame) {
         let now = Instant::now();
         let received_ns = sk2_proto::sensor::unix_time_ns();
         // Lay the bytes out before taking the lock, so tabs are never held up by the copy.
@@ -388,7 +388,7 @@ impl Hub {
         sensor.last_arrival = Some(now);
         sensor.frames_received += 1;
         let number = sensor.frames_received;
-        sensor.latest = Some(Arc::new(PublishedFrame {
+        sensor.latest = Some(Arc::new(ServedFrame {
             number,
             width_px: frame.depth.width(),
             height_px: frame.depth.height(),
@@ -408,7 +408,7 @@ impl Hub {
         key: &SourceKey,
         after: Option<u64>,
         timeout: Duration,
-    ) -> Result<Arc<PublishedFrame>, WaitError> {
+    ) -> Result<Arc<ServedFrame>, WaitError> {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
         loop {
@@ -539,8 +539,8 @@ pub trait FrameSource: Send + 'static {
 mod tests {
     use super::*;
 
-    fn frame(value: u16, sequence: Option<u64>) -> Frame {
-        Frame {
+    fn frame(value: u16, sequence: Option<u64>) -> SourceFrame {
+        SourceFrame {
             depth: DepthFrame::new(2, 1, vec![value, 0]).unwrap(),
             sensor_sequence: sequence,
             capture_time_ns: None,

@@ -15,7 +15,7 @@ use sk2_client::{
 
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
 
-use crate::hub::{Frame, FrameSource, Hub, SourceKey};
+use crate::hub::{FrameSource, Hub, SourceFrame, SourceKey};
 
 /// Longest the loop sleeps without an event: how soon a newly wanted sensor is subscribed, an
 /// unwanted one dropped, and a failed connection retried.
@@ -206,7 +206,7 @@ impl Link {
             if let Some(frame) = newest {
                 hub.publish(
                     &SourceKey::new(self.label.clone(), id.clone()),
-                    Frame {
+                    SourceFrame {
                         sensor_sequence: frame.sequence(),
                         capture_time_ns: frame.capture_time_ns(),
                         depth: frame.depth,

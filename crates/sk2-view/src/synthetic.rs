@@ -17,7 +17,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use sk2_proto::DepthFrame;
 
-use crate::hub::{Frame, FrameSource, Hub, SourceKey};
+use crate::hub::{FrameSource, Hub, SourceFrame, SourceKey};
 
 /// A rectangle of the synthetic picture with one depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +157,7 @@ impl FrameSource for SyntheticSource {
         loop {
             hub.publish(
                 &key,
-                Frame {
+                SourceFrame {
                     depth: with_bar(still.clone(), sequence),
                     sensor_sequence: Some(sequence),
                     capture_time_ns: Some(sk2_proto::sensor::unix_time_ns()),
