@@ -56,6 +56,7 @@ use std::time::Duration;
 
 use sk2_proto::control::{ENDPOINT_DEPTH, MAX_CONTROL_MESSAGE_BYTES};
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
+use sk2_proto::discovery::{TXT_CODEC, TXT_VERSION};
 use sk2_proto::{Device, Me, Sensor, SensorError};
 
 pub use announce::SERVICE_TYPE;
@@ -166,7 +167,7 @@ impl Default for Config {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Self {
-            name: format!("Kinect {}", random_hex()),
+            name: format!("Kinect {}", sk2_proto::id::random_hex_id()),
             bind_host: "0.0.0.0".into(),
             control_port: 0,
             depth_port: 0,
@@ -429,9 +430,12 @@ impl Server {
         if result.is_ok() && self.config.announce {
             let name = self.config.name.clone();
             // Informative TXT keys: browsers need none of them (the original's TXT is empty).
-            let mut txt = vec![("version", sk2_proto::control::PROTOCOL_VERSION.to_string())];
+            let mut txt = vec![(
+                TXT_VERSION,
+                sk2_proto::control::PROTOCOL_VERSION.to_string(),
+            )];
             if let Some(codec) = self.config.codec {
-                txt.push((DEVICE_CODEC_KEY, codec.name().to_owned()));
+                txt.push((TXT_CODEC, codec.name().to_owned()));
             }
             result = hostname_of_machine()
                 .and_then(|host| {
@@ -676,18 +680,4 @@ fn hostname_of_machine() -> Result<String, ServerError> {
     hostname::get()
         .map_err(ServerError::Hostname)
         .map(|name| name.to_string_lossy().into_owned())
-}
-
-/// 32 random lowercase hex digits, for default names.
-fn random_hex() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut halves = [0u64; 2];
-    for (i, half) in halves.iter_mut().enumerate() {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(sk2_proto::sensor::unix_time_ns());
-        hasher.write_usize(i);
-        *half = hasher.finish();
-    }
-    format!("{:016x}{:016x}", halves[0], halves[1])
 }
