@@ -29,7 +29,7 @@ use crate::endpoint::{address_rank, Endpoint, HostAddresses};
 pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Capacity of the event queue. Events come from servers appearing and going, a handful per
 /// minute; an application that never reads loses the oldest rather than growing memory.
-pub const EVENT_QUEUE_LEN: usize = 256;
+pub const BROWSER_EVENT_QUEUE_LEN: usize = 256;
 /// How often the translating thread checks whether the browser was dropped.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
@@ -130,7 +130,7 @@ impl Browser {
     pub fn new() -> Result<Self, BrowserError> {
         let daemon = ServiceDaemon::new()?;
         let receiver = daemon.browse(SERVICE_TYPE)?;
-        let (events_tx, events) = DropOldest::new(EVENT_QUEUE_LEN);
+        let (events_tx, events) = DropOldest::new(BROWSER_EVENT_QUEUE_LEN);
         let servers = Arc::new(Mutex::new(BTreeMap::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let mut translator = Translator {

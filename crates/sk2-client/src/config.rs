@@ -26,7 +26,7 @@ pub const DEFAULT_EVENT_QUEUE_LEN: usize = 256;
 
 /// Default number of decoded frames waiting for the application. Small: a viewer wants the latest
 /// frame, and each 512 x 424 frame is 424 KiB.
-pub const DEFAULT_QUEUE_LEN: usize = 4;
+pub const DEFAULT_FRAME_QUEUE_LEN: usize = 4;
 /// Default receive high-water mark of the SUB socket, in messages. libzmq's default of 1000 would
 /// let hundreds of MB of compressed frames pile up behind a slow decoder.
 pub const DEFAULT_RCVHWM: i32 = 4;
@@ -139,7 +139,7 @@ pub struct SubscriptionConfig {
 impl Default for SubscriptionConfig {
     fn default() -> Self {
         Self {
-            queue_len: DEFAULT_QUEUE_LEN,
+            queue_len: DEFAULT_FRAME_QUEUE_LEN,
             rcvhwm: DEFAULT_RCVHWM,
             depth_shape: (KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX),
             prefer_depth_v2: true,

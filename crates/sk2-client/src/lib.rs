@@ -50,12 +50,12 @@ mod subscription;
 mod watcher;
 
 pub use browser::{
-    Browser, BrowserError, BrowserEvent, ServerInfo, EVENT_QUEUE_LEN, VERIFY_TIMEOUT,
+    Browser, BrowserError, BrowserEvent, ServerInfo, BROWSER_EVENT_QUEUE_LEN, VERIFY_TIMEOUT,
 };
 pub use client::Client;
 pub use config::{
-    ClientConfig, SubscriptionConfig, DEFAULT_EVENT_QUEUE_LEN, DEFAULT_HEARTBEAT,
-    DEFAULT_QUEUE_LEN, DEFAULT_RCVHWM, DEFAULT_RECONNECT_BACKOFF_INITIAL,
+    ClientConfig, SubscriptionConfig, DEFAULT_EVENT_QUEUE_LEN, DEFAULT_FRAME_QUEUE_LEN,
+    DEFAULT_HEARTBEAT, DEFAULT_RCVHWM, DEFAULT_RECONNECT_BACKOFF_INITIAL,
     DEFAULT_RECONNECT_BACKOFF_MAX, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use control::{ClientEvent, DisconnectReason};

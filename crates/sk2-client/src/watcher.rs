@@ -26,6 +26,7 @@ use crate::browser::{Browser, BrowserError, BrowserEvent, ServerInfo};
 use crate::client::Client;
 use crate::config::ClientConfig;
 use crate::control::{ClientEvent, DisconnectReason};
+use crate::endpoint::HostAddresses;
 use crate::error::ClientError;
 
 /// Default shortest pause between two re-verifications of the same server. A crashed server fails
@@ -429,7 +430,7 @@ fn reverify(server: &mut WatchedServer, browser: Option<&Browser>, every: Durati
 }
 
 /// The configured host map plus the discovered server's own address.
-fn merged_hosts(config: &ClientConfig, info: &ServerInfo) -> crate::HostAddresses {
+fn merged_hosts(config: &ClientConfig, info: &ServerInfo) -> HostAddresses {
     let mut hosts = config.host_addresses.clone();
     if let Some(ip) = info.address() {
         hosts.insert(&info.host, ip);

@@ -235,10 +235,11 @@ impl FrameSource for NetworkSource {
         let mut watcher = Watcher::new(Self::watcher_config());
         for endpoint in &self.connect {
             if let Err(error) = watcher.add_endpoint(endpoint) {
+                // Malformed: no retry can help, but the page and the terminal say why.
                 hub.server_error(
                     endpoint,
                     endpoint,
-                    &format!("cannot use {endpoint}: {error}"),
+                    &format!("cannot connect to {endpoint}: {error}"),
                 );
             }
         }
