@@ -148,8 +148,8 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
 /// drains its socket, so it cannot stall by itself).
 pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) -> Result<()> {
     let v2 = matches!(stack, Stack::Server(Some(_)));
-    let config =
-        ClientConfig::default().subscription(SubscriptionConfig::default().prefer_depth_v2(v2));
+    let config = ClientConfig::default()
+        .with_subscription(SubscriptionConfig::default().with_prefer_depth_v2(v2));
     let client = Client::connect_blocking(endpoint, config, CONNECT_TIMEOUT)
         .with_context(|| format!("connecting to {endpoint}"))?;
     let me = client.me().context("no `me` from the server")?;

@@ -125,9 +125,10 @@ pub struct MockKinect {
 }
 
 impl MockKinect {
-    /// A stopped mock with a new random id.
+    /// A stopped mock with a new random id. Random rather than derived from the seed: two mocks
+    /// with the same seed (the same pictures) must still be two devices to a client.
     pub fn new(config: MockConfig) -> Self {
-        Self::with_id(crate::random_id(), config)
+        Self::with_id(sk2_proto::id::random_hex_id(), config)
     }
 
     /// A stopped mock with the given id.

@@ -88,7 +88,7 @@ impl Default for Config {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Self {
-            name: format!("Kinect {}", random_hex()),
+            name: format!("Kinect {}", sk2_proto::id::random_hex_id()),
             bind_host: "0.0.0.0".into(),
             control_port: 0,
             depth_port: 0,
@@ -190,18 +190,4 @@ impl Config {
         self.max_control_peers = max_control_peers;
         self
     }
-}
-
-/// 32 random lowercase hex digits, for default names.
-fn random_hex() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut halves = [0u64; 2];
-    for (i, half) in halves.iter_mut().enumerate() {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(sk2_proto::sensor::unix_time_ns());
-        hasher.write_usize(i);
-        *half = hasher.finish();
-    }
-    format!("{:016x}{:016x}", halves[0], halves[1])
 }

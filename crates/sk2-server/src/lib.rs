@@ -67,6 +67,7 @@ use std::time::Duration;
 
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
+use sk2_proto::discovery::{TXT_CODEC, TXT_VERSION};
 use sk2_proto::{Device, Me, Sensor};
 
 pub use announce::SERVICE_TYPE;
@@ -308,9 +309,12 @@ impl Server {
         if result.is_ok() && self.config.announce {
             let name = self.config.name.clone();
             // Informative TXT keys: browsers need none of them (the original's TXT is empty).
-            let mut txt = vec![("version", sk2_proto::control::PROTOCOL_VERSION.to_string())];
+            let mut txt = vec![(
+                TXT_VERSION,
+                sk2_proto::control::PROTOCOL_VERSION.to_string(),
+            )];
             if let Some(codec) = self.config.codec {
-                txt.push((DEVICE_CODEC_KEY, codec.name().to_owned()));
+                txt.push((TXT_CODEC, codec.name().to_owned()));
             }
             result = hostname_of_machine()
                 .and_then(|host| {

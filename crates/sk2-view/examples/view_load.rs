@@ -59,6 +59,8 @@ fn main() {
                             depth: sk2_view::synthetic::picture(sequence),
                             sensor_sequence: Some(sequence),
                             capture_time_ns: Some(sk2_proto::sensor::unix_time_ns()),
+                            latency: None,
+                            lost: 0,
                         },
                     );
                     sequence += 1;

@@ -87,6 +87,8 @@ fn publish(hub: &Hub, first_pixel: u16, sequence: u64) {
             depth: DepthFrame::new(3, 2, vec![first_pixel, 2, 3, 4, 5, 0]).unwrap(),
             sensor_sequence: Some(sequence),
             capture_time_ns: Some(1_700_000_000_123_456_789),
+            latency: None,
+            lost: 0,
         },
     );
 }
