@@ -287,8 +287,8 @@ pub fn test_frame(seed: u16) -> DepthFrame {
 /// requests time out after 500 ms.
 pub fn fast() -> sk2_client::ClientConfig {
     sk2_client::ClientConfig::default()
-        .heartbeat(Duration::from_millis(200))
-        .request_timeout(Duration::from_millis(500))
+        .with_heartbeat(Duration::from_millis(200))
+        .with_request_timeout(Duration::from_millis(500))
 }
 
 /// Waits for an event matching `predicate`, returning the events seen before it too.
