@@ -24,6 +24,7 @@ const REVERIFY_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Parser, Debug)]
 #[command(
+    name = "kinect-browse",
     version,
     about = "Find streamkinect2 servers and show their sensors and ping times"
 )]
@@ -285,6 +286,8 @@ struct Watched {
 }
 
 fn watch(args: &Args) -> Result<i32> {
+    // SIGINT, SIGTERM or SIGHUP ends the watch with status 0, also in a script's background job.
+    let stop = streamkinect2::stop_signal()?;
     let browser = if args.connect.is_empty() {
         Some(Browser::new().context("cannot start mDNS browsing")?)
     } else {
@@ -395,7 +398,9 @@ fn watch(args: &Args) -> Result<i32> {
             }
             out.flush()?;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if stop.recv_timeout(Duration::from_millis(100)).is_ok() {
+            return Ok(0);
+        }
         if browser.is_none() && servers.is_empty() {
             bail!("nothing to watch");
         }

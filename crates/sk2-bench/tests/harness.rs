@@ -2,7 +2,13 @@
 //! every subscriber reports, and bad input fails fast with a one-line error.
 
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use sk2_testkit::background::BackgroundJob;
+
+/// Held by the tests that count this build's role processes, so one never counts another's.
+static ROLE_PROCESSES: Mutex<()> = Mutex::new(());
 
 fn bench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kinect-bench"))
@@ -10,6 +16,9 @@ fn bench() -> Command {
 
 #[test]
 fn a_tiny_run_measures_every_scenario_for_every_stack_and_leaves_no_child_behind() {
+    let _serial = ROLE_PROCESSES
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     let output = bench()
         .args([
             "--quick",
@@ -91,4 +100,71 @@ fn an_unusable_corpus_directory_fails_at_once_with_one_line() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("/nonexistent-corpus-dir"), "{stderr}");
+}
+
+#[test]
+fn kinect_bench_answers_version() {
+    let output = bench().arg("--version").output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("kinect-bench {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_run_in_the_background_stops_on_sigint_and_sigterm_with_its_children() {
+    let _serial = ROLE_PROCESSES
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
+    for signal in ["INT", "TERM"] {
+        // Started as a script starts it: SIGINT is ignored in a background job of `sh`.
+        let mut job = BackgroundJob::start(
+            env!("CARGO_BIN_EXE_kinect-bench"),
+            &[
+                "--quick",
+                "--stacks",
+                "server-sk2",
+                "--window-seconds",
+                "60",
+            ],
+        );
+        assert!(
+            job.wait_for_line(Duration::from_secs(30), |line| line
+                .starts_with("kinect-bench: latency"))
+                .is_some(),
+            "{:#?}",
+            job.transcript
+        );
+        // Into the scenario: its processes started (and, most likely, the window open).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while role_processes().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let children = role_processes();
+        assert!(
+            !children.is_empty(),
+            "no scenario started: {:#?}",
+            job.transcript
+        );
+        let stopped = job
+            .signal_and_wait(signal, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("still running after SIG{signal}: {:#?}", job.transcript));
+        // 130: stopped before the end, as documented; not killed by the signal.
+        assert_eq!(stopped.status.code(), Some(130), "{:#?}", job.transcript);
+        assert!(
+            job.transcript
+                .iter()
+                .any(|line| line.contains("interrupted")),
+            "{:#?}",
+            job.transcript
+        );
+        let left: Vec<u32> = role_processes()
+            .into_iter()
+            .filter(|pid| children.contains(pid))
+            .collect();
+        assert!(left.is_empty(), "children left running: {left:?}");
+        println!("kinect-bench SIG{signal}: stopped in {:?}", stopped.elapsed);
+    }
 }

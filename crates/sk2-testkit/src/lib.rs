@@ -16,6 +16,7 @@
 
 use std::process::Command;
 
+pub mod background;
 pub mod tools;
 
 /// Set in the environment of a test process re-run inside a private network namespace.
