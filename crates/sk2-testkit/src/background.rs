@@ -147,6 +147,11 @@ mod tests {
     fn a_background_job_starts_with_sigint_ignored_and_survives_kill_int() {
         // `sleep` leaves SIGINT as it found it: this is the trap the tools must avoid.
         let mut job = BackgroundJob::start("sleep", &["30"]);
+        // `$!` is known as soon as the shell forks: the child sets the disposition just after.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while job.sigint_ignored() != Some(true) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert_eq!(job.sigint_ignored(), Some(true));
         assert!(job
             .signal_and_wait("INT", Duration::from_millis(300))

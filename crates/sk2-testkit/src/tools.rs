@@ -19,7 +19,7 @@
 //! }
 //! ```
 
-use std::io::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Set to `1` to make a missing tool fail its tests instead of skipping them (`.ci/run` does).
@@ -86,13 +86,17 @@ pub fn tools_present(test_name: &str, tools: Tools) -> bool {
 /// Reports that `test_name` cannot run, for `reason` (which says how to fix it): panics if
 /// [`REQUIRE_TOOLS_ENV`] is `1`, else prints one `SKIPPED` line on stderr and returns `false`.
 pub fn skip_or_fail(test_name: &str, reason: &str) -> bool {
-    if tools_required() {
-        panic!("{test_name} cannot run: {reason} ({REQUIRE_TOOLS_ENV}=1 makes this a failure)");
-    }
     // Straight to the stderr stream, not `eprintln!`: the test harness captures what `eprintln!`
     // prints and shows it only for failing tests, and a skip must be seen.
+    report_missing(test_name, reason, tools_required(), &mut std::io::stderr())
+}
+
+fn report_missing(test_name: &str, reason: &str, required: bool, out: &mut impl Write) -> bool {
+    if required {
+        panic!("{test_name} cannot run: {reason} ({REQUIRE_TOOLS_ENV}=1 makes this a failure)");
+    }
     let _ = writeln!(
-        std::io::stderr(),
+        out,
         "SKIPPED {test_name}: {reason}; {REQUIRE_TOOLS_ENV}=1 makes this a failure, as in CI"
     );
     false
@@ -171,31 +175,26 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_tool_skips_or_fails_as_the_environment_says() {
-        let missing = Tools {
-            purpose: "nothing real",
-            programs: &["sk2-no-such-program"],
-            install: "apt-get install sk2-nothing",
-        };
-        let outcome = std::panic::catch_unwind(|| {
-            tools_present(
-                "a_missing_tool_skips_or_fails_as_the_environment_says",
-                missing,
-            )
-        });
-        match outcome {
-            Ok(present) => {
-                assert!(!tools_required());
-                assert!(!present);
-            }
-            Err(panic) => {
-                assert!(tools_required());
-                let message = panic
-                    .downcast_ref::<String>()
-                    .expect("the panic carries a formatted message");
-                assert!(message.contains("sk2-no-such-program"), "{message}");
-                assert!(message.contains("apt-get install sk2-nothing"), "{message}");
-            }
-        }
+    fn a_missing_tool_skips_with_one_line_naming_the_test_and_the_install_command() {
+        let mut out = Vec::new();
+        let reason = "sk2-no-such-program not on PATH; install: `apt-get install sk2-nothing`";
+        assert!(!report_missing("some_test", reason, false, &mut out));
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(out.starts_with("SKIPPED some_test: "), "{out}");
+        assert!(out.contains("apt-get install sk2-nothing"), "{out}");
+    }
+
+    #[test]
+    fn a_missing_tool_fails_when_tools_are_required() {
+        let reason = "sk2-no-such-program not on PATH; install: `apt-get install sk2-nothing`";
+        let panic =
+            std::panic::catch_unwind(|| report_missing("some_test", reason, true, &mut Vec::new()))
+                .expect_err("a required tool's absence panics");
+        let message = panic
+            .downcast_ref::<String>()
+            .expect("the panic carries a formatted message");
+        assert!(message.contains("some_test cannot run"), "{message}");
+        assert!(message.contains("apt-get install sk2-nothing"), "{message}");
     }
 }
