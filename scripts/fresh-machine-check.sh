@@ -13,9 +13,11 @@
 #      every installed tool for --version.
 # It prints how long each step took.
 #
-# Not part of .ci/run: it is a second cold build of the workspace (debug and fat-LTO release),
-# which costs more than the CI run it would join (figures in docs/fresh-machine.md). Run it by
-# hand after changing dependencies, build scripts or README's set-up.
+# Not part of .ci/run: it is two more cold builds of the workspace (fat-LTO release, then the
+# debug test build) plus a second `cargo test --workspace`. Measured on a 2-core machine shared
+# with other builds (load average ~19): 30 min for the release build alone, and the test step
+# longer still, against a CI budget of 45 min for a run that takes ~15. Run it by hand after
+# changing dependencies, build scripts or README's set-up.
 #
 # Usage: scripts/fresh-machine-check.sh [--keep]
 #   --keep      leave the temporary directory (clone, target, logs) for inspection
@@ -130,6 +132,7 @@ timed "cargo install (5 tools)" sh -c "nice cargo install -q --locked --root '$i
   nice cargo install -q --locked --root '$install_root' --path crates/sk2-bench"
 for tool in kinect-server kinect-browse kinect-view kinect-codec kinect-bench; do
   version=$("$install_root/bin/$tool" --version) || fail "$tool --version failed"
+  case "$version" in "$tool "*) ;; *) fail "$tool --version says: $version" ;; esac
   printf '  %s\n' "$version"
 done
 
