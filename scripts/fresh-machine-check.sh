@@ -39,13 +39,13 @@ say() { printf '\n=== %s\n' "$*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 started_at=$(date +%s)
 timings=()
-timed() { # timed LABEL COMMAND...: runs it, records its wall time
-  local label=$1 t0 t1
+timed() { # timed LABEL COMMAND...: runs it, records its wall time, returns its status
+  local label=$1 t0 status=0
   shift
   t0=$(date +%s)
-  "$@"
-  t1=$(date +%s)
-  timings+=("$(printf '%-34s %5d s' "$label" $((t1 - t0)))")
+  "$@" || status=$?
+  timings+=("$(printf '%-34s %5d s' "$label" $(($(date +%s) - t0)))")
+  return "$status"
 }
 
 say "fresh clone of $(git -C "$repo" rev-parse --short HEAD) (committed state only)"
