@@ -23,7 +23,7 @@
 #   --keep      leave the temporary directory (clone, target, logs) for inspection
 #   FRESH_TARGET_DIR=DIR  reuse DIR as the target directory (a warm re-run; not a cold build)
 #   FRESH_SERVER_SECONDS  how long the server runs before SIGINT (default 3)
-# Needs: git, ldd, unshare and ip (for step 2).
+# Needs: git, ldd, unshare and ip (for step 2), and about 4 GB of free disk for the target directory.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
