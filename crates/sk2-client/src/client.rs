@@ -412,6 +412,17 @@ impl Client {
     /// Subscribes to a device's depth frames. The device must be in the server's `me`; if it is not
     /// in the latest one, a fresh `who` is asked before failing with [`ClientError::UnknownDevice`].
     pub fn subscribe(&self, device_id: &str) -> Result<Subscription, ClientError> {
+        self.subscribe_with(device_id, self.config.subscription.clone())
+    }
+
+    /// Like [`Client::subscribe`], with this subscription's own settings instead of the client's
+    /// [`ClientConfig::subscription`] (for example `prefer_depth_v2(false)` to read the original
+    /// `depth` endpoint beside a `depth_v2` subscription).
+    pub fn subscribe_with(
+        &self,
+        device_id: &str,
+        config: SubscriptionConfig,
+    ) -> Result<Subscription, ClientError> {
         if !self.is_connected() {
             return Err(ClientError::NotConnected);
         }
@@ -423,12 +434,16 @@ impl Client {
             .device(device_id)
             .ok_or_else(|| ClientError::UnknownDevice(device_id.to_owned()))?;
         let control_address = self.address.ok_or(ClientError::NotConnected)?;
+        let client = ClientConfig {
+            subscription: config,
+            ..self.config.clone()
+        };
         Subscription::open(
             &self.context,
             device,
             &self.endpoint,
             control_address,
-            &self.config,
+            &client,
         )
     }
 
