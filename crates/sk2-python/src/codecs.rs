@@ -216,10 +216,11 @@ pub(crate) fn into_array(py: Python<'_>, depth: DepthFrame) -> Bound<'_, PyArray
 /// Python thread can change while the GIL is released.
 fn frame_of(depth: &PyReadonlyArray2<'_, u16>) -> PyResult<DepthFrame> {
     let [height, width] = [depth.shape()[0], depth.shape()[1]];
+    // `as_slice` also accepts Fortran order (contiguous, but column-major): row-major only.
     let pixels = match depth.as_slice() {
-        Ok(contiguous) => contiguous.to_vec(),
+        Ok(contiguous) if depth.is_c_contiguous() => contiguous.to_vec(),
         // Strided or Fortran-ordered: gathered in row-major order.
-        Err(_) => depth.as_array().iter().copied().collect(),
+        _ => depth.as_array().iter().copied().collect(),
     };
     DepthFrame::new(width, height, pixels).map_err(|error: FrameError| value_error(error))
 }
