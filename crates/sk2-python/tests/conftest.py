@@ -163,10 +163,8 @@ def free_ports() -> tuple:
 
 def only_loopback() -> bool:
     """True inside a private network namespace whose only interface is lo: mDNS cannot leave."""
-    try:
-        return sorted(os.listdir("/sys/class/net")) == ["lo"]
-    except OSError:
-        return False
+    # Asks the kernel about this process's namespace (/sys/class/net shows the mounting one's).
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
 
 
 def rss_bytes() -> int:
