@@ -137,3 +137,20 @@ def test_protocol_error_is_an_sk2_error():
     for name in ("Timeout", "Unreachable", "UnknownSensor"):
         assert issubclass(getattr(sk2, name), sk2.Sk2Error)
     assert issubclass(sk2.Sk2Error, Exception)
+
+
+def test_the_package_ships_type_stubs_and_docstrings():
+    import importlib.resources
+    import inspect
+
+    package = importlib.resources.files("streamkinect2")
+    assert (package / "py.typed").is_file()
+    stubs = (package / "_native.pyi").read_text()
+    for name in sk2.__all__:
+        if name == "codecs":
+            continue
+        assert f"{name}" in stubs, f"{name} is missing from the type stubs"
+        assert inspect.getdoc(getattr(sk2, name)), f"{name} has no docstring"
+    for name in codecs.__all__:
+        assert inspect.getdoc(getattr(codecs, name))
+    assert "timeout" in str(inspect.signature(sk2.Subscription.next))
