@@ -1,4 +1,4 @@
-//! Discovery: watches mDNS for `_kinect2._tcp` servers (reference section 2).
+//! Discovery: watches mDNS for `_kinect2._tcp` servers (docs/protocol.md, section 2).
 //!
 //! mdns-sd resolves each instance (SRV + TXT + A); this module turns its events into one
 //! [`BrowserEvent::ServerAppeared`] per instance (repeated resolutions of the same instance with the

@@ -1,10 +1,10 @@
-//! The control client: a ZeroMQ REQ socket to a server's control endpoint (reference section 3).
+//! The control client: a ZeroMQ REQ socket to a server's control endpoint (protocol.md, section 3).
 //!
 //! One background thread owns the REQ socket. It sends `who` at once and then every
 //! [`ClientConfig::heartbeat`]; application requests (`ping`, `who`) reach it through a bounded
 //! channel and are strictly serialised, as REQ requires.
 //!
-//! Unlike the original (reference section 7, bugs 1 and 2):
+//! Unlike the original (docs/protocol.md, section 8, items 1 and 2):
 //!
 //! * each request's response deadline belongs to that request alone and ends with its reply, so an
 //!   answered request can never time out a later one;
@@ -621,8 +621,8 @@ impl Control {
     /// application requests that arrive meanwhile.
     fn exchange(&mut self, socket: &zmq::Socket, request: &Request) -> Outcome {
         let sent_at = Instant::now();
-        // This deadline is local to this one request: it ends with the reply (bug 1 of the
-        // original was a timer that outlived its request).
+        // This deadline is local to this one request: it ends with the reply (the original's
+        // timer outlived its request and could time out a later one).
         let deadline = sent_at + self.config.request_timeout;
         if let Err(error) = socket.send_multipart(request.encode(), zmq::DONTWAIT) {
             // A REQ socket with no connected peer yet still queues; a failure here means the

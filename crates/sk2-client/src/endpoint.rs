@@ -1,6 +1,6 @@
 //! ZeroMQ TCP endpoints (`tcp://host:port`) and how their host names become addresses.
 //!
-//! Servers advertise endpoints with host names, not always IPs (reference section 3):
+//! Servers advertise endpoints with host names, not always IPs (docs/protocol.md, section 3.1):
 //! `<hostname>.local` when announcing over mDNS, `localhost` for 127.0.0.1, sometimes with a
 //! trailing dot. libzmq resolves names itself, but it knows nothing of mDNS and may pick IPv6, so
 //! the client resolves every endpoint before connecting: first from a [`HostAddresses`] map (filled

@@ -2,8 +2,8 @@
 //! thread.
 //!
 //! A device offering `depth_v2` (lossless, with sequence number, timestamps and shape; see
-//! `docs/protocol.md, section 5`) is read there; otherwise the original `depth` endpoint (reference
-//! section 4: lossy 12-bit packing, implicit 512 x 424 shape, no metadata) is used.
+//! `docs/protocol.md, section 5`) is read there; otherwise the original `depth` endpoint (section
+//! 4 there: lossy 12-bit packing, implicit 512 x 424 shape, no metadata) is used.
 //!
 //! Data plane rule: the newest frame wins. The SUB socket's receive high-water mark is small; the
 //! decoding thread takes every waiting message and decodes only the newest (the others are counted

@@ -145,7 +145,7 @@ fn an_error_reply_is_a_typed_server_error() {
     assert!(client.is_connected());
 }
 
-/// The original's bug 1 (reference section 7): request A is answered quickly, but its 5 s timer
+/// The original's stale timer (protocol.md 8): request A is answered quickly, but its 5 s timer
 /// keeps running; request B, sent just before A's timer fires and legitimately slow, gets killed
 /// by A's stale timer. Here with a 500 ms timeout: A at t=0 answered at once, B sent at t=400 ms and
 /// answered 300 ms later (t=700 ms: past A's would-be deadline, well within B's own at 900 ms).
@@ -174,7 +174,7 @@ fn an_answered_requests_timer_does_not_disconnect_a_newer_pending_request() {
     assert!(!all.iter().any(is_disconnected), "{all:?}");
 }
 
-/// Lazy Pirate (reference section 7, bug 2): after a timeout the REQ socket is replaced, the
+/// Lazy Pirate (docs/protocol.md, section 8): after a timeout the REQ socket is replaced, the
 /// pending request fails with a typed error, the client reports disconnected, and once the server
 /// answers again it reports connected again, with fresh requests working.
 #[test]

@@ -132,7 +132,7 @@ fn a_browser_started_after_a_server_sees_it() {
 }
 
 /// The real server library announcing itself: found with the right name and control endpoint,
-/// streamed from, and lost when it stops (reference section 8, discovery).
+/// streamed from, and lost when it stops, as the original's discovery tests required.
 #[test]
 fn a_real_server_is_discovered_streamed_from_and_lost_when_it_stops() {
     if !in_private_netns("a_real_server_is_discovered_streamed_from_and_lost_when_it_stops") {

@@ -1,4 +1,4 @@
-//! Fault: the sensor stalls and resumes (issue #8). A real server (`sk2-server`) runs in process
+//! Fault: the sensor stalls and resumes. A real server (`sk2-server`) runs in process
 //! on 127.0.0.1 with a test sensor that can be paused. While paused it behaves like a real device
 //! whose frames stop reaching the host: its sequence counter keeps counting the frames it would
 //! have produced, so the frames after the stall carry a jump in sequence numbers.
@@ -18,7 +18,7 @@ use sk2_server::{Config, Server};
 const WAIT: Duration = Duration::from_secs(5);
 /// 30 fps, the Kinect v2's rate.
 const FRAME_INTERVAL: Duration = Duration::from_millis(33);
-/// How long the sensor stays silent; the issue asks for "a stall", 1.5 s is 45 frames.
+/// How long the sensor stays silent: 1.5 s is 45 frames, far longer than any queue holds.
 const STALL: Duration = Duration::from_millis(1500);
 /// Small frames keep encoding cheap on a busy CI machine; the shape does not matter here.
 const SHAPE: (usize, usize) = (64, 48);

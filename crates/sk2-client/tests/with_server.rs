@@ -1,4 +1,4 @@
-//! The client half of the original's test checklist (reference section 8), against the real
+//! The client half of the original Python implementation's test suite, reproduced, against the real
 //! server library (`sk2-server`) with mock sensors (`sk2-mock`), in process, on 127.0.0.1.
 
 mod common;

@@ -1,7 +1,7 @@
 //! Simulated depth sensors for streamkinect2: no hardware needed for tests, demos and benchmarks.
 //!
 //! * [`MockKinect`]: the original's mock picture (a wall and a sphere that swings left and right,
-//!   docs/protocol.md and the reference, section 6) in [`MockMode::Plain`], or, in
+//!   the nearer of the two per pixel, as the original draws it) in [`MockMode::Plain`], or, in
 //!   [`MockMode::Realistic`], a room with sensor-like noise that grows with distance, holes of `0`
 //!   and far values up to 8000 mm, so codecs and the lossy 12-bit path are exercised honestly.
 //! * [`ReplaySensor`]: plays a directory of recorded `.u16` frames in a loop.

@@ -72,7 +72,7 @@ use thread::Worker;
 /// Default `SNDHWM` of depth PUB sockets, in messages per subscriber.
 ///
 /// libzmq's default of 1000 would let a slow subscriber hold hundreds of megabytes of frames
-/// (reference, section 5). Four frames are about 130 ms at 30 fps: enough to ride out a hiccup of
+/// (protocol.md 4.1). Four frames are about 130 ms at 30 fps: enough to ride out a hiccup of
 /// the network, small enough that a stalled subscriber costs at most four frames of memory
 /// (at most ~2.6 MB for incompressible 512 x 424 frames) and loses frames instead.
 pub const DEFAULT_DEPTH_SNDHWM: i32 = 4;

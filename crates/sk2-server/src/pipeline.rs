@@ -7,7 +7,7 @@
 //!         else drop (busy)  depth_v2 for `depth_v2`         and `depth_v2`; else drop (stale)
 //! ```
 //!
-//! Every queue here drops rather than blocks: the sensor must never wait (reference, section 5),
+//! Every queue here drops rather than blocks: the sensor must never wait (protocol.md 4.1),
 //! and the newest frame is the one worth having. Every drop is counted in [`Counters`].
 //!
 //! The depth sockets are XPUBs: they behave as PUBs for subscribers, and also tell the publisher
