@@ -4,10 +4,11 @@
 # (iproute2), and a Python with streamkinect2, numpy and pytest installed.
 # Usage: crates/sk2-python/tests/run.sh [python] [pytest args...]   (default python: python3)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+script=$(readlink -f "$0")
+cd "$(dirname "$script")/.."
 
 if [[ ${SK2_PYTEST_IN_NETNS:-} != 1 ]]; then
-  exec env SK2_PYTEST_IN_NETNS=1 unshare --net --map-root-user "$0" "$@"
+  exec env SK2_PYTEST_IN_NETNS=1 unshare --net --map-root-user "$script" "$@"
 fi
 
 ip link set lo up
