@@ -1,12 +1,12 @@
 //! The client half of the original Python implementation's test suite, reproduced, against the real
 //! server library (`sk2-server`) with mock sensors (`sk2-mock`), in process, on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{drain, wait_for};
-use sk2_client::{Client, ClientConfig, ClientError, ClientEvent, EndpointKind};
+use common::{drain, fast, wait_for};
+use sk2_client::{Client, ClientError, ClientEvent, EndpointKind};
 use sk2_mock::{MockConfig, MockKinect, MockMode};
 use sk2_server::{Config, Server};
 
@@ -40,12 +40,6 @@ fn started_with(config: MockConfig) -> (Server, String) {
         .unwrap();
     server.start().unwrap();
     (server, id)
-}
-
-fn fast() -> ClientConfig {
-    ClientConfig::default()
-        .heartbeat(Duration::from_millis(200))
-        .request_timeout(Duration::from_millis(500))
 }
 
 fn endpoint(server: &Server) -> String {
@@ -240,8 +234,8 @@ fn a_real_servers_frames_arrive_lossless_over_depth_v2_with_their_sequence() {
 #[test]
 fn the_original_depth_endpoint_is_used_when_depth_v2_is_not_preferred() {
     let (server, ids) = started(1);
-    let config =
-        fast().subscription(sk2_client::SubscriptionConfig::default().prefer_depth_v2(false));
+    let config = fast()
+        .with_subscription(sk2_client::SubscriptionConfig::default().with_prefer_depth_v2(false));
     let client = Client::connect_blocking(&endpoint(&server), config, WAIT).unwrap();
     let subscription = client.subscribe(&ids[0]).unwrap();
     assert_eq!(subscription.kind(), EndpointKind::Depth);

@@ -151,11 +151,11 @@ impl Client {
     ) -> PyResult<Self> {
         let timeout = seconds(timeout, "timeout")?;
         let mut config = ClientConfig::default()
-            .heartbeat(seconds(heartbeat, "heartbeat")?)
-            .request_timeout(timeout);
+            .with_heartbeat(seconds(heartbeat, "heartbeat")?)
+            .with_request_timeout(timeout);
         let endpoint = if let Ok(info) = target.cast::<ServerInfo>() {
             let info = info.get().inner();
-            config = info.client_config(config);
+            config = config.with_host_addresses(info.host_addresses());
             info.control_endpoint()
         } else if let Ok(endpoint) = target.extract::<String>() {
             endpoint
@@ -270,8 +270,8 @@ impl Client {
                 .ok_or_else(|| UnknownSensor::new_err("the server has no sensor"))?,
         };
         let config = SubscriptionConfig::default()
-            .queue_len(queue)
-            .prefer_depth_v2(prefer_depth_v2);
+            .with_queue_len(queue)
+            .with_prefer_depth_v2(prefer_depth_v2);
         let id = sensor_id.clone();
         let subscription = py
             .detach(move || client.subscribe_with(&id, config))

@@ -86,7 +86,7 @@ fn browser_error(error: impl std::fmt::Display) -> PyErr {
 
 /// Asks a server for its sensors; None if it does not answer within [`SENSOR_QUERY_TIMEOUT`].
 fn sensors_of(info: &sk2_client::ServerInfo) -> Option<Vec<Sensor>> {
-    let config = info.client_config(ClientConfig::default());
+    let config = ClientConfig::default().with_host_addresses(info.host_addresses());
     let client = sk2_client::Client::connect_blocking(
         &info.control_endpoint(),
         config,
