@@ -156,15 +156,19 @@ fn a_sensor_that_stalls_and_resumes_gives_clients_a_sequence_gap_and_no_error() 
     assert!(missed >= 30, "the stall lasted {missed} frame times");
     // Every delivered frame reached this subscriber, so the jump is exactly the missed frames.
     assert_eq!(jump, missed + 1, "before {before:?} after {after:?}");
-    // The sequences before and after the stall have no other gap.
-    for window in before.windows(2).chain(after.windows(2)) {
-        assert_eq!(
-            window[1],
-            window[0] + 1,
-            "before {before:?} after {after:?}"
-        );
-    }
+    // The sequences before and after the stall have no other gap than the frames this client
+    // itself counted as skipped or dropped (a busy machine can make the reader fall behind).
     let stats = subscription.stats();
+    let other_gaps: u64 = before
+        .windows(2)
+        .chain(after.windows(2))
+        .map(|window| window[1] - window[0] - 1)
+        .sum();
+    assert_eq!(
+        other_gaps,
+        stats.skipped + stats.dropped,
+        "before {before:?} after {after:?} {stats:?}"
+    );
     assert_eq!(stats.lost, missed, "{stats:?}");
     assert_eq!(stats.decode_errors, 0, "{stats:?}");
     // The server counts only frames the sensor delivered: the stall is not a drop there.
