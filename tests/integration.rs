@@ -16,3 +16,4 @@ mod kinect_view_browser;
 mod kinect_view_cli;
 mod kinect_view_server;
 mod medhuf_reference;
+mod process_lifecycle;

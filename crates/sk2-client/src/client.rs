@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use sk2_proto::Me;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, SubscriptionConfig};
 use crate::control::{ClientEvent, Command, Control, Shared, ToControl};
 use crate::drop_oldest::DropOldest;
 use crate::endpoint::{resolve_endpoint, Endpoint};
@@ -220,6 +220,17 @@ impl Client {
     /// Subscribes to a device's depth frames. The device must be in the server's `me`; if it is not
     /// in the latest one, a fresh `who` is asked before failing with [`ClientError::UnknownDevice`].
     pub fn subscribe(&self, device_id: &str) -> Result<Subscription, ClientError> {
+        self.subscribe_with(device_id, self.config.subscription.clone())
+    }
+
+    /// Like [`Client::subscribe`], with this subscription's own settings instead of the client's
+    /// [`ClientConfig::subscription`] (for example `with_prefer_depth_v2(false)` to read the original
+    /// `depth` endpoint beside a `depth_v2` subscription).
+    pub fn subscribe_with(
+        &self,
+        device_id: &str,
+        config: SubscriptionConfig,
+    ) -> Result<Subscription, ClientError> {
         if !self.is_connected() {
             return Err(ClientError::NotConnected);
         }
@@ -231,7 +242,7 @@ impl Client {
             .device(device_id)
             .ok_or_else(|| ClientError::UnknownDevice(device_id.to_owned()))?;
         let control_address = self.address.ok_or(ClientError::NotConnected)?;
-        let config = &self.config.subscription;
+        let config = &config;
         let (kind, advertised) = depth_endpoint(device, config)?;
         let endpoint: Endpoint = advertised.parse()?;
         // A depth endpoint on the control endpoint's host reuses its address: the name resolved

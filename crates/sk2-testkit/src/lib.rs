@@ -29,6 +29,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+pub mod background;
+pub mod tools;
+
 /// Set in the environment of a test process re-run inside a private network namespace.
 pub const NETNS_ENV: &str = "SK2_TEST_IN_PRIVATE_NETNS";
 
@@ -46,10 +49,14 @@ const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// too), with loopback up and multicast routed to it, panics if that run fails, and returns
 /// `false`: the caller then returns, its body having run in the namespace.
 ///
-/// Panics with a clear message where namespaces cannot be made, rather than passing silently.
+/// Where namespaces cannot be made (no `ip`, or user namespaces forbidden) it skips loudly and
+/// returns `false`, or panics with `SK2_REQUIRE_TOOLS=1`: see [`tools::netns_available`].
 pub fn in_private_netns(test_name: &str) -> bool {
     if std::env::var_os(NETNS_ENV).is_some() {
         return true;
+    }
+    if !tools::netns_available(test_name) {
+        return false;
     }
     // Loopback has no MULTICAST flag by default; mDNS needs it and a route for 224.0.0.0/4.
     let script = "ip link set lo up && ip link set lo multicast on && \

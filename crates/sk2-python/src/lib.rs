@@ -1,0 +1,37 @@
+//! streamkinect2 for Python: the module `streamkinect2._native`, re-exported as `streamkinect2`
+//! by the pure-Python package in `python/streamkinect2/`.
+//!
+//! Everything heavy runs in the Rust crates: discovery and the control connection
+//! ([`sk2_client`]), receiving and decoding depth frames (a [`sk2_client::Subscription`]'s own
+//! thread), and the codecs ([`sk2_proto`]). This crate only converts between Rust and Python:
+//!
+//! * every blocking wait releases the GIL and wakes every [`WAIT_SLICE`] to run Python's signal
+//!   handlers, so Ctrl-C interrupts it;
+//! * decoded frames become numpy arrays without a copy (the decoder's `Vec<u16>` becomes the
+//!   array's memory);
+//! * errors become a small exception hierarchy (`Sk2Error` and its subclasses) carrying the Rust
+//!   error's message.
+//!
+//! Built by maturin (`pip install ./crates/sk2-python`); tested from Python (`tests/`).
+
+use pyo3::prelude::*;
+
+mod client;
+mod codecs;
+mod discovery;
+mod errors;
+
+/// Longest time a blocking call waits with the GIL released before it checks for signals
+/// (Ctrl-C): short enough to interrupt within 100 ms, long enough to cost nothing.
+pub(crate) const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Rust core of streamkinect2; import `streamkinect2` instead.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    codecs::register(m)?;
+    client::register(m)?;
+    discovery::register(m)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
