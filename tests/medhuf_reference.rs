@@ -51,17 +51,8 @@ fn the_reference_decoder_agrees_on_the_worked_example_and_on_realistic_frames() 
         return;
     }
     // The worked example of docs/codecs.md.
-    let slope: Vec<u16> = (0..16 * 8)
-        .map(|i: u16| {
-            let (row, col) = (i / 16, i % 16);
-            if col < 3 && row >= 5 {
-                0
-            } else {
-                1000 + 3 * row + 2 * col + (i * 7) % 3
-            }
-        })
-        .collect();
-    assert_reference_agrees("slope", &slope, 16);
+    let slope = sk2_testkit::worked_example_slope();
+    assert_reference_agrees("slope", &slope, sk2_testkit::SLOPE_WIDTH);
 
     // Time-of-flight-like frames: noise, holes, far values (errors that wrap modulo 2^16).
     for seed in [1, 2] {

@@ -154,22 +154,15 @@ fn the_medans_payload_of_the_small_example_is_stored() {
     );
 }
 
-/// A 16 x 8 slope with a hole region: the modelled mode. The bytes come from this crate's
-/// encoder, checked against the layout in docs/codecs.md ("Worked example"); the test pins the
-/// format so that an encoder change cannot silently change what is on the wire.
+/// The slope of docs/codecs.md's worked examples, with a hole region: the modelled mode. The
+/// bytes come from this crate's encoder, checked against the layout in docs/codecs.md ("Worked
+/// example"); the test pins the format so that an encoder change cannot silently change what is
+/// on the wire.
 fn slope() -> CapturedFrame {
-    let pixels = (0..16 * 8)
-        .map(|i: u16| {
-            let (row, col) = (i / 16, i % 16);
-            if col < 3 && row >= 5 {
-                0
-            } else {
-                1000 + 3 * row + 2 * col + (i * 7) % 3
-            }
-        })
-        .collect();
+    let pixels = sk2_testkit::worked_example_slope();
     CapturedFrame {
-        depth: DepthFrame::new(16, 8, pixels).unwrap(),
+        depth: DepthFrame::new(sk2_testkit::SLOPE_WIDTH, sk2_testkit::SLOPE_HEIGHT, pixels)
+            .unwrap(),
         sequence: 0,
         device_timestamp: 0,
         capture_time_ns: 0,

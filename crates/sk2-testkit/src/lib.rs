@@ -19,6 +19,8 @@
 //! - [`wait_until`] and [`wait_until_some`]: poll a condition with a deadline instead of sleeping a
 //!   fixed time and hoping.
 //! - [`free_port`]: a loopback TCP port nobody listens on.
+//! - [`worked_example_slope`]: the depth image of the codecs' worked examples in docs/codecs.md,
+//!   which the golden tests and the reference-decoder test both encode.
 //!
 //! Each crate's integration tests are one test binary whose modules are the test files, so a
 //! test's name as the harness knows it includes its module (`depth::a_subscriber_…`).
@@ -193,4 +195,26 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("cannot bind a loopback port")
         .port()
+}
+
+/// Width in pixels of [`worked_example_slope`].
+pub const SLOPE_WIDTH: usize = 16;
+/// Height in pixels of [`worked_example_slope`].
+pub const SLOPE_HEIGHT: usize = 8;
+
+/// The 16 x 8 slope of docs/codecs.md's worked examples (MEDANS and MEDHUF), row by row:
+/// `1000 + 3·row + 2·col + (i·7 mod 3)` millimetres, with a 3 x 3 hole (zeros) in the
+/// bottom-left corner.
+pub fn worked_example_slope() -> Vec<u16> {
+    let (width, height) = (SLOPE_WIDTH as u16, SLOPE_HEIGHT as u16);
+    (0..width * height)
+        .map(|i| {
+            let (row, col) = (i / width, i % width);
+            if col < 3 && row >= 5 {
+                0
+            } else {
+                1000 + 3 * row + 2 * col + (i * 7) % 3
+            }
+        })
+        .collect()
 }
