@@ -328,14 +328,19 @@ fn the_selector_lists_servers_found_by_discovery_and_switches_between_them() -> 
             Ok(both.then_some(texts))
         })
         .with_context(|| format!("viewer stderr: {}", viewer.stderr()))?;
-    ensure!(
-        options.iter().any(|t| t.contains(&alpha.devices[0])),
-        "{options:?}"
-    );
-    ensure!(
-        options.iter().any(|t| t.contains(&beta.devices[0])),
-        "{options:?}"
-    );
+    // The list shows short ids: the first 8 hex digits.
+    for device in [&alpha.devices[0], &beta.devices[0]] {
+        ensure!(
+            options
+                .iter()
+                .any(|t| t.contains(&format!(" / {} (", &device[..8]))),
+            "{options:?}"
+        );
+        ensure!(
+            !options.iter().any(|t| t.contains(device.as_str())),
+            "{options:?}"
+        );
+    }
     for (name, device) in [("Beta", &beta.devices[0]), ("Alpha", &alpha.devices[0])] {
         browser.eval(
             "const s = document.getElementById('source');
