@@ -219,9 +219,10 @@ function drawLegend() {
     span.textContent = (i === 0 ? '\u2264 ' : i === steps ? '\u2265 ' : '') + mm + ' mm';
     ticks.append(span);
   }
-  $('legend-range').textContent = view.rangeMode === 'auto'
-    ? `range ${view.near}\u2013${view.far} mm, automatic (2nd to 98th percentile of the measured pixels)`
-    : `range ${view.near}\u2013${view.far} mm, fixed`;
+  const range = `range ${view.near}\u2013${view.far} mm`;
+  if (view.rangeMode === 'fixed') $('legend-range').textContent = `${range}, fixed`;
+  else if (!view.autoRange) $('legend-range').textContent = 'range automatic, fitted to the first frame';
+  else $('legend-range').textContent = `${range}, automatic (2nd to 98th percentile of the measured pixels)`;
 }
 
 function renderReadout() {
