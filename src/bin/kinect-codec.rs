@@ -21,6 +21,7 @@ use sk2_proto::{shape_from_file_name, sk2, CapturedFrame, DepthFrame};
 
 #[derive(Parser, Debug)]
 #[command(
+    name = "kinect-codec",
     version,
     about = "Encode and decode raw .u16 depth files and report ratio and speed"
 )]
