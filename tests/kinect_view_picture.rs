@@ -3,7 +3,7 @@
 //! automatic range must spread the mock's 500-832 mm over most of the colour map, so the sphere
 //! stands out from the wall. Needs Debian's `chromium` and `chromium-driver`.
 
-mod browser;
+use crate::browser;
 
 use std::time::Duration;
 
@@ -88,7 +88,7 @@ fn status_fps(status: &str) -> Option<f64> {
 
 #[test]
 fn the_default_mock_is_drawn_over_a_wide_part_of_the_colour_map() -> Result<()> {
-    if !browser_available() {
+    if !browser_available("the_default_mock_is_drawn_over_a_wide_part_of_the_colour_map") {
         return Ok(());
     }
     // The server as README starts it (default name, default mock), kept off the network.
