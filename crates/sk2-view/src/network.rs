@@ -304,10 +304,13 @@ fn handle_watch_event(
             let Some(server) = watcher.server(&key) else {
                 return;
             };
-            // A server found again at a new address starts over under its new link.
-            if let Some(old) = links.insert(key, Link::new(server, hub)) {
+            // A server found again at a new address starts over under its new link. The old one
+            // goes first: its endpoint may be the new one's (same host name, new address), and
+            // must not take the new link's name with it.
+            if let Some(old) = links.remove(&key) {
                 hub.server_gone(&old.endpoint);
             }
+            links.insert(key, Link::new(server, hub));
         }
         WatchEvent::Connecting { key } => {
             if let Some(link) = links.get(&key) {
