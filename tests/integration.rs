@@ -14,6 +14,7 @@ mod kinect_codec;
 mod kinect_server;
 mod kinect_view_browser;
 mod kinect_view_cli;
+mod kinect_view_picture;
 mod kinect_view_server;
 mod medhuf_reference;
 mod process_lifecycle;

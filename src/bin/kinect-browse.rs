@@ -17,6 +17,7 @@ use sk2_client::{
     Browser, Client, ClientConfig, ClientEvent, Endpoint, ServerInfo, WatchEvent, Watcher,
     WatcherConfig,
 };
+use sk2_proto::id::short_id;
 use sk2_proto::Me;
 
 /// Exit status for a server that could not be reached (`--connect`) or mDNS that cannot start.
@@ -178,7 +179,7 @@ impl Report {
             "control_endpoint": self.control_endpoint,
             "address": self.address,
             "reachable": self.reachable,
-            "rtt_ms": self.rtt.map(|rtt| rtt.as_secs_f64() * 1e3),
+            "rtt_ms": self.rtt.map(rtt_ms),
             "devices": devices,
         })
     }
@@ -201,14 +202,21 @@ impl Report {
                 .codec(&device.id)
                 .map(|codec| format!("  ({codec})"))
                 .unwrap_or_default();
+            // The id cut short: the table has no room for 32 digits (`--json` has them all).
             text.push_str(&format!(
                 "\n  sensor {}  {}{codec}",
-                device.id,
+                short_id(&device.id),
                 endpoints.join(", ")
             ));
         }
         text
     }
+}
+
+/// A round trip in milliseconds, rounded to the microsecond (`0.152`, not `0.15204600000000001`):
+/// finer digits are noise of the measurement.
+fn rtt_ms(rtt: Duration) -> f64 {
+    (rtt.as_nanos() as f64 / 1e3).round() / 1e3
 }
 
 fn print_reports(args: &Args, reports: &[Report]) -> Result<()> {
@@ -431,7 +439,8 @@ fn emit(args: &Args, live_table: bool, event: &str, server: &str, detail: Option
         json!({"event": event, "server": server, "detail": detail}).to_string()
     } else {
         match detail {
-            Some(detail) => format!("{event}: {server}: {detail}"),
+            // Details are sensor ids: cut short here, whole in JSON.
+            Some(detail) => format!("{event}: {server}: {}", short_id(&detail)),
             None => format!("{event}: {server}"),
         }
     };
@@ -443,5 +452,21 @@ fn print_line(line: &str) {
     // A closed pipe (`| head`) ends the program quietly.
     if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
         std::process::exit(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_are_rounded_to_the_microsecond() {
+        assert_eq!(rtt_ms(Duration::from_nanos(152_046)), 0.152);
+        assert_eq!(rtt_ms(Duration::from_nanos(152_500)), 0.153);
+        assert_eq!(rtt_ms(Duration::from_millis(12)), 12.0);
+        assert_eq!(
+            json!({ "rtt_ms": rtt_ms(Duration::from_nanos(152_046)) }).to_string(),
+            r#"{"rtt_ms":0.152}"#
+        );
     }
 }

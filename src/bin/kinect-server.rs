@@ -19,7 +19,7 @@ use sk2_server::{Codec, Config, Server};
     about = "Serve depth frames over ZeroMQ, announced over mDNS (streamkinect2 protocol)"
 )]
 struct Args {
-    /// Server name (mDNS instance name). Default: `Kinect <random hex>`.
+    /// Server name (mDNS instance name). Default: `Kinect on <host name>`.
     #[arg(long)]
     name: Option<String>,
     /// Address to bind every socket to (`0.0.0.0` for all interfaces).
@@ -147,7 +147,8 @@ fn run(args: Args) -> Result<()> {
         .with_max_subscribers(usize::try_from(args.max_subscribers).unwrap_or(usize::MAX))
         .with_max_control_peers(usize::try_from(args.max_control_peers).unwrap_or(usize::MAX))
         .with_codec(args.codec.0);
-    // Without these flags, the defaults stand (a random name, workers from the core count).
+    // Without these flags, the defaults stand (`Kinect on <host name>`, workers from the core
+    // count).
     if let Some(name) = args.name {
         config = config.with_name(name);
     }

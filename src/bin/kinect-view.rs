@@ -1,7 +1,10 @@
 //! `kinect-view`: watch a live depth stream in your browser.
 //!
 //! Serves a page on `--listen` (default http://127.0.0.1:8080) showing the sensor's depth,
-//! colour-mapped, with a legend, the depth under the pointer and a status line. Servers are found
+//! colour-mapped over a range fitted to the scene (the 2nd to 98th percentile of the measured
+//! pixels, smoothed over frames) or a fixed near/far range, with a legend of the range in use, the
+//! depth under the pointer and a status line. Servers are listed by name, with 8-digit sensor ids,
+//! and told apart by control endpoint (two may share a name). Servers are found
 //! with mDNS, or given with `--connect tcp://host:port`. SIGINT, SIGTERM or SIGHUP stops it
 //! (exit status 0), however it was started.
 

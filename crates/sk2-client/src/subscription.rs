@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::{self, FrameHeader, ENDPOINT_DEPTH_V2};
+use sk2_proto::id::short_id;
 use sk2_proto::{sk2, DepthFrame, Device};
 
 use crate::backoff::Backoff;
@@ -210,10 +211,10 @@ impl Subscription {
             stop: Arc::clone(&stop),
         };
         let thread = std::thread::Builder::new()
-            .name(format!("sk2-depth {device_id}"))
+            .name(format!("sk2-depth {}", short_id(device_id)))
             .spawn(move || receiver.run())
             .map_err(|error| ClientError::Thread(error.to_string()))?;
-        tracing::debug!(device = %device_id, endpoint = %zmq_endpoint, ?kind, "subscribed");
+        tracing::debug!(device = %short_id(device_id), endpoint = %zmq_endpoint, ?kind, "subscribed");
         Ok(Self {
             device_id: device_id.to_owned(),
             endpoint: zmq_endpoint,
@@ -283,7 +284,7 @@ impl Subscription {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
-                tracing::warn!(device = %self.device_id, "depth thread panicked");
+                tracing::warn!(device = %short_id(&self.device_id), "depth thread panicked");
             }
         }
     }
@@ -338,7 +339,7 @@ impl Receiving {
             match zmq::poll(&mut items, STOP_POLL.as_millis() as i64) {
                 Ok(_) | Err(zmq::Error::EINTR) => {}
                 Err(error) => {
-                    tracing::warn!(%error, device = %self.device_id, "depth socket failed");
+                    tracing::warn!(%error, device = %short_id(&self.device_id), "depth socket failed");
                     return;
                 }
             }
@@ -365,7 +366,7 @@ impl Receiving {
                     }
                     Err(zmq::Error::EAGAIN) => break,
                     Err(error) => {
-                        tracing::warn!(%error, device = %self.device_id, "depth socket failed");
+                        tracing::warn!(%error, device = %short_id(&self.device_id), "depth socket failed");
                         return;
                     }
                 }
@@ -381,12 +382,12 @@ impl Receiving {
                 Ok(decoded) => decoded,
                 Err(error) => {
                     self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(%error, device = %self.device_id, "undecodable depth message");
+                    tracing::debug!(%error, device = %short_id(&self.device_id), "undecodable depth message");
                     continue;
                 }
             };
             self.counters.decoded.fetch_add(1, Ordering::Relaxed);
-            tracing::trace!(device = %self.device_id, "depth frame");
+            tracing::trace!(device = %short_id(&self.device_id), "depth frame");
             self.frames.send(ReceivedFrame {
                 device_id: self.device_id.clone(),
                 depth,
@@ -408,7 +409,7 @@ impl Receiving {
         let total = self.counters.refused.fetch_add(refusals, Ordering::Relaxed) + refusals;
         let pause = self.retry_backoff.next_pause();
         tracing::info!(
-            device = %self.device_id,
+            device = %short_id(&self.device_id),
             endpoint = %self.endpoint,
             refused = total,
             retry_in = ?pause,

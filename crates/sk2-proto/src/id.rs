@@ -1,5 +1,6 @@
 //! Random identifiers, as the original makes them: 32 lowercase hex digits (128 bits), for sensor
-//! ids and default server names (`Kinect <32 hex digits>`).
+//! ids (and the original's default server names, `Kinect <32 hex digits>`), and their short form
+//! for places with little room.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -24,9 +25,39 @@ pub fn random_hex_id() -> String {
     format!("{:016x}{:016x}", halves[0], halves[1])
 }
 
+/// Hex digits an id is cut to where room is short (tables, lists, log lines): 32 bits, enough to
+/// tell apart the few sensors one person sees.
+pub const SHORT_ID_LEN: usize = 8;
+
+/// The first [`SHORT_ID_LEN`] characters of `id` (all of it when shorter), for tables, lists and
+/// log lines; full ids stay in JSON output and APIs. Cut on a character boundary, so any text id
+/// works.
+///
+/// ```
+/// assert_eq!(sk2_proto::id::short_id("b7ce2bfbd0dd4aa64f68ba0fb890afd8"), "b7ce2bfb");
+/// assert_eq!(sk2_proto::id::short_id("cam0"), "cam0");
+/// ```
+pub fn short_id(id: &str) -> &str {
+    match id.char_indices().nth(SHORT_ID_LEN) {
+        Some((end, _)) => &id[..end],
+        None => id,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_ids_are_the_first_eight_characters() {
+        assert_eq!(short_id("0123456789abcdef"), "01234567");
+        assert_eq!(short_id("01234567"), "01234567");
+        assert_eq!(short_id(""), "");
+        assert_eq!(
+            short_id("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"),
+            "\u{e9}".repeat(8)
+        );
+    }
 
     #[test]
     fn ids_are_32_lowercase_hex_digits_and_unique() {

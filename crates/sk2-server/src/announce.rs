@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mdns_sd::{IfKind, ServiceDaemon, ServiceInfo};
+use mdns_sd::{DaemonEvent, IfKind, ServiceDaemon, ServiceInfo};
 
 use crate::ServerError;
 
@@ -55,6 +55,7 @@ impl Announcer {
             info.set_interfaces(vec![IfKind::Name(interface.to_owned())]);
         }
         let fullname = info.get_fullname().to_owned();
+        log_name_changes(&daemon)?;
         daemon.register(info).map_err(failed)?;
         tracing::info!(service = %fullname, port, "announced over mDNS");
         Ok(Self { daemon, fullname })
@@ -75,4 +76,35 @@ impl Announcer {
         }
         tracing::info!(service = %self.fullname, "mDNS service unregistered");
     }
+}
+
+/// Logs the names mdns-sd changes: when another service on the network already has this one's
+/// instance name (two `Kinect on <host>` on one host), mdns-sd announces this one as
+/// `<name> (2)`; the log says so, since browsers show that name. A thread of its own, ending
+/// when the daemon shuts down (its event channel closes).
+fn log_name_changes(daemon: &ServiceDaemon) -> Result<(), ServerError> {
+    let events = daemon
+        .monitor()
+        .map_err(|error| ServerError::Announce(error.to_string()))?;
+    std::thread::Builder::new()
+        .name("sk2-mdns-names".to_owned())
+        .spawn(move || {
+            // Each record of the service (SRV, TXT) reports the change: log it once.
+            let mut logged = std::collections::BTreeSet::new();
+            while let Ok(event) = events.recv() {
+                if let DaemonEvent::NameChange(change) = event {
+                    if !logged.insert((change.original.clone(), change.new_name.clone())) {
+                        continue;
+                    }
+                    tracing::info!(
+                        taken = %change.original,
+                        announced_as = %change.new_name,
+                        interface = %change.intf_name,
+                        "mDNS name already taken on the network: announced under a new one"
+                    );
+                }
+            }
+        })
+        .map_err(|error| ServerError::Announce(format!("starting the mDNS monitor: {error}")))?;
+    Ok(())
 }

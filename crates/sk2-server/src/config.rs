@@ -45,7 +45,10 @@ pub const DEFAULT_MAX_WORKERS: usize = 4;
 #[non_exhaustive]
 pub struct Config {
     /// Human-readable name: the mDNS instance name and the `name` in `me`.
-    /// Default: `Kinect <32 hex digits>`, like the original's `Kinect <uuid4>`.
+    /// Default: `Kinect on <host name>` ([`default_name`]). Two servers announced under one name
+    /// on one network are told apart by mDNS itself: the second to announce is renamed
+    /// `<name> (2)` on the network (mdns-sd's conflict resolution), while its `me` keeps the
+    /// configured name.
     pub name: String,
     /// Address every socket binds to: an IPv4 address, or `0.0.0.0` / `*` for all interfaces.
     pub bind_host: String,
@@ -88,7 +91,7 @@ impl Default for Config {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Self {
-            name: format!("Kinect {}", sk2_proto::id::random_hex_id()),
+            name: default_name(),
             bind_host: "0.0.0.0".into(),
             control_port: 0,
             depth_port: 0,
@@ -104,6 +107,29 @@ impl Default for Config {
             max_control_peers: DEFAULT_MAX_CONTROL_PEERS,
         }
     }
+}
+
+/// Longest DNS label, in bytes: an mDNS instance name must fit in one.
+const MAX_INSTANCE_NAME_BYTES: usize = 63;
+
+/// The default server name: `Kinect on <host name>` (the host name's first label, e.g.
+/// `Kinect on lab-pc-3`), which a person recognises in a list, where the original used
+/// `Kinect <uuid4>`. `Kinect <32 hex digits>` if the host name cannot be read.
+pub fn default_name() -> String {
+    match hostname::get() {
+        Ok(host) if !host.is_empty() => name_for_host(&host.to_string_lossy()),
+        _ => format!("Kinect {}", sk2_proto::id::random_hex_id()),
+    }
+}
+
+/// `Kinect on <first label of host>`, cut to the 63 bytes of a DNS label.
+fn name_for_host(host: &str) -> String {
+    let short = host.split('.').next().unwrap_or(host);
+    let mut name = format!("Kinect on {short}");
+    while name.len() > MAX_INSTANCE_NAME_BYTES {
+        name.pop();
+    }
+    name
 }
 
 impl Config {
@@ -189,5 +215,33 @@ impl Config {
     pub fn with_max_control_peers(mut self, max_control_peers: usize) -> Self {
         self.max_control_peers = max_control_peers;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_name_is_the_host_names_first_label() {
+        assert_eq!(name_for_host("lab-pc-3"), "Kinect on lab-pc-3");
+        assert_eq!(name_for_host("lab-pc-3.example.org"), "Kinect on lab-pc-3");
+        assert_eq!(name_for_host("lab-pc-3.local"), "Kinect on lab-pc-3");
+    }
+
+    #[test]
+    fn a_long_host_name_is_cut_to_one_dns_label_on_a_character_boundary() {
+        let name = name_for_host(&"\u{e9}".repeat(40));
+        assert!(name.len() <= MAX_INSTANCE_NAME_BYTES, "{name}");
+        assert!(name.starts_with("Kinect on \u{e9}\u{e9}"), "{name}");
+    }
+
+    #[test]
+    fn the_default_config_is_named_after_this_host() {
+        let host = hostname::get().unwrap().to_string_lossy().into_owned();
+        let first = host.split('.').next().unwrap();
+        assert!(Config::default()
+            .name
+            .starts_with(&format!("Kinect on {first}")));
     }
 }

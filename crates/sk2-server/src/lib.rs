@@ -72,7 +72,7 @@ use sk2_proto::{Device, Me, Sensor};
 
 pub use announce::SERVICE_TYPE;
 pub use config::{
-    Config, DEFAULT_DEPTH_SNDHWM, DEFAULT_LINGER, DEFAULT_MAX_CONTROL_PEERS,
+    default_name, Config, DEFAULT_DEPTH_SNDHWM, DEFAULT_LINGER, DEFAULT_MAX_CONTROL_PEERS,
     DEFAULT_MAX_SUBSCRIBERS, DEFAULT_MAX_WORKERS, DEFAULT_STATS_INTERVAL,
 };
 pub use error::ServerError;
@@ -240,7 +240,7 @@ impl Server {
         lock(&self.registry).push((id.clone(), Arc::clone(&attached.counters)));
         self.sensors.push(attached);
         self.publish_me();
-        tracing::info!(sensor = %id, "sensor added");
+        tracing::info!(sensor = %sk2_proto::id::short_id(&id), "sensor added");
         Ok(id)
     }
 
@@ -255,7 +255,7 @@ impl Server {
         lock(&self.registry).retain(|(other, _)| other != id);
         self.publish_me();
         stop_sensor(&mut attached);
-        tracing::info!(sensor = %id, "sensor removed");
+        tracing::info!(sensor = %sk2_proto::id::short_id(id), "sensor removed");
         Ok(attached.sensor)
     }
 

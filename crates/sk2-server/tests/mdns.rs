@@ -47,6 +47,57 @@ fn an_unknown_interface_is_an_announce_error() {
     assert!(!server.is_running());
 }
 
+/// The default name, `Kinect on <host>`, is the same for two servers on one host: mDNS tells
+/// them apart, the second announced as `Kinect on <host> (2)`, and a browser finds both.
+#[test]
+fn two_servers_with_the_default_name_on_one_host_are_both_found() {
+    if !sk2_testkit::in_private_netns(
+        "two_servers_with_the_default_name_on_one_host_are_both_found",
+    ) {
+        return;
+    }
+    let name = sk2_server::default_name();
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let mut config = common::local_config().with_announce(true);
+        config.name = name.clone();
+        let mut server = Server::new(config);
+        server.add_sensor(Box::new(common::mock(5.0))).unwrap();
+        server.start().unwrap();
+        servers.push(server);
+        // The first has its name before the second probes for it.
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let ports: Vec<u16> = servers
+        .iter()
+        .map(|server| {
+            let control = server.control_endpoint().unwrap();
+            control.rsplit(':').next().unwrap().parse().unwrap()
+        })
+        .collect();
+
+    let browser = ServiceDaemon::new().unwrap();
+    let events = browser.browse(SERVICE_TYPE).unwrap();
+    let mut found = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + DISCOVERY_TIMEOUT;
+    while found.len() < 2 {
+        let event = events
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("both servers are resolved in time; found {found:?}"));
+        if let ServiceEvent::ServiceResolved(info) = event {
+            found.insert(info.get_fullname().to_owned(), info.get_port());
+        }
+    }
+    let first = format!("{name}.{SERVICE_TYPE}");
+    let second = format!("{name} (2).{SERVICE_TYPE}");
+    assert_eq!(found.get(&first), Some(&ports[0]), "{found:?}");
+    assert_eq!(found.get(&second), Some(&ports[1]), "{found:?}");
+    for mut server in servers {
+        server.stop();
+    }
+    let _ = browser.shutdown();
+}
+
 fn announce_and_browse(interface: Option<&str>) {
     let mut config = common::local_config();
     config.name = "Bob's Kinect".into();

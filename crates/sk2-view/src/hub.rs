@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use serde::Serialize;
+use sk2_proto::id::short_id;
 use sk2_proto::DepthFrame;
 
 /// By default a sensor stays "wanted" this long after a tab last asked for it
@@ -35,7 +36,9 @@ const SMOOTHING: f64 = 0.1;
 /// Which sensor of which server.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct SourceKey {
-    /// The server's name (from discovery or its `me` reply).
+    /// The server's key: unique among the listed servers (the network source uses the control
+    /// endpoint, since two servers may share a name). Its name for people is set apart with
+    /// [`Hub::name_server`].
     pub server: String,
     /// The sensor's id on that server.
     pub sensor: String,
@@ -52,8 +55,9 @@ impl SourceKey {
 }
 
 impl fmt::Display for SourceKey {
+    /// `server/sensor`, the sensor id cut short (these go into log lines).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.server, self.sensor)
+        write!(f, "{}/{}", self.server, short_id(&self.sensor))
     }
 }
 
@@ -128,6 +132,9 @@ struct State {
     /// How long a sensor stays wanted after a tab asked for it.
     wanted_for: Duration,
     servers: BTreeMap<String, ServerState>,
+    /// Names for people, by server key ([`Hub::name_server`]); a server without one is shown by
+    /// its key.
+    server_names: BTreeMap<String, String>,
     sensors: BTreeMap<SourceKey, SensorState>,
     /// Problems not tied to one server (discovery failing, `--sensor` not found), by topic.
     notices: BTreeMap<String, String>,
@@ -141,6 +148,7 @@ impl Default for State {
         Self {
             wanted_for: DEFAULT_WANTED_FOR,
             servers: BTreeMap::new(),
+            server_names: BTreeMap::new(),
             sensors: BTreeMap::new(),
             notices: BTreeMap::new(),
             preferred_sensor: None,
@@ -155,6 +163,19 @@ struct ServerState {
 }
 
 impl State {
+    /// The name people know `server` by.
+    fn server_name<'a>(&'a self, server: &'a str) -> &'a str {
+        self.server_names.get(server).map_or(server, String::as_str)
+    }
+
+    /// `"name"`, or `"name" (key)` when the key says more (an endpoint), for messages.
+    fn describe_server(&self, server: &str) -> String {
+        match self.server_name(server) {
+            name if name == server => format!("{name:?}"),
+            name => format!("{name:?} ({server})"),
+        }
+    }
+
     /// The entry of `server`, listed at `endpoint` with no error if it was not listed yet.
     fn server_entry(&mut self, server: &str, endpoint: &str) -> &mut ServerState {
         self.servers
@@ -210,7 +231,9 @@ pub struct Snapshot {
 /// One server in a [`Snapshot`].
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerSnapshot {
-    /// Its name.
+    /// Its key, as in [`SourceKey::server`] and `/api/frame?server=`.
+    pub key: String,
+    /// Its name for people (its key if it has none).
     pub name: String,
     /// Its control endpoint, e.g. `tcp://127.0.0.1:5555`.
     pub endpoint: String,
@@ -221,8 +244,10 @@ pub struct ServerSnapshot {
 /// One sensor in a [`Snapshot`].
 #[derive(Debug, Clone, Serialize)]
 pub struct SensorSnapshot {
-    /// Its server's name.
+    /// Its server's key ([`ServerSnapshot::key`]).
     pub server: String,
+    /// Its server's name for people ([`ServerSnapshot::name`]).
+    pub server_name: String,
     /// Its id.
     pub sensor: String,
     /// The codec its frames arrive in (`rvl`, `sk2`, ...).
@@ -265,10 +290,11 @@ impl Hub {
     /// A source found a server (or reached it again): it is listed, and any error is cleared.
     pub fn server_seen(&self, server: &str, endpoint: &str) {
         let mut state = self.lock();
+        let name = state.server_name(server).to_owned();
         let entry = state.server_entry(server, endpoint);
         entry.endpoint = endpoint.to_owned();
         if let Some(error) = entry.error.take() {
-            tracing::info!(server, endpoint, previous_error = %error, "server reachable again");
+            tracing::info!(server = name, endpoint, previous_error = %error, "server reachable again");
         }
         drop(state);
         self.inner.changed.notify_all();
@@ -287,14 +313,30 @@ impl Hub {
 
     fn server_unavailable(&self, server: &str, endpoint: &str, message: &str, problem: bool) {
         let mut state = self.lock();
+        let name = state.server_name(server).to_owned();
         let entry = state.server_entry(server, endpoint);
         if entry.error.as_deref() != Some(message) {
             if problem {
-                tracing::warn!(server, endpoint, "{message}");
+                tracing::warn!(server = name, endpoint, "{message}");
             } else {
-                tracing::info!(server, endpoint, "{message}");
+                tracing::info!(server = name, endpoint, "{message}");
             }
             entry.error = Some(message.to_owned());
+        }
+        drop(state);
+        self.inner.changed.notify_all();
+    }
+
+    /// Sets the name people know `server` by (shown on the page; by default its key). May come
+    /// before the server is listed; forgotten with [`Hub::server_gone`].
+    pub fn name_server(&self, server: &str, name: &str) {
+        let mut state = self.lock();
+        if server == name {
+            state.server_names.remove(server);
+        } else {
+            state
+                .server_names
+                .insert(server.to_owned(), name.to_owned());
         }
         drop(state);
         self.inner.changed.notify_all();
@@ -304,6 +346,7 @@ impl Hub {
     pub fn server_gone(&self, server: &str) {
         let mut state = self.lock();
         state.servers.remove(server);
+        state.server_names.remove(server);
         state.sensors.retain(|key, _| key.server != server);
         drop(state);
         self.inner.changed.notify_all();
@@ -468,8 +511,9 @@ impl Hub {
             servers: state
                 .servers
                 .iter()
-                .map(|(name, server)| ServerSnapshot {
-                    name: name.clone(),
+                .map(|(key, server)| ServerSnapshot {
+                    key: key.clone(),
+                    name: state.server_name(key).to_owned(),
                     endpoint: server.endpoint.clone(),
                     error: server.error.clone(),
                 })
@@ -479,6 +523,7 @@ impl Hub {
                 .iter()
                 .map(|(key, sensor)| SensorSnapshot {
                     server: key.server.clone(),
+                    server_name: state.server_name(&key.server).to_owned(),
                     sensor: key.sensor.clone(),
                     codec: sensor.codec.clone(),
                     error: sensor.error.clone(),
@@ -516,11 +561,16 @@ fn unknown_message(state: &State, key: &SourceKey) -> String {
         None => format!(
             "server {:?} not found (known: {}); still looking",
             key.server,
-            state.servers.keys().cloned().collect::<Vec<_>>().join(", ")
+            state
+                .servers
+                .keys()
+                .map(|server| state.describe_server(server))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Some(ServerState {
             error: Some(error), ..
-        }) => format!("server {:?}: {error}", key.server),
+        }) => format!("server {}: {error}", state.describe_server(&key.server)),
         Some(_) => {
             let ids: Vec<_> = state
                 .sensors
@@ -529,9 +579,9 @@ fn unknown_message(state: &State, key: &SourceKey) -> String {
                 .map(|other| other.sensor.clone())
                 .collect();
             format!(
-                "sensor {:?} not found on server {:?} (it has: {}); still looking",
+                "sensor {:?} not found on server {} (it has: {}); still looking",
                 key.sensor,
-                key.server,
+                state.describe_server(&key.server),
                 if ids.is_empty() {
                     "none".to_owned()
                 } else {
@@ -656,9 +706,46 @@ mod tests {
             panic!("an unknown server must be an error");
         };
         assert!(
-            message.contains("server \"t\" not found (known: s)"),
+            message.contains("server \"t\" not found (known: \"s\")"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn servers_are_keyed_apart_and_shown_by_name() {
+        let hub = Hub::new();
+        for endpoint in ["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"] {
+            hub.name_server(endpoint, "Kinect on lab");
+            hub.server_seen(endpoint, endpoint);
+            hub.set_sensors(endpoint, &[("a".into(), "rvl".into())]);
+        }
+        let snapshot = hub.snapshot();
+        assert_eq!(snapshot.servers.len(), 2);
+        assert_eq!(snapshot.sensors.len(), 2);
+        assert!(snapshot
+            .sensors
+            .iter()
+            .all(|s| s.server_name == "Kinect on lab"));
+        assert_eq!(snapshot.servers[1].key, "tcp://127.0.0.1:2");
+        let Err(WaitError::Unknown(message)) = hub.wait_frame(
+            &SourceKey::new("tcp://127.0.0.1:2", "b"),
+            None,
+            Duration::ZERO,
+        ) else {
+            panic!("an unknown sensor must be an error");
+        };
+        assert!(
+            message.contains("on server \"Kinect on lab\" (tcp://127.0.0.1:2)"),
+            "{message}"
+        );
+        hub.server_gone("tcp://127.0.0.1:1");
+        assert_eq!(hub.snapshot().sensors.len(), 1);
+    }
+
+    #[test]
+    fn a_source_key_shows_a_short_sensor_id() {
+        let key = SourceKey::new("s", "b7ce2bfbd0dd4aa64f68ba0fb890afd8");
+        assert_eq!(key.to_string(), "s/b7ce2bfb");
     }
 
     #[test]

@@ -43,11 +43,13 @@ pub struct NetworkSource {
     pub sensor: Option<String>,
 }
 
-/// What the source keeps of one watched server: what the hub calls it, its subscriptions.
+/// What the source keeps of one watched server: where it is, its subscriptions.
+///
+/// The hub lists it under its control endpoint, which is unique, and shows its name (the
+/// discovered or learnt one): two servers may well share a name (`Kinect on <host>` twice, given
+/// with `--connect`), and must not be mixed up.
 struct Link {
     endpoint: String,
-    /// The name under which the hub lists it: the discovered or learnt name, else the endpoint.
-    label: String,
     connected: bool,
     subscriptions: BTreeMap<String, Followed>,
     /// Device ids that failed to subscribe, and when to try again.
@@ -61,31 +63,32 @@ struct Followed {
 }
 
 impl Link {
-    fn new(server: &WatchedServer) -> Self {
+    fn new(server: &WatchedServer, hub: &Hub) -> Self {
+        hub.name_server(server.endpoint(), &server.name());
         Self {
             endpoint: server.endpoint().to_owned(),
-            label: server.name(),
             connected: false,
             subscriptions: BTreeMap::new(),
             failed: BTreeMap::new(),
         }
     }
 
-    fn handle(&mut self, event: ClientEvent, client: &Client, hub: &Hub) {
+    fn handle(&mut self, event: ClientEvent, server: &WatchedServer, hub: &Hub) {
+        let client = server.client();
         match event {
-            ClientEvent::Connected { name } => {
+            ClientEvent::Connected { .. } => {
                 self.connected = true;
-                self.rename(&name, hub);
-                hub.server_seen(&self.label, &self.endpoint);
-                hub.set_sensors(&self.label, &sensors(client));
+                self.rename(server, hub);
+                hub.server_seen(&self.endpoint, &self.endpoint);
+                hub.set_sensors(&self.endpoint, &sensors(client));
             }
-            ClientEvent::NameLearnt(name) => {
-                self.rename(&name, hub);
-                hub.set_sensors(&self.label, &sensors(client));
+            ClientEvent::NameLearnt(_) => {
+                self.rename(server, hub);
+                hub.set_sensors(&self.endpoint, &sensors(client));
             }
             ClientEvent::DeviceAdded(_) | ClientEvent::DeviceRemoved(_) => {
                 let sensors = sensors(client);
-                hub.set_sensors(&self.label, &sensors);
+                hub.set_sensors(&self.endpoint, &sensors);
                 self.subscriptions
                     .retain(|id, _| sensors.iter().any(|(known, _)| known == id));
             }
@@ -93,14 +96,14 @@ impl Link {
                 self.connected = false;
                 self.subscriptions.clear();
                 hub.server_error(
-                    &self.label,
+                    &self.endpoint,
                     &self.endpoint,
                     &format!("lost the connection ({reason:?}); reconnecting"),
                 );
             }
             ClientEvent::Unreachable => {
                 hub.server_error(
-                    &self.label,
+                    &self.endpoint,
                     &self.endpoint,
                     &format!("no answer from {}; still trying", self.endpoint),
                 );
@@ -109,10 +112,11 @@ impl Link {
         }
     }
 
-    fn rename(&mut self, name: &str, hub: &Hub) {
-        if name != self.label && !name.is_empty() {
-            hub.server_gone(&self.label);
-            self.label = name.to_owned();
+    /// Shows the name the server gave, unless mDNS named it: a discovered server keeps its
+    /// instance name, which mDNS keeps unique (the name in `me` may be shared).
+    fn rename(&self, server: &WatchedServer, hub: &Hub) {
+        if server.info().is_none() {
+            hub.name_server(&self.endpoint, &server.name());
         }
     }
 
@@ -122,7 +126,7 @@ impl Link {
             return;
         }
         for (id, _) in sensors(client) {
-            let key = SourceKey::new(self.label.clone(), id.clone());
+            let key = SourceKey::new(self.endpoint.clone(), id.clone());
             if !hub.is_wanted(&key) {
                 if self.subscriptions.remove(&id).is_some() {
                     tracing::debug!(source = %key, "no tab shows it: unsubscribed");
@@ -164,7 +168,7 @@ impl Link {
             let newly_lost = lost.saturating_sub(followed.lost_reported);
             followed.lost_reported = lost;
             hub.publish(
-                &SourceKey::new(self.label.clone(), id.clone()),
+                &SourceKey::new(self.endpoint.clone(), id.clone()),
                 SourceFrame {
                     sensor_sequence: frame.sequence(),
                     capture_time_ns: frame.capture_time_ns(),
@@ -284,7 +288,7 @@ impl FrameSource for NetworkSource {
             }
         }
         for link in links.values() {
-            hub.server_gone(&link.label);
+            hub.server_gone(&link.endpoint);
         }
     }
 }
@@ -300,15 +304,18 @@ fn handle_watch_event(
             let Some(server) = watcher.server(&key) else {
                 return;
             };
-            // A server found again at a new address starts over under its new link.
-            if let Some(old) = links.insert(key, Link::new(server)) {
-                hub.server_gone(&old.label);
+            // A server found again at a new address starts over under its new link. The old one
+            // goes first: its endpoint may be the new one's (same host name, new address), and
+            // must not take the new link's name with it.
+            if let Some(old) = links.remove(&key) {
+                hub.server_gone(&old.endpoint);
             }
+            links.insert(key, Link::new(server, hub));
         }
         WatchEvent::Connecting { key } => {
             if let Some(link) = links.get(&key) {
                 hub.server_pending(
-                    &link.label,
+                    &link.endpoint,
                     &link.endpoint,
                     &format!("connecting to {}\u{2026}", link.endpoint),
                 );
@@ -317,7 +324,7 @@ fn handle_watch_event(
         WatchEvent::ConnectFailed { key, error } => {
             if let Some(link) = links.get(&key) {
                 hub.server_error(
-                    &link.label,
+                    &link.endpoint,
                     &link.endpoint,
                     &format!("cannot connect to {}: {error}; retrying", link.endpoint),
                 );
@@ -325,13 +332,13 @@ fn handle_watch_event(
         }
         WatchEvent::Client { key, event } => {
             if let (Some(link), Some(server)) = (links.get_mut(&key), watcher.server(&key)) {
-                link.handle(event, server.client(), hub);
+                link.handle(event, server, hub);
             }
         }
         WatchEvent::Removed { key, .. } => {
             if let Some(link) = links.remove(&key) {
-                tracing::info!(server = %link.label, "server went away");
-                hub.server_gone(&link.label);
+                tracing::info!(endpoint = %link.endpoint, "server went away");
+                hub.server_gone(&link.endpoint);
             }
         }
         other => tracing::debug!(?other, "watcher event ignored"),

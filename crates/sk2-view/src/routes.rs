@@ -9,6 +9,9 @@
 //! | `/`, `/app.js`, `/style.css`               | the page, embedded in the binary              |
 //! | `/api/state`                               | JSON [`crate::hub::Snapshot`] + server stats  |
 //! | `/api/frame?server=S&sensor=I&after=N`     | 200: newest frame numbered above N, as raw LE `u16` with `X-*` headers; 204: none within the timeout; 404 + JSON `{"error"}`: unknown sensor |
+//!
+//! `S` is the server's key (`key` in `/api/state`: a network server's control endpoint, since
+//! names may repeat) and `I` the full sensor id.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 

@@ -36,6 +36,7 @@ fn the_network_source_streams_a_sensor_only_while_a_tab_wants_it() {
         .unwrap();
     server.start().unwrap();
     let control = server.control_endpoint().unwrap();
+    let endpoint = control.clone();
 
     let hub = Hub::new().with_wanted_for(WANTED_FOR);
     let (stop, shutdown) = crossbeam_channel::bounded::<()>(0);
@@ -49,13 +50,15 @@ fn the_network_source_streams_a_sensor_only_while_a_tab_wants_it() {
         std::thread::spawn(move || source.run(hub, shutdown))
     };
 
-    // The server is listed under its own name, with its sensor.
-    let key = SourceKey::new("Lib Mock", sensor_id.clone());
+    // The server is listed under its endpoint and shown by its own name, with its sensor.
+    let key = SourceKey::new(endpoint, sensor_id.clone());
     wait_until("the sensor to be listed", Duration::from_secs(10), || {
         hub.snapshot()
             .sensors
             .iter()
-            .any(|s| s.server == key.server && s.sensor == key.sensor)
+            .any(|s| {
+                s.server == key.server && s.sensor == key.sensor && s.server_name == "Lib Mock"
+            })
             .then_some(())
     });
     // Nobody watches yet: nothing is received.
@@ -89,4 +92,61 @@ fn the_network_source_streams_a_sensor_only_while_a_tab_wants_it() {
         "the source forgets its servers when it stops"
     );
     server.stop();
+}
+
+/// Two servers given with `--connect` may share a name (`Kinect on <host>` on one host): both are
+/// listed, each with its own sensor, told apart by endpoint.
+#[test]
+fn two_servers_with_one_name_are_both_listed() {
+    let mut servers = Vec::new();
+    let mut sensor_ids = Vec::new();
+    for _ in 0..2 {
+        let config = Config::default()
+            .with_name("Kinect on lab")
+            .with_bind_host("127.0.0.1")
+            .with_announce(false);
+        let mut server = Server::new(config);
+        sensor_ids.push(
+            server
+                .add_sensor(Box::new(MockKinect::new(
+                    MockConfig::default().with_fps(Some(5.0)),
+                )))
+                .unwrap(),
+        );
+        server.start().unwrap();
+        servers.push(server);
+    }
+    let endpoints: Vec<String> = servers
+        .iter()
+        .map(|server| server.control_endpoint().unwrap())
+        .collect();
+    let hub = Hub::new();
+    let (stop, shutdown) = crossbeam_channel::bounded::<()>(0);
+    let source = Box::new(NetworkSource {
+        connect: endpoints.clone(),
+        discover: false,
+        sensor: None,
+    });
+    let thread = {
+        let hub = hub.clone();
+        std::thread::spawn(move || source.run(hub, shutdown))
+    };
+    let snapshot = wait_until("both sensors listed", Duration::from_secs(10), || {
+        let snapshot = hub.snapshot();
+        (snapshot.sensors.len() == 2).then_some(snapshot)
+    });
+    for (endpoint, id) in endpoints.iter().zip(&sensor_ids) {
+        assert!(
+            snapshot.sensors.iter().any(|s| &s.server == endpoint
+                && &s.sensor == id
+                && s.server_name == "Kinect on lab"),
+            "{snapshot:?}"
+        );
+    }
+    assert_eq!(snapshot.servers.len(), 2, "{snapshot:?}");
+    drop(stop);
+    thread.join().unwrap();
+    for mut server in servers {
+        server.stop();
+    }
 }

@@ -12,6 +12,16 @@ const RETRY_MS = 1000;
 const FPS_WINDOW_MS = 2000; // fps is averaged over the draws of the last 2 s
 const MIN_FPS_DRAWS = 5;
 const LATENCY_SAMPLES = 30;
+// Automatic range: the 2nd to 98th percentile of the measured (non-zero) pixels, so a few
+// outliers (flying pixels, a far wall seen through a gap) do not squeeze the rest of the picture
+// into one end of the colour map.
+const AUTO_LOW_FRACTION = 0.02;
+const AUTO_HIGH_FRACTION = 0.98;
+// Weight of each new frame's percentiles in the range in use: about the last ten frames count, so
+// the colours follow the scene within a second at 30 fps yet do not flicker with noise.
+const AUTO_SMOOTHING = 0.1;
+// The narrowest automatic range, for a flat scene (a wall filling the view).
+const AUTO_MIN_SPAN_MM = 50;
 
 // Turbo colour map (Mikhailov 2019) as its published degree-5 polynomial fit, t in [0, 1].
 function turbo(t) {
@@ -38,8 +48,10 @@ const view = {
   frame: null,         // {width, height, depth: Uint16Array, number, sensorSequence, captureMs}
   image: null,         // ImageData reused between frames of one size
   pointer: null,       // {x, y} in image pixels, or null
-  near: 500,
+  rangeMode: 'auto',   // 'auto': fitted to the picture; 'fixed': the near/far fields
+  near: 500,           // the range in use, whole mm (auto or fixed)
   far: 4500,
+  autoRange: null,     // {near, far} smoothed over frames, fractional mm; null until a frame
   draws: [],           // performance.now() of recent draws
   latencies: [],       // ms, capture to drawn, recent
   skipped: 0,          // frames this tab never drew because newer ones had arrived
@@ -52,6 +64,9 @@ const view = {
   web: null,
 };
 
+// Ids are 32 hex digits: the list shows their first 8 (the status line the whole id).
+const SHORT_ID_LENGTH = 8;
+const shortId = (id) => id.slice(0, SHORT_ID_LENGTH);
 const sameSource = (a, b) => a && b && a.server === b.server && a.sensor === b.sensor;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const nextPaint = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
@@ -71,12 +86,76 @@ function selectSource(source) {
   view.latencies = [];
   view.skipped = 0;
   view.frameError = null;
+  view.autoRange = null; // another sensor sees another scene: fit afresh
   const params = new URLSearchParams({ server: source.server, sensor: source.sensor });
   history.replaceState(null, '', '#' + params.toString());
   render();
 }
 
 // ---- drawing ---------------------------------------------------------------------------------
+
+const histogram = new Uint32Array(65536); // reused: one count per depth value
+
+// The depths below which `lowFraction` and `highFraction` of the non-zero pixels lie, or null if
+// every pixel is a hole.
+function depthPercentiles(depth, lowFraction, highFraction) {
+  histogram.fill(0);
+  let valid = 0;
+  let min = 65535;
+  let max = 0;
+  for (let i = 0; i < depth.length; i++) {
+    const d = depth[i];
+    if (d === 0) continue;
+    histogram[d]++;
+    valid++;
+    if (d < min) min = d;
+    if (d > max) max = d;
+  }
+  if (valid === 0) return null;
+  const lowCount = Math.floor(lowFraction * (valid - 1));
+  const highCount = Math.floor(highFraction * (valid - 1));
+  let low = null;
+  let seen = 0;
+  for (let d = min; d <= max; d++) {
+    seen += histogram[d];
+    if (low === null && seen > lowCount) low = d;
+    if (seen > highCount) return [low, d];
+  }
+  return [low === null ? max : low, max];
+}
+
+// Moves the automatic range towards this frame's percentiles (straight to them on the first
+// frame) and, in auto mode, makes it the range in use.
+function fitRange(depth) {
+  const target = depthPercentiles(depth, AUTO_LOW_FRACTION, AUTO_HIGH_FRACTION);
+  if (!target) return; // nothing measured: keep the range
+  let [near, far] = target;
+  if (far - near < AUTO_MIN_SPAN_MM) {
+    const middle = (near + far) / 2;
+    near = Math.max(0, middle - AUTO_MIN_SPAN_MM / 2);
+    far = near + AUTO_MIN_SPAN_MM;
+  }
+  const auto = view.autoRange;
+  view.autoRange = auto
+    ? { near: auto.near + AUTO_SMOOTHING * (near - auto.near), far: auto.far + AUTO_SMOOTHING * (far - auto.far) }
+    : { near, far };
+  if (view.rangeMode === 'auto') useAutoRange();
+}
+
+// Whole millimetres, so the range settles to a fixed value for a still scene.
+function useAutoRange() {
+  if (!view.autoRange) return;
+  const near = Math.round(view.autoRange.near);
+  const far = Math.max(near + 1, Math.round(view.autoRange.far));
+  if (near === view.near && far === view.far) return;
+  view.near = near;
+  view.far = far;
+  // The fields show the range in use, unless the user is typing in one.
+  for (const [id, value] of [['near', near], ['far', far]]) {
+    if (document.activeElement !== $(id)) $(id).value = String(value);
+  }
+  drawLegend();
+}
 
 function colourIndex(depthMm) {
   const t = (depthMm - view.near) / (view.far - view.near);
@@ -140,6 +219,10 @@ function drawLegend() {
     span.textContent = (i === 0 ? '\u2264 ' : i === steps ? '\u2265 ' : '') + mm + ' mm';
     ticks.append(span);
   }
+  const range = `range ${view.near}\u2013${view.far} mm`;
+  if (view.rangeMode === 'fixed') $('legend-range').textContent = `${range}, fixed`;
+  else if (!view.autoRange) $('legend-range').textContent = 'range automatic, fitted to the first frame';
+  else $('legend-range').textContent = `${range}, automatic (2nd to 98th percentile of the measured pixels)`;
 }
 
 function renderReadout() {
@@ -160,7 +243,7 @@ function renderStatus() {
     return;
   }
   const sensor = view.sensors.find((s) => sameSource(s, view.source));
-  const parts = [`server ${view.source.server}`, `sensor ${view.source.sensor}`];
+  const parts = [`server ${sensor ? sensor.server_name : view.source.server}`, `sensor ${view.source.sensor}`];
   parts.push(`codec ${sensor ? sensor.codec : '?'}`);
   const draws = view.draws;
   // At least a few draws, so the first figure is not the gap between two frames.
@@ -233,6 +316,7 @@ async function frameLoop() {
       const data = new DataView(buffer);
       depth = Uint16Array.from({ length: width * height }, (_, i) => data.getUint16(2 * i, true));
     }
+    fitRange(depth);
     const number = Number(response.headers.get('X-Frame-Number'));
     if (view.frame && number > view.frame.number + 1) view.skipped += number - view.frame.number - 1;
     const capture = response.headers.get('X-Capture-Time-Ms');
@@ -275,7 +359,7 @@ function stateMessage() {
   if (view.notices.length) return view.notices.join(' \u2014 ');
   const failing = view.servers.filter((s) => s.error);
   if (view.source) {
-    const server = view.servers.find((s) => s.name === view.source.server);
+    const server = view.servers.find((s) => s.key === view.source.server);
     if (server && server.error) return `Server ${server.name} (${server.endpoint}): ${server.error}`;
     const sensor = view.sensors.find((s) => sameSource(s, view.source));
     if (sensor && sensor.error) return `Sensor ${sensor.sensor}: ${sensor.error}`;
@@ -285,14 +369,21 @@ function stateMessage() {
   return null;
 }
 
+// A server as the list names it: its name, and its endpoint too when another server has that name.
+function serverLabel(key, name) {
+  const namesakes = view.servers.filter((s) => s.name === name);
+  const endpoint = (view.servers.find((s) => s.key === key) || {}).endpoint;
+  return namesakes.length > 1 && endpoint ? `${name} (${endpoint})` : name;
+}
+
 function updateSelector() {
   const select = $('source');
   const options = view.sensors.map((s) => ({
     value: JSON.stringify([s.server, s.sensor]),
-    text: `${s.server} / ${s.sensor} (${s.codec})`,
+    text: `${serverLabel(s.server, s.server_name)} / ${shortId(s.sensor)} (${s.codec})`,
   }));
   if (view.source && !view.sensors.some((s) => sameSource(s, view.source))) {
-    options.push({ value: JSON.stringify([view.source.server, view.source.sensor]), text: `${view.source.server} / ${view.source.sensor} (not found)` });
+    options.push({ value: JSON.stringify([view.source.server, view.source.sensor]), text: `${view.source.server} / ${shortId(view.source.sensor)} (not found)` });
   }
   const current = [...select.options].map((o) => o.value + '\u0000' + o.text).join('\n');
   const wanted = options.map((o) => o.value + '\u0000' + o.text).join('\n');
@@ -319,7 +410,12 @@ $('source').addEventListener('change', (event) => {
   selectSource({ server, sensor });
 });
 
+// Typing a near or far value means the user wants that range: it switches to the fixed range.
 function readRange() {
+  if (view.rangeMode !== 'fixed') {
+    view.rangeMode = 'fixed';
+    $('range-mode').value = 'fixed';
+  }
   const near = Number($('near').value);
   const far = Number($('far').value);
   if (Number.isFinite(near) && Number.isFinite(far) && near >= 0 && far > near) {
@@ -336,6 +432,19 @@ function readRange() {
 $('near').addEventListener('input', readRange);
 $('far').addEventListener('input', readRange);
 
+$('range-mode').addEventListener('change', (event) => {
+  if (event.target.value === 'fixed') {
+    readRange(); // the fields hold the last automatic range: it stays, now fixed
+    return;
+  }
+  view.rangeMode = 'auto';
+  $('near').setCustomValidity('');
+  $('far').setCustomValidity('');
+  useAutoRange();
+  drawLegend();
+  drawFrame();
+});
+
 canvas.addEventListener('mousemove', (event) => {
   const rect = canvas.getBoundingClientRect();
   const x = Math.floor((event.clientX - rect.left) / rect.width * canvas.width);
@@ -348,7 +457,8 @@ window.addEventListener('hashchange', () => { const s = sourceFromHash(); if (s)
 
 const initial = sourceFromHash();
 if (initial) selectSource(initial);
-readRange();
+$('range-mode').value = view.rangeMode;
+drawLegend();
 render();
 fitCanvas();
 stateLoop();
