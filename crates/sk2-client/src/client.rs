@@ -26,7 +26,7 @@ use sk2_proto::Me;
 
 use crate::endpoint::{resolve_endpoint, zmq_address, Endpoint, HostAddresses};
 use crate::error::ClientError;
-use crate::subscription::{Subscription, SubscriptionConfig};
+use crate::subscription::{RawSubscription, Subscription, SubscriptionConfig};
 
 /// Default heartbeat period: the original sends `who` every 10 s.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
@@ -424,6 +424,30 @@ impl Client {
             .ok_or_else(|| ClientError::UnknownDevice(device_id.to_owned()))?;
         let control_address = self.address.ok_or(ClientError::NotConnected)?;
         Subscription::open(
+            &self.context,
+            device,
+            &self.endpoint,
+            control_address,
+            &self.config,
+        )
+    }
+
+    /// Subscribes to every `depth_v2` message of a device exactly as received, undecoded (see
+    /// [`RawSubscription`]): what a recorder stores. The device must be in the server's `me`
+    /// and offer `depth_v2`.
+    pub fn subscribe_raw(&self, device_id: &str) -> Result<RawSubscription, ClientError> {
+        if !self.is_connected() {
+            return Err(ClientError::NotConnected);
+        }
+        let me = match self.me().filter(|me| me.device(device_id).is_some()) {
+            Some(me) => me,
+            None => self.who()?,
+        };
+        let device = me
+            .device(device_id)
+            .ok_or_else(|| ClientError::UnknownDevice(device_id.to_owned()))?;
+        let control_address = self.address.ok_or(ClientError::NotConnected)?;
+        RawSubscription::open(
             &self.context,
             device,
             &self.endpoint,

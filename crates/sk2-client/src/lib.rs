@@ -38,6 +38,6 @@ pub use client::{Client, ClientConfig, ClientEvent, DisconnectReason};
 pub use endpoint::{Endpoint, EndpointError, HostAddresses};
 pub use error::ClientError;
 pub use subscription::{
-    EndpointKind, Frame, Subscription, SubscriptionConfig, SubscriptionStats,
-    REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX,
+    EndpointKind, Frame, RawMessage, RawSubscription, Subscription, SubscriptionConfig,
+    SubscriptionStats, DEFAULT_RAW_QUEUE_LEN, REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX,
 };

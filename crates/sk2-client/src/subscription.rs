@@ -42,6 +42,10 @@ pub const DEFAULT_RCVHWM: i32 = 4;
 /// about 330 KB even when LZ4 cannot compress; 16 MiB leaves room for larger sensors and lossless
 /// codecs while refusing a hostile multi-GB message before it is buffered.
 pub const MAX_DEPTH_MESSAGE_BYTES: i64 = 16 * 1024 * 1024;
+/// Default number of undecoded messages a [`RawSubscription`] keeps for the application: about 8 s
+/// at 30 fps (some 25 MB of MEDHUF frames), so a recorder rides out a disk that stalls for seconds
+/// without losing a frame.
+pub const DEFAULT_RAW_QUEUE_LEN: usize = 256;
 /// How often the receiving thread checks whether it should stop.
 const STOP_POLL: Duration = Duration::from_millis(50);
 /// First pause before connecting again after the server refused the subscription (it was full);
@@ -143,15 +147,33 @@ impl Frame {
     }
 }
 
+/// One `depth_v2` message exactly as the server sent it, not decoded: what a recorder stores.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RawMessage {
+    /// The device that produced it.
+    pub device_id: String,
+    /// Its header, checked (docs/protocol.md, section 5.4); the payload is not decoded.
+    pub header: FrameHeader,
+    /// The whole message, header and payload, byte for byte.
+    pub bytes: Vec<u8>,
+    /// When the message arrived at this client.
+    pub received_at: Instant,
+    /// When the message arrived, by this host's wall clock, in ns since the Unix epoch.
+    pub received_time_ns: u64,
+}
+
 /// Counters of a subscription, for fps / drop displays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SubscriptionStats {
     /// Messages received from the socket.
     pub received: u64,
-    /// Frames decoded and queued.
+    /// Frames decoded and queued (for a [`RawSubscription`]: messages whose header checked out,
+    /// queued undecoded).
     pub decoded: u64,
-    /// Decoded frames dropped because the application did not take them in time (oldest first).
+    /// Queued frames (or raw messages) dropped because the application did not take them in
+    /// time (oldest first).
     pub dropped: u64,
     /// Messages skipped without decoding because a newer one was already waiting (the decoder
     /// is slower than the sensor).
@@ -210,68 +232,21 @@ impl Subscription {
             (None, Some(depth)) => (EndpointKind::Depth, depth),
             (None, None) => return Err(ClientError::NoDepthEndpoint(device.id.clone())),
         };
-        let endpoint: Endpoint = advertised.parse()?;
-        let address = if endpoint.same_host(control) {
-            SocketAddr::new(control_address.ip(), endpoint.port)
-        } else {
-            resolve_endpoint(
-                &endpoint,
-                &client.host_addresses,
-                client.resolve_local_names,
-            )?
-        };
-        let socket = context.socket(zmq::SUB)?;
-        socket.set_linger(0)?;
-        socket.set_rcvhwm(config.rcvhwm)?;
-        socket.set_maxmsgsize(MAX_DEPTH_MESSAGE_BYTES)?;
-        socket.set_ipv6(address.is_ipv6())?;
-        socket.set_subscribe(b"")?;
-        let zmq_endpoint = zmq_address(address);
-        // Only refusals are watched: the server said no during the handshake (ZAP status 400).
-        let monitor_address = format!(
-            "inproc://sk2-subscription-monitor-{}",
-            NEXT_MONITOR.fetch_add(1, Ordering::Relaxed)
-        );
-        socket.monitor(
-            &monitor_address,
-            zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32,
-        )?;
-        let monitor = context.socket(zmq::PAIR)?;
-        monitor.set_linger(0)?;
-        monitor.connect(&monitor_address)?;
-        socket.connect(&zmq_endpoint)?;
-
+        let socket = DepthSocket::connect(context, advertised, control, control_address, client)?;
         let (tx, frames) = bounded(config.queue_len.max(1));
-        let counters = Arc::new(Counters::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut receiver = Receiving {
-            socket,
-            monitor,
-            endpoint: zmq_endpoint.clone(),
-            retry: None,
-            retry_pause: REFUSED_RETRY_INITIAL,
-            device_id: device.id.clone(),
-            kind,
-            shape: config.depth_shape,
-            last_sequence: None,
+        let output = Output::Decoded {
             tx,
             oldest: frames.clone(),
-            counters: Arc::clone(&counters),
-            stop: Arc::clone(&stop),
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("sk2-depth {}", device.id))
-            .spawn(move || receiver.run())
-            .map_err(|error| ClientError::Thread(error.to_string()))?;
-        tracing::debug!(device = %device.id, endpoint = %zmq_endpoint, ?kind, "subscribed");
+        let receiving = Receiving::start(socket, device, kind, config.depth_shape, output)?;
         Ok(Self {
             device_id: device.id.clone(),
-            endpoint: zmq_endpoint,
+            endpoint: receiving.endpoint,
             kind,
             frames,
-            counters,
-            stop,
-            thread: Some(thread),
+            counters: receiving.counters,
+            stop: receiving.stop,
+            thread: Some(receiving.thread),
         })
     }
 
@@ -312,16 +287,7 @@ impl Subscription {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> SubscriptionStats {
-        let c = &self.counters;
-        SubscriptionStats {
-            received: c.received.load(Ordering::Relaxed),
-            decoded: c.decoded.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
-            skipped: c.skipped.load(Ordering::Relaxed),
-            decode_errors: c.decode_errors.load(Ordering::Relaxed),
-            lost: c.lost.load(Ordering::Relaxed),
-            refused: c.refused.load(Ordering::Relaxed),
-        }
+        self.counters.snapshot()
     }
 
     /// Stops receiving and closes the socket; returns once it is closed.
@@ -330,11 +296,115 @@ impl Subscription {
     }
 
     fn close(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::warn!(device = %self.device_id, "depth thread panicked");
-            }
+        stop_thread(&self.stop, &mut self.thread, &self.device_id);
+    }
+}
+
+/// Every `depth_v2` message of one device, exactly as received and not decoded: for recorders.
+///
+/// Unlike [`Subscription`], nothing is skipped: every message whose header checks out is queued
+/// (a bad one is counted in [`SubscriptionStats::decode_errors`]), and only when the application
+/// falls [`DEFAULT_RAW_QUEUE_LEN`] messages behind is the oldest dropped and counted
+/// ([`SubscriptionStats::dropped`]). Dropping it (or [`RawSubscription::unsubscribe`]) stops the
+/// thread and closes the socket.
+#[derive(Debug)]
+pub struct RawSubscription {
+    device_id: String,
+    endpoint: String,
+    messages: Receiver<RawMessage>,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RawSubscription {
+    /// Opens a raw subscription to `device`'s `depth_v2` endpoint (resolved as in
+    /// [`Subscription`]); a device without one is [`ClientError::NoDepthEndpoint`].
+    pub(crate) fn open(
+        context: &zmq::Context,
+        device: &Device,
+        control: &Endpoint,
+        control_address: SocketAddr,
+        client: &ClientConfig,
+    ) -> Result<Self, ClientError> {
+        let advertised = device
+            .endpoint(ENDPOINT_DEPTH_V2)
+            .ok_or_else(|| ClientError::NoDepthEndpoint(device.id.clone()))?;
+        let socket = DepthSocket::connect(context, advertised, control, control_address, client)?;
+        let (tx, messages) = bounded(DEFAULT_RAW_QUEUE_LEN);
+        let output = Output::Raw {
+            tx,
+            oldest: messages.clone(),
+        };
+        let shape = client.subscription.depth_shape;
+        let receiving = Receiving::start(socket, device, EndpointKind::DepthV2, shape, output)?;
+        Ok(Self {
+            device_id: device.id.clone(),
+            endpoint: receiving.endpoint,
+            messages,
+            counters: receiving.counters,
+            stop: receiving.stop,
+            thread: Some(receiving.thread),
+        })
+    }
+
+    /// The device this subscription reads.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// The resolved address the socket connected to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Waits up to `timeout` for the next message.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<RawMessage> {
+        self.messages.recv_timeout(timeout).ok()
+    }
+
+    /// The queue of messages, for `crossbeam_channel::select!` over many subscriptions.
+    pub fn messages(&self) -> &Receiver<RawMessage> {
+        &self.messages
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> SubscriptionStats {
+        self.counters.snapshot()
+    }
+
+    /// Stops receiving and closes the socket; returns once it is closed.
+    pub fn unsubscribe(mut self) {
+        stop_thread(&self.stop, &mut self.thread, &self.device_id);
+    }
+}
+
+impl Drop for RawSubscription {
+    fn drop(&mut self) {
+        stop_thread(&self.stop, &mut self.thread, &self.device_id);
+    }
+}
+
+impl Counters {
+    fn snapshot(&self) -> SubscriptionStats {
+        SubscriptionStats {
+            received: self.received.load(Ordering::Relaxed),
+            decoded: self.decoded.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            decode_errors: self.decode_errors.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Tells a receiving thread to stop and waits for it.
+fn stop_thread(stop: &AtomicBool, thread: &mut Option<JoinHandle<()>>, device_id: &str) {
+    stop.store(true, Ordering::Relaxed);
+    if let Some(thread) = thread.take() {
+        if thread.join().is_err() {
+            tracing::warn!(device = %device_id, "depth thread panicked");
         }
     }
 }
@@ -354,6 +424,80 @@ impl Iterator for Subscription {
     }
 }
 
+/// A SUB socket connected to a depth endpoint, with the monitor that reports refusals.
+struct DepthSocket {
+    socket: zmq::Socket,
+    monitor: zmq::Socket,
+    /// The resolved address `socket` connects to.
+    endpoint: String,
+}
+
+impl DepthSocket {
+    /// Connects to the `advertised` endpoint, resolved like the control endpoint: a depth
+    /// endpoint naming the same host as `control` reuses `control_address`.
+    fn connect(
+        context: &zmq::Context,
+        advertised: &str,
+        control: &Endpoint,
+        control_address: SocketAddr,
+        client: &ClientConfig,
+    ) -> Result<Self, ClientError> {
+        let config = &client.subscription;
+        let endpoint: Endpoint = advertised.parse()?;
+        let address = if endpoint.same_host(control) {
+            SocketAddr::new(control_address.ip(), endpoint.port)
+        } else {
+            resolve_endpoint(
+                &endpoint,
+                &client.host_addresses,
+                client.resolve_local_names,
+            )?
+        };
+        let socket = context.socket(zmq::SUB)?;
+        socket.set_linger(0)?;
+        socket.set_rcvhwm(config.rcvhwm)?;
+        socket.set_maxmsgsize(MAX_DEPTH_MESSAGE_BYTES)?;
+        socket.set_ipv6(address.is_ipv6())?;
+        socket.set_subscribe(b"")?;
+        let zmq_endpoint = zmq_address(address);
+        // Only refusals are watched: the server said no during the handshake (ZAP status 400).
+        let monitor_address = format!(
+            "inproc://sk2-subscription-monitor-{}",
+            NEXT_MONITOR.fetch_add(1, Ordering::Relaxed)
+        );
+        socket.monitor(
+            &monitor_address,
+            zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32,
+        )?;
+        let monitor = context.socket(zmq::PAIR)?;
+        monitor.set_linger(0)?;
+        monitor.connect(&monitor_address)?;
+        socket.connect(&zmq_endpoint)?;
+
+        Ok(Self {
+            socket,
+            monitor,
+            endpoint: zmq_endpoint,
+        })
+    }
+}
+
+/// Where the receiving thread puts what it receives.
+enum Output {
+    /// Decoded frames; only the newest waiting message is decoded.
+    Decoded {
+        tx: Sender<Frame>,
+        /// A handle on the same queue, to drop the oldest frame when it is full.
+        oldest: Receiver<Frame>,
+    },
+    /// Every `depth_v2` message, undecoded.
+    Raw {
+        tx: Sender<RawMessage>,
+        /// A handle on the same queue, to drop the oldest message when it is full.
+        oldest: Receiver<RawMessage>,
+    },
+}
+
 /// The receiving thread: owns the SUB socket, decodes, queues.
 struct Receiving {
     socket: zmq::Socket,
@@ -370,14 +514,58 @@ struct Receiving {
     shape: (usize, usize),
     /// Sequence number of the last `depth_v2` frame, to count gaps.
     last_sequence: Option<u64>,
-    tx: Sender<Frame>,
-    /// A handle on the same queue, to drop the oldest frame when it is full.
-    oldest: Receiver<Frame>,
+    output: Output,
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
 }
 
+/// A started receiving thread, for its subscription to keep.
+struct Started {
+    endpoint: String,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
 impl Receiving {
+    /// Starts the thread that receives on `socket` into `output`.
+    fn start(
+        socket: DepthSocket,
+        device: &Device,
+        kind: EndpointKind,
+        shape: (usize, usize),
+        output: Output,
+    ) -> Result<Started, ClientError> {
+        let counters = Arc::new(Counters::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let endpoint = socket.endpoint.clone();
+        let mut receiver = Receiving {
+            socket: socket.socket,
+            monitor: socket.monitor,
+            endpoint: socket.endpoint,
+            retry: None,
+            retry_pause: REFUSED_RETRY_INITIAL,
+            device_id: device.id.clone(),
+            kind,
+            shape,
+            last_sequence: None,
+            output,
+            counters: Arc::clone(&counters),
+            stop: Arc::clone(&stop),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("sk2-depth {}", device.id))
+            .spawn(move || receiver.run())
+            .map_err(|error| ClientError::Thread(error.to_string()))?;
+        tracing::debug!(device = %device.id, %endpoint, ?kind, "subscribed");
+        Ok(Started {
+            endpoint,
+            counters,
+            stop,
+            thread,
+        })
+    }
+
     fn run(&mut self) {
         let mut raw = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
@@ -409,6 +597,10 @@ impl Receiving {
                     Ok(message) => {
                         self.counters.received.fetch_add(1, Ordering::Relaxed);
                         self.count_gap_of(&message);
+                        if matches!(self.output, Output::Raw { .. }) {
+                            self.deliver_raw(message);
+                            continue;
+                        }
                         if newest.replace(message).is_some() {
                             self.counters.skipped.fetch_add(1, Ordering::Relaxed);
                         }
@@ -519,20 +711,60 @@ impl Receiving {
         self.last_sequence = Some(sequence);
     }
 
+    /// Queues a message as received, once its header checks out.
+    fn deliver_raw(&mut self, message: Vec<Vec<u8>>) {
+        self.retry_pause = REFUSED_RETRY_INITIAL;
+        let received_at = Instant::now();
+        let received_time_ns = sk2_proto::sensor::unix_time_ns();
+        let Output::Raw { tx, oldest } = &self.output else {
+            return;
+        };
+        let checked = match <[Vec<u8>; 1]>::try_from(message) {
+            Ok([bytes]) => depth_v2::decode_header(&bytes)
+                .map(|header| (header, bytes))
+                .map_err(|error| error.to_string()),
+            Err(other) => Err(format!("expected 1 frame, got {}", other.len())),
+        };
+        match checked {
+            Ok((header, bytes)) => {
+                self.counters.decoded.fetch_add(1, Ordering::Relaxed);
+                let message = RawMessage {
+                    device_id: self.device_id.clone(),
+                    header,
+                    bytes,
+                    received_at,
+                    received_time_ns,
+                };
+                push_dropping_oldest(tx, oldest, message, &self.counters);
+            }
+            Err(error) => {
+                self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%error, device = %self.device_id, "bad depth_v2 message");
+            }
+        }
+    }
+
     /// Queues a frame; if the queue is full, drops the oldest one and counts it.
     fn push(&self, frame: Frame) {
-        let mut frame = frame;
-        loop {
-            match self.tx.try_send(frame) {
-                Ok(()) => return,
-                Err(TrySendError::Full(back)) => {
-                    if self.oldest.try_recv().is_ok() {
-                        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    frame = back;
+        if let Output::Decoded { tx, oldest } = &self.output {
+            push_dropping_oldest(tx, oldest, frame, &self.counters);
+        }
+    }
+}
+
+/// Queues `item`; if the queue is full, drops the oldest one and counts it.
+fn push_dropping_oldest<T>(tx: &Sender<T>, oldest: &Receiver<T>, item: T, counters: &Counters) {
+    let mut item = item;
+    loop {
+        match tx.try_send(item) {
+            Ok(()) => return,
+            Err(TrySendError::Full(back)) => {
+                if oldest.try_recv().is_ok() {
+                    counters.dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(TrySendError::Disconnected(_)) => return,
+                item = back;
             }
+            Err(TrySendError::Disconnected(_)) => return,
         }
     }
 }
