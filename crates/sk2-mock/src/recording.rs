@@ -252,10 +252,13 @@ impl Player {
     ) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new().name(name).spawn(move || {
-            let start = Instant::now();
+            // Set when the first frame is ready: opening the file and decoding that frame must
+            // not make every frame late.
+            let mut start = None;
             for pass in 0u64.. {
-                let passed =
-                    play_pass(&path, &recorded, playback, pass, start, &stopped, &mut sink);
+                let passed = play_pass(
+                    &path, &recorded, playback, pass, &mut start, &stopped, &mut sink,
+                );
                 if !passed || !playback.looping {
                     return;
                 }
@@ -278,14 +281,15 @@ impl Drop for Player {
     }
 }
 
-/// Plays the channel once, as pass `pass` of a loop started at `start`. Returns `false` when it
-/// was stopped or the file cannot be read any more (the scan at open read it, so it changed).
+/// Plays the channel once, as pass `pass` of a loop started at `start` (set at the first frame).
+/// Returns `false` when it was stopped or the file cannot be read any more (the scan at open
+/// read it, so it changed).
 fn play_pass(
     path: &Path,
     recorded: &RecordedSensor,
     playback: PlaybackConfig,
     pass: u64,
-    start: Instant,
+    start: &mut Option<Instant>,
     stopped: &mpsc::Receiver<()>,
     sink: &mut FrameSink,
 ) -> bool {
@@ -312,6 +316,7 @@ fn play_pass(
             .capture_time_ns
             .saturating_sub(recorded.capture_times_ns.0)
             .saturating_add(time_offset_ns);
+        let start = *start.get_or_insert_with(Instant::now);
         let due = start + Duration::from_secs_f64(since_first_ns as f64 / 1e9 / playback.rate);
         let wait = due.saturating_duration_since(Instant::now());
         if matches!(
