@@ -1,8 +1,8 @@
-//! Fault: a subscriber process frozen with SIGSTOP and resumed with SIGCONT (issue #8). A real
+//! Fault: a subscriber process frozen with SIGSTOP and resumed with SIGCONT. A real
 //! `kinect-server` (realistic mock, 30 fps, `--codec raw` so every queued frame is a full
 //! 424 KiB and an unbounded queue would show at once) serves two subscriber processes. Each
 //! subscriber is this test binary run again with `SK2_SUBSCRIBER` set: it prints one line per
-//! frame. The issue asks for a 30 s freeze; CI uses 5 s, `SK2_FREEZE_SECONDS` sets another.
+//! frame. The freeze lasts 5 s (as in CI) unless `SK2_FREEZE_SECONDS` sets another (e.g. 30).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -222,3 +222,53 @@ fn an_unknown_serial_or_a_missing_pipeline_exits_1_with_a_one_line_error() {
         "{line}"
     );
 }
+
+#[test]
+fn an_opengl_pipeline_that_would_end_the_process_exits_1_with_a_clear_error_instead() {
+    // The stand-in's OpenGL pipeline calls exit(-1) from its constructor, as libfreenect2's does
+    // without a display: the server must report it, not die with status 255.
+    let output = command("AAA", &["--pipeline", "opengl"])
+        .env("SK2_STANDIN_OPENGL_EXIT", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let line = stderr_line(&output);
+    assert_eq!(
+        line,
+        "kinect-server: the opengl packet pipeline cannot start on this machine: libfreenect2 \
+         ended the process while building it (exit status 255): [standin] Failed to create \
+         opengl window. (try --pipeline cpu; docs/freenect2.md)"
+    );
+    assert!(output.stdout.is_empty(), "nothing served: {output:?}");
+}
+
+#[test]
+fn a_pipeline_that_delivers_no_frame_stops_the_server_after_the_start_up_watchdog() {
+    // The stand-in's OpenCL pipeline without a platform, like libfreenect2's: it logs once, the
+    // device opens, and no frame ever arrives.
+    let started = Instant::now();
+    let output = command("AAA", &["--pipeline", "opencl"])
+        .env("SK2_STANDIN_NO_GPU", "1")
+        .output()
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(waited >= sk2_freenect2::FIRST_FRAME_TIMEOUT, "{waited:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "[standin] no opencl platforms found.",
+            "kinect-server: starting the server: sensor unavailable: no depth frame from Kinect \
+             v2 AAA within 5.0 s of starting on the opencl packet pipeline: libfreenect2's \
+             opencl pipeline drops every frame when it finds no working OpenCL platform or \
+             device (its log above says why); try --pipeline cpu",
+        ],
+        "{stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "no endpoints announced: {output:?}"
+    );
+}

@@ -61,6 +61,23 @@ mod ffi {
             }
         };
 
+        // The standin-tests tests call the stand-in's test hooks; against a real libfreenect2
+        // they would end in a page of undefined `sk2_standin_*` symbols at link time.
+        let standin = library
+            .include_paths
+            .iter()
+            .any(|dir| dir.join("sk2_standin_control.h").is_file());
+        if std::env::var_os("CARGO_FEATURE_STANDIN_TESTS").is_some() && !standin {
+            eprintln!(
+                "error: the feature `standin-tests` needs the libfreenect2 stand-in of \
+                 crates/sk2-freenect2/tests/fixtures (PKG_CONFIG_PATH=$(crates/sk2-freenect2/tests/fixtures/build-standin.sh | tail -n1)), \
+                 but pkg-config found a real libfreenect2 (include directories {:?}); test a real \
+                 installation with `--features ffi` instead (docs/freenect2.md)",
+                library.include_paths
+            );
+            exit(1);
+        }
+
         let mut shim = cc::Build::new();
         shim.cpp(true)
             .cpp_link_stdlib(None)
@@ -76,9 +93,39 @@ mod ffi {
         for path in &library.link_paths {
             println!("cargo:rustc-link-search=native={}", path.display());
         }
+        // A libfreenect2 installed in its own prefix is not on the dynamic loader's path: record
+        // its directory as a run path (RUNPATH; LD_LIBRARY_PATH still overrides it) so that the
+        // programs run as built. `rustc-link-arg` only reaches this package's own tests and
+        // benches; the `rpath` metadata (DEP_FREENECT2_RPATH, thanks to `links`) lets the
+        // package that builds kinect-server add it to its binaries. A static library (the test
+        // stand-in) needs none.
+        let rpath: Vec<&std::path::Path> = library
+            .link_paths
+            .iter()
+            .filter(|dir| has_shared_libfreenect2(dir))
+            .map(|dir| dir.as_path())
+            .collect();
+        for dir in &rpath {
+            println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+        }
+        if let Ok(joined) = std::env::join_paths(&rpath) {
+            println!("cargo:rpath={}", joined.to_string_lossy());
+        }
         for lib in &library.libs {
             println!("cargo:rustc-link-lib={lib}");
         }
         println!("cargo:rustc-link-lib=stdc++");
+    }
+
+    /// Whether `dir` holds a shared libfreenect2 (`libfreenect2.so`, `.so.0.2`, ...).
+    fn has_shared_libfreenect2(dir: &std::path::Path) -> bool {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).any(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.starts_with("libfreenect2.so"))
+            })
+        })
     }
 }

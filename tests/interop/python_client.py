@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""An independent streamkinect2 client, written from docs/protocol.md (the reference), not from
+"""An independent streamkinect2 client, written from docs/protocol.md (the spec), not from
 the Rust code: it proves a Rust server talks to third-party software.
 
 It browses for `_kinect2._tcp.local.` with python-zeroconf, does who / me / ping (and one malformed
 request) with pyzmq, subscribes to the first device's depth endpoint and decodes 30 frames with
-lz4 + numpy, checking each against the original mock picture (reference, section 6).
+lz4 + numpy, checking each against the original mock's picture (a wall and a swinging sphere).
 
 Usage: python_client.py EXPECTED_SERVER_NAME   (run inside a private network namespace)
 Exit status 0 when every check passes; otherwise a one-line reason on stderr and status 1.

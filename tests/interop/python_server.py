@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""An independent streamkinect2 server, written from the reference (docs/protocol.md), not from the
+"""An independent streamkinect2 server, written from the spec (docs/protocol.md), not from the
 Rust code: it proves our client and browser talk to third-party software.
 
 pyzmq REP control socket (who / me / ping, error 400 for anything else), one PUB depth socket
-publishing frames encoded with numpy + python-lz4 (12-bit packing + LZ4 block, reference
+publishing frames encoded with numpy + python-lz4 (12-bit packing + LZ4 block, docs/protocol.md
 section 4), announced with python-zeroconf as `<name>._kinect2._tcp.local.` on host
 `pyserver.local.` (a name only mDNS knows, so the client must use the address mDNS gives).
 

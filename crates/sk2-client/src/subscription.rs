@@ -2,8 +2,8 @@
 //! thread.
 //!
 //! A device offering `depth_v2` (lossless, with sequence number, timestamps and shape; see
-//! `docs/protocol.md, section 5`) is read there; otherwise the original `depth` endpoint (reference
-//! section 4: lossy 12-bit packing, implicit 512 x 424 shape, no metadata) is used.
+//! `docs/protocol.md, section 5`) is read there; otherwise the original `depth` endpoint (section
+//! 4 there: lossy 12-bit packing, implicit 512 x 424 shape, no metadata) is used.
 //!
 //! Data plane rule: the newest frame wins. The SUB socket's receive high-water mark is small; the
 //! decoding thread takes every waiting message and decodes only the newest (the others are counted
@@ -11,6 +11,9 @@
 //! application is slower than the sensor the oldest queued frame is dropped and counted
 //! ([`SubscriptionStats::dropped`]). Memory stays bounded by `queue_len + rcvhwm` frames whatever
 //! the application does.
+//!
+//! A [`RawSubscription`] is the recorder's variant: every `depth_v2` message, undecoded, byte for
+//! byte, in a longer queue, with the same counters.
 //!
 //! A server that already has as many subscribers as it allows refuses the connection during the
 //! handshake (docs/protocol.md, "Peer limits"); libzmq would then never retry, so the receiving
@@ -23,28 +26,24 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::{self, FrameHeader, ENDPOINT_DEPTH_V2};
-use sk2_proto::{sk2, DepthFrame, Device, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
+use sk2_proto::{sk2, DepthFrame, Device};
 
-use crate::client::ClientConfig;
-use crate::endpoint::{resolve_endpoint, zmq_address, Endpoint};
+use crate::backoff::Backoff;
+use crate::config::SubscriptionConfig;
+use crate::drop_oldest::DropOldest;
+use crate::endpoint::zmq_address;
 use crate::error::ClientError;
 
-/// Default number of decoded frames waiting for the application. Small: a viewer wants the latest
-/// frame, and each 512 x 424 frame is 424 KiB.
-pub const DEFAULT_QUEUE_LEN: usize = 4;
-/// Default receive high-water mark of the SUB socket, in messages. libzmq's default of 1000 would
-/// let hundreds of MB of compressed frames pile up behind a slow decoder.
-pub const DEFAULT_RCVHWM: i32 = 4;
 /// Largest depth message accepted (ZeroMQ `MAXMSGSIZE`). A 512 x 424 `depth` message is at most
 /// about 330 KB even when LZ4 cannot compress; 16 MiB leaves room for larger sensors and lossless
 /// codecs while refusing a hostile multi-GB message before it is buffered.
 pub const MAX_DEPTH_MESSAGE_BYTES: i64 = 16 * 1024 * 1024;
-/// Default number of undecoded messages a [`RawSubscription`] keeps for the application: about 8 s
-/// at 30 fps (some 25 MB of MEDHUF frames), so a recorder rides out a disk that stalls for seconds
-/// without losing a frame.
+/// Undecoded messages a [`RawSubscription`] keeps for the application: about 8 s at 30 fps (some
+/// 25 MB of MEDHUF frames), so a recorder rides out a disk that stalls for seconds without losing
+/// a frame.
 pub const DEFAULT_RAW_QUEUE_LEN: usize = 256;
 /// How often the receiving thread checks whether it should stop.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -57,52 +56,6 @@ pub const REFUSED_RETRY_MAX: Duration = Duration::from_secs(4);
 /// Numbers the monitor endpoints of the subscriptions of a process (inproc names are per
 /// context, and contexts may be shared).
 static NEXT_MONITOR: AtomicU64 = AtomicU64::new(0);
-
-/// How a [`Subscription`] behaves.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct SubscriptionConfig {
-    /// Decoded frames kept for the application; when full, the oldest is dropped.
-    pub queue_len: usize,
-    /// Receive high-water mark of the SUB socket, in messages.
-    pub rcvhwm: i32,
-    /// `(width, height)` of `depth` frames, which carry no shape (the original's 512 x 424).
-    pub depth_shape: (usize, usize),
-    /// Read `depth_v2` when the device offers it (lossless, with metadata); `false` forces the
-    /// original `depth` endpoint.
-    pub prefer_depth_v2: bool,
-}
-
-impl Default for SubscriptionConfig {
-    fn default() -> Self {
-        Self {
-            queue_len: DEFAULT_QUEUE_LEN,
-            rcvhwm: DEFAULT_RCVHWM,
-            depth_shape: (KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX),
-            prefer_depth_v2: true,
-        }
-    }
-}
-
-impl SubscriptionConfig {
-    /// Sets the queue length (at least 1).
-    pub fn queue_len(mut self, frames: usize) -> Self {
-        self.queue_len = frames.max(1);
-        self
-    }
-
-    /// Sets the shape assumed for `depth` frames.
-    pub fn depth_shape(mut self, width: usize, height: usize) -> Self {
-        self.depth_shape = (width, height);
-        self
-    }
-
-    /// Chooses whether `depth_v2` is preferred when offered.
-    pub fn prefer_depth_v2(mut self, prefer: bool) -> Self {
-        self.prefer_depth_v2 = prefer;
-        self
-    }
-}
 
 /// Which endpoint kind a subscription reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +70,7 @@ pub enum EndpointKind {
 /// One decoded depth frame.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct Frame {
+pub struct ReceivedFrame {
     /// The device that produced it.
     pub device_id: String,
     /// The image; [`DepthFrame::into_array`] gives an `ndarray::Array2<u16>` of shape (424, 512).
@@ -128,7 +81,7 @@ pub struct Frame {
     pub received_at: Instant,
 }
 
-impl Frame {
+impl ReceivedFrame {
     /// The sensor's frame counter, when the endpoint carries one (`depth` does not).
     pub fn sequence(&self) -> Option<u64> {
         self.header.map(|header| header.sequence)
@@ -193,11 +146,28 @@ pub struct SubscriptionStats {
 struct Counters {
     received: AtomicU64,
     decoded: AtomicU64,
-    dropped: AtomicU64,
+    /// Shared with the frame queue, which counts what it drops.
+    dropped: Arc<AtomicU64>,
     skipped: AtomicU64,
     decode_errors: AtomicU64,
     lost: AtomicU64,
     refused: AtomicU64,
+}
+
+/// The depth endpoint to read of `device`: `depth_v2` when offered and preferred, else the
+/// original `depth`. Returns its kind and the endpoint as the server advertised it.
+pub(crate) fn depth_endpoint<'a>(
+    device: &'a Device,
+    config: &SubscriptionConfig,
+) -> Result<(EndpointKind, &'a str), ClientError> {
+    let v2 = device
+        .endpoint(ENDPOINT_DEPTH_V2)
+        .filter(|_| config.prefer_depth_v2);
+    match (v2, device.endpoint(ENDPOINT_DEPTH)) {
+        (Some(v2), _) => Ok((EndpointKind::DepthV2, v2)),
+        (None, Some(depth)) => Ok((EndpointKind::Depth, depth)),
+        (None, None) => Err(ClientError::NoDepthEndpoint(device.id.clone())),
+    }
 }
 
 /// A live subscription to one device's depth frames. Dropping it (or [`Subscription::unsubscribe`])
@@ -207,46 +177,39 @@ pub struct Subscription {
     device_id: String,
     endpoint: String,
     kind: EndpointKind,
-    frames: Receiver<Frame>,
+    frames: Receiver<ReceivedFrame>,
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Subscription {
-    /// Opens a subscription to `device`, whose endpoints are resolved like the control endpoint:
-    /// a depth endpoint naming the same host as `control` reuses `control_address`.
+    /// Opens a subscription to `device_id`'s endpoint of `kind`, at `address` (already resolved
+    /// by the caller, see [`depth_endpoint`]).
     pub(crate) fn open(
         context: &zmq::Context,
-        device: &Device,
-        control: &Endpoint,
-        control_address: SocketAddr,
-        client: &ClientConfig,
+        device_id: &str,
+        kind: EndpointKind,
+        address: SocketAddr,
+        config: &SubscriptionConfig,
     ) -> Result<Self, ClientError> {
-        let config = &client.subscription;
-        let v2 = device
-            .endpoint(ENDPOINT_DEPTH_V2)
-            .filter(|_| config.prefer_depth_v2);
-        let (kind, advertised) = match (v2, device.endpoint(ENDPOINT_DEPTH)) {
-            (Some(v2), _) => (EndpointKind::DepthV2, v2),
-            (None, Some(depth)) => (EndpointKind::Depth, depth),
-            (None, None) => return Err(ClientError::NoDepthEndpoint(device.id.clone())),
-        };
-        let socket = DepthSocket::connect(context, advertised, control, control_address, client)?;
-        let (tx, frames) = bounded(config.queue_len.max(1));
-        let output = Output::Decoded {
-            tx,
-            oldest: frames.clone(),
-        };
-        let receiving = Receiving::start(socket, device, kind, config.depth_shape, output)?;
+        let (frames_tx, frames) = DropOldest::new(config.queue_len);
+        let started = Receiving::start(
+            context,
+            device_id,
+            kind,
+            address,
+            config,
+            Output::Decoded(frames_tx),
+        )?;
         Ok(Self {
-            device_id: device.id.clone(),
-            endpoint: receiving.endpoint,
+            device_id: device_id.to_owned(),
+            endpoint: started.endpoint,
             kind,
             frames,
-            counters: receiving.counters,
-            stop: receiving.stop,
-            thread: Some(receiving.thread),
+            counters: started.counters,
+            stop: started.stop,
+            thread: Some(started.thread),
         })
     }
 
@@ -266,22 +229,22 @@ impl Subscription {
     }
 
     /// Waits for the next frame. Fails only once the subscription's thread has ended.
-    pub fn recv(&self) -> Result<Frame, ClientError> {
+    pub fn recv(&self) -> Result<ReceivedFrame, ClientError> {
         self.frames.recv().map_err(|_| ClientError::ConnectionLost)
     }
 
     /// Waits up to `timeout` for the next frame.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<Frame> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<ReceivedFrame> {
         self.frames.recv_timeout(timeout).ok()
     }
 
     /// The next frame if one is waiting.
-    pub fn try_recv(&self) -> Option<Frame> {
+    pub fn try_recv(&self) -> Option<ReceivedFrame> {
         self.frames.try_recv().ok()
     }
 
     /// The queue of decoded frames, for `crossbeam_channel::select!` over many subscriptions.
-    pub fn frames(&self) -> &Receiver<Frame> {
+    pub fn frames(&self) -> &Receiver<ReceivedFrame> {
         &self.frames
     }
 
@@ -318,33 +281,30 @@ pub struct RawSubscription {
 }
 
 impl RawSubscription {
-    /// Opens a raw subscription to `device`'s `depth_v2` endpoint (resolved as in
-    /// [`Subscription`]); a device without one is [`ClientError::NoDepthEndpoint`].
+    /// Opens a raw subscription to `device_id`'s `depth_v2` endpoint at `address` (resolved by
+    /// the caller).
     pub(crate) fn open(
         context: &zmq::Context,
-        device: &Device,
-        control: &Endpoint,
-        control_address: SocketAddr,
-        client: &ClientConfig,
+        device_id: &str,
+        address: SocketAddr,
+        config: &SubscriptionConfig,
     ) -> Result<Self, ClientError> {
-        let advertised = device
-            .endpoint(ENDPOINT_DEPTH_V2)
-            .ok_or_else(|| ClientError::NoDepthEndpoint(device.id.clone()))?;
-        let socket = DepthSocket::connect(context, advertised, control, control_address, client)?;
-        let (tx, messages) = bounded(DEFAULT_RAW_QUEUE_LEN);
-        let output = Output::Raw {
-            tx,
-            oldest: messages.clone(),
-        };
-        let shape = client.subscription.depth_shape;
-        let receiving = Receiving::start(socket, device, EndpointKind::DepthV2, shape, output)?;
+        let (messages_tx, messages) = DropOldest::new(DEFAULT_RAW_QUEUE_LEN);
+        let started = Receiving::start(
+            context,
+            device_id,
+            EndpointKind::DepthV2,
+            address,
+            config,
+            Output::Raw(messages_tx),
+        )?;
         Ok(Self {
-            device_id: device.id.clone(),
-            endpoint: receiving.endpoint,
+            device_id: device_id.to_owned(),
+            endpoint: started.endpoint,
             messages,
-            counters: receiving.counters,
-            stop: receiving.stop,
-            thread: Some(receiving.thread),
+            counters: started.counters,
+            stop: started.stop,
+            thread: Some(started.thread),
         })
     }
 
@@ -416,43 +376,72 @@ impl Drop for Subscription {
 }
 
 impl Iterator for Subscription {
-    type Item = Frame;
+    type Item = ReceivedFrame;
 
     /// Blocks for the next frame; `None` once the subscription has ended.
-    fn next(&mut self) -> Option<Frame> {
+    fn next(&mut self) -> Option<ReceivedFrame> {
         self.recv().ok()
     }
 }
 
-/// A SUB socket connected to a depth endpoint, with the monitor that reports refusals.
-struct DepthSocket {
-    socket: zmq::Socket,
-    monitor: zmq::Socket,
-    /// The resolved address `socket` connects to.
-    endpoint: String,
+/// Where the receiving thread puts what it receives; when the application falls behind, the
+/// oldest is dropped and counted in [`SubscriptionStats::dropped`].
+enum Output {
+    /// Decoded frames; only the newest waiting message is decoded.
+    Decoded(DropOldest<ReceivedFrame>),
+    /// Every `depth_v2` message, undecoded.
+    Raw(DropOldest<RawMessage>),
 }
 
-impl DepthSocket {
-    /// Connects to the `advertised` endpoint, resolved like the control endpoint: a depth
-    /// endpoint naming the same host as `control` reuses `control_address`.
-    fn connect(
+impl Output {
+    fn dropped_counter(&self) -> Arc<AtomicU64> {
+        match self {
+            Output::Decoded(queue) => queue.dropped_counter(),
+            Output::Raw(queue) => queue.dropped_counter(),
+        }
+    }
+}
+
+/// A started receiving thread, for its subscription to keep.
+struct Started {
+    endpoint: String,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+/// The receiving thread: owns the SUB socket, decodes, queues.
+struct Receiving {
+    socket: zmq::Socket,
+    /// Reports the server's refusals of `socket`'s connection.
+    monitor: zmq::Socket,
+    /// The address `socket` connects to.
+    endpoint: String,
+    /// When to connect again after a refusal.
+    retry: Option<Instant>,
+    /// Pauses between attempts to get into a full server.
+    retry_backoff: Backoff,
+    device_id: String,
+    kind: EndpointKind,
+    shape: (usize, usize),
+    /// Sequence number of the last `depth_v2` frame, to count gaps.
+    last_sequence: Option<u64>,
+    output: Output,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Receiving {
+    /// Connects a SUB socket to `device_id`'s endpoint of `kind` at `address` and starts the
+    /// thread that receives on it into `output`.
+    fn start(
         context: &zmq::Context,
-        advertised: &str,
-        control: &Endpoint,
-        control_address: SocketAddr,
-        client: &ClientConfig,
-    ) -> Result<Self, ClientError> {
-        let config = &client.subscription;
-        let endpoint: Endpoint = advertised.parse()?;
-        let address = if endpoint.same_host(control) {
-            SocketAddr::new(control_address.ip(), endpoint.port)
-        } else {
-            resolve_endpoint(
-                &endpoint,
-                &client.host_addresses,
-                client.resolve_local_names,
-            )?
-        };
+        device_id: &str,
+        kind: EndpointKind,
+        address: SocketAddr,
+        config: &SubscriptionConfig,
+        output: Output,
+    ) -> Result<Started, ClientError> {
         let socket = context.socket(zmq::SUB)?;
         socket.set_linger(0)?;
         socket.set_rcvhwm(config.rcvhwm)?;
@@ -474,92 +463,32 @@ impl DepthSocket {
         monitor.connect(&monitor_address)?;
         socket.connect(&zmq_endpoint)?;
 
-        Ok(Self {
+        let counters = Arc::new(Counters {
+            dropped: output.dropped_counter(),
+            ..Counters::default()
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut receiver = Receiving {
             socket,
             monitor,
-            endpoint: zmq_endpoint,
-        })
-    }
-}
-
-/// Where the receiving thread puts what it receives.
-enum Output {
-    /// Decoded frames; only the newest waiting message is decoded.
-    Decoded {
-        tx: Sender<Frame>,
-        /// A handle on the same queue, to drop the oldest frame when it is full.
-        oldest: Receiver<Frame>,
-    },
-    /// Every `depth_v2` message, undecoded.
-    Raw {
-        tx: Sender<RawMessage>,
-        /// A handle on the same queue, to drop the oldest message when it is full.
-        oldest: Receiver<RawMessage>,
-    },
-}
-
-/// The receiving thread: owns the SUB socket, decodes, queues.
-struct Receiving {
-    socket: zmq::Socket,
-    /// Reports the server's refusals of `socket`'s connection.
-    monitor: zmq::Socket,
-    /// The address `socket` connects to.
-    endpoint: String,
-    /// When to connect again after a refusal.
-    retry: Option<Instant>,
-    /// Pause before the next attempt after a refusal.
-    retry_pause: Duration,
-    device_id: String,
-    kind: EndpointKind,
-    shape: (usize, usize),
-    /// Sequence number of the last `depth_v2` frame, to count gaps.
-    last_sequence: Option<u64>,
-    output: Output,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-}
-
-/// A started receiving thread, for its subscription to keep.
-struct Started {
-    endpoint: String,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl Receiving {
-    /// Starts the thread that receives on `socket` into `output`.
-    fn start(
-        socket: DepthSocket,
-        device: &Device,
-        kind: EndpointKind,
-        shape: (usize, usize),
-        output: Output,
-    ) -> Result<Started, ClientError> {
-        let counters = Arc::new(Counters::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let endpoint = socket.endpoint.clone();
-        let mut receiver = Receiving {
-            socket: socket.socket,
-            monitor: socket.monitor,
-            endpoint: socket.endpoint,
+            endpoint: zmq_endpoint.clone(),
             retry: None,
-            retry_pause: REFUSED_RETRY_INITIAL,
-            device_id: device.id.clone(),
+            retry_backoff: Backoff::new(REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX),
+            device_id: device_id.to_owned(),
             kind,
-            shape,
+            shape: config.depth_shape,
             last_sequence: None,
             output,
             counters: Arc::clone(&counters),
             stop: Arc::clone(&stop),
         };
         let thread = std::thread::Builder::new()
-            .name(format!("sk2-depth {}", device.id))
+            .name(format!("sk2-depth {device_id}"))
             .spawn(move || receiver.run())
             .map_err(|error| ClientError::Thread(error.to_string()))?;
-        tracing::debug!(device = %device.id, %endpoint, ?kind, "subscribed");
+        tracing::debug!(device = %device_id, endpoint = %zmq_endpoint, ?kind, "subscribed");
         Ok(Started {
-            endpoint,
+            endpoint: zmq_endpoint,
             counters,
             stop,
             thread,
@@ -597,7 +526,7 @@ impl Receiving {
                     Ok(message) => {
                         self.counters.received.fetch_add(1, Ordering::Relaxed);
                         self.count_gap_of(&message);
-                        if matches!(self.output, Output::Raw { .. }) {
+                        if matches!(self.output, Output::Raw(_)) {
                             self.deliver_raw(message);
                             continue;
                         }
@@ -613,7 +542,7 @@ impl Receiving {
                 }
             }
             let Some(message) = newest else { continue };
-            self.retry_pause = REFUSED_RETRY_INITIAL;
+            self.retry_backoff.reset();
             let received_at = Instant::now();
             let decoded = match message.as_slice() {
                 [single] => self.decode(single, &mut raw),
@@ -629,12 +558,46 @@ impl Receiving {
             };
             self.counters.decoded.fetch_add(1, Ordering::Relaxed);
             tracing::trace!(device = %self.device_id, "depth frame");
-            self.push(Frame {
-                device_id: self.device_id.clone(),
-                depth,
-                header,
-                received_at,
-            });
+            if let Output::Decoded(frames) = &self.output {
+                frames.send(ReceivedFrame {
+                    device_id: self.device_id.clone(),
+                    depth,
+                    header,
+                    received_at,
+                });
+            }
+        }
+    }
+
+    /// Queues a message as received, once its header checks out.
+    fn deliver_raw(&mut self, message: Vec<Vec<u8>>) {
+        self.retry_backoff.reset();
+        let received_at = Instant::now();
+        let received_time_ns = sk2_proto::sensor::unix_time_ns();
+        let Output::Raw(messages) = &self.output else {
+            return;
+        };
+        let checked = match <[Vec<u8>; 1]>::try_from(message) {
+            Ok([bytes]) => depth_v2::decode_header(&bytes)
+                .map(|header| (header, bytes))
+                .map_err(|error| error.to_string()),
+            Err(other) => Err(format!("expected 1 frame, got {}", other.len())),
+        };
+        match checked {
+            Ok((header, bytes)) => {
+                self.counters.decoded.fetch_add(1, Ordering::Relaxed);
+                messages.send(RawMessage {
+                    device_id: self.device_id.clone(),
+                    header,
+                    bytes,
+                    received_at,
+                    received_time_ns,
+                });
+            }
+            Err(error) => {
+                self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%error, device = %self.device_id, "bad depth_v2 message");
+            }
         }
     }
 
@@ -648,15 +611,15 @@ impl Receiving {
             return;
         }
         let total = self.counters.refused.fetch_add(refusals, Ordering::Relaxed) + refusals;
+        let pause = self.retry_backoff.next_pause();
         tracing::info!(
             device = %self.device_id,
             endpoint = %self.endpoint,
             refused = total,
-            retry_in = ?self.retry_pause,
+            retry_in = ?pause,
             "the server has as many subscribers as it allows; will try again"
         );
-        self.retry = Some(Instant::now() + self.retry_pause);
-        self.retry_pause = (self.retry_pause * 2).min(REFUSED_RETRY_MAX);
+        self.retry = Some(Instant::now() + pause);
     }
 
     /// Connects again once the pause after a refusal is over (libzmq never retries a connection
@@ -709,62 +672,5 @@ impl Receiving {
             }
         }
         self.last_sequence = Some(sequence);
-    }
-
-    /// Queues a message as received, once its header checks out.
-    fn deliver_raw(&mut self, message: Vec<Vec<u8>>) {
-        self.retry_pause = REFUSED_RETRY_INITIAL;
-        let received_at = Instant::now();
-        let received_time_ns = sk2_proto::sensor::unix_time_ns();
-        let Output::Raw { tx, oldest } = &self.output else {
-            return;
-        };
-        let checked = match <[Vec<u8>; 1]>::try_from(message) {
-            Ok([bytes]) => depth_v2::decode_header(&bytes)
-                .map(|header| (header, bytes))
-                .map_err(|error| error.to_string()),
-            Err(other) => Err(format!("expected 1 frame, got {}", other.len())),
-        };
-        match checked {
-            Ok((header, bytes)) => {
-                self.counters.decoded.fetch_add(1, Ordering::Relaxed);
-                let message = RawMessage {
-                    device_id: self.device_id.clone(),
-                    header,
-                    bytes,
-                    received_at,
-                    received_time_ns,
-                };
-                push_dropping_oldest(tx, oldest, message, &self.counters);
-            }
-            Err(error) => {
-                self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%error, device = %self.device_id, "bad depth_v2 message");
-            }
-        }
-    }
-
-    /// Queues a frame; if the queue is full, drops the oldest one and counts it.
-    fn push(&self, frame: Frame) {
-        if let Output::Decoded { tx, oldest } = &self.output {
-            push_dropping_oldest(tx, oldest, frame, &self.counters);
-        }
-    }
-}
-
-/// Queues `item`; if the queue is full, drops the oldest one and counts it.
-fn push_dropping_oldest<T>(tx: &Sender<T>, oldest: &Receiver<T>, item: T, counters: &Counters) {
-    let mut item = item;
-    loop {
-        match tx.try_send(item) {
-            Ok(()) => return,
-            Err(TrySendError::Full(back)) => {
-                if oldest.try_recv().is_ok() {
-                    counters.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                item = back;
-            }
-            Err(TrySendError::Disconnected(_)) => return,
-        }
     }
 }

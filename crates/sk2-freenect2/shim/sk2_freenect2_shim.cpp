@@ -8,11 +8,21 @@
 #include <libfreenect2/logger.h>
 #include <libfreenect2/packet_pipeline.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
 #include <string>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #ifndef LIBFREENECT2_THREADING_STDLIB
 // Without C++11 threading, SyncMultiFrameListener::waitForNewFrame ignores its timeout: stopping
@@ -74,6 +84,38 @@ void quiet_libfreenect2_logging()
   });
 }
 
+// Milliseconds on a monotonic clock.
+int64_t now_ms()
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// The child side of sk2f2_probe_pipeline: never returns.
+void probe_child(int32_t kind, int out_fd)
+{
+  dup2(out_fd, STDOUT_FILENO);
+  dup2(out_fd, STDERR_FILENO);
+  if (out_fd != STDOUT_FILENO && out_fd != STDERR_FILENO)
+    close(out_fd);
+  int code = 3;
+  try
+  {
+    // Deleted like any pipeline (it also shows that its destructor returns), so that a leak
+    // checker running in the child (valgrind follows forks) has nothing to report.
+    libfreenect2::PacketPipeline *pipeline = new_pipeline(kind);
+    code = pipeline != NULL ? 0 : 3;
+    delete pipeline;
+  }
+  catch (...)
+  {
+    code = 4;
+  }
+  // _exit, not exit: the parent's atexit handlers and stdio buffers are not the child's to run.
+  _exit(code);
+}
+
 void release_held(sk2f2_device *dev)
 {
   if (dev->holding)
@@ -106,6 +148,150 @@ extern "C" int32_t sk2f2_pipeline_available(int32_t pipeline)
   default:
     return 0;
   }
+}
+
+extern "C" int32_t sk2f2_probe_pipeline(int32_t pipeline, int32_t timeout_ms, char *output,
+                                        size_t len, int32_t *status)
+{
+  if (status == NULL || timeout_ms < 0 || (output == NULL && len > 0))
+    return SK2F2_ERR_ARG;
+  *status = 0;
+  if (len > 0)
+    output[0] = '\0';
+  if (!sk2f2_pipeline_available(pipeline))
+    return SK2F2_ERR_UNAVAILABLE;
+  try
+  {
+    quiet_libfreenect2_logging(); // the child logs like the parent will
+  }
+  catch (...)
+  {
+  }
+  int fds[2];
+  if (pipe(fds) != 0)
+  {
+    *status = errno;
+    return SK2F2_ERR_SYSTEM;
+  }
+  // Close-on-exec, so that programs the caller's other threads start never hold the pipe open
+  // (pipe2 would do it atomically, but is not on every Unix).
+  fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+  // Unwritten stdio output would otherwise be written twice, once by each process.
+  std::fflush(NULL);
+  const pid_t pid = fork();
+  if (pid < 0)
+  {
+    *status = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return SK2F2_ERR_SYSTEM;
+  }
+  if (pid == 0)
+  {
+    close(fds[0]);
+    probe_child(pipeline, fds[1]);
+  }
+  close(fds[1]);
+
+  // Keep the tail of the child's output; wait for end of output and for the child, up to the
+  // deadline (the child may hang in a graphics driver).
+  std::string tail;
+  const size_t keep = len > 0 ? len - 1 : 0;
+  const int64_t deadline = now_ms() + timeout_ms;
+  bool output_open = true;
+  int wait_status = 0;
+  bool exited = false;
+  int32_t result = SK2F2_OK;
+  while (!exited)
+  {
+    const int64_t left = deadline - now_ms();
+    if (left <= 0)
+    {
+      kill(pid, SIGKILL);
+      waitpid(pid, &wait_status, 0);
+      result = SK2F2_PROBE_TIMEOUT;
+      break;
+    }
+    if (output_open)
+    {
+      struct pollfd pfd;
+      pfd.fd = fds[0];
+      pfd.events = POLLIN;
+      pfd.revents = 0;
+      const int ready = poll(&pfd, 1, static_cast<int>(left < 50 ? left : 50));
+      if (ready < 0 && errno != EINTR)
+      {
+        *status = errno;
+        kill(pid, SIGKILL);
+        waitpid(pid, &wait_status, 0);
+        close(fds[0]);
+        return SK2F2_ERR_SYSTEM;
+      }
+      if (ready > 0)
+      {
+        char buf[512];
+        const ssize_t n = read(fds[0], buf, sizeof(buf));
+        if (n > 0)
+        {
+          tail.append(buf, static_cast<size_t>(n));
+          if (tail.size() > keep)
+            tail.erase(0, tail.size() - keep);
+        }
+        else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+        {
+          output_open = false;
+        }
+      }
+    }
+    else
+    {
+      struct timespec pause = {0, 10 * 1000 * 1000};
+      nanosleep(&pause, NULL);
+    }
+    const pid_t done = waitpid(pid, &wait_status, WNOHANG);
+    if (done == pid)
+      exited = true;
+    else if (done < 0 && errno != EINTR)
+    {
+      *status = errno;
+      close(fds[0]);
+      return SK2F2_ERR_SYSTEM;
+    }
+  }
+  // Whatever the child wrote just before it ended.
+  if (output_open)
+  {
+    const int flags = fcntl(fds[0], F_GETFL);
+    fcntl(fds[0], F_SETFL, flags | O_NONBLOCK);
+    char buf[512];
+    ssize_t n;
+    while ((n = read(fds[0], buf, sizeof(buf))) > 0)
+    {
+      tail.append(buf, static_cast<size_t>(n));
+      if (tail.size() > keep)
+        tail.erase(0, tail.size() - keep);
+    }
+  }
+  close(fds[0]);
+  if (len > 0)
+  {
+    std::memcpy(output, tail.data(), tail.size());
+    output[tail.size()] = '\0';
+  }
+  if (result == SK2F2_PROBE_TIMEOUT)
+    return result;
+  if (WIFEXITED(wait_status))
+  {
+    *status = WEXITSTATUS(wait_status);
+    return *status == 0 ? SK2F2_OK : SK2F2_PROBE_EXITED;
+  }
+  if (WIFSIGNALED(wait_status))
+  {
+    *status = WTERMSIG(wait_status);
+    return SK2F2_PROBE_SIGNALED;
+  }
+  return SK2F2_PROBE_EXITED;
 }
 
 extern "C" sk2f2_context *sk2f2_context_new(void)
@@ -232,6 +418,14 @@ extern "C" int32_t sk2f2_start_depth(sk2f2_device *dev)
     return SK2F2_ERR_ARG;
   try
   {
+#ifdef LIBFREENECT2_THREADING_STDLIB
+    // libfreenect2 keeps a frame that arrived after the last wait in the listener across
+    // stop(): the first wait of this run would return that old frame. (Without C++11 threading
+    // the wait cannot poll without blocking, so such a frame may be returned once.)
+    libfreenect2::FrameMap stale;
+    if (dev->listener->waitForNewFrame(stale, 0))
+      dev->listener->release(stale);
+#endif
     if (!dev->device->startStreams(false, true))
       return SK2F2_ERR_START;
     dev->started = true;

@@ -36,6 +36,12 @@ typedef struct sk2f2_device sk2f2_device;   /* owns a Freenect2Device and its li
 #define SK2F2_ERR_OPEN -4        /* openDevice returned NULL */
 #define SK2F2_ERR_START -5       /* startStreams returned false */
 #define SK2F2_ERR_STATE -6       /* call out of order (e.g. release without a held frame) */
+#define SK2F2_ERR_SYSTEM -7      /* a system call failed (fork, pipe, poll) */
+
+/* Results of sk2f2_probe_pipeline besides SK2F2_OK. */
+#define SK2F2_PROBE_EXITED 1   /* the child exited with a status other than 0 */
+#define SK2F2_PROBE_SIGNALED 2 /* the child was killed by a signal */
+#define SK2F2_PROBE_TIMEOUT 3  /* the child did not finish in time and was killed */
 
 /* A depth frame held by the device handle until sk2f2_release_frame. `data` points into
  * libfreenect2's frame buffer: width * height * bytes_per_pixel bytes. */
@@ -54,6 +60,17 @@ struct sk2f2_frame
 /* 1 if this libfreenect2 was built with the pipeline, else 0. */
 int32_t sk2f2_pipeline_available(int32_t pipeline);
 
+/* Constructs the pipeline in a child process (fork) and reports whether that process survived:
+ * libfreenect2's OpenGL pipeline calls exit(-1) from its constructor when it cannot create its
+ * window, which would end the caller. The child's standard output and error go to a pipe; the
+ * last `len` - 1 bytes of it are written to `output` with a NUL. Returns SK2F2_OK if the child
+ * constructed the pipeline, SK2F2_PROBE_EXITED (with its exit status in *status),
+ * SK2F2_PROBE_SIGNALED (the signal in *status), SK2F2_PROBE_TIMEOUT (killed after timeout_ms),
+ * SK2F2_ERR_UNAVAILABLE, or SK2F2_ERR_ARG / SK2F2_ERR_SYSTEM (fork, pipe or poll failed; errno
+ * in *status). */
+int32_t sk2f2_probe_pipeline(int32_t pipeline, int32_t timeout_ms, char *output, size_t len,
+                             int32_t *status);
+
 /* A new library context, or NULL if libfreenect2 failed to initialise (e.g. libusb). */
 sk2f2_context *sk2f2_context_new(void);
 /* Frees the context. Every device opened from it must have been closed first. */
@@ -71,12 +88,15 @@ int64_t sk2f2_serial(sk2f2_context *ctx, int32_t index, char *buf, size_t len);
 int32_t sk2f2_open(sk2f2_context *ctx, const char *serial, int32_t pipeline, float min_depth_m,
                    float max_depth_m, sk2f2_device **out);
 
-/* Starts the depth stream only (no colour). */
+/* Starts the depth stream only (no colour). A frame left in the listener from an earlier run
+ * is discarded first, so the first frame waited for is a new one. */
 int32_t sk2f2_start_depth(sk2f2_device *dev);
 
 /* Waits up to timeout_ms for a depth frame. Returns 1 and fills *out (the frame stays valid
  * until sk2f2_release_frame), 0 on timeout, or a negative status. At most one frame is held:
- * a held frame must be released before waiting again. */
+ * a held frame must be released before waiting again. Meanwhile libfreenect2 (C++11 threading)
+ * keeps the newest frame that arrives in a pending slot, deleting the one it replaces; the next
+ * wait returns it at once. */
 int32_t sk2f2_wait_depth(sk2f2_device *dev, int32_t timeout_ms, struct sk2f2_frame *out);
 /* Gives the held frame back to libfreenect2 (which frees it). */
 int32_t sk2f2_release_frame(sk2f2_device *dev);

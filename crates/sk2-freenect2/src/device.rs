@@ -29,6 +29,13 @@ pub const DEFAULT_MIN_DEPTH_M: f32 = 0.5;
 /// losslessly, so the whole range is kept. Set 4.5 for libfreenect2's behaviour.
 pub const DEFAULT_MAX_DEPTH_M: f32 = 8.0;
 
+/// How long the child process of [`Freenect2::probe_pipeline`] may take to build the pipeline
+/// (OpenGL: start GLFW, create a hidden window, compile shaders) before it counts as hung.
+pub const PIPELINE_PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How much of the probe child's output (libfreenect2's log lines) is kept for the error.
+const PROBE_OUTPUT_LEN: usize = 4096;
+
 /// Room for a serial number; Kinect v2 serials are 12 digits. Longer ones are fetched again with
 /// a buffer of the right size, so this is only the common case.
 const SERIAL_BUF_LEN: usize = 64;
@@ -57,6 +64,22 @@ pub enum Freenect2Error {
     /// This libfreenect2 was built without the pipeline asked for.
     #[error("this libfreenect2 was built without the {0} packet pipeline (try --pipeline cpu)")]
     PipelineUnavailable(Pipeline),
+    /// The pipeline cannot be built on this machine: building it in a child process ended that
+    /// process (libfreenect2's OpenGL pipeline calls `exit(-1)` when it cannot create its window:
+    /// no display, or no OpenGL 3.1).
+    #[error(
+        "the {pipeline} packet pipeline cannot start on this machine: libfreenect2 {outcome}{} \
+         (try --pipeline cpu; docs/freenect2.md)",
+        .log.as_ref().map(|line| format!(": {line}")).unwrap_or_default()
+    )]
+    PipelineFailed {
+        /// The pipeline.
+        pipeline: Pipeline,
+        /// What happened to the child, e.g. "ended the process with exit status 255".
+        outcome: String,
+        /// The last line libfreenect2 printed before, if any.
+        log: Option<String>,
+    },
     /// The depth range is not `0 <= min < max`, finite.
     #[error("bad depth range {min_m} m .. {max_m} m (need 0 <= min < max)")]
     BadDepthRange {
@@ -217,6 +240,60 @@ impl Freenect2 {
         unsafe { ffi::sk2f2_pipeline_available(pipeline_id(pipeline)) == 1 }
     }
 
+    /// Builds `pipeline` in a child process (`fork`) and reports whether it could be built
+    /// there, so that a pipeline that would end the process fails with an error instead.
+    /// [`Freenect2::open`] does this itself for the pipelines that need it
+    /// ([`Pipeline::may_exit_process`]). Blocks until the child ends, at most
+    /// [`PIPELINE_PROBE_TIMEOUT`] (then the child is killed and this is an error).
+    ///
+    /// Only libfreenect2 runs in the child, which ends with `_exit`; the caller's other threads
+    /// are not copied. Unix only.
+    pub fn probe_pipeline(pipeline: Pipeline) -> Result<(), Freenect2Error> {
+        let timeout_ms = i32::try_from(PIPELINE_PROBE_TIMEOUT.as_millis()).unwrap_or(i32::MAX);
+        let mut output = vec![0u8; PROBE_OUTPUT_LEN];
+        let mut status: i32 = 0;
+        // SAFETY: `output` is writable for its length, `status` is a valid i32; the shim writes
+        // at most `output.len()` bytes including the NUL.
+        let result = unsafe {
+            ffi::sk2f2_probe_pipeline(
+                pipeline_id(pipeline),
+                timeout_ms,
+                output.as_mut_ptr().cast::<c_char>(),
+                output.len(),
+                &mut status,
+            )
+        };
+        let printed = output.iter().position(|&byte| byte == 0).unwrap_or(0);
+        let log = last_line(&String::from_utf8_lossy(&output[..printed]));
+        let outcome = match result {
+            ffi::OK => {
+                tracing::debug!(%pipeline, "packet pipeline probe succeeded");
+                return Ok(());
+            }
+            ffi::ERR_UNAVAILABLE => return Err(Freenect2Error::PipelineUnavailable(pipeline)),
+            ffi::PROBE_EXITED => {
+                format!("ended the process while building it (exit status {status})")
+            }
+            ffi::PROBE_SIGNALED => {
+                format!("crashed while building it (signal {status})")
+            }
+            ffi::PROBE_TIMEOUT => format!(
+                "did not finish building it within {} s",
+                PIPELINE_PROBE_TIMEOUT.as_secs()
+            ),
+            ffi::ERR_SYSTEM => {
+                let error = std::io::Error::from_raw_os_error(status);
+                format!("could not be tried in a child process ({error})")
+            }
+            status => return Err(status_error("sk2f2_probe_pipeline", status)),
+        };
+        Err(Freenect2Error::PipelineFailed {
+            pipeline,
+            outcome,
+            log,
+        })
+    }
+
     /// Scans USB and returns the serial numbers of the attached Kinect v2 devices.
     pub fn serials(&self) -> Result<Vec<String>, Freenect2Error> {
         let _calls = self.context.lock();
@@ -236,6 +313,9 @@ impl Freenect2 {
         }
         if !Self::pipeline_available(options.pipeline) {
             return Err(Freenect2Error::PipelineUnavailable(options.pipeline));
+        }
+        if options.pipeline.may_exit_process() {
+            Self::probe_pipeline(options.pipeline)?;
         }
         if let Some(serial) = &options.serial {
             if serial.contains('\0') {
@@ -334,6 +414,12 @@ impl Freenect2 {
     }
 }
 
+/// The last non-empty line of `text`, trimmed, without control characters, at most 200 chars.
+fn last_line(text: &str) -> Option<String> {
+    let line = text.lines().map(str::trim).rfind(|line| !line.is_empty())?;
+    Some(line.chars().filter(|c| !c.is_control()).take(200).collect())
+}
+
 fn pipeline_id(pipeline: Pipeline) -> i32 {
     match pipeline {
         Pipeline::Cpu => ffi::PIPELINE_CPU,
@@ -399,8 +485,9 @@ impl Device {
     }
 
     /// Waits up to `timeout` for the next depth frame; `Ok(None)` on timeout. The frame is
-    /// libfreenect2's buffer, lent until the [`HeldFrame`] is dropped; meanwhile libfreenect2
-    /// drops newer frames rather than wait, so drop it soon.
+    /// libfreenect2's buffer, lent until the [`HeldFrame`] is dropped. Meanwhile libfreenect2
+    /// keeps only the newest frame that arrives (it deletes the one before, which then shows as
+    /// a gap in the device's frame counter) and the next wait returns it at once.
     pub fn wait_frame(
         &mut self,
         timeout: Duration,

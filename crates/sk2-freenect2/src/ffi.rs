@@ -61,10 +61,22 @@ pub(crate) const ERR_EXCEPTION: i32 = -2;
 pub(crate) const ERR_UNAVAILABLE: i32 = -3;
 pub(crate) const ERR_OPEN: i32 = -4;
 pub(crate) const ERR_START: i32 = -5;
+pub(crate) const ERR_SYSTEM: i32 = -7;
 // -6 (SK2F2_ERR_STATE) and any other status are reported as Freenect2Error::Shim.
+
+pub(crate) const PROBE_EXITED: i32 = 1;
+pub(crate) const PROBE_SIGNALED: i32 = 2;
+pub(crate) const PROBE_TIMEOUT: i32 = 3;
 
 extern "C" {
     pub(crate) fn sk2f2_pipeline_available(pipeline: i32) -> i32;
+    pub(crate) fn sk2f2_probe_pipeline(
+        pipeline: i32,
+        timeout_ms: i32,
+        output: *mut c_char,
+        len: usize,
+        status: *mut i32,
+    ) -> i32;
     pub(crate) fn sk2f2_context_new() -> *mut RawContext;
     pub(crate) fn sk2f2_context_free(ctx: *mut RawContext);
     pub(crate) fn sk2f2_enumerate(ctx: *mut RawContext) -> i32;

@@ -18,13 +18,25 @@
 //! # Threads
 //!
 //! libfreenect2 decodes depth on its own thread and hands each frame to a listener. This crate
-//! uses libfreenect2's `SyncMultiFrameListener`, a one-slot mailbox: while the previous frame is
-//! still held, the driver thread's offer is refused and the driver reuses its buffer, so the
-//! driver never waits for us. `Freenect2Sensor` runs one capture thread per device that takes
-//! each frame, converts it, releases libfreenect2's buffer *before* calling the sink, and passes
-//! the converted frame to the sink (which by the [`sk2_proto::Sensor`] contract never blocks:
-//! the server's sink is a bounded channel that drops when full). Frames lost anywhere show up as
-//! gaps in [`sk2_proto::CapturedFrame::sequence`], which follows the device's own counter.
+//! uses libfreenect2's `SyncMultiFrameListener`, a one-slot mailbox that never makes the driver
+//! wait: a frame that arrives while an older one is still unread replaces it (the older one is
+//! deleted), also while the capture thread holds the frame it took last (with C++11 threading
+//! the timed wait does not mark it as held). `Freenect2Sensor` runs one capture thread per device
+//! that takes each frame, converts it, releases libfreenect2's buffer *before* calling the sink,
+//! and passes the converted frame to the sink (which by the [`sk2_proto::Sensor`] contract never
+//! blocks: the server's sink is a bounded channel that drops when full). So the capture thread
+//! always gets the newest frame, and frames lost anywhere (replaced in the mailbox, dropped by
+//! libfreenect2, lost on USB) show up as gaps in [`sk2_proto::CapturedFrame::sequence`], which
+//! follows the device's own counter, and in [`Freenect2Stats::lost_frames`].
+//!
+//! # Failures libfreenect2 does not report
+//!
+//! Two pipeline failures never reach the caller as errors in libfreenect2 itself, so this crate
+//! detects them: the OpenGL pipeline's constructor calls `exit(-1)` where it cannot create its
+//! window, so [`Freenect2::open`] first builds it in a child process
+//! ([`Freenect2::probe_pipeline`]); and the OpenCL and CUDA pipelines without a platform or GPU
+//! open the device and then drop every packet, so [`Freenect2Sensor`]'s `start` waits up to
+//! [`FIRST_FRAME_TIMEOUT`] for the first frame and fails with an error naming the pipeline.
 //!
 //! ```no_run
 //! # #[cfg(feature = "ffi")] {
@@ -61,7 +73,9 @@ pub use sequence::{sensor_id, SequenceTracker};
 #[cfg(feature = "ffi")]
 pub use device::{
     Device, Freenect2, Freenect2Error, HeldFrame, OpenOptions, DEFAULT_MAX_DEPTH_M,
-    DEFAULT_MIN_DEPTH_M,
+    DEFAULT_MIN_DEPTH_M, PIPELINE_PROBE_TIMEOUT,
 };
 #[cfg(feature = "ffi")]
-pub use sensor::{Freenect2Sensor, Freenect2Stats, POLL_INTERVAL, STOP_TIMEOUT};
+pub use sensor::{
+    Freenect2Sensor, Freenect2Stats, FIRST_FRAME_TIMEOUT, POLL_INTERVAL, STOP_TIMEOUT,
+};

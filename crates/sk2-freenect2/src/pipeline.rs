@@ -28,6 +28,13 @@ impl Pipeline {
         Pipeline::Cuda,
     ];
 
+    /// Whether building this pipeline can end the whole process: libfreenect2's OpenGL pipeline
+    /// calls `exit(-1)` from its constructor when GLFW or its hidden window cannot be created
+    /// (no display, no OpenGL 3.1). Such a pipeline is first built in a child process.
+    pub fn may_exit_process(self) -> bool {
+        self == Pipeline::OpenGl
+    }
+
     /// The name used on command lines and in messages: `cpu`, `opengl`, `opencl`, `cuda`.
     pub fn name(self) -> &'static str {
         match self {

@@ -179,7 +179,7 @@ impl RecordingSensor {
                     .channel
                     .device_id
                     .clone()
-                    .unwrap_or_else(crate::random_id),
+                    .unwrap_or_else(sk2_proto::id::random_hex_id),
                 path: path.to_owned(),
                 recorded,
                 playback,

@@ -1,6 +1,6 @@
 //! Ratio, encode time and decode time of every depth codec on real frames.
 //!
-//! Run: `SK2_CORPUS=/work/shared/corpus cargo bench -p sk2-proto --bench depth_codecs`
+//! Run: `SK2_CORPUS=<corpus-dir> cargo bench -p sk2-proto --bench depth_codecs`
 //! (a directory of `.u16` frames named `<source>-<n>-<W>x<H>.u16`). It first prints the ratio of
 //! each codec on each file (checking every round trip), then criterion times encode and decode.
 //! Codecs: sk2 (the original, lossy at >= 4096 mm), zstd-1 of the raw bytes (baseline), and the

@@ -1,6 +1,6 @@
 //! Encode and decode speed of the original sk2 format on real Kinect v2 frames.
 //!
-//! Run: `SK2_CORPUS=../shared/corpus cargo bench -p sk2-proto --bench sk2_codec`
+//! Run: `SK2_CORPUS=<corpus-dir> cargo bench -p sk2-proto --bench sk2_codec`
 //! (the directory of `.u16` frames named `<source>-<n>-<W>x<H>.u16`). Without it the bench uses
 //! synthetic frames and says so, since their figures are not representative.
 //!

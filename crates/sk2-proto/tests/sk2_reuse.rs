@@ -19,7 +19,7 @@ fn frames() -> impl Strategy<Value = DepthFrame> {
     })
 }
 
-/// The packing of the reference (docs/protocol.md, section 4), written the plainest way.
+/// The original's packing (docs/protocol.md, section 4), written the plainest way.
 fn reference_raw(depth_mm: &[u16]) -> Vec<u8> {
     let mut raw: Vec<u8> = depth_mm.iter().map(|&d| (d >> 4) as u8).collect();
     raw.extend(

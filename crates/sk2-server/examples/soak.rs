@@ -27,44 +27,52 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use clap::Parser;
 use sk2_proto::control::{Reply, Request, ENDPOINT_DEPTH};
 use sk2_proto::depth_v2::{self, ENDPOINT_DEPTH_V2};
 
 /// Settings, each with the default the CI run uses.
-#[derive(Debug)]
+#[derive(Debug, Parser)]
+#[command(
+    name = "soak",
+    about = "Soak test: a kinect-server, 20 subscribers, its memory and descriptors watched"
+)]
 struct Settings {
     /// The `kinect-server` binary to run.
+    #[arg(long, default_value = "target/debug/kinect-server")]
     server: PathBuf,
-    /// Length of the run after the warm-up (CI: 60 s; docs/reliability.md: an hour).
+    /// Length of the run after the warm-up, s (CI: 60 s; docs/reliability.md: an hour).
+    #[arg(long, default_value_t = 60)]
     seconds: u64,
-    /// Time before the baseline sample: threads, pools and socket buffers reach their steady size.
+    /// Time before the baseline sample, s: threads, pools and socket buffers reach their steady
+    /// size.
+    #[arg(long, default_value_t = 10)]
     warmup_seconds: u64,
-    /// Interval between samples.
+    /// Interval between samples, s.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     sample_seconds: u64,
-    /// Subscribers, each with its own ZeroMQ context (and so its own I/O thread).
+    /// Subscribers, each with its own ZeroMQ context (and so its own I/O thread); at least 2, so
+    /// that each frame one subscriber loses is seen by another.
+    #[arg(long, default_value_t = 20, value_parser = at_least_two)]
     subscribers: usize,
     /// Frame rate of the mock sensor.
+    #[arg(long, default_value_t = 30.0)]
     fps: f64,
-    /// Allowed RSS growth over the baseline. At 30 fps a leak of one 140 KB frame a second would
-    /// pass it after 4 minutes, a leak of every frame after 8 seconds.
+    /// Allowed RSS growth over the baseline, MiB. At 30 fps a leak of one 140 KB frame a second
+    /// would pass it after 4 minutes, a leak of every frame after 8 seconds.
+    #[arg(long, default_value_t = 32)]
     max_rss_growth_mib: u64,
     /// Allowed growth in open descriptors over the baseline: none should appear while the set
     /// of peers is fixed; the slack covers libzmq's reconnect timers and the log file.
+    #[arg(long, default_value_t = 4)]
     max_fd_growth: usize,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            server: PathBuf::from("target/debug/kinect-server"),
-            seconds: 60,
-            warmup_seconds: 10,
-            sample_seconds: 5,
-            subscribers: 20,
-            fps: 30.0,
-            max_rss_growth_mib: 32,
-            max_fd_growth: 4,
-        }
+fn at_least_two(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(count) if count >= 2 => Ok(count),
+        Ok(count) => Err(format!("at least 2, got {count}")),
+        Err(error) => Err(error.to_string()),
     }
 }
 
@@ -77,38 +85,11 @@ const SUBSCRIBER_RCVHWM: i32 = 1000;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn main() {
-    if let Err(error) = parse_args().and_then(run) {
+    // Usage errors (and `--help`) are clap's: one message and exit code 2, before any FAIL.
+    if let Err(error) = run(Settings::parse()) {
         eprintln!("soak: FAIL: {error:#}");
         std::process::exit(1);
     }
-}
-
-fn parse_args() -> Result<Settings> {
-    let mut settings = Settings::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        let number = || {
-            value
-                .parse::<u64>()
-                .with_context(|| format!("{flag}: not a number"))
-        };
-        match flag.as_str() {
-            "--server" => settings.server = PathBuf::from(&value),
-            "--seconds" => settings.seconds = number()?,
-            "--warmup-seconds" => settings.warmup_seconds = number()?,
-            "--sample-seconds" => settings.sample_seconds = number()?.max(1),
-            "--subscribers" => settings.subscribers = usize::try_from(number()?)?,
-            "--fps" => settings.fps = value.parse().context("--fps")?,
-            "--max-rss-growth-mib" => settings.max_rss_growth_mib = number()?,
-            "--max-fd-growth" => settings.max_fd_growth = usize::try_from(number()?)?,
-            other => bail!("unknown flag {other}"),
-        }
-    }
-    ensure!(settings.subscribers >= 2, "--subscribers: at least 2");
-    Ok(settings)
 }
 
 /// Kills the server when the soak ends, however it ends.
@@ -348,4 +329,55 @@ fn rss_bytes(pid: u32) -> Result<u64> {
 
 fn open_fds(pid: u32) -> Result<usize> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    #[test]
+    fn the_flags_of_scripts_soak_sh_parse_and_the_rest_keep_their_defaults() {
+        let settings = Settings::try_parse_from([
+            "soak",
+            "--server",
+            "target/release/kinect-server",
+            "--seconds",
+            "3600",
+            "--subscribers",
+            "50",
+            "--max-rss-growth-mib",
+            "16",
+        ])
+        .unwrap();
+        assert_eq!(
+            settings.server,
+            PathBuf::from("target/release/kinect-server")
+        );
+        assert_eq!(settings.seconds, 3600);
+        assert_eq!(settings.subscribers, 50);
+        assert_eq!(settings.max_rss_growth_mib, 16);
+        assert_eq!(settings.warmup_seconds, 10);
+        assert_eq!(settings.max_fd_growth, 4);
+    }
+
+    #[test]
+    fn help_is_help_and_bad_values_or_unknown_flags_are_usage_errors() {
+        let kind = |args: &[&str]| Settings::try_parse_from(args).unwrap_err().kind();
+        assert_eq!(kind(&["soak", "--help"]), ErrorKind::DisplayHelp);
+        assert_eq!(
+            kind(&["soak", "--seconds", "soon"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["soak", "--subscribers", "1"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["soak", "--sample-seconds", "0"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(kind(&["soak", "--seconds"]), ErrorKind::InvalidValue);
+        assert_eq!(kind(&["soak", "--secs", "5"]), ErrorKind::UnknownArgument);
+    }
 }

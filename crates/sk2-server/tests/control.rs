@@ -60,7 +60,7 @@ fn who_gets_me_with_every_field_in_the_original_key_order() {
     assert_eq!(again, reply);
 }
 
-/// Every kind of malformed request in the reference (section 3).
+/// Every kind of malformed request in docs/protocol.md (section 3).
 fn malformed_requests() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     vec![
         ("unknown type byte", vec![vec![0x7f]]),

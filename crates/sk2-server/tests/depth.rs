@@ -14,7 +14,7 @@ use sk2_server::Server;
 /// (Consecutive plain frames can be equal when the sphere does not move, hence "first".)
 ///
 /// The candidate is found cheaply from where the sphere's centre (500 mm) is on the middle row,
-/// by the reference's formula `dx = trunc(sin(t) * 100)`, `t = sequence / 30`; then the whole
+/// by the original mock's formula `dx = trunc(sin(t) * 100)`, `t = sequence / 30`; then the whole
 /// frame must equal the mock's frame of that sequence.
 fn sequence_of(mock: &MockKinect, frame: &DepthFrame, after: Option<u64>) -> Option<u64> {
     let centre_col = frame

@@ -20,7 +20,7 @@ use sk2_server::{Config, Server, DEFAULT_DEPTH_SNDHWM};
 /// 5 s, so that a server that merely limps along under attack fails the test.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Malformed requests the flooding client sends (the number issue #8 asks for).
+/// Malformed requests the flooding client sends: enough to show memory and latency stay flat.
 const FLOOD_REQUESTS: usize = 10_000;
 
 /// Connections the connection-storm peer opens and closes.
@@ -112,7 +112,7 @@ fn join_pinger(pinger: thread::JoinHandle<Result<(usize, Duration)>>) -> Result<
     Ok(pongs)
 }
 
-/// The malformed requests of reference section 3, one of each kind, cycled through by the flood.
+/// The malformed requests of protocol.md, section 3, one of each kind, cycled through by the flood.
 fn malformed_requests() -> Vec<Vec<Vec<u8>>> {
     vec![
         vec![vec![0x7f]],                                 // unknown type

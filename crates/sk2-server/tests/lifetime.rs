@@ -1,4 +1,4 @@
-//! The server half of the original's checklist (reference, section 8): lifetime and sensors.
+//! The server half of the original Python implementation's test suite: lifetime and sensors.
 
 mod common;
 

@@ -3,23 +3,40 @@
 //! publishing a frame to a tab having all of it (median and 99th percentile), and the server's
 //! threads in flight at the end.
 //!
-//! Run: `cargo run --release -p sk2-view --example view_load` (or without --release; slower).
+//! Run: `cargo run --release -p sk2-view --example view_load [-- --tabs 1,4,16,32 --seconds 3]`
+//! (or without --release; slower).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use sk2_view::{Frame, Hub, SourceKey, ViewConfig, ViewServer};
+use clap::Parser;
+use sk2_view::{Hub, SourceFrame, SourceKey, ViewConfig, ViewServer};
 
-const RUN: Duration = Duration::from_secs(3);
 const FPS: f64 = 30.0;
 
+#[derive(Debug, Parser)]
+#[command(
+    name = "view_load",
+    about = "Load on kinect-view's web server: N tabs long-polling"
+)]
+struct Cli {
+    /// Tab counts to try, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,32")]
+    tabs: Vec<usize>,
+    /// Length of each run, s.
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
+}
+
 fn main() {
+    let cli = Cli::parse();
+    let run = Duration::from_secs(cli.seconds);
     println!(
         "{:>5} {:>10} {:>10} {:>12} {:>12} {:>10}",
         "tabs", "fps mean", "fps min", "p50 ms", "p99 ms", "in flight"
     );
-    for tabs in [1, 4, 16, 32] {
+    for &tabs in &cli.tabs {
         let hub = Hub::new();
         let key = SourceKey::new("load", "s");
         hub.server_seen("load", "load:");
@@ -35,13 +52,15 @@ fn main() {
             std::thread::spawn(move || {
                 let started = Instant::now();
                 let mut sequence = 0;
-                while started.elapsed() < RUN + Duration::from_millis(500) {
+                while started.elapsed() < run + Duration::from_millis(500) {
                     hub.publish(
                         &key,
-                        Frame {
+                        SourceFrame {
                             depth: sk2_view::synthetic::picture(sequence),
                             sensor_sequence: Some(sequence),
                             capture_time_ns: Some(sk2_proto::sensor::unix_time_ns()),
+                            latency: None,
+                            lost: 0,
                         },
                     );
                     sequence += 1;
@@ -59,7 +78,7 @@ fn main() {
                     let mut stream = TcpStream::connect(addr).expect("connect");
                     stream.set_nodelay(true).expect("nodelay");
                     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                    while started.elapsed() < RUN {
+                    while started.elapsed() < run {
                         write!(stream, "GET /api/frame?server=load&sensor=s&after={after} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").expect("write");
                         let (headers, _body) = read_reply(&mut reader);
                         let status = headers.split(' ').nth(1).unwrap_or_default().to_owned();
@@ -79,7 +98,7 @@ fn main() {
         let mut rates = Vec::new();
         for worker in workers {
             let latencies = worker.join().expect("tab thread");
-            rates.push(latencies.len() as f64 / RUN.as_secs_f64());
+            rates.push(latencies.len() as f64 / run.as_secs_f64());
             all.extend(latencies);
         }
         publisher.join().expect("publisher");
@@ -121,4 +140,26 @@ fn read_reply(stream: &mut BufReader<TcpStream>) -> (String, Vec<u8>) {
     let mut body = vec![0; len];
     stream.read_exact(&mut body).expect("read body");
     (head, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    #[test]
+    fn tab_counts_are_a_comma_list_and_unknown_flags_are_errors() {
+        let cli = Cli::try_parse_from(["view_load", "--tabs", "2,8", "--seconds", "1"]).unwrap();
+        assert_eq!((cli.tabs, cli.seconds), (vec![2, 8], 1));
+        assert_eq!(
+            Cli::try_parse_from(["view_load"]).unwrap().tabs,
+            [1, 4, 16, 32]
+        );
+        let kind = |args: &[&str]| Cli::try_parse_from(args).unwrap_err().kind();
+        assert_eq!(
+            kind(&["view_load", "--tabs", "two"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(kind(&["view_load", "--fast"]), ErrorKind::UnknownArgument);
+    }
 }

@@ -87,7 +87,7 @@ fn main() {
         write("control_reply", name, &join_frames(&frames));
     }
 
-    // sk2: the worked example of section 4 and the fixtures Python's lz4 made.
+    // sk2: the worked example of docs/protocol.md section 4 and the fixtures Python's lz4 made.
     let worked = DepthFrame::new(
         4,
         2,
