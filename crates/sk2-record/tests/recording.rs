@@ -357,3 +357,39 @@ fn invalid_messages_are_not_written() {
     ));
     assert_eq!(writer.messages(), 0);
 }
+
+#[test]
+fn a_record_longer_than_its_chunk_is_a_corrupt_chunk_not_a_panic() {
+    // Found by the recording_read fuzz target: the mcap crate's own chunk reader subtracts the
+    // record's length from the chunk's without checking it fits.
+    let file = include_bytes!("fixtures/record-longer-than-its-chunk.mcap");
+    let (_, error) = read_all(file);
+    assert!(
+        matches!(error, Some(ReadError::Corrupt { .. })),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_chunk_whose_records_overrun_it_is_corrupt() {
+    // A valid file whose first chunk's first record claims a length past the chunk's end (the
+    // chunk's CRC is zeroed, which MCAP reads as "not computed").
+    let mut file = recording(2, RecordFormat::DepthV2);
+    let mut chunk = 8; // after the magic, walk the records to the first chunk (opcode 0x06)
+    while file[chunk] != 0x06 {
+        let length = u64::from_le_bytes(file[chunk + 1..chunk + 9].try_into().unwrap());
+        chunk += 9 + length as usize;
+    }
+    // Chunk record: opcode, u64 length, then start, end, uncompressed size, CRC (u32) ...
+    let crc_at = chunk + 9 + 24;
+    file[crc_at..crc_at + 4].copy_from_slice(&[0; 4]);
+    let compression_len_at = crc_at + 4;
+    let records_at = compression_len_at + 4 + 8;
+    file[records_at + 1..records_at + 9].copy_from_slice(&u64::MAX.to_le_bytes());
+    let (messages, error) = read_all(&file);
+    assert!(messages.is_empty());
+    assert!(
+        matches!(error, Some(ReadError::Corrupt { .. })),
+        "{error:?}"
+    );
+}
