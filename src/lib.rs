@@ -30,6 +30,26 @@ where
     }
 }
 
+/// A channel that receives `()` when the process gets SIGINT, SIGTERM or SIGHUP: a long-running
+/// tool waits on it, then shuts down in order and exits 0.
+///
+/// The handler is installed whatever the signals' disposition was at start. That matters: a
+/// script's background job (`kinect-view & ...`) starts with SIGINT *ignored* (POSIX shells do
+/// that for asynchronous lists), so a tool that relied on the default action would ignore
+/// `kill -INT` for good. (`ctrlc::set_handler` replaces an ignored disposition; its
+/// `try_set_handler` would keep it.) Call it once per process, before starting threads that
+/// hold resources, so a signal that arrives during start-up is not lost.
+pub fn stop_signal() -> anyhow::Result<crossbeam_channel::Receiver<()>> {
+    use anyhow::Context as _;
+    // One slot: a second signal while shutting down changes nothing.
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.try_send(());
+    })
+    .context("installing the SIGINT / SIGTERM handler")?;
+    Ok(stop_rx)
+}
+
 /// Whether `error` comes from writing to a pipe whose reader has gone (`kinect-codec DIR | head`):
 /// a command-line tool then stops quietly with success, as Unix filters do, instead of reporting
 /// (or, with `println!`, panicking on) the broken pipe.

@@ -1,7 +1,7 @@
 //! End-to-end: `kinect-view` serving a sensor with a known picture, checked in a real headless
 //! Chromium. Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
-mod browser;
+use crate::browser;
 
 use std::time::Duration;
 
@@ -115,7 +115,8 @@ fn parse_readout(text: &str) -> Option<(usize, usize, u16)> {
 
 #[test]
 fn the_page_shows_the_live_picture_with_legend_colours_hover_depth_and_fps() -> Result<()> {
-    if !browser_available() {
+    if !browser_available("the_page_shows_the_live_picture_with_legend_colours_hover_depth_and_fps")
+    {
         return Ok(());
     }
     let (viewer, url) = start_viewer(&["--synthetic", "--synthetic-fps", "30"])?;
@@ -209,7 +210,9 @@ fn the_page_shows_the_live_picture_with_legend_colours_hover_depth_and_fps() -> 
 #[test]
 fn an_unknown_sensor_is_explained_on_the_page_and_terminal_until_a_known_one_is_chosen(
 ) -> Result<()> {
-    if !browser_available() {
+    if !browser_available(
+        "an_unknown_sensor_is_explained_on_the_page_and_terminal_until_a_known_one_is_chosen",
+    ) {
         return Ok(());
     }
     let (viewer, url) = start_viewer(&["--synthetic"])?;
@@ -249,7 +252,7 @@ fn an_unknown_sensor_is_explained_on_the_page_and_terminal_until_a_known_one_is_
 
 #[test]
 fn several_tabs_all_stream_and_closing_them_frees_the_viewers_requests() -> Result<()> {
-    if !browser_available() {
+    if !browser_available("several_tabs_all_stream_and_closing_them_frees_the_viewers_requests") {
         return Ok(());
     }
     // A slow stream (4 fps), so that each tab spends most of its time waiting for the next frame

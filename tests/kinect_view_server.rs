@@ -2,7 +2,7 @@
 //! connected to it, and the page checked in a real headless Chromium. Needs Debian's `chromium`
 //! and `chromium-driver` (`.ci/run` installs them).
 
-mod browser;
+use crate::browser;
 
 use std::time::Duration;
 
@@ -121,7 +121,9 @@ fn close(a: [u8; 3], b: [u8; 3]) -> bool {
 #[test]
 fn the_page_shows_the_mock_servers_known_picture_exactly_with_legend_colours_and_hover_depth(
 ) -> Result<()> {
-    if !browser_available() {
+    if !browser_available(
+        "the_page_shows_the_mock_servers_known_picture_exactly_with_legend_colours_and_hover_depth",
+    ) {
         return Ok(());
     }
     let server = start_mock_server(&["--name", "E2E Mock", "--fps", "30"])?;
@@ -218,7 +220,9 @@ fn the_page_shows_the_mock_servers_known_picture_exactly_with_legend_colours_and
 
 #[test]
 fn an_unreachable_server_is_reported_on_page_and_terminal_until_it_comes_up() -> Result<()> {
-    if !browser_available() {
+    if !browser_available(
+        "an_unreachable_server_is_reported_on_page_and_terminal_until_it_comes_up",
+    ) {
         return Ok(());
     }
     let port = free_port()?;
@@ -265,7 +269,7 @@ fn an_unreachable_server_is_reported_on_page_and_terminal_until_it_comes_up() ->
 
 #[test]
 fn screenshot_of_a_realistic_mock_for_the_docs() -> Result<()> {
-    if !browser_available() {
+    if !browser_available("screenshot_of_a_realistic_mock_for_the_docs") {
         return Ok(());
     }
     let server = start_mock_server(&["--name", "Kinect demo", "--mock-mode", "realistic"])?;
@@ -306,7 +310,8 @@ fn the_selector_lists_servers_found_by_discovery_and_switches_between_them() -> 
     ) {
         return Ok(());
     }
-    if !browser_available() {
+    if !browser_available("the_selector_lists_servers_found_by_discovery_and_switches_between_them")
+    {
         return Ok(());
     }
     // Two servers, kept cheap (10 fps, RVL) since this test is about finding and switching.

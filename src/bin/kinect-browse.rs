@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use crossbeam_channel::Select;
 use serde_json::{json, Value};
 use sk2_client::{
     Browser, Client, ClientConfig, ClientEvent, Endpoint, ServerInfo, WatchEvent, Watcher,
@@ -27,6 +28,7 @@ const REVERIFY_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Parser, Debug)]
 #[command(
+    name = "kinect-browse",
     version,
     about = "Find streamkinect2 servers and show their sensors and ping times"
 )]
@@ -280,6 +282,8 @@ fn once_browse(args: &Args) -> Result<i32> {
 }
 
 fn watch(args: &Args) -> Result<i32> {
+    // SIGINT, SIGTERM or SIGHUP ends the watch with status 0, also in a script's background job.
+    let stop = streamkinect2::stop_signal()?;
     let mut watcher = Watcher::new(
         WatcherConfig::default()
             .with_client(config(args))
@@ -300,8 +304,21 @@ fn watch(args: &Args) -> Result<i32> {
     let mut next_refresh = Instant::now() + refresh;
     let mut reports: BTreeMap<String, Report> = BTreeMap::new();
     loop {
-        // Wakes on any event, and at the latest when the pings are due.
-        let events = watcher.wait(next_refresh.saturating_duration_since(Instant::now()));
+        // Wakes on any event or a stop signal, and at the latest when the pings are due.
+        let until = watcher
+            .next_deadline()
+            .map_or(next_refresh, |deadline| deadline.min(next_refresh));
+        {
+            let mut select = Select::new();
+            let stop_index = select.recv(&stop);
+            watcher.register(&mut select);
+            if let Ok(ready) = select.ready_deadline(until) {
+                if ready == stop_index && stop.try_recv().is_ok() {
+                    return Ok(0);
+                }
+            }
+        }
+        let events = watcher.poll();
         let mut changed = !events.is_empty();
         for event in events {
             handle(args, live_table, &watcher, &mut reports, event)?;

@@ -24,6 +24,7 @@ use sk2_record::{ChannelKind, RecordingReader};
 
 #[derive(Parser, Debug)]
 #[command(
+    name = "kinect-codec",
     version,
     about = "Encode and decode raw .u16 depth files or MCAP recordings and report ratio and speed"
 )]

@@ -24,6 +24,7 @@ use sk2_record::{RecordFormat, RecordingWriter, SensorChannel, WriteError, STATS
 
 #[derive(Parser, Debug)]
 #[command(
+    name = "kinect-record",
     version,
     about = "Record depth frames from a streamkinect2 server into an MCAP file"
 )]

@@ -15,6 +15,7 @@ use sk2_server::{Codec, Config, Server};
 
 #[derive(Parser, Debug)]
 #[command(
+    name = "kinect-server",
     version,
     about = "Serve depth frames over ZeroMQ, announced over mDNS (streamkinect2 protocol)"
 )]
@@ -165,11 +166,7 @@ fn run(args: Args) -> Result<()> {
         config = config.with_workers(usize::from(workers));
     }
 
-    let (stop_tx, stop_rx) = std::sync::mpsc::sync_channel::<()>(1);
-    ctrlc::set_handler(move || {
-        let _ = stop_tx.try_send(());
-    })
-    .context("installing the Ctrl-C / SIGTERM handler")?;
+    let stop = streamkinect2::stop_signal()?;
 
     let mut server = Server::new(config);
     for sensor in sensors {
@@ -193,7 +190,7 @@ fn run(args: Args) -> Result<()> {
     }
     streamkinect2::print_banner(banner);
 
-    let _ = stop_rx.recv();
+    let _ = stop.recv();
     tracing::info!("shutting down");
     server.stop();
     Ok(())

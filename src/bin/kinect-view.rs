@@ -2,7 +2,8 @@
 //!
 //! Serves a page on `--listen` (default http://127.0.0.1:8080) showing the sensor's depth,
 //! colour-mapped, with a legend, the depth under the pointer and a status line. Servers are found
-//! with mDNS, or given with `--connect tcp://host:port`.
+//! with mDNS, or given with `--connect tcp://host:port`. SIGINT, SIGTERM or SIGHUP stops it
+//! (exit status 0), however it was started.
 
 use std::net::TcpListener;
 
@@ -11,7 +12,11 @@ use clap::Parser;
 use sk2_view::{FrameSource, Hub, NetworkSource, SyntheticSource, ViewConfig, ViewServer};
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Show live depth frames in a browser")]
+#[command(
+    name = "kinect-view",
+    version,
+    about = "Show live depth frames in a browser"
+)]
 struct Args {
     /// Where the page is served. Keep it on 127.0.0.1 unless you mean others to see your sensor.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -43,6 +48,7 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
+    let stop = streamkinect2::stop_signal()?;
     let hub = Hub::new();
     let listener = TcpListener::bind(&args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -66,8 +72,8 @@ fn run(args: Args) -> Result<()> {
             sensor: args.sensor,
         }));
     }
-    // Kept alive for the life of the process: dropping it would tell the sources to stop.
-    let (_shutdown, shutdown_rx) = crossbeam_channel::bounded::<()>(0);
+    // Dropping `shutdown` tells the sources to stop.
+    let (shutdown, shutdown_rx) = crossbeam_channel::bounded::<()>(0);
     let threads: Vec<_> = sources
         .into_iter()
         .map(|source| {
@@ -78,8 +84,14 @@ fn run(args: Args) -> Result<()> {
                 .context("cannot start a source thread")
         })
         .collect::<Result<_>>()?;
+    // SIGINT, SIGTERM or SIGHUP: stop the sources, then the page server (which answers waiting
+    // tabs at once), and exit 0.
+    let _ = stop.recv();
+    tracing::info!("shutting down");
+    drop(shutdown);
     for thread in threads {
         let _ = thread.join();
     }
+    server.stop();
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! A small harness for end-to-end tests in a real headless Chromium, driven through WebDriver
-//! (the system `chromedriver` from Debian's `chromium-driver`; never a downloaded browser).
+//! (the system `chromium` and `chromedriver` found on `PATH`, from Debian's `chromium` and
+//! `chromium-driver`; never a downloaded browser).
 
 #![allow(dead_code)] // each test file uses its own part of the harness
 
@@ -12,25 +13,16 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde_json::{json, Value};
 
-/// Set to `1` to skip the browser tests on a machine without Chromium (CI installs it).
-pub const SKIP_ENV: &str = "SK2_SKIP_BROWSER_TESTS";
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Whether Chromium and chromedriver are on `PATH`. When they are not, `test_name` is skipped
+/// with one line on stderr saying how to install them, or fails under `SK2_REQUIRE_TOOLS=1`
+/// (`.ci/run`): see [`sk2_testkit::tools`].
+pub fn browser_available(test_name: &str) -> bool {
+    sk2_testkit::tools::tools_present(test_name, sk2_testkit::tools::CHROMIUM)
+}
 
-/// Whether the browser is here; panics (rather than passing silently) when it is not, unless the
-/// developer opted out with [`SKIP_ENV`].
-pub fn browser_available() -> bool {
-    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
-        return true;
-    }
-    if std::env::var_os(SKIP_ENV).is_some_and(|value| value == "1") {
-        eprintln!("skipped: {SKIP_ENV}=1 and no Chromium");
-        return false;
-    }
-    panic!(
-        "this test needs {CHROMIUM} and {CHROMEDRIVER}: `apt-get install chromium chromium-driver` \
-         (or set {SKIP_ENV}=1 to skip it)"
-    );
+/// The path of `program` on `PATH` (checked by [`browser_available`] before any browser starts).
+fn program(name: &str) -> Result<PathBuf> {
+    sk2_testkit::tools::find_program(name).ok_or_else(|| anyhow!("{name} is not on PATH"))
 }
 
 /// A child process killed when dropped, with its stderr collected in a file for failure messages.
@@ -168,7 +160,8 @@ impl Browser {
         };
         let dir = scratch_dir("chromium");
         let stderr_path = dir.join("chromedriver.log");
-        let child = Command::new(CHROMEDRIVER)
+        let chromium = program("chromium")?;
+        let child = Command::new(program("chromedriver")?)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_path)?)
@@ -203,7 +196,7 @@ impl Browser {
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
-                "binary": CHROMIUM,
+                "binary": chromium,
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",

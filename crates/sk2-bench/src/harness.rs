@@ -8,6 +8,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -23,11 +24,29 @@ use crate::roles::{Stack, Summary};
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long children get to exit after their stdin closes, before they are killed.
 const EXIT_GRACE: Duration = Duration::from_secs(3);
+/// The same when the run was interrupted: whoever stopped it wants it gone within a second, and
+/// an interrupted scenario's figures are thrown away anyway.
+const INTERRUPTED_EXIT_GRACE: Duration = Duration::from_millis(300);
 /// Sent in place of a line when a child's stdout closes (it exited or crashed): cannot be a real
 /// line, since lines never contain a NUL.
 const END_OF_OUTPUT: &str = "\0eof";
 /// Extra run time a child allows itself beyond the scenario, before stopping on its own.
 const CHILD_SLACK_SECONDS: f64 = 120.0;
+
+/// How often a wait looks at the stop flag: an interrupted run ends within about this.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// The run was stopped from outside (SIGINT or SIGTERM) before the scenario ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// One measured configuration.
 #[derive(Debug, Clone)]
@@ -86,17 +105,20 @@ struct ChildProcess {
 }
 
 /// Owns child processes; kills and reaps whatever is left when dropped.
-struct Children {
+struct Children<'stop> {
     processes: Vec<ChildProcess>,
+    /// Set when the run is interrupted: the children then get less time to exit.
+    stop: &'stop AtomicBool,
     lines: mpsc::Receiver<(usize, String)>,
     sender: mpsc::Sender<(usize, String)>,
 }
 
-impl Children {
-    fn new() -> Self {
+impl<'stop> Children<'stop> {
+    fn new(stop: &'stop AtomicBool) -> Self {
         let (sender, lines) = mpsc::channel();
         Self {
             processes: Vec::new(),
+            stop,
             lines,
             sender,
         }
@@ -147,13 +169,18 @@ impl Children {
         prefix: &str,
         timeout: Duration,
     ) -> Result<Vec<(usize, String)>> {
+        let stop = self.stop;
         let deadline = Instant::now() + timeout;
         let mut pending: Vec<usize> = from.to_vec();
         let mut got = Vec::new();
         while !pending.is_empty() {
+            if stop.load(Ordering::SeqCst) {
+                return Err(Interrupted.into());
+            }
             let left = deadline.saturating_duration_since(Instant::now());
-            let (index, line) = match self.lines.recv_timeout(left) {
+            let (index, line) = match self.lines.recv_timeout(left.min(STOP_POLL)) {
                 Ok(received) => received,
+                Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => continue,
                 Err(_) => {
                     let names: Vec<&str> = pending
                         .iter()
@@ -184,13 +211,18 @@ impl Children {
     }
 }
 
-impl Drop for Children {
+impl Drop for Children<'_> {
     fn drop(&mut self) {
         // Closing stdin is the polite stop; every child exits on end of input.
         for process in &mut self.processes {
             process.stdin = None;
         }
-        let deadline = Instant::now() + EXIT_GRACE;
+        let grace = if self.stop.load(Ordering::SeqCst) {
+            INTERRUPTED_EXIT_GRACE
+        } else {
+            EXIT_GRACE
+        };
+        let deadline = Instant::now() + grace;
         for process in &mut self.processes {
             loop {
                 match process.child.try_wait() {
@@ -213,15 +245,16 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// Runs one scenario with child processes of `exe` (this binary).
-pub fn run(exe: &PathBuf, scenario: &Scenario) -> Result<Outcome> {
+/// Runs one scenario with child processes of `exe` (this binary). Setting `stop` ends it early
+/// with an [`Interrupted`] error, its children stopped and reaped.
+pub fn run(exe: &PathBuf, scenario: &Scenario, stop: &AtomicBool) -> Result<Outcome> {
     let window_s = scenario.window.as_secs_f64();
     let max_seconds = (window_s + CHILD_SLACK_SECONDS).to_string();
     let input = match &scenario.input {
         Input::Mock => "mock".to_owned(),
         Input::Corpus(dir) => format!("corpus:{}", dir.display()),
     };
-    let mut children = Children::new();
+    let mut children = Children::new(stop);
     let publisher = children.spawn(
         "publisher".into(),
         exe,
@@ -277,6 +310,9 @@ pub fn run(exe: &PathBuf, scenario: &Scenario) -> Result<Outcome> {
     // curve, not just the end point).
     let sample_every = Duration::from_millis(100);
     while started.elapsed() < scenario.window {
+        if stop.load(Ordering::SeqCst) {
+            return Err(Interrupted.into());
+        }
         let (rss, _) = procfs::rss_kib(server_pid)?;
         rss_max_kib = rss_max_kib.max(rss);
         std::thread::sleep(sample_every.min(scenario.window.saturating_sub(started.elapsed())));

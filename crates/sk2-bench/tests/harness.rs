@@ -4,12 +4,19 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use sk2_testkit::background::BackgroundJob;
+
 fn bench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kinect-bench"))
 }
 
-#[test]
-fn a_tiny_run_measures_every_scenario_for_every_stack_and_leaves_no_child_behind() {
+/// Runs `kinect-bench` with tiny windows on `stacks` (the `raw` baseline always runs too) and
+/// checks that each `(scenario, stack)` row shows frames published, and that no child is left.
+///
+/// The stacks are split over two tests, which the harness runs at the same time: most of a
+/// scenario is waiting (child start-up, the window), so two runs side by side take little longer
+/// than one.
+fn tiny_run_measures(stacks: &str, rows: &[(&str, &str)]) {
     let output = bench()
         .args([
             "--quick",
@@ -19,9 +26,13 @@ fn a_tiny_run_measures_every_scenario_for_every_stack_and_leaves_no_child_behind
             "0.5",
             "--capacity",
             "3",
+            // One latency run per stack: the capacity scenario already has several subscribers.
+            "--latency-subscribers",
+            "1",
             "--stacks",
-            "server-sk2,server-v2-rvl,sk2-pub,v2-rvl-pub,v2-medans-pub",
+            stacks,
         ])
+        .env(RUN_TAG_ENV, stacks)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -30,22 +41,7 @@ fn a_tiny_run_measures_every_scenario_for_every_stack_and_leaves_no_child_behind
         output.status.success(),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    for (scenario, stack) in [
-        ("latency", "raw"),
-        ("throughput", "raw"),
-        ("capacity", "raw"),
-        ("stalled", "raw"),
-        ("latency", "sk2-pub"),
-        ("throughput", "sk2-pub"),
-        ("stalled", "sk2-pub"),
-        ("latency", "server-sk2"),
-        ("throughput", "server-sk2"),
-        ("stalled", "server-sk2"),
-        ("latency", "server-v2-rvl"),
-        ("stalled", "server-v2-rvl"),
-        ("latency", "v2-rvl-pub"),
-        ("latency", "v2-medans-pub"),
-    ] {
+    for &(scenario, stack) in rows {
         let row = stdout
             .lines()
             .find(|line| line.starts_with(&format!("| {scenario} | {stack} |")))
@@ -56,11 +52,55 @@ fn a_tiny_run_measures_every_scenario_for_every_stack_and_leaves_no_child_behind
     }
     // Non-baseline rows carry ratios to the baseline.
     assert!(stdout.contains("x)"), "{stdout}");
-    assert_eq!(role_processes(), Vec::<u32>::new(), "children left running");
+    assert_eq!(
+        role_processes(Some(stacks)),
+        Vec::<u32>::new(),
+        "children left running"
+    );
 }
 
-/// Pids of live `kinect-bench publish|subscribe` processes of this build.
-fn role_processes() -> Vec<u32> {
+#[test]
+fn a_tiny_run_measures_every_scenario_for_the_server_stacks() {
+    tiny_run_measures(
+        "server-sk2,server-v2-rvl",
+        &[
+            ("latency", "raw"),
+            ("throughput", "raw"),
+            ("capacity", "raw"),
+            ("stalled", "raw"),
+            ("latency", "server-sk2"),
+            ("throughput", "server-sk2"),
+            ("stalled", "server-sk2"),
+            ("latency", "server-v2-rvl"),
+            ("stalled", "server-v2-rvl"),
+        ],
+    );
+}
+
+#[test]
+fn a_tiny_run_measures_every_scenario_for_the_codec_stacks() {
+    tiny_run_measures(
+        "sk2-pub,v2-rvl-pub,v2-medans-pub",
+        &[
+            ("latency", "raw"),
+            ("latency", "sk2-pub"),
+            ("throughput", "sk2-pub"),
+            ("stalled", "sk2-pub"),
+            ("latency", "v2-rvl-pub"),
+            ("latency", "v2-medans-pub"),
+        ],
+    );
+}
+
+/// Set in the environment of a tiny run, which its children inherit: tells them from the children
+/// of the other run going on at the same time.
+const RUN_TAG_ENV: &str = "SK2_BENCH_TEST_RUN";
+
+/// Pids of live `kinect-bench publish|subscribe` processes of this build: those started by the
+/// tiny run tagged `tag`, or with `None` those of a run with no tag at all (started by a test that
+/// runs `kinect-bench` on its own).
+fn role_processes(tag: Option<&str>) -> Vec<u32> {
+    let tag_prefix = format!("{RUN_TAG_ENV}=");
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_kinect-bench")).unwrap();
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -72,7 +112,11 @@ fn role_processes() -> Vec<u32> {
         let role = cmdline
             .split(|&b| b == 0)
             .any(|arg| arg == b"publish" || arg == b"subscribe");
-        if same_exe && role {
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let run_tag = environ
+            .split(|&b| b == 0)
+            .find_map(|variable| variable.strip_prefix(tag_prefix.as_bytes()));
+        if same_exe && role && run_tag == tag.map(str::as_bytes) {
             pids.push(pid);
         }
     }
@@ -91,4 +135,68 @@ fn an_unusable_corpus_directory_fails_at_once_with_one_line() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("/nonexistent-corpus-dir"), "{stderr}");
+}
+
+#[test]
+fn kinect_bench_answers_version() {
+    let output = bench().arg("--version").output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("kinect-bench {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_run_in_the_background_stops_on_sigint_and_sigterm_with_its_children() {
+    for signal in ["INT", "TERM"] {
+        // Started as a script starts it: SIGINT is ignored in a background job of `sh`.
+        let mut job = BackgroundJob::start(
+            env!("CARGO_BIN_EXE_kinect-bench"),
+            &[
+                "--quick",
+                "--stacks",
+                "server-sk2",
+                "--window-seconds",
+                "60",
+            ],
+        );
+        assert!(
+            job.wait_for_line(Duration::from_secs(30), |line| line
+                .starts_with("kinect-bench: latency"))
+                .is_some(),
+            "{:#?}",
+            job.transcript
+        );
+        // Into the scenario: its processes started (and, most likely, the window open).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while role_processes(None).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let children = role_processes(None);
+        assert!(
+            !children.is_empty(),
+            "no scenario started: {:#?}",
+            job.transcript
+        );
+        let stopped = job
+            .signal_and_wait(signal, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("still running after SIG{signal}: {:#?}", job.transcript));
+        // 130: stopped before the end, as documented; not killed by the signal.
+        assert_eq!(stopped.status.code(), Some(130), "{:#?}", job.transcript);
+        assert!(
+            job.transcript
+                .iter()
+                .any(|line| line.contains("interrupted")),
+            "{:#?}",
+            job.transcript
+        );
+        let left: Vec<u32> = role_processes(None)
+            .into_iter()
+            .filter(|pid| children.contains(pid))
+            .collect();
+        assert!(left.is_empty(), "children left running: {left:?}");
+        println!("kinect-bench SIG{signal}: stopped in {:?}", stopped.elapsed);
+    }
 }

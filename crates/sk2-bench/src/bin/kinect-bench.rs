@@ -1,18 +1,28 @@
 //! `kinect-bench`: end-to-end latency, throughput, capacity and slow-subscriber figures on
 //! loopback, with a raw libzmq baseline in the same run. `--quick` takes a few seconds (CI);
 //! the default (full) mode takes several minutes. See docs/performance.md.
+//!
+//! SIGINT, SIGTERM or SIGHUP stops a run within a fraction of a second: the current scenario's
+//! processes are stopped and reaped, the table of the scenarios already finished is printed, and
+//! the exit status is 130.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use sk2_bench::frames::Input;
-use sk2_bench::harness::{self, Outcome, Scenario};
+use sk2_bench::harness::{self, Interrupted, Outcome, Scenario};
 use sk2_bench::roles::{self, Stack};
 
 #[derive(Parser, Debug)]
-#[command(version, about = "End-to-end benchmark of streamkinect2 on loopback")]
+#[command(
+    name = "kinect-bench",
+    version,
+    about = "End-to-end benchmark of streamkinect2 on loopback"
+)]
 struct Args {
     #[command(subcommand)]
     role: Option<Role>,
@@ -39,6 +49,9 @@ struct Args {
     /// Window of the stalled-subscriber scenario, s (default: 60, quick: 1).
     #[arg(long)]
     stall_seconds: Option<f64>,
+    /// Subscriber counts of the latency scenario, one run each. Default: 1,10,100; quick: 1,10.
+    #[arg(long, value_delimiter = ',')]
+    latency_subscribers: Option<Vec<usize>>,
     /// Subscriber counts tried, in order, for the capacity scenario (stops at the first count
     /// with drops). Default: 100,150,200,300; quick: 10.
     #[arg(long, value_delimiter = ',')]
@@ -90,6 +103,8 @@ fn parse_stacks(list: &str) -> Result<Vec<Stack>> {
 const SENSOR_FPS: f64 = 30.0;
 /// Readers beside the stalled subscriber in the stall scenario: enough to see them unaffected.
 const READERS_BESIDE_STALLED: usize = 3;
+/// Exit status of a run stopped by a signal (128 + SIGINT, as shells report an interrupted job).
+const EXIT_INTERRUPTED: i32 = 130;
 
 fn main() {
     let args = Args::parse();
@@ -136,7 +151,8 @@ fn main() {
     };
     if let Err(error) = result {
         eprintln!("kinect-bench: {error:#}");
-        std::process::exit(1);
+        let interrupted = error.chain().any(|cause| cause.is::<Interrupted>());
+        std::process::exit(if interrupted { EXIT_INTERRUPTED } else { 1 });
     }
 }
 
@@ -154,6 +170,12 @@ fn load_average() -> String {
 }
 
 fn orchestrate(args: &Args) -> Result<()> {
+    // Installed whatever SIGINT's disposition was: a script's background job starts with it
+    // ignored, and `kill -INT` must still stop the run (the children are stopped through stdin).
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || stop_flag.store(true, Ordering::SeqCst))
+        .context("installing the SIGINT / SIGTERM handler")?;
     let exe = std::env::current_exe().context("locating this binary")?;
     let window =
         Duration::from_secs_f64(
@@ -165,7 +187,11 @@ fn orchestrate(args: &Args) -> Result<()> {
             args.stall_seconds
                 .unwrap_or(if args.quick { 1.0 } else { 60.0 }),
         );
-    let latency_subs: &[usize] = if args.quick { &[1, 10] } else { &[1, 10, 100] };
+    let latency_subs = args.latency_subscribers.clone().unwrap_or(if args.quick {
+        vec![1, 10]
+    } else {
+        vec![1, 10, 100]
+    });
     let ladder = args.capacity.clone().unwrap_or(if args.quick {
         vec![10]
     } else {
@@ -200,59 +226,78 @@ fn orchestrate(args: &Args) -> Result<()> {
             scenario.rate_fps,
             scenario.window
         );
-        let outcome = harness::run(&exe, &scenario)
-            .with_context(|| format!("{} scenario on {}", scenario.kind, scenario.stack))?;
+        let outcome = match harness::run(&exe, &scenario, &stop) {
+            Ok(outcome) => outcome,
+            // A terminal's Ctrl-C also reaches the children, which may die before the
+            // orchestrator notices the flag: any failure after a stop request is the stop.
+            Err(_) if stop.load(Ordering::SeqCst) => return Err(Interrupted.into()),
+            Err(error) => {
+                return Err(
+                    error.context(format!("{} scenario on {}", scenario.kind, scenario.stack))
+                )
+            }
+        };
         outcomes.push(outcome.clone());
         Ok(outcome)
     };
-    for input in &inputs {
-        for &stack in &stacks {
-            let base = Scenario {
-                kind: "latency",
-                stack,
-                input: input.clone(),
-                subscribers: 1,
-                stalled: 0,
-                rate_fps: SENSOR_FPS,
-                window,
-            };
-            let subs_here: &[usize] = if *input == Input::Mock {
-                latency_subs
-            } else {
-                &[1]
-            };
-            for &subscribers in subs_here {
-                measure(Scenario {
-                    subscribers,
-                    ..base.clone()
-                })?;
-            }
-            measure(Scenario {
-                kind: "throughput",
-                rate_fps: args.max_fps,
-                ..base.clone()
-            })?;
-            if *input != Input::Mock {
-                continue;
-            }
-            for &subscribers in &ladder {
-                let outcome = measure(Scenario {
-                    kind: "capacity",
-                    subscribers,
-                    ..base.clone()
-                })?;
-                if outcome.drops > 0 {
-                    break;
+    let result = (|| -> Result<()> {
+        for input in &inputs {
+            for &stack in &stacks {
+                let base = Scenario {
+                    kind: "latency",
+                    stack,
+                    input: input.clone(),
+                    subscribers: 1,
+                    stalled: 0,
+                    rate_fps: SENSOR_FPS,
+                    window,
+                };
+                let subs_here: &[usize] = if *input == Input::Mock {
+                    &latency_subs
+                } else {
+                    &[1]
+                };
+                for &subscribers in subs_here {
+                    measure(Scenario {
+                        subscribers,
+                        ..base.clone()
+                    })?;
                 }
+                measure(Scenario {
+                    kind: "throughput",
+                    rate_fps: args.max_fps,
+                    ..base.clone()
+                })?;
+                if *input != Input::Mock {
+                    continue;
+                }
+                for &subscribers in &ladder {
+                    let outcome = measure(Scenario {
+                        kind: "capacity",
+                        subscribers,
+                        ..base.clone()
+                    })?;
+                    if outcome.drops > 0 {
+                        break;
+                    }
+                }
+                measure(Scenario {
+                    kind: "stalled",
+                    subscribers: READERS_BESIDE_STALLED,
+                    stalled: 1,
+                    window: stall_window,
+                    ..base.clone()
+                })?;
             }
-            measure(Scenario {
-                kind: "stalled",
-                subscribers: READERS_BESIDE_STALLED,
-                stalled: 1,
-                window: stall_window,
-                ..base.clone()
-            })?;
         }
+        Ok(())
+    })();
+    if let Err(error) = result {
+        if error.is::<Interrupted>() && !outcomes.is_empty() {
+            println!("{}", harness::table(&outcomes));
+            eprintln!("kinect-bench: interrupted; the table has the scenarios finished so far");
+        }
+        return Err(error);
     }
     let mut table = harness::table(&outcomes);
     table.push_str(&format!(
