@@ -11,6 +11,7 @@ mod client_restart;
 mod interop_python_server;
 mod kinect_browse;
 mod kinect_codec;
+mod kinect_record;
 mod kinect_server;
 mod kinect_view_browser;
 mod kinect_view_cli;

@@ -101,3 +101,84 @@ fn a_reader_that_stops_early_ends_the_tool_quietly_with_success() {
     assert!(output.status.success(), "{:?}: {stderr}", output.status);
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+/// A recording of 10 frames of the test scene (sequence numbers 100..110) as kinect-record writes
+/// it, one chunk every 5 frames.
+fn recording() -> Vec<u8> {
+    use sk2_proto::depth_v2::{self, Codec};
+    use sk2_proto::{CapturedFrame, DepthFrame};
+    use sk2_record::{RecordFormat, RecordingWriter};
+
+    let depth = DepthFrame::from_le_bytes(64, 48, &frame_bytes()).unwrap();
+    let out = std::io::Cursor::new(Vec::new());
+    let mut writer = RecordingWriter::new(out, RecordFormat::DepthV2).unwrap();
+    let channel = writer.add_sensor("test", "sensor").unwrap();
+    for sequence in 100..110 {
+        let frame = CapturedFrame {
+            depth: depth.clone(),
+            sequence,
+            device_timestamp: sequence,
+            capture_time_ns: sequence,
+        };
+        let message = depth_v2::encode(&frame, Codec::MedHuf);
+        writer.write_depth_v2(channel, &message, sequence).unwrap();
+        if sequence % 5 == 4 {
+            writer.flush().unwrap();
+        }
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+#[test]
+fn a_recording_is_measured_every_nth_frame_and_a_cut_one_up_to_its_last_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.mcap");
+    let file = recording();
+    std::fs::write(&path, &file).unwrap();
+    let args = [path.to_str().unwrap(), "--codec", "medhuf", "--repeat", "1"];
+    let output = kinect_codec(&[&args[..], &["--every", "4"]].concat());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.contains("medhuf"))
+        .collect();
+    // Frames 1, 5 and 9 of the sensor: sequences 100, 104, 108, and the median line.
+    for sequence in [100, 104, 108] {
+        let name = format!("session.mcap/test/sensor/depth_v2#{sequence}");
+        assert!(
+            rows.iter()
+                .any(|row| row.starts_with(&name) && row.ends_with("exact")),
+            "{stdout}"
+        );
+    }
+    assert_eq!(rows.len(), 4, "{stdout}");
+
+    // Cut in the last chunk: the first five frames are measured, with a warning.
+    std::fs::write(&path, &file[..file.len() * 3 / 4]).unwrap();
+    let output = kinect_codec(&[&args[..], &["--every", "1"]].concat());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning") && stderr.contains("not closed"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().filter(|line| line.contains("#10")).count(),
+        5,
+        "{stdout}"
+    );
+
+    // Not a recording at all: one line, exit 1.
+    std::fs::write(&path, b"hello").unwrap();
+    let output = kinect_codec(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("not an MCAP file"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}

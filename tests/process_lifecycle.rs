@@ -20,6 +20,7 @@ fn every_tool_answers_version_with_its_name_and_the_package_version() {
         ("kinect-browse", env!("CARGO_BIN_EXE_kinect-browse")),
         ("kinect-view", env!("CARGO_BIN_EXE_kinect-view")),
         ("kinect-codec", env!("CARGO_BIN_EXE_kinect-codec")),
+        ("kinect-record", env!("CARGO_BIN_EXE_kinect-record")),
     ] {
         let output = std::process::Command::new(path)
             .arg("--version")
@@ -109,6 +110,25 @@ fn kinect_view_connected_to_a_server_stops_on_sigint_and_sigterm() {
             env!("CARGO_BIN_EXE_kinect-view"),
             &["--connect", &control, "--listen", "127.0.0.1:0"],
             |line| line.contains("http://"),
+            signal,
+        );
+    }
+}
+
+#[test]
+fn kinect_record_in_the_background_stops_on_sigint_and_sigterm() {
+    let mut server = BackgroundJob::start(env!("CARGO_BIN_EXE_kinect-server"), SERVER_ARGS);
+    let control = server
+        .wait_for_line(START_TIMEOUT, |line| line.starts_with("control: "))
+        .expect("the server prints its control endpoint");
+    let control = control["control: ".len()..].trim().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    for signal in ["INT", "TERM"] {
+        let file = dir.path().join(format!("{signal}.mcap"));
+        stops_cleanly(
+            env!("CARGO_BIN_EXE_kinect-record"),
+            &["--connect", &control, "-q", "-o", file.to_str().unwrap()],
+            |line| line.contains("kinect-record: recording"),
             signal,
         );
     }

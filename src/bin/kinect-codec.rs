@@ -1,9 +1,11 @@
 //! `kinect-codec`: try the depth codecs on your own recordings.
 //!
-//! Each input is a raw `.u16` file (little-endian `u16` millimetres, row-major). The shape comes
-//! from `--width`/`--height` or from a name ending in `-<W>x<H>.u16`. For every file and codec the
+//! Each input is a raw `.u16` file (little-endian `u16` millimetres, row-major), or an MCAP
+//! recording made by `kinect-record` (`.mcap`, every `--every`-th frame of each recorded sensor).
+//! A `.u16` file's shape comes from `--width`/`--height` or from a name ending in `-<W>x<H>.u16`. For every file and codec the
 //! tool encodes, decodes, checks the round trip and prints the ratio and the median time of each
-//! step (the best of `--repeat` runs), then the median ratio per source (the name up to its first `-`).
+//! step (the best of `--repeat` runs), then the median ratio per source (the name up to its first `-`;
+//! for a recording, the file name).
 //!
 //! Codecs: `sk2` (the original `depth` format, lossy at >= 4096 mm), `zstd1` (zstd level 1 of the
 //! raw bytes, a general-purpose baseline), and every `depth_v2` codec (`raw`, `rvl`, `medans`, `medhuf`),
@@ -18,15 +20,16 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use sk2_proto::depth_v2::{self, Codec};
 use sk2_proto::{shape_from_file_name, sk2, CapturedFrame, DepthFrame};
+use sk2_record::{ChannelKind, RecordingReader};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "kinect-codec",
     version,
-    about = "Encode and decode raw .u16 depth files and report ratio and speed"
+    about = "Encode and decode raw .u16 depth files or MCAP recordings and report ratio and speed"
 )]
 struct Args {
-    /// Raw little-endian u16 depth files, or directories of them.
+    /// Raw little-endian u16 depth files, directories of them, or `.mcap` recordings.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Frame width in pixels (default: parsed from a name like `x-512x424.u16`).
@@ -42,6 +45,9 @@ struct Args {
     /// Codecs to run, comma-separated: sk2, zstd1, raw, rvl, medans, medhuf, or all.
     #[arg(long, default_value = "all", value_delimiter = ',')]
     codec: Vec<String>,
+    /// In a recording, measure every N-th frame of each sensor (1: all of them).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    every: u64,
 }
 
 /// One codec as the tool runs it.
@@ -142,7 +148,9 @@ fn run(args: Args) -> Result<()> {
             let mut found: Vec<_> = std::fs::read_dir(input)
                 .with_context(|| format!("reading {}", input.display()))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|path| path.extension().is_some_and(|ext| ext == "u16"))
+                .filter(|path| {
+                    path.extension().is_some_and(|ext| ext == "u16") || is_recording(path)
+                })
                 .collect();
             found.sort();
             files.extend(found);
@@ -150,7 +158,7 @@ fn run(args: Args) -> Result<()> {
             files.push(input.clone());
         }
     }
-    ensure!(!files.is_empty(), "no .u16 files found");
+    ensure!(!files.is_empty(), "no .u16 or .mcap files found");
     say!(
         "{:<34} {:>9} {:>7} {:>8} {:>10} {:>10}  round trip",
         "file",
@@ -162,24 +170,30 @@ fn run(args: Args) -> Result<()> {
     );
     // (source, codec) -> ratios, for the per-source medians at the end.
     let mut ratios: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
-    for path in files {
-        let frame = load(&path, args.width, args.height)?;
-        let source = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .split('-')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+    let mut measure = |name: &str, source: &str, frame: &CapturedFrame| -> Result<()> {
         for &subject in &subjects {
-            if let Some(ratio) = report(&path, &frame, subject, args.repeat)? {
+            if let Some(ratio) = report(name, frame, subject, args.repeat)? {
                 ratios
-                    .entry((source.clone(), subject.name()))
+                    .entry((source.to_owned(), subject.name()))
                     .or_default()
                     .push(ratio);
             }
         }
+        Ok(())
+    };
+    for path in files {
+        let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+        if is_recording(&path) {
+            let source = file_name.trim_end_matches(".mcap").to_owned();
+            for_each_recorded_frame(&path, args.every, |topic, frame| {
+                let name = format!("{file_name}{topic}#{}", frame.sequence);
+                measure(&name, &source, frame)
+            })?;
+            continue;
+        }
+        let frame = load(&path, args.width, args.height)?;
+        let source = file_name.split('-').next().unwrap_or_default().to_owned();
+        measure(&file_name, &source, &frame)?;
     }
     say!("\nmedian ratio per source:");
     for ((source, codec), mut values) in ratios {
@@ -192,6 +206,54 @@ fn run(args: Args) -> Result<()> {
         };
         say!("  {source:<14} {codec:>7} {median:>6.2}  ({n} files)");
     }
+    Ok(())
+}
+
+/// Whether `path` names an MCAP recording rather than a raw frame.
+fn is_recording(path: &Path) -> bool {
+    path.extension().is_some_and(|ext| ext == "mcap")
+}
+
+/// Calls `measure` with every `every`-th frame of each depth channel of the recording at `path`.
+/// A recording that was not closed (its recorder killed) is read up to its last complete record,
+/// with a warning; any other damage is an error naming the place.
+fn for_each_recorded_frame(
+    path: &Path,
+    every: u64,
+    mut measure: impl FnMut(&str, &CapturedFrame) -> Result<()>,
+) -> Result<()> {
+    let mut seen: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut measured = 0u64;
+    for message in
+        RecordingReader::open(path).with_context(|| format!("opening {}", path.display()))?
+    {
+        let message = match message {
+            Ok(message) => message,
+            Err(error) if error.is_truncation() => {
+                eprintln!("kinect-codec: warning: {}: {error}", path.display());
+                break;
+            }
+            Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+        };
+        if message.channel.kind == ChannelKind::Other {
+            continue;
+        }
+        let count = seen.entry(message.channel.id).or_default();
+        *count += 1;
+        if (*count - 1) % every != 0 {
+            continue;
+        }
+        let frame = message
+            .decode()
+            .with_context(|| format!("reading {}", path.display()))?;
+        measure(&message.channel.topic, &frame)?;
+        measured += 1;
+    }
+    ensure!(
+        measured > 0,
+        "{}: no depth frames (no depth_v2 or RawImage channel)",
+        path.display()
+    );
     Ok(())
 }
 
@@ -239,13 +301,12 @@ fn best_ms(repeat: usize, mut work: impl FnMut()) -> f64 {
 
 /// Prints one row; returns the ratio, or `None` if the codec cannot take this frame.
 fn report(
-    path: &Path,
+    name: &str,
     captured: &CapturedFrame,
     subject: Subject,
     repeat: usize,
 ) -> Result<Option<f64>> {
     let frame = &captured.depth;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
     let shape = format!("{}x{}", frame.width(), frame.height());
     let codec = subject.name();
     if subject == Subject::Sk2 && frame.width() % 2 != 0 {

@@ -2,13 +2,14 @@
 //!
 //! With no flags: one mock sensor at 30 fps, announced over mDNS, on random ports. Prints the
 //! server name and its endpoints, then serves until Ctrl-C or SIGTERM. `--source freenect2`
-//! streams a real Kinect v2 (build with `--features freenect2`; docs/freenect2.md).
+//! streams a real Kinect v2 (build with `--features freenect2`; docs/freenect2.md);
+//! `--source replay --replay-file X.mcap` plays a `kinect-record` recording (docs/recording.md).
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use sk2_mock::{MockConfig, MockKinect, MockMode, ReplaySensor};
+use sk2_mock::{MockConfig, MockKinect, MockMode, PlaybackConfig, RecordingSensor, ReplaySensor};
 use sk2_proto::Sensor;
 use sk2_server::{Codec, Config, Server};
 
@@ -61,6 +62,16 @@ struct Args {
     /// With `--source replay`: only the files of this shape, `<W>x<H>` (e.g. `512x424`).
     #[arg(long, value_parser = parse_shape)]
     replay_shape: Option<(usize, usize)>,
+    /// MCAP recording to replay (with `--source replay`), made by `kinect-record`: one sensor per
+    /// recorded sensor, at the recorded pace, with the recorded sequence numbers.
+    #[arg(long, conflicts_with = "replay_dir")]
+    replay_file: Option<PathBuf>,
+    /// With `--replay-file`: playback speed against the recorded pace (2.0 is twice as fast).
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// With `--replay-file`: start again from the first frame after the last, forever.
+    #[arg(long = "loop")]
+    looping: bool,
     /// Do not announce over mDNS.
     #[arg(long)]
     no_announce: bool,
@@ -115,7 +126,7 @@ impl std::fmt::Display for CodecChoice {
 enum Source {
     /// Simulated Kinect v2 frames.
     Mock,
-    /// Recorded frames from `--replay-dir`, in a loop.
+    /// A recording from `--replay-file` (MCAP), or `.u16` frames from `--replay-dir` in a loop.
     Replay,
     /// A real Kinect v2 through libfreenect2 (needs a build with `--features freenect2`).
     Freenect2,
@@ -187,6 +198,9 @@ fn run(args: Args) -> Result<()> {
 }
 
 fn sensors(args: &Args, fps: Option<f64>) -> Result<Vec<Box<dyn Sensor>>> {
+    if args.replay_file.is_none() && (args.looping || args.rate != 1.0) {
+        bail!("--rate and --loop only apply to --replay-file");
+    }
     if args.source != Source::Freenect2 && (args.serial.is_some() || args.pipeline != "cpu") {
         bail!("--serial and --pipeline only apply to --source freenect2");
     }
@@ -200,16 +214,49 @@ fn sensors(args: &Args, fps: Option<f64>) -> Result<Vec<Box<dyn Sensor>>> {
                 Box::new(MockKinect::new(config)) as Box<dyn Sensor>
             })
             .collect()),
+        Source::Replay if args.replay_file.is_some() => recording_sensors(args),
         Source::Replay => {
             let dir = args
                 .replay_dir
                 .as_ref()
-                .context("--source replay needs --replay-dir DIR")?;
+                .context("--source replay needs --replay-file FILE.mcap or --replay-dir DIR")?;
             let replay = ReplaySensor::open_shape(dir, fps, args.replay_shape)?;
             Ok(vec![Box::new(replay)])
         }
         Source::Freenect2 => freenect2_sensor(args),
     }
+}
+
+/// One sensor per recorded sensor of `--replay-file`. `--fps` does not apply: a recording plays
+/// at its recorded pace times `--rate`.
+fn recording_sensors(args: &Args) -> Result<Vec<Box<dyn Sensor>>> {
+    let Some(path) = &args.replay_file else {
+        bail!("--source replay needs --replay-file FILE.mcap or --replay-dir DIR");
+    };
+    let playback = PlaybackConfig {
+        rate: args.rate,
+        looping: args.looping,
+    };
+    let sensors = RecordingSensor::open_all(path, playback)?;
+    let mut boxed: Vec<Box<dyn Sensor>> = Vec::with_capacity(sensors.len());
+    for sensor in sensors {
+        let recorded = sensor.recorded();
+        tracing::info!(
+            topic = %recorded.channel.topic,
+            frames = recorded.frames,
+            first_sequence = recorded.sequences.0,
+            last_sequence = recorded.sequences.1,
+            "replaying a recorded sensor"
+        );
+        if sensor.truncated() {
+            tracing::warn!(
+                file = %path.display(),
+                "the recording was not closed (recorder killed?): playing its complete frames"
+            );
+        }
+        boxed.push(Box::new(sensor));
+    }
+    Ok(boxed)
 }
 
 /// The Kinect v2 named by `--serial` (or the first one), opened now so that a missing device is

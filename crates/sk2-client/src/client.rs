@@ -9,14 +9,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use sk2_proto::Me;
+use sk2_proto::depth_v2::ENDPOINT_DEPTH_V2;
+use sk2_proto::{Device, Me};
 
 use crate::config::{ClientConfig, SubscriptionConfig};
 use crate::control::{ClientEvent, Command, Control, Shared, ToControl};
 use crate::drop_oldest::DropOldest;
 use crate::endpoint::{resolve_endpoint, Endpoint};
 use crate::error::ClientError;
-use crate::subscription::{depth_endpoint, Subscription};
+use crate::subscription::{depth_endpoint, EndpointKind, RawSubscription, Subscription};
 
 /// Application requests waiting for the control thread. Requests are serialised anyway; a caller
 /// beyond this many waits (control plane: bounded queues that wait).
@@ -231,6 +232,32 @@ impl Client {
         device_id: &str,
         config: SubscriptionConfig,
     ) -> Result<Subscription, ClientError> {
+        let (kind, address) =
+            self.depth_address(device_id, |device| depth_endpoint(device, &config))?;
+        Subscription::open(&self.context, device_id, kind, address, &config)
+    }
+
+    /// Subscribes to every `depth_v2` message of a device exactly as received, undecoded (see
+    /// [`RawSubscription`]): what a recorder stores. The device must be in the server's `me` and
+    /// offer `depth_v2`, else [`ClientError::NoDepthEndpoint`].
+    pub fn subscribe_raw(&self, device_id: &str) -> Result<RawSubscription, ClientError> {
+        let (_, address) = self.depth_address(device_id, |device| {
+            device
+                .endpoint(ENDPOINT_DEPTH_V2)
+                .map(|endpoint| (EndpointKind::DepthV2, endpoint))
+                .ok_or_else(|| ClientError::NoDepthEndpoint(device.id.clone()))
+        })?;
+        RawSubscription::open(&self.context, device_id, address, &self.config.subscription)
+    }
+
+    /// The address of the depth endpoint `pick` chooses for `device_id`. The device must be in
+    /// the server's `me`; if it is not in the latest one, a fresh `who` is asked before failing
+    /// with [`ClientError::UnknownDevice`].
+    fn depth_address(
+        &self,
+        device_id: &str,
+        pick: impl FnOnce(&Device) -> Result<(EndpointKind, &str), ClientError>,
+    ) -> Result<(EndpointKind, SocketAddr), ClientError> {
         if !self.is_connected() {
             return Err(ClientError::NotConnected);
         }
@@ -242,8 +269,7 @@ impl Client {
             .device(device_id)
             .ok_or_else(|| ClientError::UnknownDevice(device_id.to_owned()))?;
         let control_address = self.address.ok_or(ClientError::NotConnected)?;
-        let config = &config;
-        let (kind, advertised) = depth_endpoint(device, config)?;
+        let (kind, advertised) = pick(device)?;
         let endpoint: Endpoint = advertised.parse()?;
         // A depth endpoint on the control endpoint's host reuses its address: the name resolved
         // once already (possibly through mDNS), and the server is known to answer there.
@@ -256,7 +282,7 @@ impl Client {
                 self.config.resolve_local_names,
             )?
         };
-        Subscription::open(&self.context, &device.id, kind, address, config)
+        Ok((kind, address))
     }
 
     fn submit(&self, command: Command) -> Result<(), ClientError> {

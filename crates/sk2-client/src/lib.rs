@@ -5,7 +5,9 @@
 //!   reconnection) that reports [`ClientEvent`]s and answers [`Client::ping`].
 //! * [`Subscription`]: a device's depth frames, decoded off the application's thread into
 //!   [`ReceivedFrame`]s, with a bounded queue where the newest frame wins and counters
-//!   ([`SubscriptionStats`]) of what was lost, skipped or dropped.
+//!   ([`SubscriptionStats`]) of what was lost, skipped or dropped. [`RawSubscription`]
+//!   ([`Client::subscribe_raw`]) gives every `depth_v2` message byte for byte instead, for
+//!   recorders.
 //! * [`Watcher`]: all of the above for every server at once: browses, keeps one client per server,
 //!   merges their events into [`WatchEvent`]s, and has mDNS re-verify servers that stop answering.
 //! * [`ClientConfig`], [`SubscriptionConfig`], [`WatcherConfig`]: plain settings, built with
@@ -65,8 +67,8 @@ pub use endpoint::{
 pub use error::ClientError;
 pub use sk2_proto::discovery::SERVICE_TYPE;
 pub use subscription::{
-    EndpointKind, ReceivedFrame, Subscription, SubscriptionStats, MAX_DEPTH_MESSAGE_BYTES,
-    REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX,
+    EndpointKind, RawMessage, RawSubscription, ReceivedFrame, Subscription, SubscriptionStats,
+    DEFAULT_RAW_QUEUE_LEN, MAX_DEPTH_MESSAGE_BYTES, REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX,
 };
 pub use watcher::{
     WatchEvent, WatchedServer, Watcher, WatcherConfig, DEFAULT_RETRY_AFTER, DEFAULT_REVERIFY_EVERY,

@@ -12,6 +12,9 @@
 //! ([`SubscriptionStats::dropped`]). Memory stays bounded by `queue_len + rcvhwm` frames whatever
 //! the application does.
 //!
+//! A [`RawSubscription`] is the recorder's variant: every `depth_v2` message, undecoded, byte for
+//! byte, in a longer queue, with the same counters.
+//!
 //! A server that already has as many subscribers as it allows refuses the connection during the
 //! handshake (docs/protocol.md, "Peer limits"); libzmq would then never retry, so the receiving
 //! thread watches for that refusal (a socket monitor), counts it in
@@ -39,6 +42,10 @@ use crate::error::ClientError;
 /// about 330 KB even when LZ4 cannot compress; 16 MiB leaves room for larger sensors and lossless
 /// codecs while refusing a hostile multi-GB message before it is buffered.
 pub const MAX_DEPTH_MESSAGE_BYTES: i64 = 16 * 1024 * 1024;
+/// Undecoded messages a [`RawSubscription`] keeps for the application: about 8 s at 30 fps (some
+/// 25 MB of MEDHUF frames), so a recorder rides out a disk that stalls for seconds without losing
+/// a frame.
+pub const DEFAULT_RAW_QUEUE_LEN: usize = 256;
 /// How often the receiving thread checks whether it should stop.
 const STOP_POLL: Duration = Duration::from_millis(50);
 /// First pause before connecting again after the server refused the subscription (it was full);
@@ -94,15 +101,33 @@ impl ReceivedFrame {
     }
 }
 
+/// One `depth_v2` message exactly as the server sent it, not decoded: what a recorder stores.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RawMessage {
+    /// The device that produced it.
+    pub device_id: String,
+    /// Its header, checked (docs/protocol.md, section 5.4); the payload is not decoded.
+    pub header: FrameHeader,
+    /// The whole message, header and payload, byte for byte.
+    pub bytes: Vec<u8>,
+    /// When the message arrived at this client.
+    pub received_at: Instant,
+    /// When the message arrived, by this host's wall clock, in ns since the Unix epoch.
+    pub received_time_ns: u64,
+}
+
 /// Counters of a subscription, for fps / drop displays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SubscriptionStats {
     /// Messages received from the socket.
     pub received: u64,
-    /// Frames decoded and queued.
+    /// Frames decoded and queued (for a [`RawSubscription`]: messages whose header checked out,
+    /// queued undecoded).
     pub decoded: u64,
-    /// Decoded frames dropped because the application did not take them in time (oldest first).
+    /// Queued frames (or raw messages) dropped because the application did not take them in
+    /// time (oldest first).
     pub dropped: u64,
     /// Messages skipped without decoding because a newer one was already waiting (the decoder
     /// is slower than the sensor).
@@ -169,60 +194,23 @@ impl Subscription {
         address: SocketAddr,
         config: &SubscriptionConfig,
     ) -> Result<Self, ClientError> {
-        let socket = context.socket(zmq::SUB)?;
-        socket.set_linger(0)?;
-        socket.set_rcvhwm(config.rcvhwm)?;
-        socket.set_maxmsgsize(MAX_DEPTH_MESSAGE_BYTES)?;
-        socket.set_ipv6(address.is_ipv6())?;
-        socket.set_subscribe(b"")?;
-        let zmq_endpoint = zmq_address(address);
-        // Only refusals are watched: the server said no during the handshake (ZAP status 400).
-        let monitor_address = format!(
-            "inproc://sk2-subscription-monitor-{}",
-            NEXT_MONITOR.fetch_add(1, Ordering::Relaxed)
-        );
-        socket.monitor(
-            &monitor_address,
-            zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32,
-        )?;
-        let monitor = context.socket(zmq::PAIR)?;
-        monitor.set_linger(0)?;
-        monitor.connect(&monitor_address)?;
-        socket.connect(&zmq_endpoint)?;
-
         let (frames_tx, frames) = DropOldest::new(config.queue_len);
-        let counters = Arc::new(Counters {
-            dropped: frames_tx.dropped_counter(),
-            ..Counters::default()
-        });
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut receiver = Receiving {
-            socket,
-            monitor,
-            endpoint: zmq_endpoint.clone(),
-            retry: None,
-            retry_backoff: Backoff::new(REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX),
-            device_id: device_id.to_owned(),
+        let started = Receiving::start(
+            context,
+            device_id,
             kind,
-            shape: config.depth_shape,
-            last_sequence: None,
-            frames: frames_tx,
-            counters: Arc::clone(&counters),
-            stop: Arc::clone(&stop),
-        };
-        let thread = std::thread::Builder::new()
-            .name(format!("sk2-depth {}", short_id(device_id)))
-            .spawn(move || receiver.run())
-            .map_err(|error| ClientError::Thread(error.to_string()))?;
-        tracing::debug!(device = %short_id(device_id), endpoint = %zmq_endpoint, ?kind, "subscribed");
+            address,
+            config,
+            Output::Decoded(frames_tx),
+        )?;
         Ok(Self {
             device_id: device_id.to_owned(),
-            endpoint: zmq_endpoint,
+            endpoint: started.endpoint,
             kind,
             frames,
-            counters,
-            stop,
-            thread: Some(thread),
+            counters: started.counters,
+            stop: started.stop,
+            thread: Some(started.thread),
         })
     }
 
@@ -263,16 +251,7 @@ impl Subscription {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> SubscriptionStats {
-        let c = &self.counters;
-        SubscriptionStats {
-            received: c.received.load(Ordering::Relaxed),
-            decoded: c.decoded.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
-            skipped: c.skipped.load(Ordering::Relaxed),
-            decode_errors: c.decode_errors.load(Ordering::Relaxed),
-            lost: c.lost.load(Ordering::Relaxed),
-            refused: c.refused.load(Ordering::Relaxed),
-        }
+        self.counters.snapshot()
     }
 
     /// Stops receiving and closes the socket; returns once it is closed.
@@ -281,11 +260,112 @@ impl Subscription {
     }
 
     fn close(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::warn!(device = %short_id(&self.device_id), "depth thread panicked");
-            }
+        stop_thread(&self.stop, &mut self.thread, &self.device_id);
+    }
+}
+
+/// Every `depth_v2` message of one device, exactly as received and not decoded: for recorders.
+///
+/// Unlike [`Subscription`], nothing is skipped: every message whose header checks out is queued
+/// (a bad one is counted in [`SubscriptionStats::decode_errors`]), and only when the application
+/// falls [`DEFAULT_RAW_QUEUE_LEN`] messages behind is the oldest dropped and counted
+/// ([`SubscriptionStats::dropped`]). Dropping it (or [`RawSubscription::unsubscribe`]) stops the
+/// thread and closes the socket.
+#[derive(Debug)]
+pub struct RawSubscription {
+    device_id: String,
+    endpoint: String,
+    messages: Receiver<RawMessage>,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RawSubscription {
+    /// Opens a raw subscription to `device_id`'s `depth_v2` endpoint at `address` (resolved by
+    /// the caller).
+    pub(crate) fn open(
+        context: &zmq::Context,
+        device_id: &str,
+        address: SocketAddr,
+        config: &SubscriptionConfig,
+    ) -> Result<Self, ClientError> {
+        let (messages_tx, messages) = DropOldest::new(DEFAULT_RAW_QUEUE_LEN);
+        let started = Receiving::start(
+            context,
+            device_id,
+            EndpointKind::DepthV2,
+            address,
+            config,
+            Output::Raw(messages_tx),
+        )?;
+        Ok(Self {
+            device_id: device_id.to_owned(),
+            endpoint: started.endpoint,
+            messages,
+            counters: started.counters,
+            stop: started.stop,
+            thread: Some(started.thread),
+        })
+    }
+
+    /// The device this subscription reads.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// The resolved address the socket connected to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Waits up to `timeout` for the next message.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<RawMessage> {
+        self.messages.recv_timeout(timeout).ok()
+    }
+
+    /// The queue of messages, for `crossbeam_channel::select!` over many subscriptions.
+    pub fn messages(&self) -> &Receiver<RawMessage> {
+        &self.messages
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> SubscriptionStats {
+        self.counters.snapshot()
+    }
+
+    /// Stops receiving and closes the socket; returns once it is closed.
+    pub fn unsubscribe(mut self) {
+        stop_thread(&self.stop, &mut self.thread, &self.device_id);
+    }
+}
+
+impl Drop for RawSubscription {
+    fn drop(&mut self) {
+        stop_thread(&self.stop, &mut self.thread, &self.device_id);
+    }
+}
+
+impl Counters {
+    fn snapshot(&self) -> SubscriptionStats {
+        SubscriptionStats {
+            received: self.received.load(Ordering::Relaxed),
+            decoded: self.decoded.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            decode_errors: self.decode_errors.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Tells a receiving thread to stop and waits for it.
+fn stop_thread(stop: &AtomicBool, thread: &mut Option<JoinHandle<()>>, device_id: &str) {
+    stop.store(true, Ordering::Relaxed);
+    if let Some(thread) = thread.take() {
+        if thread.join().is_err() {
+            tracing::warn!(device = %short_id(device_id), "depth thread panicked");
         }
     }
 }
@@ -305,6 +385,32 @@ impl Iterator for Subscription {
     }
 }
 
+/// Where the receiving thread puts what it receives; when the application falls behind, the
+/// oldest is dropped and counted in [`SubscriptionStats::dropped`].
+enum Output {
+    /// Decoded frames; only the newest waiting message is decoded.
+    Decoded(DropOldest<ReceivedFrame>),
+    /// Every `depth_v2` message, undecoded.
+    Raw(DropOldest<RawMessage>),
+}
+
+impl Output {
+    fn dropped_counter(&self) -> Arc<AtomicU64> {
+        match self {
+            Output::Decoded(queue) => queue.dropped_counter(),
+            Output::Raw(queue) => queue.dropped_counter(),
+        }
+    }
+}
+
+/// A started receiving thread, for its subscription to keep.
+struct Started {
+    endpoint: String,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
 /// The receiving thread: owns the SUB socket, decodes, queues.
 struct Receiving {
     socket: zmq::Socket,
@@ -321,14 +427,75 @@ struct Receiving {
     shape: (usize, usize),
     /// Sequence number of the last `depth_v2` frame, to count gaps.
     last_sequence: Option<u64>,
-    /// Decoded frames for the application; when it falls behind, the oldest is dropped and
-    /// counted in [`SubscriptionStats::dropped`].
-    frames: DropOldest<ReceivedFrame>,
+    output: Output,
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
 }
 
 impl Receiving {
+    /// Connects a SUB socket to `device_id`'s endpoint of `kind` at `address` and starts the
+    /// thread that receives on it into `output`.
+    fn start(
+        context: &zmq::Context,
+        device_id: &str,
+        kind: EndpointKind,
+        address: SocketAddr,
+        config: &SubscriptionConfig,
+        output: Output,
+    ) -> Result<Started, ClientError> {
+        let socket = context.socket(zmq::SUB)?;
+        socket.set_linger(0)?;
+        socket.set_rcvhwm(config.rcvhwm)?;
+        socket.set_maxmsgsize(MAX_DEPTH_MESSAGE_BYTES)?;
+        socket.set_ipv6(address.is_ipv6())?;
+        socket.set_subscribe(b"")?;
+        let zmq_endpoint = zmq_address(address);
+        // Only refusals are watched: the server said no during the handshake (ZAP status 400).
+        let monitor_address = format!(
+            "inproc://sk2-subscription-monitor-{}",
+            NEXT_MONITOR.fetch_add(1, Ordering::Relaxed)
+        );
+        socket.monitor(
+            &monitor_address,
+            zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32,
+        )?;
+        let monitor = context.socket(zmq::PAIR)?;
+        monitor.set_linger(0)?;
+        monitor.connect(&monitor_address)?;
+        socket.connect(&zmq_endpoint)?;
+
+        let counters = Arc::new(Counters {
+            dropped: output.dropped_counter(),
+            ..Counters::default()
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut receiver = Receiving {
+            socket,
+            monitor,
+            endpoint: zmq_endpoint.clone(),
+            retry: None,
+            retry_backoff: Backoff::new(REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX),
+            device_id: device_id.to_owned(),
+            kind,
+            shape: config.depth_shape,
+            last_sequence: None,
+            output,
+            counters: Arc::clone(&counters),
+            stop: Arc::clone(&stop),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("sk2-depth {}", short_id(device_id)))
+            .spawn(move || receiver.run())
+            .map_err(|error| ClientError::Thread(error.to_string()))?;
+        tracing::debug!(device = %short_id(device_id), endpoint = %zmq_endpoint, ?kind, "subscribed");
+        Ok(Started {
+            endpoint: zmq_endpoint,
+            counters,
+            stop,
+            thread,
+        })
+    }
+
     fn run(&mut self) {
         let mut raw = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
@@ -360,6 +527,10 @@ impl Receiving {
                     Ok(message) => {
                         self.counters.received.fetch_add(1, Ordering::Relaxed);
                         self.count_gap_of(&message);
+                        if matches!(self.output, Output::Raw(_)) {
+                            self.deliver_raw(message);
+                            continue;
+                        }
                         if newest.replace(message).is_some() {
                             self.counters.skipped.fetch_add(1, Ordering::Relaxed);
                         }
@@ -388,12 +559,46 @@ impl Receiving {
             };
             self.counters.decoded.fetch_add(1, Ordering::Relaxed);
             tracing::trace!(device = %short_id(&self.device_id), "depth frame");
-            self.frames.send(ReceivedFrame {
-                device_id: self.device_id.clone(),
-                depth,
-                header,
-                received_at,
-            });
+            if let Output::Decoded(frames) = &self.output {
+                frames.send(ReceivedFrame {
+                    device_id: self.device_id.clone(),
+                    depth,
+                    header,
+                    received_at,
+                });
+            }
+        }
+    }
+
+    /// Queues a message as received, once its header checks out.
+    fn deliver_raw(&mut self, message: Vec<Vec<u8>>) {
+        self.retry_backoff.reset();
+        let received_at = Instant::now();
+        let received_time_ns = sk2_proto::sensor::unix_time_ns();
+        let Output::Raw(messages) = &self.output else {
+            return;
+        };
+        let checked = match <[Vec<u8>; 1]>::try_from(message) {
+            Ok([bytes]) => depth_v2::decode_header(&bytes)
+                .map(|header| (header, bytes))
+                .map_err(|error| error.to_string()),
+            Err(other) => Err(format!("expected 1 frame, got {}", other.len())),
+        };
+        match checked {
+            Ok((header, bytes)) => {
+                self.counters.decoded.fetch_add(1, Ordering::Relaxed);
+                messages.send(RawMessage {
+                    device_id: self.device_id.clone(),
+                    header,
+                    bytes,
+                    received_at,
+                    received_time_ns,
+                });
+            }
+            Err(error) => {
+                self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%error, device = %short_id(&self.device_id), "bad depth_v2 message");
+            }
         }
     }
 

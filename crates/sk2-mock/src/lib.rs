@@ -5,6 +5,8 @@
 //!   [`MockMode::Realistic`], a room with sensor-like noise that grows with distance, holes of `0`
 //!   and far values up to 8000 mm, so codecs and the lossy 12-bit path are exercised honestly.
 //! * [`ReplaySensor`]: plays a directory of recorded `.u16` frames in a loop.
+//! * [`RecordingSensor`]: plays a sensor of an MCAP recording made by `kinect-record`, at its
+//!   recorded pace (or faster, or in a loop), with its recorded sequence numbers and gaps.
 //!
 //! Both implement [`sk2_proto::Sensor`]: each runs one capture thread that produces frames at a
 //! chosen rate (or as fast as it can) and hands them to the sink. The sink is called on that thread
@@ -25,9 +27,11 @@
 
 mod capture;
 mod mock;
+mod recording;
 mod replay;
 
 pub use mock::{MockConfig, MockKinect, MockMode, ParseMockModeError};
+pub use recording::{PlaybackConfig, RecordedSensor, RecordingSensor};
 pub use replay::{ReplayError, ReplaySensor, MAX_REPLAY_BYTES};
 
 /// The mock's default frame rate: the Kinect v2 depth camera runs at 30 fps.

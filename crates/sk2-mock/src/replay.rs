@@ -1,4 +1,5 @@
 //! [`ReplaySensor`]: plays recorded `.u16` frames in a loop, as if a camera were filming them.
+//! [`ReplayError`] is also the error of [`crate::RecordingSensor`] (MCAP recordings).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,6 +55,39 @@ pub enum ReplayError {
     /// The files together exceed [`MAX_REPLAY_BYTES`].
     #[error("the frames in {0} exceed the replay limit of {MAX_REPLAY_BYTES} bytes")]
     TooLarge(PathBuf),
+    /// An MCAP recording cannot be read (the cause says what and where).
+    #[error("{path}: {source}")]
+    Recording {
+        /// The recording.
+        path: PathBuf,
+        /// What is wrong.
+        source: sk2_record::ReadError,
+    },
+    /// An MCAP file has no channel of depth frames (`depth_v2` or `foxglove.RawImage`).
+    #[error("{path} has no depth_v2 or RawImage channel (channels: {topics:?})")]
+    NoDepthChannel {
+        /// The file.
+        path: PathBuf,
+        /// The topics it has.
+        topics: Vec<String>,
+    },
+    /// A channel's sequence numbers go backwards or repeat: replay could not keep them.
+    #[error(
+        "{path}: on {topic}, sequence {sequence} follows {after}; a recording's must increase"
+    )]
+    SequenceNotIncreasing {
+        /// The file.
+        path: PathBuf,
+        /// The channel.
+        topic: String,
+        /// The offending sequence number.
+        sequence: u64,
+        /// The one before it.
+        after: u64,
+    },
+    /// The playback rate is not a positive number.
+    #[error("playback rate {0} must be a positive number")]
+    BadRate(f64),
 }
 
 /// A sensor that replays the `.u16` files of a directory, in name order, in a loop.

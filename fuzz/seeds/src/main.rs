@@ -15,6 +15,7 @@ mod sk2_fuzz;
 use sk2_fuzz::{join_frames, join_shape};
 use sk2_proto::depth_v2::{self, Codec};
 use sk2_proto::{sk2, CapturedFrame, DepthFrame, Device, ErrorPayload, Me, Reply, Request};
+use sk2_record::{RecordFormat, RecordingWriter};
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -125,6 +126,7 @@ fn main() {
         })
         .collect();
     let scene = DepthFrame::new(32, 24, scene).expect("valid scene");
+    write_recording_seeds(&scene, &mut write);
     for (frame_name, frame) in [("worked_example", worked), ("scene", scene)] {
         let captured = CapturedFrame {
             depth: frame,
@@ -151,6 +153,41 @@ fn main() {
         "make-seeds: wrote {written} seeds under {}",
         corpus.display()
     );
+}
+
+/// Recordings for `recording_read`: the scene in two frames of each format, and a copy cut short
+/// as a killed recorder leaves it.
+fn write_recording_seeds(scene: &DepthFrame, write: &mut impl FnMut(&str, &str, &[u8])) {
+    for (name, format) in [
+        ("depth_v2", RecordFormat::DepthV2),
+        ("foxglove", RecordFormat::FoxgloveRawImage),
+    ] {
+        let out = std::io::Cursor::new(Vec::new());
+        let mut writer = RecordingWriter::new(out, format).expect("writing to memory");
+        writer
+            .write_me("seed", r#"{"name":"seed"}"#, "make-seeds")
+            .expect("writing to memory");
+        let channel = writer.add_sensor("seed", "sensor").expect("one channel");
+        for sequence in [7, 9] {
+            let captured = CapturedFrame {
+                depth: scene.clone(),
+                sequence,
+                device_timestamp: sequence,
+                capture_time_ns: 1_700_000_000_000_000_000 + sequence,
+            };
+            let message = depth_v2::encode(&captured, Codec::MedHuf);
+            writer
+                .write_depth_v2(channel, &message, captured.capture_time_ns + 1)
+                .expect("a valid message");
+        }
+        let file = writer.finish().expect("writing to memory").into_inner();
+        write("recording_read", name, &file);
+        write(
+            "recording_read",
+            &format!("{name}_cut"),
+            &file[..file.len() * 2 / 3],
+        );
+    }
 }
 
 fn codec_index(codec: Codec) -> u8 {

@@ -1,0 +1,492 @@
+//! [`RecordingReader`]: reads a recording back, message by message.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{ErrorKind, Read};
+use std::sync::Arc;
+
+use mcap::records::Record;
+use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
+use mcap::McapError;
+use sk2_proto::depth_v2::{self, FrameHeader};
+use sk2_proto::CapturedFrame;
+
+use crate::error::ReadError;
+use crate::foxglove_image;
+
+/// What the messages of a channel are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelKind {
+    /// `depth_v2` messages as received ([`crate::DEPTH_V2_MESSAGE_ENCODING`]).
+    DepthV2,
+    /// `foxglove.RawImage` in protobuf (a `--foxglove` recording, or another tool's images).
+    RawImage,
+    /// Anything else: another tool's channel, skipped by replay.
+    Other,
+}
+
+/// A channel of a recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// MCAP channel id.
+    pub id: u16,
+    /// Topic, `/<server>/<sensor>/<kind>` for streamkinect2's own channels.
+    pub topic: String,
+    /// What its messages are.
+    pub kind: ChannelKind,
+    /// The sensor id from the channel metadata (streamkinect2's channels have it).
+    pub device_id: Option<String>,
+    /// The server name from the channel metadata.
+    pub server: Option<String>,
+    /// Its message encoding as written.
+    pub message_encoding: String,
+}
+
+/// The `streamkinect2.me` metadata of a recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeRecord {
+    /// The server's name.
+    pub server: String,
+    /// The server's `me` reply, JSON as the server sent it.
+    pub me_json: String,
+    /// The program that recorded, with its version.
+    pub recorder: String,
+}
+
+/// One message of a recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedMessage {
+    /// Its channel.
+    pub channel: Arc<ChannelInfo>,
+    /// Its index among the file's messages (of every channel), from 0.
+    pub index: u64,
+    /// MCAP sequence: the low 32 bits of the frame's sequence number.
+    pub sequence: u32,
+    /// When the recorder received it, ns since the Unix epoch.
+    pub log_time_ns: u64,
+    /// When the sensor captured it, ns since the Unix epoch.
+    pub publish_time_ns: u64,
+    /// The message as stored: for [`ChannelKind::DepthV2`], the `depth_v2` message as received.
+    pub data: Vec<u8>,
+}
+
+impl RecordedMessage {
+    /// The `depth_v2` header of a [`ChannelKind::DepthV2`] message, checked.
+    pub fn depth_v2_header(&self) -> Result<FrameHeader, ReadError> {
+        self.expect_kind(&ChannelKind::DepthV2)?;
+        depth_v2::decode_header(&self.data).map_err(|source| self.bad_depth_v2(source))
+    }
+
+    /// The frame, decoded from either kind of depth channel, with the sequence number and
+    /// timestamps it was captured with. A RawImage carries no device timestamp or 64-bit
+    /// sequence: those come from the MCAP message (`sequence`, `publish_time`).
+    pub fn decode(&self) -> Result<CapturedFrame, ReadError> {
+        match self.channel.kind {
+            ChannelKind::DepthV2 => {
+                let (header, depth) =
+                    depth_v2::decode(&self.data).map_err(|source| self.bad_depth_v2(source))?;
+                Ok(CapturedFrame {
+                    depth,
+                    sequence: header.sequence,
+                    device_timestamp: header.device_timestamp,
+                    capture_time_ns: header.capture_time_ns,
+                })
+            }
+            ChannelKind::RawImage => {
+                let (depth, stamp) = foxglove_image::decode(&self.data).map_err(|reason| {
+                    ReadError::BadRawImage {
+                        topic: self.channel.topic.clone(),
+                        index: self.index,
+                        reason,
+                    }
+                })?;
+                let capture_time_ns = stamp.unwrap_or(self.publish_time_ns);
+                Ok(CapturedFrame {
+                    depth,
+                    sequence: u64::from(self.sequence),
+                    device_timestamp: capture_time_ns,
+                    capture_time_ns,
+                })
+            }
+            ChannelKind::Other => Err(ReadError::NotDepth {
+                topic: self.channel.topic.clone(),
+                message_encoding: self.channel.message_encoding.clone(),
+            }),
+        }
+    }
+
+    fn expect_kind(&self, kind: &ChannelKind) -> Result<(), ReadError> {
+        if self.channel.kind == *kind {
+            Ok(())
+        } else {
+            Err(ReadError::NotDepth {
+                topic: self.channel.topic.clone(),
+                message_encoding: self.channel.message_encoding.clone(),
+            })
+        }
+    }
+
+    fn bad_depth_v2(&self, source: depth_v2::DepthV2Error) -> ReadError {
+        ReadError::BadDepthV2 {
+            topic: self.channel.topic.clone(),
+            index: self.index,
+            source,
+        }
+    }
+}
+
+/// Reads a recording front to back from any [`Read`]: an iterator of messages.
+///
+/// It reads records linearly and needs neither the summary nor the index, so it reads a file
+/// whose writer was killed or ran out of disk up to the last complete record, then yields
+/// [`ReadError::Truncated`] (see [`ReadError::is_truncation`]). After any error it yields nothing
+/// more. Memory is bounded by [`crate::MAX_RECORD_BYTES`] per record, whatever the input.
+pub struct RecordingReader<R> {
+    source: R,
+    reader: LinearReader,
+    offset: u64,
+    head: Vec<u8>,
+    schemas: HashMap<u16, String>,
+    channels: HashMap<u16, Arc<ChannelInfo>>,
+    me: Option<MeRecord>,
+    metadata: Vec<(String, BTreeMap<String, String>)>,
+    messages: u64,
+    done: bool,
+    /// The records of the chunk being read (decompressed), and how far into them.
+    chunk: Vec<u8>,
+    chunk_at: usize,
+}
+
+impl<R> std::fmt::Debug for RecordingReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingReader")
+            .field("offset", &self.offset)
+            .field("messages", &self.messages)
+            .field("channels", &self.channels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordingReader<std::io::BufReader<std::fs::File>> {
+    /// Opens the recording at `path`.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, ReadError> {
+        let file =
+            std::fs::File::open(path).map_err(|source| ReadError::Io { offset: 0, source })?;
+        Ok(Self::new(std::io::BufReader::new(file)))
+    }
+}
+
+impl<R: Read> RecordingReader<R> {
+    /// A reader of the recording in `source`, from its first byte.
+    pub fn new(source: R) -> Self {
+        let options = LinearReaderOptions::default()
+            // Whole chunks, unpacked by `unpack_chunk`: mcap 0.26 reading the records of an
+            // uncompressed chunk subtracts a record's length from what is left of the chunk
+            // without checking it fits (an overflow panic in debug builds, found by the fuzz
+            // target). Whole chunk records are also held to the record length limit.
+            .with_emit_chunks(true)
+            .with_record_length_limit(crate::MAX_RECORD_BYTES);
+        Self {
+            source,
+            reader: LinearReader::new_with_options(options),
+            offset: 0,
+            head: Vec::new(),
+            schemas: HashMap::new(),
+            channels: HashMap::new(),
+            me: None,
+            metadata: Vec::new(),
+            messages: 0,
+            done: false,
+            chunk: Vec::new(),
+            chunk_at: 0,
+        }
+    }
+
+    /// The `streamkinect2.me` metadata, once read (it comes before the first message).
+    pub fn me(&self) -> Option<&MeRecord> {
+        self.me.as_ref()
+    }
+
+    /// Other metadata records read so far, by name, in file order (such as
+    /// [`crate::STATS_METADATA_NAME`], written at the end).
+    pub fn metadata(&self) -> &[(String, BTreeMap<String, String>)] {
+        &self.metadata
+    }
+
+    /// The channels declared so far.
+    pub fn channels(&self) -> Vec<Arc<ChannelInfo>> {
+        let mut channels: Vec<_> = self.channels.values().cloned().collect();
+        channels.sort_by_key(|channel| channel.id);
+        channels
+    }
+
+    /// Bytes read from the source so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Messages yielded so far.
+    pub fn messages_read(&self) -> u64 {
+        self.messages
+    }
+
+    fn fail(&mut self, error: ReadError) -> Option<Result<RecordedMessage, ReadError>> {
+        self.done = true;
+        Some(Err(error))
+    }
+
+    fn classify(&self, error: McapError) -> ReadError {
+        let magic_seen = self.head.len() >= mcap::MAGIC.len();
+        if !mcap::MAGIC.starts_with(&self.head[..self.head.len().min(mcap::MAGIC.len())]) {
+            return ReadError::NotMcap {
+                found: self.head.clone(),
+            };
+        }
+        match error {
+            McapError::UnexpectedEof => ReadError::Truncated {
+                offset: self.offset,
+                messages: self.messages,
+            },
+            McapError::BadMagic if !magic_seen => ReadError::Truncated {
+                offset: self.offset,
+                messages: self.messages,
+            },
+            McapError::Io(source) => ReadError::Io {
+                offset: self.offset,
+                source,
+            },
+            source => ReadError::Corrupt {
+                offset: self.offset,
+                messages: self.messages,
+                source,
+            },
+        }
+    }
+
+    fn corrupt(&self, source: McapError) -> ReadError {
+        ReadError::Corrupt {
+            offset: self.offset,
+            messages: self.messages,
+            source,
+        }
+    }
+
+    /// Handles one record; a message comes back to the caller.
+    fn on_record(&mut self, record: Record<'_>) -> Result<Option<RecordedMessage>, ReadError> {
+        match record {
+            Record::Schema { header, .. } => {
+                self.schemas.insert(header.id, header.name);
+            }
+            Record::Channel(channel) => {
+                let schema = match channel.schema_id {
+                    0 => None,
+                    id => Some(self.schemas.get(&id).cloned().ok_or_else(|| {
+                        self.corrupt(McapError::UnknownSchema(channel.topic.clone(), id))
+                    })?),
+                };
+                let kind = if channel.message_encoding == crate::DEPTH_V2_MESSAGE_ENCODING {
+                    ChannelKind::DepthV2
+                } else if channel.message_encoding == "protobuf"
+                    && schema.as_deref() == Some("foxglove.RawImage")
+                {
+                    ChannelKind::RawImage
+                } else {
+                    ChannelKind::Other
+                };
+                let info = ChannelInfo {
+                    id: channel.id,
+                    kind,
+                    device_id: channel.metadata.get(crate::DEVICE_ID_KEY).cloned(),
+                    server: channel.metadata.get(crate::SERVER_KEY).cloned(),
+                    topic: channel.topic,
+                    message_encoding: channel.message_encoding,
+                };
+                // Chunked files repeat channels in the summary: keep the first, they are equal.
+                self.channels
+                    .entry(info.id)
+                    .or_insert_with(|| Arc::new(info));
+            }
+            Record::Message { header, data } => {
+                let channel = self
+                    .channels
+                    .get(&header.channel_id)
+                    .cloned()
+                    .ok_or_else(|| {
+                        self.corrupt(McapError::UnknownChannel(
+                            header.sequence,
+                            header.channel_id,
+                        ))
+                    })?;
+                let message = RecordedMessage {
+                    channel,
+                    index: self.messages,
+                    sequence: header.sequence,
+                    log_time_ns: header.log_time,
+                    publish_time_ns: header.publish_time,
+                    data: data.into_owned(),
+                };
+                self.messages += 1;
+                return Ok(Some(message));
+            }
+            Record::Metadata(metadata) if metadata.name == crate::ME_METADATA_NAME => {
+                let field = |key: &str| {
+                    metadata
+                        .metadata
+                        .get(key)
+                        .cloned()
+                        .ok_or_else(|| ReadError::BadMetadata {
+                            name: metadata.name.clone(),
+                            reason: format!("no {key:?} key"),
+                        })
+                };
+                self.me = Some(MeRecord {
+                    server: field("server")?,
+                    me_json: field("me")?,
+                    recorder: field("recorder").unwrap_or_default(),
+                });
+            }
+            Record::Metadata(metadata) => self.metadata.push((metadata.name, metadata.metadata)),
+            Record::Chunk { header, data } => {
+                // A chunk's CRC is checked before any of its records is used: a damaged chunk
+                // yields nothing.
+                self.chunk = unpack_chunk(&header, &data).map_err(|error| self.corrupt(error))?;
+                self.chunk_at = 0;
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    /// The next record of the current chunk, handled; `None` when the chunk is done.
+    fn next_in_chunk(&mut self) -> Option<Result<Option<RecordedMessage>, ReadError>> {
+        let rest = self
+            .chunk
+            .get(self.chunk_at..)
+            .filter(|rest| !rest.is_empty())?;
+        let parsed = split_record(rest).and_then(|(opcode, body, used)| {
+            Ok((mcap::parse_record(opcode, body)?.into_owned(), used))
+        });
+        let (record, used) = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                self.chunk.clear();
+                return Some(Err(self.corrupt(error)));
+            }
+        };
+        self.chunk_at += used;
+        if matches!(record, Record::Chunk { .. }) {
+            return Some(Err(self.corrupt(McapError::BadIndex)));
+        }
+        Some(self.on_record(record))
+    }
+}
+
+/// The records of a chunk: its data, decompressed when it is zstd, checked against the
+/// uncompressed size and (when not 0) the CRC its header gives.
+fn unpack_chunk(header: &mcap::records::ChunkHeader, data: &[u8]) -> Result<Vec<u8>, McapError> {
+    let size = usize::try_from(header.uncompressed_size)
+        .ok()
+        .filter(|&size| size <= crate::MAX_RECORD_BYTES)
+        .ok_or(McapError::ChunkTooLarge(header.uncompressed_size))?;
+    let records = match header.compression.as_str() {
+        "" => data.to_vec(),
+        "zstd" => zstd::bulk::decompress(data, size)
+            .map_err(|error| McapError::DecompressionError(error.to_string()))?,
+        other => return Err(McapError::UnsupportedCompression(other.to_owned())),
+    };
+    if records.len() != size {
+        return Err(McapError::BadChunkLength {
+            header: header.uncompressed_size,
+            available: records.len() as u64,
+        });
+    }
+    let calculated = crc32fast::hash(&records);
+    if header.uncompressed_crc != 0 && header.uncompressed_crc != calculated {
+        return Err(McapError::BadChunkCrc {
+            saved: header.uncompressed_crc,
+            calculated,
+        });
+    }
+    Ok(records)
+}
+
+/// Splits the record at the start of `records` (opcode, u64 little-endian length, body) into
+/// its opcode, its body and the bytes it takes.
+fn split_record(records: &[u8]) -> Result<(u8, &[u8], usize), McapError> {
+    let (&[opcode], rest) = records
+        .split_first_chunk::<1>()
+        .ok_or(McapError::UnexpectedEoc)?;
+    let (length, rest) = rest
+        .split_first_chunk::<8>()
+        .ok_or(McapError::UnexpectedEoc)?;
+    let length = usize::try_from(u64::from_le_bytes(*length))
+        .ok()
+        .filter(|&length| length <= rest.len())
+        .ok_or(McapError::UnexpectedEoc)?;
+    Ok((opcode, &rest[..length], 9 + length))
+}
+
+impl<R: Read> Iterator for RecordingReader<R> {
+    type Item = Result<RecordedMessage, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        loop {
+            match self.next_in_chunk() {
+                Some(Ok(Some(message))) => return Some(Ok(message)),
+                Some(Ok(None)) => continue,
+                Some(Err(error)) => return self.fail(error),
+                None => {}
+            }
+            let event = match self.reader.next_event() {
+                None => {
+                    self.done = true;
+                    return None;
+                }
+                Some(Err(error)) => {
+                    let error = self.classify(error);
+                    return self.fail(error);
+                }
+                Some(Ok(event)) => event,
+            };
+            match event {
+                LinearReadEvent::ReadRequest(need) => {
+                    let buffer = self.reader.insert(need);
+                    let read = loop {
+                        match self.source.read(buffer) {
+                            Ok(read) => break read,
+                            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                            Err(source) => {
+                                let offset = self.offset;
+                                return self.fail(ReadError::Io { offset, source });
+                            }
+                        }
+                    };
+                    let missing_head = mcap::MAGIC.len().saturating_sub(self.head.len());
+                    self.head
+                        .extend_from_slice(&buffer[..read.min(missing_head)]);
+                    self.offset += read as u64;
+                    self.reader.notify_read(read);
+                }
+                LinearReadEvent::Record { opcode, data } => {
+                    let record = match mcap::parse_record(opcode, data) {
+                        Ok(record) => record,
+                        Err(error) => {
+                            let error = self.corrupt(error);
+                            return self.fail(error);
+                        }
+                    };
+                    // `record` borrows the reader's buffer; owned data leaves with the message.
+                    let record = record.into_owned();
+                    match self.on_record(record) {
+                        Ok(Some(message)) => return Some(Ok(message)),
+                        Ok(None) => {}
+                        Err(error) => return self.fail(error),
+                    }
+                }
+            }
+        }
+    }
+}

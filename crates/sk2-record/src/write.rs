@@ -1,0 +1,236 @@
+//! [`RecordingWriter`]: writes `depth_v2` messages into an MCAP file.
+
+use std::collections::BTreeMap;
+use std::io::{Seek, Write};
+
+use mcap::records::{MessageHeader, Metadata};
+use mcap::{Compression, WriteOptions};
+use sk2_proto::depth_v2;
+
+use crate::error::WriteError;
+use crate::{foxglove_image, topic};
+
+/// What a recording stores for each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RecordFormat {
+    /// Each `depth_v2` message exactly as received, in uncompressed chunks (the payload is
+    /// already compressed by its codec): the file is the size of the messages, and replay
+    /// publishes the recorded frames exactly.
+    #[default]
+    DepthV2,
+    /// Each frame decoded into a `foxglove.RawImage` (16UC1, protobuf) in zstd chunks: opens in
+    /// Foxglove without a plugin, at the cost of a decode per frame and a larger file.
+    FoxgloveRawImage,
+}
+
+/// Uncompressed bytes per chunk. A chunk is the unit a killed recorder can lose: about 10 MEDHUF
+/// Kinect v2 frames (a third of a second at 30 fps), or two RawImage frames. Larger chunks would
+/// compress RawImage slightly better (zstd at level 1 gains little past a few frames).
+const CHUNK_BYTES: u64 = 1 << 20;
+
+/// zstd level of RawImage chunks: level 1 is the fast setting, and depth images compress to
+/// about the same size at higher levels for many times the CPU (docs/recording.md).
+const ZSTD_LEVEL: u32 = 1;
+
+/// A sensor's channel in a recording, from [`RecordingWriter::add_sensor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SensorChannel {
+    id: u16,
+}
+
+/// Writes one recording (layout in the [crate docs](crate)).
+///
+/// Call [`RecordingWriter::finish`] to write the summary and index; without it (a crash, a full
+/// disk) the file still reads linearly up to its last complete chunk. [`RecordingWriter::flush`]
+/// ends the current chunk early, bounding what a crash can lose.
+pub struct RecordingWriter<W: Write + Seek> {
+    mcap: mcap::Writer<W>,
+    format: RecordFormat,
+    sensors: BTreeMap<String, (SensorChannel, String)>,
+    scratch: Vec<u8>,
+    messages: u64,
+    message_bytes: u64,
+}
+
+impl<W: Write + Seek> std::fmt::Debug for RecordingWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingWriter")
+            .field("format", &self.format)
+            .field("sensors", &self.sensors.len())
+            .field("messages", &self.messages)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write + Seek> RecordingWriter<W> {
+    /// Starts a recording in `out` (the MCAP header is written at once).
+    pub fn new(out: W, format: RecordFormat) -> Result<Self, WriteError> {
+        let options = WriteOptions::new()
+            .profile("")
+            .library(format!("streamkinect2/{}", env!("CARGO_PKG_VERSION")))
+            .chunk_size(Some(CHUNK_BYTES))
+            // Chunks are built in memory and written whole, instead of streamed behind a
+            // placeholder header that is patched when the chunk ends: a killed recorder then
+            // leaves complete chunks followed by at most one cut write, which readers see as
+            // the end of the file, not as a corrupt chunk. Costs one chunk (1 MiB) of memory.
+            .disable_seeking(true);
+        let options = match format {
+            RecordFormat::DepthV2 => options.compression(None),
+            RecordFormat::FoxgloveRawImage => options
+                .compression(Some(Compression::Zstd))
+                .compression_level(ZSTD_LEVEL)
+                // zstd on the recorder's thread: a depth recording must not take every core.
+                .compression_threads(0),
+        };
+        Ok(Self {
+            mcap: options.create(out)?,
+            format,
+            sensors: BTreeMap::new(),
+            scratch: Vec::new(),
+            messages: 0,
+            message_bytes: 0,
+        })
+    }
+
+    /// What this writer stores.
+    pub fn format(&self) -> RecordFormat {
+        self.format
+    }
+
+    /// Writes the `streamkinect2.me` metadata: the server's name, its `me` reply as JSON and
+    /// the program that recorded.
+    pub fn write_me(
+        &mut self,
+        server: &str,
+        me_json: &str,
+        recorder: &str,
+    ) -> Result<(), WriteError> {
+        let metadata = BTreeMap::from([
+            ("server".to_owned(), server.to_owned()),
+            ("me".to_owned(), me_json.to_owned()),
+            ("recorder".to_owned(), recorder.to_owned()),
+        ]);
+        self.write_metadata(crate::ME_METADATA_NAME, metadata)
+    }
+
+    /// Writes a metadata record (for example [`crate::STATS_METADATA_NAME`] at the end).
+    pub fn write_metadata(
+        &mut self,
+        name: &str,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<(), WriteError> {
+        self.mcap.write_metadata(&Metadata {
+            name: name.to_owned(),
+            metadata,
+        })?;
+        Ok(())
+    }
+
+    /// The channel of sensor `device_id` of `server`, declared on first use.
+    pub fn add_sensor(
+        &mut self,
+        server: &str,
+        device_id: &str,
+    ) -> Result<SensorChannel, WriteError> {
+        if let Some((channel, _)) = self.sensors.get(device_id) {
+            return Ok(*channel);
+        }
+        let (schema_id, suffix, encoding) = match self.format {
+            RecordFormat::DepthV2 => (
+                self.mcap.add_schema(
+                    crate::DEPTH_V2_SCHEMA_NAME,
+                    crate::DEPTH_V2_SCHEMA_ENCODING,
+                    crate::DEPTH_V2_SCHEMA_TEXT.as_bytes(),
+                )?,
+                crate::DEPTH_V2_TOPIC_SUFFIX,
+                crate::DEPTH_V2_MESSAGE_ENCODING.to_owned(),
+            ),
+            RecordFormat::FoxgloveRawImage => {
+                let schema = foxglove_image::schema();
+                (
+                    self.mcap
+                        .add_schema(&schema.name, &schema.encoding, &schema.data)?,
+                    crate::RAW_IMAGE_TOPIC_SUFFIX,
+                    foxglove_image::message_encoding(),
+                )
+            }
+        };
+        let metadata = BTreeMap::from([
+            (crate::DEVICE_ID_KEY.to_owned(), device_id.to_owned()),
+            (crate::SERVER_KEY.to_owned(), server.to_owned()),
+        ]);
+        let id = self.mcap.add_channel(
+            schema_id,
+            &topic(server, device_id, suffix),
+            &encoding,
+            &metadata,
+        )?;
+        let channel = SensorChannel { id };
+        self.sensors
+            .insert(device_id.to_owned(), (channel, device_id.to_owned()));
+        Ok(channel)
+    }
+
+    /// Writes one `depth_v2` message received at `receive_time_ns` (ns since the Unix epoch).
+    ///
+    /// The header is checked first, so a recording never holds a message a reader would refuse.
+    /// [`RecordFormat::DepthV2`] stores `message` byte for byte; [`RecordFormat::FoxgloveRawImage`]
+    /// decodes it (a corrupt payload is then [`WriteError::BadMessage`]).
+    pub fn write_depth_v2(
+        &mut self,
+        channel: SensorChannel,
+        message: &[u8],
+        receive_time_ns: u64,
+    ) -> Result<(), WriteError> {
+        let header = depth_v2::decode_header(message).map_err(WriteError::BadMessage)?;
+        let mcap_header = MessageHeader {
+            channel_id: channel.id,
+            // MCAP's sequence is 32 bits; the full 64-bit one stays in the message header.
+            sequence: header.sequence as u32,
+            log_time: receive_time_ns,
+            publish_time: header.capture_time_ns,
+        };
+        let data: &[u8] = match self.format {
+            RecordFormat::DepthV2 => message,
+            RecordFormat::FoxgloveRawImage => {
+                let (_, depth) = depth_v2::decode(message).map_err(WriteError::BadMessage)?;
+                let frame_id = self
+                    .sensors
+                    .values()
+                    .find(|(known, _)| *known == channel)
+                    .map_or("", |(_, device_id)| device_id.as_str());
+                foxglove_image::encode(&depth, header.capture_time_ns, frame_id, &mut self.scratch);
+                &self.scratch
+            }
+        };
+        self.mcap.write_to_known_channel(&mcap_header, data)?;
+        self.messages += 1;
+        self.message_bytes += data.len() as u64;
+        Ok(())
+    }
+
+    /// Ends the current chunk and flushes it to `out`: everything written so far survives a
+    /// crash of the process.
+    pub fn flush(&mut self) -> Result<(), WriteError> {
+        self.mcap.flush()?;
+        Ok(())
+    }
+
+    /// Messages written.
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
+    /// Bytes of message data written (before chunk compression).
+    pub fn message_bytes(&self) -> u64 {
+        self.message_bytes
+    }
+
+    /// Writes the summary (channels, statistics, chunk and metadata indexes) and the footer, and
+    /// returns `out`.
+    pub fn finish(mut self) -> Result<W, WriteError> {
+        self.mcap.finish()?;
+        Ok(self.mcap.into_inner())
+    }
+}
