@@ -44,13 +44,14 @@
 
 mod admission;
 mod announce;
+mod connection;
 mod control;
 mod pipeline;
 mod stats;
 mod thread;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,7 +63,7 @@ pub use announce::SERVICE_TYPE;
 pub use sk2_proto::depth_v2::Codec;
 pub use stats::SensorStats;
 
-use admission::Gatekeeper;
+use admission::{Caps, Gatekeeper, PeerCounters};
 use announce::Announcer;
 use control::{lock, ControlShared};
 use pipeline::{EncoderPool, Publisher, Sockets};
@@ -96,6 +97,15 @@ pub const DEFAULT_MAX_SUBSCRIBERS: usize = 100;
 /// [`CONTROL_SNDHWM`] this bounds what control peers can make the server hold (next to kernel
 /// buffers): 64 x (8 requests x 64 KiB + 128 replies x a few KiB), a few dozen MiB at worst.
 pub const DEFAULT_MAX_CONTROL_PEERS: usize = 64;
+
+/// Default most connections from one source address on each guarded endpoint (control, and each
+/// depth endpoint apart); see [`Config::max_peers_per_address`].
+///
+/// Eight viewers of one sensor, or eight tools on one machine talking to the control endpoint, is
+/// already unusual; eight is also small enough that peers from one address hold at most an eighth
+/// of the control endpoint's slots, so a flood from a few addresses cannot fill it (a newcomer
+/// from another address evicts an idle peer of the address that holds the most).
+pub const DEFAULT_MAX_PEERS_PER_ADDRESS: usize = 8;
 
 /// `RCVHWM` of the control socket, in requests per peer. A well-behaved client has one request in
 /// flight (REQ); a peer that pipelines more waits in TCP once 8 are queued, instead of libzmq's
@@ -160,6 +170,19 @@ pub struct Config {
     /// Most peers on the control endpoint; see [`DEFAULT_MAX_CONTROL_PEERS`]. Peers past it are
     /// refused (counted by [`Server::refused_control_peers`]).
     pub max_control_peers: usize,
+    /// Most connections from one source address on each endpoint; see
+    /// [`DEFAULT_MAX_PEERS_PER_ADDRESS`]. A connection past it evicts that address's longest-idle
+    /// peer, or is closed at once if none has been idle for a second (counted with the refusals).
+    pub max_peers_per_address: usize,
+}
+
+impl Config {
+    /// Sets [`Config::max_peers_per_address`].
+    #[must_use]
+    pub fn with_max_peers_per_address(mut self, max_peers_per_address: usize) -> Self {
+        self.max_peers_per_address = max_peers_per_address;
+        self
+    }
 }
 
 impl Default for Config {
@@ -180,6 +203,7 @@ impl Default for Config {
             stats_interval: DEFAULT_STATS_INTERVAL,
             max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
             max_control_peers: DEFAULT_MAX_CONTROL_PEERS,
+            max_peers_per_address: DEFAULT_MAX_PEERS_PER_ADDRESS,
         }
     }
 }
@@ -232,8 +256,8 @@ pub struct Server {
     /// `(id, counters)` of every attached sensor, shared with the control thread's stats log.
     registry: Arc<Registry>,
     control: Arc<ControlShared>,
-    /// Peers refused by the control endpoint's limit, since the server was created.
-    refused_control_peers: Arc<AtomicU64>,
+    /// Peers refused and evicted by the control endpoint's caps, since the server was created.
+    control_peers: PeerCounters,
     running: Option<Running>,
 }
 
@@ -293,7 +317,7 @@ impl Server {
             sensors: Vec::new(),
             registry: Arc::default(),
             control,
-            refused_control_peers: Arc::default(),
+            control_peers: PeerCounters::default(),
             running: None,
         }
     }
@@ -318,9 +342,15 @@ impl Server {
         lock(&self.control.me).clone()
     }
 
-    /// Peers the control endpoint refused because [`Config::max_control_peers`] were connected.
+    /// Peers the control endpoint refused because [`Config::max_control_peers`] were connected,
+    /// or [`Config::max_peers_per_address`] from their address.
     pub fn refused_control_peers(&self) -> u64 {
-        self.refused_control_peers.load(Ordering::Relaxed)
+        self.control_peers.refused.load(Ordering::Relaxed)
+    }
+
+    /// Idle control peers closed to make room for a newcomer.
+    pub fn evicted_control_peers(&self) -> u64 {
+        self.control_peers.evicted.load(Ordering::Relaxed)
     }
 
     /// The counters of every attached sensor, in the order they were added.
@@ -384,8 +414,11 @@ impl Server {
             &context,
             &control_socket,
             "control",
-            self.config.max_control_peers,
-            Arc::clone(&self.refused_control_peers),
+            Caps {
+                limit: self.config.max_control_peers,
+                per_address: self.config.max_peers_per_address,
+            },
+            self.control_peers.clone(),
         )?;
         let control_port = bind(
             &control_socket,
@@ -530,10 +563,10 @@ fn start_sensor(
     running: &mut Running,
     attached: &mut Attached,
 ) -> Result<(), ServerError> {
-    let refused = &attached.counters.refused_subscribers;
-    let (depth, depth_port) = depth_socket(config, running, "depth", refused)?;
+    let counters = &attached.counters.subscribers;
+    let (depth, depth_port) = depth_socket(config, running, "depth", counters)?;
     let depth_v2 = match config.codec {
-        Some(codec) => Some((depth_socket(config, running, "depth_v2", refused)?, codec)),
+        Some(codec) => Some((depth_socket(config, running, "depth_v2", counters)?, codec)),
         None => None,
     };
     let mut endpoints = BTreeMap::from([(
@@ -574,7 +607,7 @@ fn depth_socket(
     config: &Config,
     running: &mut Running,
     role: &'static str,
-    refused: &Arc<AtomicU64>,
+    counters: &PeerCounters,
 ) -> Result<(zmq::Socket, u16), ServerError> {
     let socket = running.context.socket(zmq::XPUB)?;
     socket.set_sndhwm(config.depth_sndhwm)?;
@@ -586,8 +619,11 @@ fn depth_socket(
         &running.context,
         &socket,
         role,
-        config.max_subscribers,
-        Arc::clone(refused),
+        Caps {
+            limit: config.max_subscribers,
+            per_address: config.max_peers_per_address,
+        },
+        counters.clone(),
     )?;
     let port = if config.depth_port == 0 {
         0
