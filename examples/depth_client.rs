@@ -43,7 +43,7 @@ fn run(args: Args) -> Result<()> {
                 .context("no server found within 10 s")?;
             (
                 found.control_endpoint(),
-                found.client_config(ClientConfig::default()),
+                ClientConfig::default().with_host_addresses(found.host_addresses()),
             )
         }
     };

@@ -47,7 +47,7 @@ fn run(args: Args) -> Result<()> {
             println!("found {:?} at {}", server.name, server.control_endpoint());
             targets.push((
                 server.control_endpoint(),
-                server.client_config(ClientConfig::default()),
+                ClientConfig::default().with_host_addresses(server.host_addresses()),
             ));
         }
     }

@@ -99,8 +99,8 @@ fn a_server_killed_and_restarted_on_the_same_port_is_reconnected_within_two_seco
     let (child, endpoint) = start_server(control_port, depth_port);
     let mut server = KillOnDrop(child);
     let config = ClientConfig::default()
-        .heartbeat(Duration::from_millis(200))
-        .request_timeout(Duration::from_millis(500));
+        .with_heartbeat(Duration::from_millis(200))
+        .with_request_timeout(Duration::from_millis(500));
     let client = Client::connect_blocking(&endpoint, config, WAIT).unwrap();
     let events = client.events();
     let old_id = client.me().unwrap().devices[0].id.clone();

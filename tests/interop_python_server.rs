@@ -46,7 +46,7 @@ fn python_server_interop() {
     assert_eq!(found.host, "pyserver.local");
     let client = Client::connect_blocking(
         &found.control_endpoint(),
-        found.client_config(ClientConfig::default()),
+        ClientConfig::default().with_host_addresses(found.host_addresses()),
         WAIT,
     )
     .unwrap();

@@ -353,3 +353,47 @@ fn the_selector_lists_servers_found_by_discovery_and_switches_between_them() -> 
     }
     Ok(())
 }
+
+/// A server that crashes sends no mDNS goodbye; its record would linger for its 120 s TTL. The
+/// viewer notices the dead connection, has mDNS re-verify the server, and drops it from its list
+/// within seconds.
+#[test]
+fn a_crashed_server_disappears_from_the_list() -> Result<()> {
+    // mDNS only inside a private network namespace, never on the host's network.
+    if !sk2_testkit::in_private_netns("a_crashed_server_disappears_from_the_list") {
+        return Ok(());
+    }
+    let server = start_server_with(&["--name", "Crashing", "--fps", "10", "--codec", "rvl"])?;
+    // No --connect: kinect-view finds the server with mDNS.
+    let (viewer, url) = start_viewer(&[])?;
+    let listed = || -> Result<bool> {
+        let state: Value = ureq::get(format!("{url}api/state"))
+            .call()?
+            .body_mut()
+            .read_json()?;
+        Ok(state["servers"]
+            .as_array()
+            .is_some_and(|servers| servers.iter().any(|s| s["name"] == "Crashing")))
+    };
+    let deadline = std::time::Instant::now() + PAGE_TIMEOUT;
+    while !listed()? {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the server was never listed; viewer stderr: {}",
+            viewer.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let crashed = std::time::Instant::now();
+    drop(server); // SIGKILL: no goodbye
+    while listed()? {
+        ensure!(
+            crashed.elapsed() < Duration::from_secs(20),
+            "the crashed server stayed listed; viewer stderr: {}",
+            viewer.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("crashed server dropped after {:?}", crashed.elapsed());
+    Ok(())
+}

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
-use sk2_client::{Browser, BrowserEvent, Client, ClientConfig, ClientEvent, Endpoint, ServerInfo};
+use sk2_client::{
+    Browser, Client, ClientConfig, ClientEvent, Endpoint, ServerInfo, WatchEvent, Watcher,
+    WatcherConfig,
+};
 use sk2_proto::Me;
 
 /// Exit status for a server that could not be reached (`--connect`) or mDNS that cannot start.
@@ -103,8 +106,8 @@ fn config(args: &Args) -> ClientConfig {
     let timeout = Duration::from_secs_f64(args.timeout);
     // Heartbeats keep the sensor list live while watching; the timeout doubles as the answer time.
     ClientConfig::default()
-        .request_timeout(timeout)
-        .heartbeat(Duration::from_secs_f64(args.refresh).max(timeout))
+        .with_request_timeout(timeout)
+        .with_heartbeat(Duration::from_secs_f64(args.refresh).max(timeout))
 }
 
 fn run(args: &Args) -> Result<i32> {
@@ -248,7 +251,7 @@ fn once_browse(args: &Args) -> Result<i32> {
                     let endpoint = info.control_endpoint();
                     match Client::connect_blocking(
                         &endpoint,
-                        info.client_config(config(args)),
+                        config(args).with_host_addresses(info.host_addresses()),
                         timeout,
                     ) {
                         Ok(client) => Report::from_client(&client, Some(info)),
@@ -276,108 +279,40 @@ fn once_browse(args: &Args) -> Result<i32> {
     Ok(0)
 }
 
-/// A watched server.
-struct Watched {
-    info: Option<ServerInfo>,
-    client: Client,
-    report: Report,
-    last_verify: Option<Instant>,
-}
-
 fn watch(args: &Args) -> Result<i32> {
-    let browser = if args.connect.is_empty() {
-        Some(Browser::new().context("cannot start mDNS browsing")?)
-    } else {
-        None
-    };
-    let mut servers: BTreeMap<String, Watched> = BTreeMap::new();
+    let mut watcher = Watcher::new(
+        WatcherConfig::default()
+            .with_client(config(args))
+            .with_reverify_every(REVERIFY_EVERY),
+    );
     for endpoint in &args.connect {
-        let client = Client::connect_to(endpoint, config(args))
+        watcher
+            .add_endpoint(endpoint)
             .with_context(|| format!("cannot connect to {endpoint}"))?;
-        let report = Report::from_client(&client, None);
-        servers.insert(
-            endpoint.clone(),
-            Watched {
-                info: None,
-                client,
-                report,
-                last_verify: None,
-            },
-        );
+    }
+    if args.connect.is_empty() {
+        watcher
+            .start_browsing()
+            .context("cannot start mDNS browsing")?;
     }
     let live_table = !args.json && std::io::stdout().is_terminal();
     let refresh = Duration::from_secs_f64(args.refresh);
-    let mut next_refresh = Instant::now();
-    let browser_events = browser.as_ref().map(Browser::events);
+    let mut next_refresh = Instant::now() + refresh;
+    let mut reports: BTreeMap<String, Report> = BTreeMap::new();
     loop {
-        let mut changed = false;
-        if let Some(events) = &browser_events {
-            while let Ok(event) = events.try_recv() {
-                changed = true;
-                match event {
-                    BrowserEvent::ServerAppeared(info) | BrowserEvent::ServerChanged(info) => {
-                        let client = Client::connect_to(
-                            &info.control_endpoint(),
-                            info.client_config(config(args)),
-                        )?;
-                        emit(args, live_table, "appeared", &info.name, None);
-                        let report = Report::from_client(&client, Some(&info));
-                        servers.insert(
-                            info.fullname.clone(),
-                            Watched {
-                                info: Some(info),
-                                client,
-                                report,
-                                last_verify: None,
-                            },
-                        );
-                    }
-                    BrowserEvent::ServerDisappeared { name, fullname } => {
-                        servers.remove(&fullname);
-                        emit(args, live_table, "disappeared", &name, None);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        for (key, watched) in &mut servers {
-            while let Ok(event) = watched.client.events().try_recv() {
-                changed = true;
-                let name = watched.report.name.clone().unwrap_or_else(|| key.clone());
-                let (kind, detail) = match &event {
-                    ClientEvent::Connected { .. } => {
-                        watched.report =
-                            Report::from_client(&watched.client, watched.info.as_ref());
-                        emit_report(args, live_table, &watched.report);
-                        continue;
-                    }
-                    ClientEvent::Disconnected { .. } => ("disconnected", None),
-                    ClientEvent::DeviceAdded(id) => ("sensor_added", Some(id.clone())),
-                    ClientEvent::DeviceRemoved(id) => ("sensor_removed", Some(id.clone())),
-                    ClientEvent::Unreachable => ("unreachable", None),
-                    _ => continue,
-                };
-                emit(args, live_table, kind, &name, detail);
-                let failed = matches!(
-                    event,
-                    ClientEvent::Unreachable | ClientEvent::Disconnected { .. }
-                );
-                if let (true, Some(browser), Some(info)) = (failed, &browser, &watched.info) {
-                    // The server may have crashed: have mDNS re-verify it rather than wait 120 s.
-                    if watched
-                        .last_verify
-                        .map_or(true, |at| at.elapsed() >= REVERIFY_EVERY)
-                    {
-                        watched.last_verify = Some(Instant::now());
-                        let _ = browser.verify(&info.fullname);
-                    }
-                }
-            }
+        // Wakes on any event, and at the latest when the pings are due.
+        let events = watcher.wait(next_refresh.saturating_duration_since(Instant::now()));
+        let mut changed = !events.is_empty();
+        for event in events {
+            handle(args, live_table, &watcher, &mut reports, event)?;
         }
         if Instant::now() >= next_refresh {
             next_refresh = Instant::now() + refresh;
-            for watched in servers.values_mut() {
-                watched.report = Report::from_client(&watched.client, watched.info.as_ref());
+            for server in watcher.servers() {
+                reports.insert(
+                    server.key().to_owned(),
+                    Report::from_client(server.client(), server.info()),
+                );
             }
             changed = true;
         }
@@ -388,18 +323,70 @@ fn watch(args: &Args) -> Result<i32> {
             writeln!(
                 out,
                 "streamkinect2 servers ({}), Ctrl-C to quit\n",
-                servers.len()
+                reports.len()
             )?;
-            for watched in servers.values() {
-                writeln!(out, "{}", watched.report.text())?;
+            for report in reports.values() {
+                writeln!(out, "{}", report.text())?;
             }
             out.flush()?;
         }
-        std::thread::sleep(Duration::from_millis(100));
-        if browser.is_none() && servers.is_empty() {
+        if !watcher.is_browsing() && watcher.is_empty() {
             bail!("nothing to watch");
         }
     }
+}
+
+/// Applies one watcher event to the reports, and prints it (unless the live table shows it).
+fn handle(
+    args: &Args,
+    live_table: bool,
+    watcher: &Watcher,
+    reports: &mut BTreeMap<String, Report>,
+    event: WatchEvent,
+) -> Result<()> {
+    match event {
+        WatchEvent::Added { key } => {
+            let Some(server) = watcher.server(&key) else {
+                return Ok(());
+            };
+            if let Some(info) = server.info() {
+                emit(args, live_table, "appeared", &info.name, None);
+            }
+            reports.insert(key, Report::from_client(server.client(), server.info()));
+        }
+        WatchEvent::Removed { key, name } => {
+            reports.remove(&key);
+            emit(args, live_table, "disappeared", &name, None);
+        }
+        WatchEvent::ConnectFailed { key, error } => {
+            return Err(error).with_context(|| format!("cannot connect to {key}"));
+        }
+        WatchEvent::Client { key, event } => {
+            let Some(server) = watcher.server(&key) else {
+                return Ok(());
+            };
+            let name = reports
+                .get(&key)
+                .and_then(|report| report.name.clone())
+                .unwrap_or_else(|| key.clone());
+            let (kind, detail) = match event {
+                ClientEvent::Connected { .. } => {
+                    let report = Report::from_client(server.client(), server.info());
+                    emit_report(args, live_table, &report);
+                    reports.insert(key, report);
+                    return Ok(());
+                }
+                ClientEvent::Disconnected { .. } => ("disconnected", None),
+                ClientEvent::DeviceAdded(id) => ("sensor_added", Some(id)),
+                ClientEvent::DeviceRemoved(id) => ("sensor_removed", Some(id)),
+                ClientEvent::Unreachable => ("unreachable", None),
+                _ => return Ok(()),
+            };
+            emit(args, live_table, kind, &name, detail);
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Prints a server's state as a `connected` event (text or JSON Lines), unless the live table

@@ -140,25 +140,27 @@ fn run(args: Args) -> Result<()> {
     let fps = (args.fps > 0.0).then_some(args.fps);
     let sensors = sensors(&args, fps)?;
 
-    let mut config = Config::default();
+    let mut config = Config::default()
+        .with_bind_host(args.bind)
+        .with_control_port(args.control_port)
+        .with_depth_port(args.depth_port)
+        .with_advertise_host(args.advertise_host)
+        .with_announce(!args.no_announce)
+        .with_interface(args.interface)
+        .with_depth_sndhwm(args.depth_sndhwm)
+        .with_max_subscribers(usize::try_from(args.max_subscribers).unwrap_or(usize::MAX))
+        .with_max_control_peers(usize::try_from(args.max_control_peers).unwrap_or(usize::MAX))
+        .with_max_peers_per_address(
+            usize::try_from(args.max_peers_per_address).unwrap_or(usize::MAX),
+        )
+        .with_codec(args.codec.0);
+    // Without these flags, the defaults stand (a random name, workers from the core count).
     if let Some(name) = args.name {
-        config.name = name;
+        config = config.with_name(name);
     }
-    config.bind_host = args.bind;
-    config.control_port = args.control_port;
-    config.depth_port = args.depth_port;
-    config.advertise_host = args.advertise_host;
-    config.announce = !args.no_announce;
-    config.interface = args.interface;
     if let Some(workers) = args.workers {
-        config.workers = usize::from(workers);
+        config = config.with_workers(usize::from(workers));
     }
-    config.depth_sndhwm = args.depth_sndhwm;
-    config.max_subscribers = usize::try_from(args.max_subscribers).unwrap_or(usize::MAX);
-    config.max_control_peers = usize::try_from(args.max_control_peers).unwrap_or(usize::MAX);
-    config.max_peers_per_address =
-        usize::try_from(args.max_peers_per_address).unwrap_or(usize::MAX);
-    config.codec = args.codec.0;
 
     let (stop_tx, stop_rx) = std::sync::mpsc::sync_channel::<()>(1);
     ctrlc::set_handler(move || {

@@ -110,22 +110,23 @@ const BENCH_PEER_LIMIT: usize = 10_000;
 /// Prints `endpoint <control endpoint>`.
 pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Result<()> {
     let templates = frames::load(input)?;
-    let mut config = sk2_server::Config::default();
     // `server-sk2` runs the server as the original (no depth_v2 offered); otherwise the codec.
-    config.codec = match stack {
+    let codec = match stack {
         Stack::Server(codec) => codec,
         _ => anyhow::bail!("{stack} is not a server stack"),
     };
-    config.bind_host = "127.0.0.1".into();
-    config.announce = false;
-    config.stats_interval = Duration::from_secs(3600);
     // The capacity rows measure how many subscribers the server can feed, so the peer limits (a
     // protection for production, 100 subscribers and 64 control peers by default) must not cap
     // the count first. Every subscriber process is also a control peer, and all of them come
     // from 127.0.0.1.
-    config.max_subscribers = BENCH_PEER_LIMIT;
-    config.max_control_peers = BENCH_PEER_LIMIT;
-    config.max_peers_per_address = BENCH_PEER_LIMIT;
+    let config = sk2_server::Config::default()
+        .with_codec(codec)
+        .with_bind_host("127.0.0.1")
+        .with_announce(false)
+        .with_stats_interval(Duration::from_secs(3600))
+        .with_max_subscribers(BENCH_PEER_LIMIT)
+        .with_max_control_peers(BENCH_PEER_LIMIT)
+        .with_max_peers_per_address(BENCH_PEER_LIMIT);
     let mut server = sk2_server::Server::new(config);
     server.add_sensor(Box::new(BenchSensor::new(templates, rate_fps)))?;
     server.start()?;
@@ -149,8 +150,8 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
 /// drains its socket, so it cannot stall by itself).
 pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) -> Result<()> {
     let v2 = matches!(stack, Stack::Server(Some(_)));
-    let config =
-        ClientConfig::default().subscription(SubscriptionConfig::default().prefer_depth_v2(v2));
+    let config = ClientConfig::default()
+        .with_subscription(SubscriptionConfig::default().with_prefer_depth_v2(v2));
     let client = Client::connect_blocking(endpoint, config, CONNECT_TIMEOUT)
         .with_context(|| format!("connecting to {endpoint}"))?;
     let me = client.me().context("no `me` from the server")?;

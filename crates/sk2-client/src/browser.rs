@@ -16,24 +16,20 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 use mdns_sd::{ServiceDaemon, ServiceEvent};
+use sk2_proto::discovery::{full_name, instance_name, SERVICE_TYPE};
 
-use crate::client::ClientConfig;
-use crate::endpoint::{Endpoint, HostAddresses};
+use crate::drop_oldest::DropOldest;
+use crate::endpoint::{address_rank, Endpoint, HostAddresses};
 
-/// The DNS-SD service type of streamkinect2 servers, as the original announces it.
-pub const SERVICE_TYPE: &str = "_kinect2._tcp.local.";
 /// How long a re-verified server has to answer before it is dropped. RFC 6762 suggests 10 s; a
 /// server on the local link answers within milliseconds, and the point of verifying is to lose a
 /// crashed server within seconds.
 pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Capacity of the event queue. Events come from servers appearing and going, a handful per
 /// minute; an application that never reads loses the oldest rather than growing memory.
-pub const EVENT_QUEUE_LEN: usize = 256;
-/// How long [`resolve_local_host`] waits for an mDNS answer. A host on the local link answers in
-/// milliseconds; two seconds allow for a retransmission without stalling a connect for long.
-pub const HOST_RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const BROWSER_EVENT_QUEUE_LEN: usize = 256;
 /// How often the translating thread checks whether the browser was dropped.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
@@ -84,23 +80,14 @@ impl ServerInfo {
     }
 
     /// The server's host name mapped to its best address, so endpoints naming `host.local` in its
-    /// `me` resolve without a system mDNS resolver.
+    /// `me` resolve without a system mDNS resolver. Give it to the client:
+    /// `ClientConfig::default().with_host_addresses(info.host_addresses())`.
     pub fn host_addresses(&self) -> HostAddresses {
         let mut hosts = HostAddresses::new();
         if let Some(ip) = self.address() {
             hosts.insert(&self.host, ip);
         }
         hosts
-    }
-
-    /// `config` with this server's host name added to its host map: pass it to
-    /// [`crate::Client::new`] with [`ServerInfo::control_endpoint`].
-    pub fn client_config(&self, config: ClientConfig) -> ClientConfig {
-        let mut config = config;
-        if let Some(ip) = self.address() {
-            config.host_addresses.insert(&self.host, ip);
-        }
-        config
     }
 }
 
@@ -143,12 +130,11 @@ impl Browser {
     pub fn new() -> Result<Self, BrowserError> {
         let daemon = ServiceDaemon::new()?;
         let receiver = daemon.browse(SERVICE_TYPE)?;
-        let (tx, events) = bounded(EVENT_QUEUE_LEN);
+        let (events_tx, events) = DropOldest::new(BROWSER_EVENT_QUEUE_LEN);
         let servers = Arc::new(Mutex::new(BTreeMap::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let mut translator = Translator {
-            tx,
-            oldest: events.clone(),
+            events: events_tx,
             servers: Arc::clone(&servers),
         };
         let thread_stop = Arc::clone(&stop);
@@ -190,11 +176,7 @@ impl Browser {
     /// does not answer within [`VERIFY_TIMEOUT`], it is dropped and
     /// [`BrowserEvent::ServerDisappeared`] fires. Takes the instance name or the full name.
     pub fn verify(&self, name: &str) -> Result<(), BrowserError> {
-        let fullname = if name.ends_with(SERVICE_TYPE) {
-            name.to_owned()
-        } else {
-            format!("{name}.{SERVICE_TYPE}")
-        };
+        let fullname = full_name(name);
         tracing::debug!(%fullname, "re-verifying server");
         Ok(self.daemon.verify(fullname, VERIFY_TIMEOUT)?)
     }
@@ -214,43 +196,6 @@ impl Drop for Browser {
     }
 }
 
-/// Asks mDNS for the address of a `.local` host name (RFC 6762), for endpoints given by name
-/// without a [`Browser`]: `tcp://kinect-box.local:5555`. Returns the best address (IPv4 first), or
-/// `None` if the name is not `.local` or nobody answers within [`HOST_RESOLVE_TIMEOUT`].
-pub fn resolve_local_host(host: &str) -> Option<IpAddr> {
-    let host = host.trim_end_matches('.');
-    if !host.to_ascii_lowercase().ends_with(".local") {
-        return None;
-    }
-    let daemon = ServiceDaemon::new().ok()?;
-    let fqdn = format!("{host}.");
-    let timeout_ms = u64::try_from(HOST_RESOLVE_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
-    let answer = daemon
-        .resolve_hostname(&fqdn, Some(timeout_ms))
-        .ok()
-        .and_then(|events| {
-            let deadline = std::time::Instant::now() + HOST_RESOLVE_TIMEOUT;
-            loop {
-                let left = deadline.checked_duration_since(std::time::Instant::now())?;
-                match events.recv_timeout(left).ok()? {
-                    mdns_sd::HostnameResolutionEvent::AddressesFound(_, addresses) => {
-                        return addresses
-                            .iter()
-                            .map(|scoped| scoped.to_ip_addr())
-                            .min_by_key(|ip| (address_rank(ip), *ip));
-                    }
-                    mdns_sd::HostnameResolutionEvent::SearchTimeout(_) => return None,
-                    _ => {}
-                }
-            }
-        });
-    if let Ok(status) = daemon.shutdown() {
-        let _ = status.recv_timeout(Duration::from_secs(1));
-    }
-    tracing::debug!(%host, ?answer, "mDNS host lookup");
-    answer
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The map is plain data; a panic elsewhere does not make it inconsistent.
     mutex
@@ -259,8 +204,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 struct Translator {
-    tx: Sender<BrowserEvent>,
-    oldest: Receiver<BrowserEvent>,
+    /// An application that never reads loses the oldest events rather than growing memory.
+    events: DropOldest<BrowserEvent>,
     servers: Arc<Mutex<BTreeMap<String, ServerInfo>>>,
 }
 
@@ -277,7 +222,7 @@ impl Translator {
                 addresses.sort_by_key(|ip| (address_rank(ip), *ip));
                 addresses.dedup();
                 let info = ServerInfo {
-                    name: instance_name(&fullname),
+                    name: instance_name(&fullname).to_owned(),
                     host: service.get_hostname().trim_end_matches('.').to_owned(),
                     port: service.get_port(),
                     addresses,
@@ -299,7 +244,7 @@ impl Translator {
             ServiceEvent::ServiceRemoved(_, fullname) => {
                 if lock(&self.servers).remove(&fullname).is_some() {
                     self.emit(BrowserEvent::ServerDisappeared {
-                        name: instance_name(&fullname),
+                        name: instance_name(&fullname).to_owned(),
                         fullname,
                     });
                 }
@@ -310,66 +255,13 @@ impl Translator {
 
     fn emit(&self, event: BrowserEvent) {
         tracing::debug!(?event, "browser event");
-        let mut event = event;
-        loop {
-            match self.tx.try_send(event) {
-                Ok(()) => return,
-                Err(TrySendError::Full(back)) => {
-                    let _ = self.oldest.try_recv();
-                    event = back;
-                }
-                Err(TrySendError::Disconnected(_)) => return,
-            }
-        }
+        self.events.send(event);
     }
-}
-
-/// Sort key: routable IPv4, routable IPv6, loopback IPv4, loopback IPv6, link-local IPv6.
-fn address_rank(ip: &IpAddr) -> u8 {
-    match ip {
-        IpAddr::V4(v4) if v4.is_loopback() => 2,
-        IpAddr::V4(_) => 0,
-        IpAddr::V6(v6) if v6.is_loopback() => 3,
-        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => 4,
-        IpAddr::V6(_) => 1,
-    }
-}
-
-/// `Bob's Kinect._kinect2._tcp.local.` -> `Bob's Kinect`.
-fn instance_name(fullname: &str) -> String {
-    fullname
-        .strip_suffix(SERVICE_TYPE)
-        .map(|name| name.strip_suffix('.').unwrap_or(name))
-        .unwrap_or(fullname)
-        .to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn instance_names_lose_the_service_suffix() {
-        assert_eq!(
-            instance_name("Bob's Kinect._kinect2._tcp.local."),
-            "Bob's Kinect"
-        );
-        assert_eq!(instance_name("odd"), "odd");
-    }
-
-    #[test]
-    fn addresses_rank_ipv4_first_and_loopback_last() {
-        let mut ips: Vec<IpAddr> = ["fe80::1", "::1", "127.0.0.1", "2001:db8::1", "192.168.1.5"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
-        ips.sort_by_key(|ip| (address_rank(ip), *ip));
-        let sorted: Vec<String> = ips.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            sorted,
-            ["192.168.1.5", "2001:db8::1", "127.0.0.1", "::1", "fe80::1"]
-        );
-    }
 
     #[test]
     fn server_info_maps_its_host_to_its_best_address() {

@@ -4,12 +4,20 @@
 //! `<hostname>.local` when announcing over mDNS, `localhost` for 127.0.0.1, sometimes with a
 //! trailing dot. libzmq resolves names itself, but it knows nothing of mDNS and may pick IPv6, so
 //! the client resolves every endpoint before connecting: first from a [`HostAddresses`] map (filled
-//! from what mDNS reported), then through the system resolver, preferring IPv4.
+//! from what mDNS reported), then through the system resolver, preferring IPv4, and last, for a
+//! `.local` name, by asking mDNS itself ([`resolve_local_host`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use mdns_sd::{HostnameResolutionEvent, ServiceDaemon};
+
+/// How long [`resolve_local_host`] waits for an mDNS answer. A host on the local link answers in
+/// milliseconds; two seconds allow for a retransmission without stalling a connect for long.
+pub const HOST_RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why an endpoint string cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,19 +110,67 @@ impl fmt::Display for Endpoint {
 }
 
 /// [`Endpoint::resolve`], then, for a `.local` name nobody else knows, an mDNS lookup
-/// ([`crate::browser::resolve_local_host`]) when `use_mdns` is set.
+/// ([`resolve_local_host`]) when `use_mdns` is set.
 pub(crate) fn resolve_endpoint(
     endpoint: &Endpoint,
     hosts: &HostAddresses,
     use_mdns: bool,
 ) -> Result<SocketAddr, EndpointError> {
     match endpoint.resolve(hosts) {
-        Err(EndpointError::Unresolvable(host)) if use_mdns => {
-            crate::browser::resolve_local_host(&host)
-                .map(|ip| SocketAddr::new(ip, endpoint.port))
-                .ok_or(EndpointError::Unresolvable(host))
-        }
+        Err(EndpointError::Unresolvable(host)) if use_mdns => resolve_local_host(&host)
+            .map(|ip| SocketAddr::new(ip, endpoint.port))
+            .ok_or(EndpointError::Unresolvable(host)),
         other => other,
+    }
+}
+
+/// Asks mDNS for the address of a `.local` host name (RFC 6762), for endpoints given by name
+/// without a [`crate::Browser`]: `tcp://kinect-box.local:5555`. Returns the best address (IPv4
+/// first), or `None` if the name is not `.local` or nobody answers within
+/// [`HOST_RESOLVE_TIMEOUT`].
+pub fn resolve_local_host(host: &str) -> Option<IpAddr> {
+    let host = host.trim_end_matches('.');
+    if !host.to_ascii_lowercase().ends_with(".local") {
+        return None;
+    }
+    let daemon = ServiceDaemon::new().ok()?;
+    let fqdn = format!("{host}.");
+    let timeout_ms = u64::try_from(HOST_RESOLVE_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
+    let answer = daemon
+        .resolve_hostname(&fqdn, Some(timeout_ms))
+        .ok()
+        .and_then(|events| {
+            let deadline = Instant::now() + HOST_RESOLVE_TIMEOUT;
+            loop {
+                let left = deadline.checked_duration_since(Instant::now())?;
+                match events.recv_timeout(left).ok()? {
+                    HostnameResolutionEvent::AddressesFound(_, addresses) => {
+                        return addresses
+                            .iter()
+                            .map(|scoped| scoped.to_ip_addr())
+                            .min_by_key(|ip| (address_rank(ip), *ip));
+                    }
+                    HostnameResolutionEvent::SearchTimeout(_) => return None,
+                    _ => {}
+                }
+            }
+        });
+    if let Ok(status) = daemon.shutdown() {
+        let _ = status.recv_timeout(Duration::from_secs(1));
+    }
+    tracing::debug!(%host, ?answer, "mDNS host lookup");
+    answer
+}
+
+/// Sort key for a host's addresses, best first: routable IPv4, routable IPv6, loopback IPv4,
+/// loopback IPv6 (only announced by a server on this host), link-local IPv6.
+pub(crate) fn address_rank(ip: &IpAddr) -> u8 {
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => 2,
+        IpAddr::V4(_) => 0,
+        IpAddr::V6(v6) if v6.is_loopback() => 3,
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => 4,
+        IpAddr::V6(_) => 1,
     }
 }
 
@@ -193,6 +249,20 @@ mod tests {
         ] {
             assert!(bad.parse::<Endpoint>().is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn addresses_rank_ipv4_first_and_loopback_last() {
+        let mut ips: Vec<IpAddr> = ["fe80::1", "::1", "127.0.0.1", "2001:db8::1", "192.168.1.5"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        ips.sort_by_key(|ip| (address_rank(ip), *ip));
+        let sorted: Vec<String> = ips.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            sorted,
+            ["192.168.1.5", "2001:db8::1", "127.0.0.1", "::1", "fe80::1"]
+        );
     }
 
     #[test]

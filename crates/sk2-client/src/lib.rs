@@ -4,9 +4,15 @@
 //! * [`Client`]: a robust control connection (`who` heartbeat, per-request timeouts, Lazy Pirate
 //!   reconnection) that reports [`ClientEvent`]s and answers [`Client::ping`].
 //! * [`Subscription`]: a device's depth frames, decoded off the application's thread into
-//!   [`sk2_proto::DepthFrame`]s, with a bounded queue where the newest frame wins.
+//!   [`ReceivedFrame`]s, with a bounded queue where the newest frame wins and counters
+//!   ([`SubscriptionStats`]) of what was lost, skipped or dropped.
+//! * [`Watcher`]: all of the above for every server at once: browses, keeps one client per server,
+//!   merges their events into [`WatchEvent`]s, and has mDNS re-verify servers that stop answering.
+//! * [`ClientConfig`], [`SubscriptionConfig`], [`WatcherConfig`]: plain settings, built with
+//!   `with_*` methods from `Default`.
 //!
-//! Everything also works without mDNS: give [`Client`] a `tcp://host:port` endpoint.
+//! Everything also works without mDNS: give [`Client`] or [`Watcher::add_endpoint`] a
+//! `tcp://host:port` endpoint.
 //!
 //! The easy way, blocking:
 //!
@@ -24,20 +30,44 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! For applications that watch many servers, read [`Client::events`] and [`Browser::events`]
-//! (both `crossbeam_channel::Receiver`s, usable in `select!`).
+//! For applications that watch many servers, use a [`Watcher`], or read [`Client::events`] and
+//! [`Browser::events`] (both `crossbeam_channel::Receiver`s, usable in `select!`).
+//!
+//! Inside, the modules form layers, and none reaches back up: `endpoint`, `backoff` and
+//! `drop_oldest` are leaves; `config` knows only `endpoint`; `browser`, `subscription` and
+//! `control` (the thread that owns a client's socket) build on those; `client` (the handle) on
+//! `control` and `subscription`; `watcher` on `browser` and `client`.
 
-pub mod browser;
-pub mod client;
-pub mod endpoint;
-pub mod error;
-pub mod subscription;
+mod backoff;
+mod browser;
+mod client;
+mod config;
+mod control;
+mod drop_oldest;
+mod endpoint;
+mod error;
+mod subscription;
+mod watcher;
 
-pub use browser::{Browser, BrowserEvent, ServerInfo, SERVICE_TYPE};
-pub use client::{Client, ClientConfig, ClientEvent, DisconnectReason};
-pub use endpoint::{Endpoint, EndpointError, HostAddresses};
+pub use browser::{
+    Browser, BrowserError, BrowserEvent, ServerInfo, BROWSER_EVENT_QUEUE_LEN, VERIFY_TIMEOUT,
+};
+pub use client::Client;
+pub use config::{
+    ClientConfig, SubscriptionConfig, DEFAULT_EVENT_QUEUE_LEN, DEFAULT_FRAME_QUEUE_LEN,
+    DEFAULT_HEARTBEAT, DEFAULT_RCVHWM, DEFAULT_RECONNECT_BACKOFF_INITIAL,
+    DEFAULT_RECONNECT_BACKOFF_MAX, DEFAULT_REQUEST_TIMEOUT,
+};
+pub use control::{ClientEvent, DisconnectReason};
+pub use endpoint::{
+    resolve_local_host, zmq_address, Endpoint, EndpointError, HostAddresses, HOST_RESOLVE_TIMEOUT,
+};
 pub use error::ClientError;
+pub use sk2_proto::discovery::SERVICE_TYPE;
 pub use subscription::{
-    EndpointKind, Frame, Subscription, SubscriptionConfig, SubscriptionStats,
+    EndpointKind, ReceivedFrame, Subscription, SubscriptionStats, MAX_DEPTH_MESSAGE_BYTES,
     REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX,
+};
+pub use watcher::{
+    WatchEvent, WatchedServer, Watcher, WatcherConfig, DEFAULT_RETRY_AFTER, DEFAULT_REVERIFY_EVERY,
 };

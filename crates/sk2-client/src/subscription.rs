@@ -23,21 +23,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::{self, FrameHeader, ENDPOINT_DEPTH_V2};
-use sk2_proto::{sk2, DepthFrame, Device, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
+use sk2_proto::{sk2, DepthFrame, Device};
 
-use crate::client::ClientConfig;
-use crate::endpoint::{resolve_endpoint, zmq_address, Endpoint};
+use crate::backoff::Backoff;
+use crate::config::SubscriptionConfig;
+use crate::drop_oldest::DropOldest;
+use crate::endpoint::zmq_address;
 use crate::error::ClientError;
 
-/// Default number of decoded frames waiting for the application. Small: a viewer wants the latest
-/// frame, and each 512 x 424 frame is 424 KiB.
-pub const DEFAULT_QUEUE_LEN: usize = 4;
-/// Default receive high-water mark of the SUB socket, in messages. libzmq's default of 1000 would
-/// let hundreds of MB of compressed frames pile up behind a slow decoder.
-pub const DEFAULT_RCVHWM: i32 = 4;
 /// Largest depth message accepted (ZeroMQ `MAXMSGSIZE`). A 512 x 424 `depth` message is at most
 /// about 330 KB even when LZ4 cannot compress; 16 MiB leaves room for larger sensors and lossless
 /// codecs while refusing a hostile multi-GB message before it is buffered.
@@ -54,52 +50,6 @@ pub const REFUSED_RETRY_MAX: Duration = Duration::from_secs(4);
 /// context, and contexts may be shared).
 static NEXT_MONITOR: AtomicU64 = AtomicU64::new(0);
 
-/// How a [`Subscription`] behaves.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct SubscriptionConfig {
-    /// Decoded frames kept for the application; when full, the oldest is dropped.
-    pub queue_len: usize,
-    /// Receive high-water mark of the SUB socket, in messages.
-    pub rcvhwm: i32,
-    /// `(width, height)` of `depth` frames, which carry no shape (the original's 512 x 424).
-    pub depth_shape: (usize, usize),
-    /// Read `depth_v2` when the device offers it (lossless, with metadata); `false` forces the
-    /// original `depth` endpoint.
-    pub prefer_depth_v2: bool,
-}
-
-impl Default for SubscriptionConfig {
-    fn default() -> Self {
-        Self {
-            queue_len: DEFAULT_QUEUE_LEN,
-            rcvhwm: DEFAULT_RCVHWM,
-            depth_shape: (KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX),
-            prefer_depth_v2: true,
-        }
-    }
-}
-
-impl SubscriptionConfig {
-    /// Sets the queue length (at least 1).
-    pub fn queue_len(mut self, frames: usize) -> Self {
-        self.queue_len = frames.max(1);
-        self
-    }
-
-    /// Sets the shape assumed for `depth` frames.
-    pub fn depth_shape(mut self, width: usize, height: usize) -> Self {
-        self.depth_shape = (width, height);
-        self
-    }
-
-    /// Chooses whether `depth_v2` is preferred when offered.
-    pub fn prefer_depth_v2(mut self, prefer: bool) -> Self {
-        self.prefer_depth_v2 = prefer;
-        self
-    }
-}
-
 /// Which endpoint kind a subscription reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -113,7 +63,7 @@ pub enum EndpointKind {
 /// One decoded depth frame.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct Frame {
+pub struct ReceivedFrame {
     /// The device that produced it.
     pub device_id: String,
     /// The image; [`DepthFrame::into_array`] gives an `ndarray::Array2<u16>` of shape (424, 512).
@@ -124,7 +74,7 @@ pub struct Frame {
     pub received_at: Instant,
 }
 
-impl Frame {
+impl ReceivedFrame {
     /// The sensor's frame counter, when the endpoint carries one (`depth` does not).
     pub fn sequence(&self) -> Option<u64> {
         self.header.map(|header| header.sequence)
@@ -171,11 +121,28 @@ pub struct SubscriptionStats {
 struct Counters {
     received: AtomicU64,
     decoded: AtomicU64,
-    dropped: AtomicU64,
+    /// Shared with the frame queue, which counts what it drops.
+    dropped: Arc<AtomicU64>,
     skipped: AtomicU64,
     decode_errors: AtomicU64,
     lost: AtomicU64,
     refused: AtomicU64,
+}
+
+/// The depth endpoint to read of `device`: `depth_v2` when offered and preferred, else the
+/// original `depth`. Returns its kind and the endpoint as the server advertised it.
+pub(crate) fn depth_endpoint<'a>(
+    device: &'a Device,
+    config: &SubscriptionConfig,
+) -> Result<(EndpointKind, &'a str), ClientError> {
+    let v2 = device
+        .endpoint(ENDPOINT_DEPTH_V2)
+        .filter(|_| config.prefer_depth_v2);
+    match (v2, device.endpoint(ENDPOINT_DEPTH)) {
+        (Some(v2), _) => Ok((EndpointKind::DepthV2, v2)),
+        (None, Some(depth)) => Ok((EndpointKind::Depth, depth)),
+        (None, None) => Err(ClientError::NoDepthEndpoint(device.id.clone())),
+    }
 }
 
 /// A live subscription to one device's depth frames. Dropping it (or [`Subscription::unsubscribe`])
@@ -185,41 +152,22 @@ pub struct Subscription {
     device_id: String,
     endpoint: String,
     kind: EndpointKind,
-    frames: Receiver<Frame>,
+    frames: Receiver<ReceivedFrame>,
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Subscription {
-    /// Opens a subscription to `device`, whose endpoints are resolved like the control endpoint:
-    /// a depth endpoint naming the same host as `control` reuses `control_address`.
+    /// Opens a subscription to `device_id`'s endpoint of `kind`, at `address` (already resolved
+    /// by the caller, see [`depth_endpoint`]).
     pub(crate) fn open(
         context: &zmq::Context,
-        device: &Device,
-        control: &Endpoint,
-        control_address: SocketAddr,
-        client: &ClientConfig,
+        device_id: &str,
+        kind: EndpointKind,
+        address: SocketAddr,
+        config: &SubscriptionConfig,
     ) -> Result<Self, ClientError> {
-        let config = &client.subscription;
-        let v2 = device
-            .endpoint(ENDPOINT_DEPTH_V2)
-            .filter(|_| config.prefer_depth_v2);
-        let (kind, advertised) = match (v2, device.endpoint(ENDPOINT_DEPTH)) {
-            (Some(v2), _) => (EndpointKind::DepthV2, v2),
-            (None, Some(depth)) => (EndpointKind::Depth, depth),
-            (None, None) => return Err(ClientError::NoDepthEndpoint(device.id.clone())),
-        };
-        let endpoint: Endpoint = advertised.parse()?;
-        let address = if endpoint.same_host(control) {
-            SocketAddr::new(control_address.ip(), endpoint.port)
-        } else {
-            resolve_endpoint(
-                &endpoint,
-                &client.host_addresses,
-                client.resolve_local_names,
-            )?
-        };
         let socket = context.socket(zmq::SUB)?;
         socket.set_linger(0)?;
         socket.set_rcvhwm(config.rcvhwm)?;
@@ -241,31 +189,33 @@ impl Subscription {
         monitor.connect(&monitor_address)?;
         socket.connect(&zmq_endpoint)?;
 
-        let (tx, frames) = bounded(config.queue_len.max(1));
-        let counters = Arc::new(Counters::default());
+        let (frames_tx, frames) = DropOldest::new(config.queue_len);
+        let counters = Arc::new(Counters {
+            dropped: frames_tx.dropped_counter(),
+            ..Counters::default()
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let mut receiver = Receiving {
             socket,
             monitor,
             endpoint: zmq_endpoint.clone(),
             retry: None,
-            retry_pause: REFUSED_RETRY_INITIAL,
-            device_id: device.id.clone(),
+            retry_backoff: Backoff::new(REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX),
+            device_id: device_id.to_owned(),
             kind,
             shape: config.depth_shape,
             last_sequence: None,
-            tx,
-            oldest: frames.clone(),
+            frames: frames_tx,
             counters: Arc::clone(&counters),
             stop: Arc::clone(&stop),
         };
         let thread = std::thread::Builder::new()
-            .name(format!("sk2-depth {}", device.id))
+            .name(format!("sk2-depth {device_id}"))
             .spawn(move || receiver.run())
             .map_err(|error| ClientError::Thread(error.to_string()))?;
-        tracing::debug!(device = %device.id, endpoint = %zmq_endpoint, ?kind, "subscribed");
+        tracing::debug!(device = %device_id, endpoint = %zmq_endpoint, ?kind, "subscribed");
         Ok(Self {
-            device_id: device.id.clone(),
+            device_id: device_id.to_owned(),
             endpoint: zmq_endpoint,
             kind,
             frames,
@@ -291,22 +241,22 @@ impl Subscription {
     }
 
     /// Waits for the next frame. Fails only once the subscription's thread has ended.
-    pub fn recv(&self) -> Result<Frame, ClientError> {
+    pub fn recv(&self) -> Result<ReceivedFrame, ClientError> {
         self.frames.recv().map_err(|_| ClientError::ConnectionLost)
     }
 
     /// Waits up to `timeout` for the next frame.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<Frame> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<ReceivedFrame> {
         self.frames.recv_timeout(timeout).ok()
     }
 
     /// The next frame if one is waiting.
-    pub fn try_recv(&self) -> Option<Frame> {
+    pub fn try_recv(&self) -> Option<ReceivedFrame> {
         self.frames.try_recv().ok()
     }
 
     /// The queue of decoded frames, for `crossbeam_channel::select!` over many subscriptions.
-    pub fn frames(&self) -> &Receiver<Frame> {
+    pub fn frames(&self) -> &Receiver<ReceivedFrame> {
         &self.frames
     }
 
@@ -346,10 +296,10 @@ impl Drop for Subscription {
 }
 
 impl Iterator for Subscription {
-    type Item = Frame;
+    type Item = ReceivedFrame;
 
     /// Blocks for the next frame; `None` once the subscription has ended.
-    fn next(&mut self) -> Option<Frame> {
+    fn next(&mut self) -> Option<ReceivedFrame> {
         self.recv().ok()
     }
 }
@@ -363,16 +313,16 @@ struct Receiving {
     endpoint: String,
     /// When to connect again after a refusal.
     retry: Option<Instant>,
-    /// Pause before the next attempt after a refusal.
-    retry_pause: Duration,
+    /// Pauses between attempts to get into a full server.
+    retry_backoff: Backoff,
     device_id: String,
     kind: EndpointKind,
     shape: (usize, usize),
     /// Sequence number of the last `depth_v2` frame, to count gaps.
     last_sequence: Option<u64>,
-    tx: Sender<Frame>,
-    /// A handle on the same queue, to drop the oldest frame when it is full.
-    oldest: Receiver<Frame>,
+    /// Decoded frames for the application; when it falls behind, the oldest is dropped and
+    /// counted in [`SubscriptionStats::dropped`].
+    frames: DropOldest<ReceivedFrame>,
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
 }
@@ -421,7 +371,7 @@ impl Receiving {
                 }
             }
             let Some(message) = newest else { continue };
-            self.retry_pause = REFUSED_RETRY_INITIAL;
+            self.retry_backoff.reset();
             let received_at = Instant::now();
             let decoded = match message.as_slice() {
                 [single] => self.decode(single, &mut raw),
@@ -437,7 +387,7 @@ impl Receiving {
             };
             self.counters.decoded.fetch_add(1, Ordering::Relaxed);
             tracing::trace!(device = %self.device_id, "depth frame");
-            self.push(Frame {
+            self.frames.send(ReceivedFrame {
                 device_id: self.device_id.clone(),
                 depth,
                 header,
@@ -456,15 +406,15 @@ impl Receiving {
             return;
         }
         let total = self.counters.refused.fetch_add(refusals, Ordering::Relaxed) + refusals;
+        let pause = self.retry_backoff.next_pause();
         tracing::info!(
             device = %self.device_id,
             endpoint = %self.endpoint,
             refused = total,
-            retry_in = ?self.retry_pause,
+            retry_in = ?pause,
             "the server has as many subscribers as it allows; will try again"
         );
-        self.retry = Some(Instant::now() + self.retry_pause);
-        self.retry_pause = (self.retry_pause * 2).min(REFUSED_RETRY_MAX);
+        self.retry = Some(Instant::now() + pause);
     }
 
     /// Connects again once the pause after a refusal is over (libzmq never retries a connection
@@ -517,22 +467,5 @@ impl Receiving {
             }
         }
         self.last_sequence = Some(sequence);
-    }
-
-    /// Queues a frame; if the queue is full, drops the oldest one and counts it.
-    fn push(&self, frame: Frame) {
-        let mut frame = frame;
-        loop {
-            match self.tx.try_send(frame) {
-                Ok(()) => return,
-                Err(TrySendError::Full(back)) => {
-                    if self.oldest.try_recv().is_ok() {
-                        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    frame = back;
-                }
-                Err(TrySendError::Disconnected(_)) => return,
-            }
-        }
     }
 }

@@ -11,8 +11,8 @@ const WAIT: Duration = Duration::from_secs(5);
 
 fn fast() -> ClientConfig {
     ClientConfig::default()
-        .heartbeat(Duration::from_millis(200))
-        .request_timeout(Duration::from_millis(500))
+        .with_heartbeat(Duration::from_millis(200))
+        .with_request_timeout(Duration::from_millis(500))
 }
 
 fn is_connected(event: &ClientEvent) -> bool {
@@ -153,8 +153,8 @@ fn an_error_reply_is_a_typed_server_error() {
 fn an_answered_requests_timer_does_not_disconnect_a_newer_pending_request() {
     let server = FakeServer::start("stale-timer");
     let config = ClientConfig::default()
-        .heartbeat(Duration::from_secs(60))
-        .request_timeout(Duration::from_millis(500));
+        .with_heartbeat(Duration::from_secs(60))
+        .with_request_timeout(Duration::from_millis(500));
     let client = Client::connect_blocking(&server.endpoint(), config, WAIT).unwrap();
     let events = client.events();
     drain(&events, Duration::from_millis(10));
@@ -181,8 +181,8 @@ fn an_answered_requests_timer_does_not_disconnect_a_newer_pending_request() {
 fn after_a_timeout_the_pending_request_fails_and_the_client_reconnects() {
     let server = FakeServer::start("pirate");
     let config = ClientConfig::default()
-        .heartbeat(Duration::from_secs(60))
-        .request_timeout(Duration::from_millis(300));
+        .with_heartbeat(Duration::from_secs(60))
+        .with_request_timeout(Duration::from_millis(300));
     let client = Client::connect_blocking(&server.endpoint(), config, WAIT).unwrap();
     let events = client.events();
     drain(&events, Duration::from_millis(10));
@@ -221,8 +221,8 @@ fn after_a_timeout_the_pending_request_fails_and_the_client_reconnects() {
 fn requests_queued_behind_a_timed_out_one_fail_with_a_typed_error() {
     let server = FakeServer::start("queue");
     let config = ClientConfig::default()
-        .heartbeat(Duration::from_secs(60))
-        .request_timeout(Duration::from_millis(300));
+        .with_heartbeat(Duration::from_secs(60))
+        .with_request_timeout(Duration::from_millis(300));
     let client = Client::connect_blocking(&server.endpoint(), config, WAIT).unwrap();
     server.state().delays.push_back(Duration::from_secs(1));
     let results: Vec<_> = std::thread::scope(|scope| {
@@ -287,7 +287,7 @@ fn an_unreachable_server_is_reported_and_connect_blocking_times_out() {
         listener.local_addr().unwrap().port()
     };
     let endpoint = format!("tcp://127.0.0.1:{port}");
-    let config = ClientConfig::default().request_timeout(Duration::from_millis(200));
+    let config = ClientConfig::default().with_request_timeout(Duration::from_millis(200));
     let client = Client::connect_to(&endpoint, config.clone()).unwrap();
     wait_for(&client.events(), WAIT, |e| *e == ClientEvent::Unreachable).unwrap();
     let started = Instant::now();
@@ -345,4 +345,85 @@ fn malformed_endpoints_are_rejected_up_front() {
     ));
     let mut client = Client::new("tcp://no-such-host.invalid:1", ClientConfig::default()).unwrap();
     assert!(matches!(client.connect(), Err(ClientError::Endpoint(_))));
+}
+
+/// Collects a watcher's events until one matches, waiting with `Watcher::wait` (no polling).
+fn watch_for(
+    watcher: &mut sk2_client::Watcher,
+    timeout: Duration,
+    wanted: impl Fn(&sk2_client::WatchEvent) -> bool,
+) -> Vec<sk2_client::WatchEvent> {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        for event in watcher.wait(left) {
+            let done = wanted(&event);
+            seen.push(event);
+            if done {
+                return seen;
+            }
+        }
+    }
+    panic!("not seen within {timeout:?}; saw {seen:?}");
+}
+
+#[test]
+fn a_watcher_of_a_given_endpoint_reports_it_added_connecting_and_connected() {
+    use sk2_client::{WatchEvent, Watcher, WatcherConfig};
+    let server = FakeServer::start("watched");
+    let endpoint = server.endpoint();
+    let mut watcher = Watcher::new(WatcherConfig::default().with_client(fast()));
+    watcher.add_endpoint(&endpoint).unwrap();
+    assert!(watcher.add_endpoint("tcp://no-port").is_err());
+    let seen = watch_for(
+        &mut watcher,
+        WAIT,
+        |event| matches!(event, WatchEvent::Client { event, .. } if is_connected(event)),
+    );
+    assert_eq!(
+        seen[..2],
+        [
+            WatchEvent::Added {
+                key: endpoint.clone()
+            },
+            WatchEvent::Connecting {
+                key: endpoint.clone()
+            }
+        ]
+    );
+    let watched = watcher.server(&endpoint).unwrap();
+    assert_eq!(watched.name(), "watched");
+    assert!(watched.client().is_connected());
+    assert!(watched.info().is_none());
+}
+
+#[test]
+fn a_watcher_retries_an_endpoint_whose_host_does_not_resolve_at_the_pace_set() {
+    use sk2_client::{WatchEvent, Watcher, WatcherConfig};
+    let retry_after = Duration::from_millis(200);
+    let config = WatcherConfig::default()
+        .with_client(fast().with_resolve_local_names(false))
+        .with_retry_after(retry_after);
+    let mut watcher = Watcher::new(config);
+    let endpoint = "tcp://no-such-host.invalid:5555";
+    watcher.add_endpoint(endpoint).unwrap();
+    let started = Instant::now();
+    let failed = |event: &WatchEvent| matches!(event, WatchEvent::ConnectFailed { .. });
+    let first = watch_for(&mut watcher, WAIT, failed);
+    assert!(matches!(
+        first.last(),
+        Some(WatchEvent::ConnectFailed {
+            error: ClientError::Endpoint(_),
+            ..
+        })
+    ));
+    watch_for(&mut watcher, WAIT, failed);
+    watch_for(&mut watcher, WAIT, failed);
+    // Two retries, each after the pause: `wait` woke for them without any queue saying so.
+    assert!(
+        started.elapsed() >= retry_after * 2,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(watcher.servers().count(), 1);
 }

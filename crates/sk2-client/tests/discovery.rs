@@ -34,8 +34,8 @@ fn info(event: BrowserEvent) -> ServerInfo {
 
 fn fast() -> ClientConfig {
     ClientConfig::default()
-        .heartbeat(Duration::from_millis(200))
-        .request_timeout(Duration::from_millis(500))
+        .with_heartbeat(Duration::from_millis(200))
+        .with_request_timeout(Duration::from_millis(500))
 }
 
 /// Publishes until a frame gets through (PUB/SUB drops messages sent before the subscription
@@ -80,9 +80,12 @@ fn a_browser_started_before_a_server_sees_it_appear_once_and_disappear_on_clean_
     assert_eq!(found.address(), Some("127.0.0.1".parse().unwrap()));
     assert_eq!(browser.servers(), vec![found.clone()]);
 
-    let client =
-        Client::connect_blocking(&found.control_endpoint(), found.client_config(fast()), WAIT)
-            .unwrap();
+    let client = Client::connect_blocking(
+        &found.control_endpoint(),
+        fast().with_host_addresses(found.host_addresses()),
+        WAIT,
+    )
+    .unwrap();
     assert_eq!(
         client.me().unwrap().control_endpoint(),
         Some(found.control_endpoint().as_str())
@@ -125,9 +128,12 @@ fn a_browser_started_after_a_server_sees_it() {
     let found = info(event);
     assert_eq!(found.name, "Early Kinect");
     assert_eq!(found.control_endpoint(), server.endpoint());
-    let client =
-        Client::connect_blocking(&found.control_endpoint(), found.client_config(fast()), WAIT)
-            .unwrap();
+    let client = Client::connect_blocking(
+        &found.control_endpoint(),
+        fast().with_host_addresses(found.host_addresses()),
+        WAIT,
+    )
+    .unwrap();
     assert!(client.ping().is_ok());
 }
 
@@ -155,9 +161,12 @@ fn a_real_server_is_discovered_streamed_from_and_lost_when_it_stops() {
     let found = info(event);
     assert_eq!(found.name, "Real Kinect");
     assert_eq!(Some(found.control_endpoint()), server.control_endpoint());
-    let client =
-        Client::connect_blocking(&found.control_endpoint(), found.client_config(fast()), WAIT)
-            .unwrap();
+    let client = Client::connect_blocking(
+        &found.control_endpoint(),
+        fast().with_host_addresses(found.host_addresses()),
+        WAIT,
+    )
+    .unwrap();
     let frame = client
         .subscribe(&id)
         .unwrap()
@@ -224,6 +233,64 @@ fn a_crashed_servers_entry_goes_within_seconds_after_reverification() {
     wait_for(&events, WAIT, disappeared).expect("stale entry not removed");
     assert!(verifying.elapsed() < Duration::from_secs(5));
     assert!(browser.servers().is_empty());
+}
+
+/// The watcher does by itself what the test above does by hand: its client to the crashed server
+/// gets no answer, it has mDNS re-verify the server, and reports it removed within seconds.
+#[test]
+fn a_watcher_drops_a_crashed_server_within_seconds() {
+    use sk2_client::{WatchEvent, Watcher, WatcherConfig};
+    if !in_private_netns("a_watcher_drops_a_crashed_server_within_seconds") {
+        return;
+    }
+    // Nothing listens on the announced port, so the client never gets an answer and the watcher
+    // re-verifies every time it may: before the crash (the server is confirmed) and after.
+    let config = WatcherConfig::default()
+        .with_client(fast())
+        .with_reverify_every(Duration::from_millis(500));
+    let mut watcher = Watcher::new(config);
+    watcher.start_browsing().unwrap();
+    let mut announcer = spawn_helper(
+        "announcer_process_for_the_crash_test",
+        &[("SK2_ANNOUNCE", "Watched Doomed Kinect")],
+    );
+    let deadline = Instant::now() + WAIT;
+    let key = loop {
+        let left = deadline.checked_duration_since(Instant::now());
+        let events = watcher.wait(left.expect("server not seen"));
+        if let Some(key) = events.into_iter().find_map(|event| match event {
+            WatchEvent::Added { key } => Some(key),
+            _ => None,
+        }) {
+            break key;
+        }
+    };
+    let server = watcher.server(&key).unwrap();
+    assert_eq!(server.name(), "Watched Doomed Kinect");
+    assert_eq!(server.info().unwrap().fullname, key);
+
+    announcer.kill().unwrap(); // SIGKILL: no goodbye
+    announcer.wait().unwrap();
+    let crashed = Instant::now();
+    let removed = loop {
+        assert!(crashed.elapsed() < WAIT, "the crashed server stayed");
+        let events = watcher.wait(Duration::from_millis(500));
+        if let Some(removed) = events
+            .into_iter()
+            .find(|event| matches!(event, WatchEvent::Removed { .. }))
+        {
+            break removed;
+        }
+    };
+    assert_eq!(
+        removed,
+        WatchEvent::Removed {
+            key: key.clone(),
+            name: "Watched Doomed Kinect".to_owned()
+        }
+    );
+    assert!(watcher.is_empty());
+    eprintln!("crashed server removed after {:?}", crashed.elapsed());
 }
 
 /// Run by `a_crashed_servers_entry_goes_within_seconds_after_reverification` as a child process in
@@ -333,9 +400,12 @@ fn two_host_browser_process() {
     assert_eq!(found.name, "Remote Kinect");
     assert_eq!(found.host, "sk2-host-a.local");
     assert_eq!(found.address(), Some(ip.to_str().unwrap().parse().unwrap()));
-    let client =
-        Client::connect_blocking(&found.control_endpoint(), found.client_config(fast()), WAIT)
-            .unwrap();
+    let client = Client::connect_blocking(
+        &found.control_endpoint(),
+        fast().with_host_addresses(found.host_addresses()),
+        WAIT,
+    )
+    .unwrap();
     let id = client.me().unwrap().devices[0].id.clone();
     let subscription = client.subscribe(&id).unwrap();
     let frame = subscription

@@ -102,8 +102,8 @@ fn a_sensor_that_stalls_and_resumes_gives_clients_a_sequence_gap_and_no_error() 
     server.start().unwrap();
     let endpoint = server.control_endpoint().unwrap();
     let client_config = ClientConfig::default()
-        .heartbeat(Duration::from_millis(200))
-        .request_timeout(Duration::from_millis(500));
+        .with_heartbeat(Duration::from_millis(200))
+        .with_request_timeout(Duration::from_millis(500));
     let client = Client::connect_blocking(&endpoint, client_config, WAIT).unwrap();
     let events = client.events();
     let subscription = client.subscribe(&id).unwrap();

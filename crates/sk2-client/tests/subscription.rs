@@ -19,7 +19,11 @@ fn connected(server: &FakeServer, config: ClientConfig) -> Client {
 /// PUB/SUB drops messages sent before the subscription reaches the publisher (the "slow joiner"):
 /// publish until the first frame comes through, then wait until the warm-up frames still in
 /// flight have arrived and take them all out of the queue.
-fn first_frame(server: &FakeServer, id: &str, subscription: &Subscription) -> sk2_client::Frame {
+fn first_frame(
+    server: &FakeServer,
+    id: &str,
+    subscription: &Subscription,
+) -> sk2_client::ReceivedFrame {
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
         server.publish(id, &test_frame(0));
@@ -35,7 +39,7 @@ fn first_frame(server: &FakeServer, id: &str, subscription: &Subscription) -> sk
 }
 
 /// The next frame that is not a warm-up frame (a late one can still be in flight on a busy machine).
-fn next_frame(subscription: &Subscription) -> sk2_client::Frame {
+fn next_frame(subscription: &Subscription) -> sk2_client::ReceivedFrame {
     loop {
         let frame = subscription.recv_timeout(WAIT).expect("frame");
         let warm_up = frame.sequence() == Some(0) || frame.depth == test_frame(0);
@@ -137,7 +141,8 @@ fn undecodable_messages_are_counted_and_skipped() {
 fn a_slow_application_gets_the_latest_frames_and_drops_are_counted() {
     let mut server = FakeServer::start("slow");
     let id = server.add_device();
-    let config = ClientConfig::default().subscription(SubscriptionConfig::default().queue_len(2));
+    let config =
+        ClientConfig::default().with_subscription(SubscriptionConfig::default().with_queue_len(2));
     let client = connected(&server, config);
     let subscription = client.subscribe(&id).unwrap();
     first_frame(&server, &id, &subscription);
@@ -311,8 +316,8 @@ fn gaps_in_depth_v2_sequence_numbers_are_counted_as_lost_frames() {
 fn the_original_depth_endpoint_can_be_forced_and_is_lossy_above_4095_mm() {
     let mut server = FakeServer::start("lossy");
     let id = server.add_device_v2();
-    let config =
-        ClientConfig::default().subscription(SubscriptionConfig::default().prefer_depth_v2(false));
+    let config = ClientConfig::default()
+        .with_subscription(SubscriptionConfig::default().with_prefer_depth_v2(false));
     let client = connected(&server, config);
     let subscription = client.subscribe(&id).unwrap();
     assert_eq!(subscription.kind(), EndpointKind::Depth);

@@ -44,8 +44,8 @@ fn started_with(config: MockConfig) -> (Server, String) {
 
 fn fast() -> ClientConfig {
     ClientConfig::default()
-        .heartbeat(Duration::from_millis(200))
-        .request_timeout(Duration::from_millis(500))
+        .with_heartbeat(Duration::from_millis(200))
+        .with_request_timeout(Duration::from_millis(500))
 }
 
 fn endpoint(server: &Server) -> String {
@@ -240,8 +240,8 @@ fn a_real_servers_frames_arrive_lossless_over_depth_v2_with_their_sequence() {
 #[test]
 fn the_original_depth_endpoint_is_used_when_depth_v2_is_not_preferred() {
     let (server, ids) = started(1);
-    let config =
-        fast().subscription(sk2_client::SubscriptionConfig::default().prefer_depth_v2(false));
+    let config = fast()
+        .with_subscription(sk2_client::SubscriptionConfig::default().with_prefer_depth_v2(false));
     let client = Client::connect_blocking(&endpoint(&server), config, WAIT).unwrap();
     let subscription = client.subscribe(&ids[0]).unwrap();
     assert_eq!(subscription.kind(), EndpointKind::Depth);

@@ -57,7 +57,8 @@ impl std::fmt::Display for MockMode {
     }
 }
 
-/// How a [`MockKinect`] behaves.
+/// How a [`MockKinect`] behaves. Start from [`MockConfig::default`] and change what differs
+/// with the `with_*` methods (the fields are public too).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MockConfig {
@@ -87,25 +88,26 @@ impl Default for MockConfig {
 }
 
 impl MockConfig {
-    /// The default picture at the given rate.
+    /// Sets [`MockConfig::fps`].
     pub fn with_fps(mut self, fps: Option<f64>) -> Self {
         self.fps = fps;
         self
     }
 
-    /// The given mode.
+    /// Sets [`MockConfig::mode`].
     pub fn with_mode(mut self, mode: MockMode) -> Self {
         self.mode = mode;
         self
     }
 
-    /// The given seed.
+    /// Sets [`MockConfig::seed`].
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
 
-    /// The given shape (clamped to at least 2 x 1 pixels).
+    /// Sets [`MockConfig::width`] and [`MockConfig::height`] (clamped to at least 2 x 1
+    /// pixels).
     pub fn with_shape(mut self, width: usize, height: usize) -> Self {
         self.width = width.max(2);
         self.height = height.max(1);
@@ -123,9 +125,10 @@ pub struct MockKinect {
 }
 
 impl MockKinect {
-    /// A stopped mock with a new random id.
+    /// A stopped mock with a new random id. Random rather than derived from the seed: two mocks
+    /// with the same seed (the same pictures) must still be two devices to a client.
     pub fn new(config: MockConfig) -> Self {
-        Self::with_id(crate::random_id(), config)
+        Self::with_id(sk2_proto::id::random_hex_id(), config)
     }
 
     /// A stopped mock with the given id.

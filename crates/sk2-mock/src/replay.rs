@@ -137,7 +137,7 @@ impl ReplaySensor {
             return Err(ReplayError::Empty(dir.to_owned()));
         }
         Ok(Self {
-            id: crate::random_id(),
+            id: sk2_proto::id::random_hex_id(),
             frames: Arc::new(frames),
             fps,
             capture: None,

@@ -11,6 +11,8 @@
 //!   then an exact payload; [`codec`] holds its lossless codecs (RVL, ...).
 //! * [`frame`]: [`DepthFrame`], a row-major image of `u16` millimetres, convertible to
 //!   [`ndarray::Array2`] without copying.
+//! * [`discovery`]: the mDNS service type and TXT keys that servers announce and clients browse.
+//! * [`id`]: random 128-bit hex ids (sensor ids, default server names).
 //! * [`sensor`]: the contract between a depth source (mock, replay, Kinect v2) and the server.
 //!
 //! The normative description of every byte is `docs/protocol.md` at the repository root; the hex
@@ -31,7 +33,9 @@
 pub mod codec;
 pub mod control;
 pub mod depth_v2;
+pub mod discovery;
 pub mod frame;
+pub mod id;
 pub mod sensor;
 pub mod sk2;
 

@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::connection::{Connection, Ends};
-use crate::thread::Worker;
+use crate::thread::ServerThread;
 use crate::ServerError;
 
 /// Where libzmq sends ZAP requests (RFC 27): fixed by the library, one handler per context.
@@ -112,7 +112,7 @@ pub(crate) struct Caps {
 pub(crate) struct Gatekeeper {
     guards: Sender<Guard>,
     shutdown: Arc<AtomicBool>,
-    worker: Worker,
+    thread: ServerThread,
     next_id: u64,
 }
 
@@ -142,13 +142,13 @@ impl Gatekeeper {
         let (guards, new_guards) = crossbeam_channel::unbounded();
         let shutdown = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&shutdown);
-        let worker = Worker::spawn("sk2-admission".into(), move || {
+        let thread = ServerThread::spawn("sk2-admission".into(), move || {
             serve(&zap, &new_guards, &stop);
         })?;
         Ok(Self {
             guards,
             shutdown,
-            worker,
+            thread,
             next_id: 0,
         })
     }
@@ -198,7 +198,7 @@ impl Gatekeeper {
     /// Stops the thread (closing its sockets, so the context can end).
     pub(crate) fn stop(self, timeout: Duration) {
         self.shutdown.store(true, Ordering::Release);
-        self.worker.join_within(timeout);
+        self.thread.join_within(timeout);
     }
 }
 

@@ -6,8 +6,7 @@ use mdns_sd::{IfKind, ServiceDaemon, ServiceInfo};
 
 use crate::ServerError;
 
-/// The DNS-SD service type of streamkinect2 servers (docs/protocol.md, section 2).
-pub const SERVICE_TYPE: &str = "_kinect2._tcp.local.";
+pub use sk2_proto::discovery::SERVICE_TYPE;
 
 /// How long `unregister` waits for the daemon to send its goodbye packets.
 const GOODBYE_TIMEOUT: Duration = Duration::from_millis(500);

@@ -29,9 +29,9 @@
 //! use sk2_server::{Config, Server};
 //! # fn sensor() -> Box<dyn sk2_proto::Sensor> { unimplemented!() }
 //!
-//! let mut config = Config::default();
-//! config.bind_host = "127.0.0.1".into();
-//! config.announce = false;
+//! let config = Config::default()
+//!     .with_bind_host("127.0.0.1")
+//!     .with_announce(false);
 //! let mut server = Server::new(config);
 //! let id = server.add_sensor(sensor())?;
 //! server.start()?;
@@ -42,11 +42,22 @@
 //! # Ok::<(), sk2_server::ServerError>(())
 //! ```
 
+//!
+//! The crate's modules: `config` ([`Config`] and the defaults of its limits), `error`
+//! ([`ServerError`]), `sockets` (socket options, peer limits, binding, advertised host names),
+//! `control` (the control thread), `pipeline` (sink, encoder pool, publishers), `in_flight`
+//! (a sensor's budget of frames in flight, as slots that free themselves), `admission`
+//! (the gatekeeper enforcing peer limits), `announce` (mDNS), `stats` and `thread`.
+
 mod admission;
 mod announce;
+mod config;
 mod connection;
 mod control;
+mod error;
+mod in_flight;
 mod pipeline;
+mod sockets;
 mod stats;
 mod thread;
 
@@ -55,198 +66,32 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sk2_proto::control::{ENDPOINT_DEPTH, MAX_CONTROL_MESSAGE_BYTES};
+use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
-use sk2_proto::{Device, Me, Sensor, SensorError};
+use sk2_proto::discovery::{TXT_CODEC, TXT_VERSION};
+use sk2_proto::{Device, Me, Sensor};
 
 pub use announce::SERVICE_TYPE;
+pub use config::{
+    Config, DEFAULT_DEPTH_SNDHWM, DEFAULT_LINGER, DEFAULT_MAX_CONTROL_PEERS,
+    DEFAULT_MAX_PEERS_PER_ADDRESS, DEFAULT_MAX_SUBSCRIBERS, DEFAULT_MAX_WORKERS,
+    DEFAULT_STATS_INTERVAL,
+};
+pub use error::ServerError;
 pub use sk2_proto::depth_v2::Codec;
+pub use sockets::{CONTROL_RCVHWM, CONTROL_SNDHWM, MAX_SUBSCRIPTION_BYTES};
 pub use stats::SensorStats;
 
-use admission::{Caps, Gatekeeper, PeerCounters};
+use admission::{Gatekeeper, PeerCounters};
 use announce::Announcer;
 use control::{lock, ControlShared};
 use pipeline::{EncoderPool, Publisher, Sockets};
+use sockets::{advertised_host, hostname_of_machine};
 use stats::Counters;
-use thread::Worker;
-
-/// Default `SNDHWM` of depth PUB sockets, in messages per subscriber.
-///
-/// libzmq's default of 1000 would let a slow subscriber hold hundreds of megabytes of frames
-/// (protocol.md 4.1). Four frames are about 130 ms at 30 fps: enough to ride out a hiccup of
-/// the network, small enough that a stalled subscriber costs at most four frames of memory
-/// (at most ~2.6 MB for incompressible 512 x 424 frames) and loses frames instead.
-pub const DEFAULT_DEPTH_SNDHWM: i32 = 4;
-
-/// `MAXMSGSIZE` of depth PUB sockets. PUB sockets read subscription messages from the network:
-/// a subscription is one byte plus a topic, and clients of this protocol subscribe to everything
-/// (an empty topic). 256 bytes allows any sane topic and refuses a peer that sends megabytes.
-pub const MAX_SUBSCRIPTION_BYTES: i64 = 256;
-
-/// Default most peers on each depth endpoint (per sensor, `depth` and `depth_v2` counted
-/// apart); more are refused during the ZMTP handshake (see [`Config::max_subscribers`]).
-///
-/// Each subscriber costs a TCP connection (a file descriptor, kernel buffers) and a queue of up to
-/// [`DEFAULT_DEPTH_SNDHWM`] frames that libzmq shares between subscribers. 100 subscribers per
-/// endpoint were measured without drops (docs/performance.md), and with two endpoints per sensor
-/// they stay well inside the usual limit of 1024 open files.
-pub const DEFAULT_MAX_SUBSCRIBERS: usize = 100;
-
-/// Default most peers on the control endpoint (browsers and clients); more are refused during
-/// the ZMTP handshake (see [`Config::max_control_peers`]). With [`CONTROL_RCVHWM`] and
-/// [`CONTROL_SNDHWM`] this bounds what control peers can make the server hold (next to kernel
-/// buffers): 64 x (8 requests x 64 KiB + 128 replies x a few KiB), a few dozen MiB at worst.
-pub const DEFAULT_MAX_CONTROL_PEERS: usize = 64;
-
-/// Default most connections from one source address on each guarded endpoint (control, and each
-/// depth endpoint apart); see [`Config::max_peers_per_address`].
-///
-/// Eight viewers of one sensor, or eight tools on one machine talking to the control endpoint, is
-/// already unusual; eight is also small enough that peers from one address hold at most an eighth
-/// of the control endpoint's slots, so a flood from a few addresses cannot fill it (a newcomer
-/// from another address evicts an idle peer of the address that holds the most).
-pub const DEFAULT_MAX_PEERS_PER_ADDRESS: usize = 8;
-
-/// `RCVHWM` of the control socket, in requests per peer. A well-behaved client has one request in
-/// flight (REQ); a peer that pipelines more waits in TCP once 8 are queued, instead of libzmq's
-/// default of 1000 x [`MAX_CONTROL_MESSAGE_BYTES`] (64 MiB) per peer.
-pub const CONTROL_RCVHWM: i32 = 8;
-
-/// `SNDHWM` of the control socket, in replies per peer. Past it, replies to a peer that does not
-/// read them are dropped (a REP socket never blocks on one peer). 128 lets a client pipeline
-/// 100 requests (the hostile-peer test does) and still get every reply.
-pub const CONTROL_SNDHWM: i32 = 128;
-
-/// Default time a closing socket may spend sending what it still holds: bounded so that shutdown
-/// finishes promptly even with a stalled peer, long enough for a last reply on loopback or LAN.
-pub const DEFAULT_LINGER: Duration = Duration::from_millis(100);
-
-/// Default interval between the periodic info-level log lines of the counters.
-pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Most encoder threads by default: sk2 encoding of a Kinect v2 frame takes about a millisecond,
-/// so a few threads keep up with many sensors and leave the other cores to the application.
-pub const DEFAULT_MAX_WORKERS: usize = 4;
+use thread::ServerThread;
 
 /// Time `stop` waits for each thread to end before leaving it behind with a warning.
 const JOIN_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// How a [`Server`] is set up. Start from [`Config::default`] and change fields.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Config {
-    /// Human-readable name: the mDNS instance name and the `name` in `me`.
-    /// Default: `Kinect <32 hex digits>`, like the original's `Kinect <uuid4>`.
-    pub name: String,
-    /// Address every socket binds to: an IPv4 address, or `0.0.0.0` / `*` for all interfaces.
-    pub bind_host: String,
-    /// TCP port of the control (REP) socket; `0` picks a free port.
-    pub control_port: u16,
-    /// TCP port of the first depth endpoint, the next ones counting up from it; `0` picks free
-    /// ports.
-    pub depth_port: u16,
-    /// Host name put into advertised endpoints. `None`: `<hostname>.local` when announcing,
-    /// otherwise `localhost` for a loopback bind address, the host name for `0.0.0.0`, and the
-    /// bind address itself for any other.
-    pub advertise_host: Option<String>,
-    /// Announce the server over mDNS.
-    pub announce: bool,
-    /// Announce only on this network interface (e.g. `eth0`); `None`: on all.
-    pub interface: Option<String>,
-    /// Encoder threads. A sensor may have `workers + 1` frames in flight; more are dropped.
-    pub workers: usize,
-    /// Codec of the lossless `depth_v2` endpoint offered next to `depth` for every sensor, and
-    /// advertised under the device key `codec` in `me`; `None`: only `depth`, as the original.
-    pub codec: Option<Codec>,
-    /// `SNDHWM` of the depth PUB sockets; see [`DEFAULT_DEPTH_SNDHWM`].
-    pub depth_sndhwm: i32,
-    /// `LINGER` of every socket; see [`DEFAULT_LINGER`].
-    pub linger: Duration,
-    /// Interval between info-level log lines of the counters.
-    pub stats_interval: Duration,
-    /// Most subscribers on each depth endpoint; see [`DEFAULT_MAX_SUBSCRIBERS`]. Subscribers past
-    /// it are refused (counted in [`SensorStats::refused_subscribers`]) until one leaves.
-    pub max_subscribers: usize,
-    /// Most peers on the control endpoint; see [`DEFAULT_MAX_CONTROL_PEERS`]. Peers past it are
-    /// refused (counted by [`Server::refused_control_peers`]).
-    pub max_control_peers: usize,
-    /// Most connections from one source address on each endpoint; see
-    /// [`DEFAULT_MAX_PEERS_PER_ADDRESS`]. A connection past it evicts that address's longest-idle
-    /// peer, or is closed at once if none has been idle for a second (counted with the refusals).
-    pub max_peers_per_address: usize,
-}
-
-impl Config {
-    /// Sets [`Config::max_peers_per_address`].
-    #[must_use]
-    pub fn with_max_peers_per_address(mut self, max_peers_per_address: usize) -> Self {
-        self.max_peers_per_address = max_peers_per_address;
-        self
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Self {
-            name: format!("Kinect {}", random_hex()),
-            bind_host: "0.0.0.0".into(),
-            control_port: 0,
-            depth_port: 0,
-            advertise_host: None,
-            announce: true,
-            interface: None,
-            workers: cores.clamp(1, DEFAULT_MAX_WORKERS),
-            codec: Some(Codec::default()),
-            depth_sndhwm: DEFAULT_DEPTH_SNDHWM,
-            linger: DEFAULT_LINGER,
-            stats_interval: DEFAULT_STATS_INTERVAL,
-            max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
-            max_control_peers: DEFAULT_MAX_CONTROL_PEERS,
-            max_peers_per_address: DEFAULT_MAX_PEERS_PER_ADDRESS,
-        }
-    }
-}
-
-/// Why the server could not do what was asked.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerError {
-    /// A socket could not bind: the port is in use, or the address is not local.
-    #[error("cannot bind the {role} socket to {endpoint}: {source}")]
-    Bind {
-        /// `control`, `depth` or `depth_v2`.
-        role: &'static str,
-        /// The address tried.
-        endpoint: String,
-        /// libzmq's reason.
-        source: zmq::Error,
-    },
-    /// Any other ZeroMQ failure (creating a socket, setting an option).
-    #[error("zeromq: {0}")]
-    Zmq(#[from] zmq::Error),
-    /// A sensor with this id is already attached.
-    #[error("a sensor with id {0} is already attached")]
-    DuplicateSensor(String),
-    /// No sensor with this id is attached.
-    #[error("no sensor with id {0}")]
-    UnknownSensor(String),
-    /// The sensor refused to start.
-    #[error(transparent)]
-    Sensor(#[from] SensorError),
-    /// The mDNS announcement failed.
-    #[error("cannot announce over mDNS: {0}")]
-    Announce(String),
-    /// `start` on a running server.
-    #[error("the server is already running")]
-    AlreadyRunning,
-    /// A thread could not be started.
-    #[error("cannot start a thread: {0}")]
-    Thread(#[from] std::io::Error),
-    /// The machine's host name, needed for advertised endpoints and mDNS, is unavailable.
-    #[error("cannot read the host name: {0}")]
-    Hostname(std::io::Error),
-}
 
 /// A streamkinect2 server. Not running until [`Server::start`]; stopped by [`Server::stop`] or
 /// when dropped.
@@ -291,7 +136,7 @@ struct Attached {
 struct Running {
     context: zmq::Context,
     control_endpoint: String,
-    control_thread: Worker,
+    control_thread: ServerThread,
     /// Admits or refuses peers of every socket, to enforce the peer limits.
     gatekeeper: Gatekeeper,
     /// Host name in advertised endpoints.
@@ -300,6 +145,32 @@ struct Running {
     announcer: Option<Announcer>,
     /// Offset from `config.depth_port` of the next depth socket.
     next_depth_offset: u16,
+}
+
+impl Running {
+    /// The next depth socket for `role`, bound to the next depth port of the configuration.
+    fn depth_socket(
+        &mut self,
+        config: &Config,
+        role: &'static str,
+        counters: &PeerCounters,
+    ) -> Result<(zmq::Socket, u16), ServerError> {
+        let port = if config.depth_port == 0 {
+            0
+        } else {
+            let port = config.depth_port.saturating_add(self.next_depth_offset);
+            self.next_depth_offset = self.next_depth_offset.saturating_add(1);
+            port
+        };
+        sockets::depth_socket(
+            &self.context,
+            &mut self.gatekeeper,
+            config,
+            port,
+            role,
+            counters,
+        )
+    }
 }
 
 impl Server {
@@ -404,28 +275,8 @@ impl Server {
         }
         let context = zmq::Context::new();
         let mut gatekeeper = Gatekeeper::start(&context)?;
-        let control_socket = context.socket(zmq::REP)?;
-        control_socket.set_maxmsgsize(MAX_CONTROL_MESSAGE_BYTES as i64)?;
-        control_socket.set_rcvhwm(CONTROL_RCVHWM)?;
-        control_socket.set_sndhwm(CONTROL_SNDHWM)?;
-        control_socket.set_linger(linger_ms(self.config.linger))?;
-        // Before binding, so that every connection is counted.
-        gatekeeper.guard(
-            &context,
-            &control_socket,
-            "control",
-            Caps {
-                limit: self.config.max_control_peers,
-                per_address: self.config.max_peers_per_address,
-            },
-            self.control_peers.clone(),
-        )?;
-        let control_port = bind(
-            &control_socket,
-            &self.config.bind_host,
-            self.config.control_port,
-            "control",
-        )?;
+        let (control_socket, control_port) =
+            sockets::control_socket(&context, &mut gatekeeper, &self.config, &self.control_peers)?;
         let host = advertised_host(&self.config);
         let control_endpoint = format!("tcp://{host}:{control_port}");
         let pool = EncoderPool::start(self.config.workers, jobs_queue(self.config.workers))?;
@@ -436,7 +287,7 @@ impl Server {
         let shared = Arc::clone(&self.control);
         let registry = Arc::clone(&self.registry);
         let stats_interval = self.config.stats_interval;
-        let control_thread = Worker::spawn("sk2-control".into(), move || {
+        let control_thread = ServerThread::spawn("sk2-control".into(), move || {
             let stats = move || snapshot(&registry);
             control::serve(&control_socket, &shared, &stats, stats_interval);
         })?;
@@ -462,9 +313,12 @@ impl Server {
         if result.is_ok() && self.config.announce {
             let name = self.config.name.clone();
             // Informative TXT keys: browsers need none of them (the original's TXT is empty).
-            let mut txt = vec![("version", sk2_proto::control::PROTOCOL_VERSION.to_string())];
+            let mut txt = vec![(
+                TXT_VERSION,
+                sk2_proto::control::PROTOCOL_VERSION.to_string(),
+            )];
             if let Some(codec) = self.config.codec {
-                txt.push((DEVICE_CODEC_KEY, codec.name().to_owned()));
+                txt.push((TXT_CODEC, codec.name().to_owned()));
             }
             result = hostname_of_machine()
                 .and_then(|host| {
@@ -564,9 +418,9 @@ fn start_sensor(
     attached: &mut Attached,
 ) -> Result<(), ServerError> {
     let counters = &attached.counters.subscribers;
-    let (depth, depth_port) = depth_socket(config, running, "depth", counters)?;
+    let (depth, depth_port) = running.depth_socket(config, "depth", counters)?;
     let depth_v2 = match config.codec {
-        Some(codec) => Some((depth_socket(config, running, "depth_v2", counters)?, codec)),
+        Some(codec) => Some((running.depth_socket(config, "depth_v2", counters)?, codec)),
         None => None,
     };
     let mut endpoints = BTreeMap::from([(
@@ -601,41 +455,6 @@ fn start_sensor(
     Ok(())
 }
 
-/// A bound depth XPUB socket and its port. XPUB rather than PUB: it reports subscriptions, so
-/// frames nobody watches are not encoded.
-fn depth_socket(
-    config: &Config,
-    running: &mut Running,
-    role: &'static str,
-    counters: &PeerCounters,
-) -> Result<(zmq::Socket, u16), ServerError> {
-    let socket = running.context.socket(zmq::XPUB)?;
-    socket.set_sndhwm(config.depth_sndhwm)?;
-    // An XPUB reads subscription messages from the network.
-    socket.set_maxmsgsize(MAX_SUBSCRIPTION_BYTES)?;
-    socket.set_linger(linger_ms(config.linger))?;
-    // Before binding, so that every connection is counted.
-    running.gatekeeper.guard(
-        &running.context,
-        &socket,
-        role,
-        Caps {
-            limit: config.max_subscribers,
-            per_address: config.max_peers_per_address,
-        },
-        counters.clone(),
-    )?;
-    let port = if config.depth_port == 0 {
-        0
-    } else {
-        let port = config.depth_port.saturating_add(running.next_depth_offset);
-        running.next_depth_offset = running.next_depth_offset.saturating_add(1);
-        port
-    };
-    let port = bind(&socket, &config.bind_host, port, role)?;
-    Ok((socket, port))
-}
-
 fn stop_sensor(attached: &mut Attached) {
     attached.sensor.stop();
     if let Some(mut publisher) = attached.publisher.take() {
@@ -656,74 +475,4 @@ fn snapshot(registry: &Registry) -> Vec<SensorStats> {
 fn jobs_queue(workers: usize) -> usize {
     const SENSORS_PLANNED_FOR: usize = 16;
     (workers.max(1) + 1) * SENSORS_PLANNED_FOR
-}
-
-fn linger_ms(linger: Duration) -> i32 {
-    i32::try_from(linger.as_millis()).unwrap_or(i32::MAX)
-}
-
-/// Binds `socket` to `tcp://host:port` (`port` 0: any free port) and returns the port bound.
-fn bind(
-    socket: &zmq::Socket,
-    host: &str,
-    port: u16,
-    role: &'static str,
-) -> Result<u16, ServerError> {
-    let host = if host == "0.0.0.0" { "*" } else { host };
-    let endpoint = if port == 0 {
-        format!("tcp://{host}:*")
-    } else {
-        format!("tcp://{host}:{port}")
-    };
-    socket.bind(&endpoint).map_err(|source| ServerError::Bind {
-        role,
-        endpoint: endpoint.clone(),
-        source,
-    })?;
-    let bound = socket
-        .get_last_endpoint()?
-        .ok()
-        .and_then(|last| last.rsplit(':').next().and_then(|p| p.parse().ok()));
-    bound.ok_or(ServerError::Bind {
-        role,
-        endpoint,
-        source: zmq::Error::EINVAL,
-    })
-}
-
-/// The host name clients should use in advertised endpoints (see [`Config::advertise_host`]).
-fn advertised_host(config: &Config) -> String {
-    if let Some(host) = &config.advertise_host {
-        return host.clone();
-    }
-    let machine = hostname_of_machine().unwrap_or_else(|_| "localhost".into());
-    if config.announce {
-        return format!("{machine}.local");
-    }
-    match config.bind_host.parse::<std::net::IpAddr>() {
-        Ok(ip) if ip.is_loopback() => "localhost".into(),
-        Ok(ip) if ip.is_unspecified() => machine,
-        _ if config.bind_host == "*" => machine,
-        _ => config.bind_host.clone(),
-    }
-}
-
-fn hostname_of_machine() -> Result<String, ServerError> {
-    hostname::get()
-        .map_err(ServerError::Hostname)
-        .map(|name| name.to_string_lossy().into_owned())
-}
-
-/// 32 random lowercase hex digits, for default names.
-fn random_hex() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut halves = [0u64; 2];
-    for (i, half) in halves.iter_mut().enumerate() {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(sk2_proto::sensor::unix_time_ns());
-        hasher.write_usize(i);
-        *half = hasher.finish();
-    }
-    format!("{:016x}{:016x}", halves[0], halves[1])
 }

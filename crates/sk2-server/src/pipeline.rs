@@ -22,8 +22,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use sk2_proto::depth_v2::{self, Codec};
 use sk2_proto::{sk2, CapturedFrame, FrameSink};
 
+use crate::in_flight::InFlightSlot;
 use crate::stats::Counters;
-use crate::thread::Worker;
+use crate::thread::ServerThread;
 
 /// How often an idle publisher reads its sockets' subscription messages: bounds the delay
 /// between a client subscribing and the first frame being encoded for it.
@@ -32,17 +33,20 @@ const SUBSCRIPTION_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Logs one drop in this many at debug level, so a flood of drops does not flood the log.
 const LOG_EVERY_NTH_DROP: u64 = 10;
 
-/// One frame for the encoder pool, with the pipe it belongs to.
+/// One frame for the encoder pool, with the pipe it belongs to and its in-flight slot.
 pub(crate) struct Job {
     frame: CapturedFrame,
     pipe: Arc<Pipe>,
+    slot: InFlightSlot,
 }
 
-/// One encoded frame on its way to the publisher thread: a message per watched endpoint.
+/// One encoded frame on its way to the publisher thread: a message per watched endpoint, and
+/// the frame's in-flight slot.
 pub(crate) struct Encoded {
     sequence: u64,
     depth: Option<Vec<u8>>,
     depth_v2: Option<Vec<u8>>,
+    slot: InFlightSlot,
 }
 
 /// Whether each endpoint of a sensor has at least one subscriber, as its XPUB socket reports.
@@ -55,9 +59,9 @@ struct Watched {
 /// The per-sensor state shared by its sink, the encoders and its publisher.
 pub(crate) struct Pipe {
     counters: Arc<Counters>,
-    /// Frames accepted by the sink and not yet taken by the publisher (or dropped). Shared with
-    /// the publisher thread, which takes frames off the count as it receives them, so the
-    /// publisher's queue can never be full.
+    /// Frames accepted by the sink and not yet taken by the publisher (or dropped): the places
+    /// taken by [`InFlightSlot`]s. The publisher gives a frame's place back as it receives it,
+    /// so the publisher's queue, which holds `max_in_flight` frames, can never be full.
     in_flight: Arc<AtomicUsize>,
     /// Most frames in flight before the sink drops new ones: workers + 1, as the original.
     max_in_flight: usize,
@@ -81,7 +85,7 @@ impl Pipe {
 /// The shared encoder threads of a server.
 pub(crate) struct EncoderPool {
     jobs: Sender<Job>,
-    workers: Vec<Worker>,
+    threads: Vec<ServerThread>,
 }
 
 impl EncoderPool {
@@ -89,15 +93,15 @@ impl EncoderPool {
     /// in-flight limit is what normally bounds it, the queue size is a backstop.
     pub(crate) fn start(workers: usize, queue: usize) -> std::io::Result<Self> {
         let (jobs, receiver) = crossbeam_channel::bounded::<Job>(queue.max(1));
-        let workers = (0..workers.max(1))
+        let threads = (0..workers.max(1))
             .map(|index| {
                 let receiver = receiver.clone();
-                Worker::spawn(format!("sk2-encode-{index}"), move || {
+                ServerThread::spawn(format!("sk2-encode-{index}"), move || {
                     encode_loop(&receiver)
                 })
             })
             .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(Self { jobs, workers })
+        Ok(Self { jobs, threads })
     }
 
     /// A sink for a sensor that feeds this pool.
@@ -110,18 +114,18 @@ impl EncoderPool {
                 Counters::add(&counters.unwatched, 1);
                 return;
             }
-            if pipe.in_flight.fetch_add(1, Ordering::AcqRel) >= pipe.max_in_flight {
-                pipe.in_flight.fetch_sub(1, Ordering::AcqRel);
+            let Some(slot) = InFlightSlot::try_take(&pipe.in_flight, pipe.max_in_flight) else {
                 drop_busy(counters, frame.sequence);
                 return;
-            }
+            };
             let sequence = frame.sequence;
             let job = Job {
                 frame,
                 pipe: Arc::clone(&pipe),
+                slot,
             };
+            // The refused job, and its slot with it, is dropped here.
             if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = jobs.try_send(job) {
-                pipe.in_flight.fetch_sub(1, Ordering::AcqRel);
                 drop_busy(counters, sequence);
             }
         })
@@ -130,8 +134,8 @@ impl EncoderPool {
     /// Stops the workers once the queued jobs are done, waiting at most `timeout` for each.
     pub(crate) fn stop(self, timeout: Duration) {
         drop(self.jobs);
-        for worker in self.workers {
-            worker.join_within(timeout);
+        for thread in self.threads {
+            thread.join_within(timeout);
         }
     }
 }
@@ -146,9 +150,8 @@ fn drop_busy(counters: &Counters, sequence: u64) {
 fn encode_loop(jobs: &Receiver<Job>) {
     // Reused between frames: the sk2 packing buffer is 1.5 bytes per pixel.
     let mut raw = Vec::new();
-    while let Ok(Job { frame, pipe }) = jobs.recv() {
+    while let Ok(Job { frame, pipe, slot }) = jobs.recv() {
         let counters = &pipe.counters;
-        let done = || pipe.in_flight.fetch_sub(1, Ordering::AcqRel);
         // Each endpoint's message is encoded once, whatever its number of subscribers.
         let mut sk2_failed = false;
         let depth = if pipe.wants_depth() {
@@ -177,7 +180,7 @@ fn encode_loop(jobs: &Receiver<Job>) {
                 &counters.unwatched
             };
             Counters::add(counter, 1);
-            done();
+            // Dropping the job's slot gives its place back.
             continue;
         }
         Counters::add(&counters.encoded, 1);
@@ -185,11 +188,12 @@ fn encode_loop(jobs: &Receiver<Job>) {
             sequence: frame.sequence,
             depth,
             depth_v2,
+            slot,
         };
         // The publisher's queue holds max_in_flight frames, as many as can be in flight, so it
-        // is never full; it is disconnected when the sensor is being removed.
+        // is never full; it is disconnected when the sensor is being removed (and the refused
+        // frame's slot is dropped with it).
         if pipe.to_publisher.try_send(encoded).is_err() {
-            done();
             Counters::add(&counters.dropped_closing, 1);
             tracing::trace!(sequence = frame.sequence, "publisher gone: frame dropped");
         }
@@ -207,7 +211,7 @@ pub(crate) struct Sockets {
 /// A running publisher: its thread owns the sensor's sockets.
 pub(crate) struct Publisher {
     stop: Option<Sender<()>>,
-    worker: Option<Worker>,
+    thread: Option<ServerThread>,
 }
 
 impl Publisher {
@@ -221,21 +225,19 @@ impl Publisher {
     ) -> std::io::Result<(Self, Arc<Pipe>)> {
         let (to_publisher, encoded) = crossbeam_channel::bounded(max_in_flight.max(1));
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-        let in_flight = Arc::new(AtomicUsize::new(0));
         let watched = Arc::new(Watched::default());
         let pipe = Arc::new(Pipe {
             counters: Arc::clone(&counters),
-            in_flight: Arc::clone(&in_flight),
+            in_flight: Arc::default(),
             max_in_flight: max_in_flight.max(1),
             codec: sockets.depth_v2.as_ref().map(|(_, codec)| *codec),
             watched: Arc::clone(&watched),
             to_publisher,
         });
-        let worker = Worker::spawn(name, move || {
+        let thread = ServerThread::spawn(name, move || {
             let mut publisher = PublishLoop {
                 sockets,
                 counters,
-                in_flight,
                 watched,
                 depth_topics: HashSet::new(),
                 depth_v2_topics: HashSet::new(),
@@ -246,7 +248,7 @@ impl Publisher {
         Ok((
             Self {
                 stop: Some(stop),
-                worker: Some(worker),
+                thread: Some(thread),
             },
             pipe,
         ))
@@ -256,8 +258,8 @@ impl Publisher {
     /// most `timeout` for it.
     pub(crate) fn stop(&mut self, timeout: Duration) {
         drop(self.stop.take());
-        if let Some(worker) = self.worker.take() {
-            worker.join_within(timeout);
+        if let Some(thread) = self.thread.take() {
+            thread.join_within(timeout);
         }
     }
 }
@@ -271,7 +273,6 @@ impl Drop for Publisher {
 struct PublishLoop {
     sockets: Sockets,
     counters: Arc<Counters>,
-    in_flight: Arc<AtomicUsize>,
     watched: Arc<Watched>,
     /// Topics subscribed on each socket. Without `XPUB_VERBOSE`, libzmq reports a topic's first
     /// subscription and its last unsubscription (also when a subscriber disconnects), so a set
@@ -317,9 +318,15 @@ impl PublishLoop {
     }
 
     fn publish(&mut self, encoded: Encoded) {
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let Encoded {
+            sequence,
+            depth,
+            depth_v2,
+            slot,
+        } = encoded;
+        // Received: the frame no longer needs a place in the publisher's queue.
+        drop(slot);
         let counters = &self.counters;
-        let sequence = encoded.sequence;
         if self.last_published.is_some_and(|last| sequence <= last) {
             let dropped = Counters::add(&counters.dropped_stale, 1);
             tracing::trace!(
@@ -330,7 +337,7 @@ impl PublishLoop {
             return;
         }
         let mut sent = false;
-        if let Some(message) = encoded.depth {
+        if let Some(message) = depth {
             let bytes = message.len() as u64;
             if send(&self.sockets.depth, message, sequence) {
                 Counters::add(&counters.depth_messages, 1);
@@ -339,7 +346,7 @@ impl PublishLoop {
                 sent = true;
             }
         }
-        if let (Some(message), Some((socket, _))) = (encoded.depth_v2, &self.sockets.depth_v2) {
+        if let (Some(message), Some((socket, _))) = (depth_v2, &self.sockets.depth_v2) {
             let bytes = message.len() as u64;
             if send(socket, message, sequence) {
                 Counters::add(&counters.depth_v2_messages, 1);
@@ -385,5 +392,92 @@ fn update_topics(socket: &zmq::Socket, topics: &mut HashSet<Vec<u8>>) {
             }
             _ => tracing::debug!(bytes = message.len(), "ignored a malformed subscription"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sk2_proto::DepthFrame;
+
+    use super::*;
+
+    /// A pipe whose publisher queue is returned to the test, with `depth` watched.
+    fn pipe(max_in_flight: usize) -> (Arc<Pipe>, Receiver<Encoded>) {
+        let (to_publisher, encoded) = crossbeam_channel::bounded(max_in_flight);
+        let watched = Arc::new(Watched::default());
+        watched.depth.store(true, Ordering::Release);
+        let pipe = Arc::new(Pipe {
+            counters: Arc::default(),
+            in_flight: Arc::default(),
+            max_in_flight,
+            codec: None,
+            watched,
+            to_publisher,
+        });
+        (pipe, encoded)
+    }
+
+    fn frame(width: usize, sequence: u64) -> CapturedFrame {
+        CapturedFrame {
+            depth: DepthFrame::new(width, 2, vec![1000; width * 2]).unwrap(),
+            sequence,
+            device_timestamp: sequence,
+            capture_time_ns: sequence,
+        }
+    }
+
+    fn in_flight(pipe: &Pipe) -> usize {
+        pipe.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Runs one encoder over `frames` fed through a sink, until every job is done.
+    fn encode_through_sink(pipe: &Arc<Pipe>, frames: Vec<CapturedFrame>) {
+        let pool = EncoderPool::start(1, 8).unwrap();
+        let mut sink = pool.sink(Arc::clone(pipe));
+        for frame in frames {
+            sink(frame);
+        }
+        drop(sink);
+        pool.stop(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_frame_that_fails_to_encode_gives_its_slot_back() {
+        let (pipe, encoded) = pipe(2);
+        // sk2 needs an even width: both frames fail to encode.
+        encode_through_sink(&pipe, vec![frame(3, 0), frame(3, 1)]);
+        assert_eq!(in_flight(&pipe), 0);
+        assert_eq!(
+            pipe.counters.dropped_encode_error.load(Ordering::Relaxed),
+            2
+        );
+        assert!(encoded.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_frame_dropped_because_its_publisher_is_gone_gives_its_slot_back() {
+        let (pipe, encoded) = pipe(2);
+        drop(encoded);
+        encode_through_sink(&pipe, vec![frame(4, 0)]);
+        assert_eq!(in_flight(&pipe), 0);
+        assert_eq!(pipe.counters.dropped_closing.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn frames_left_in_the_publisher_queue_at_shutdown_give_their_slots_back() {
+        let (pipe, encoded) = pipe(2);
+        encode_through_sink(&pipe, vec![frame(4, 0), frame(4, 1)]);
+        assert_eq!(in_flight(&pipe), 2, "encoded frames wait for the publisher");
+        // The sink refuses a third frame while both places are taken.
+        let pool = EncoderPool::start(1, 8).unwrap();
+        pool.sink(Arc::clone(&pipe))(frame(4, 2));
+        pool.stop(Duration::from_secs(5));
+        assert_eq!(pipe.counters.dropped_busy.load(Ordering::Relaxed), 1);
+        // The publisher ends without taking them; once the sensor's sink is gone too, the
+        // queue is dropped with its frames, and their places are given back.
+        let places = Arc::clone(&pipe.in_flight);
+        drop(encoded);
+        drop(pipe);
+        assert_eq!(places.load(Ordering::Acquire), 0);
     }
 }

@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
-/// A named thread whose end can be awaited with a timeout.
-pub(crate) struct Worker {
+/// One of the server's named threads (control, encoder, publisher), whose end can be awaited
+/// with a timeout.
+pub(crate) struct ServerThread {
     name: String,
     handle: JoinHandle<()>,
     /// Disconnected when the thread ends (its sender lives on the thread's stack).
     done: Receiver<()>,
 }
 
-impl Worker {
+impl ServerThread {
     pub(crate) fn spawn(
         name: String,
         body: impl FnOnce() + Send + 'static,

@@ -11,7 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use sk2_view::{Frame, Hub, SourceKey, ViewConfig, ViewServer};
+use sk2_view::{Hub, SourceFrame, SourceKey, ViewConfig, ViewServer};
 
 const FPS: f64 = 30.0;
 
@@ -55,10 +55,12 @@ fn main() {
                 while started.elapsed() < run + Duration::from_millis(500) {
                     hub.publish(
                         &key,
-                        Frame {
+                        SourceFrame {
                             depth: sk2_view::synthetic::picture(sequence),
                             sensor_sequence: Some(sequence),
                             capture_time_ns: Some(sk2_proto::sensor::unix_time_ns()),
+                            latency: None,
+                            lost: 0,
                         },
                     );
                     sequence += 1;

@@ -1,44 +1,19 @@
-//! [`ViewServer`]: the local web server that browser tabs talk to.
+//! [`ViewServer`]: the local web server that browser tabs talk to, and its transport.
 //!
-//! Why plain HTTP long-polling rather than WebSocket or server-sent events: the tab asks for the
-//! next frame only after it has drawn the previous one (`GET /api/frame?after=N`), and the answer
-//! is always the hub's newest frame. So flow control is the request itself: a slow tab simply
-//! asks less often and gets the newest frame, never a backlog, and nothing is queued per tab.
-//! WebSocket would need a sender thread plus an acknowledgement protocol per tab to get the same
-//! property; SSE pushes without acknowledgement and so buffers in the socket. On loopback an HTTP
-//! request per frame costs well under a millisecond.
-//!
-//! Why a small server of its own (one thread per connection, requests parsed by `httparse`)
-//! rather than `tiny_http`: tiny_http 0.12 runs each keep-alive connection on a pool thread for
-//! the connection's whole life, and its pool can queue a new connection without starting a thread
-//! for it when several arrive at once, so a browser's extra connection could wait for ever. Here
-//! every connection has its own thread from the start, at most
-//! [`ViewConfig::max_connections`] of them (more are answered 503 and closed), and an idle
-//! connection is closed after [`ViewConfig::idle_timeout`]. A tab holds one or two connections;
-//! when it closes, its connections end and their threads with them.
-//!
-//! Routes (GET only):
-//!
-//! | route                                      | answer                                        |
-//! |--------------------------------------------|-----------------------------------------------|
-//! | `/`, `/app.js`, `/style.css`               | the page, embedded in the binary              |
-//! | `/api/state`                               | JSON [`crate::hub::Snapshot`] + server stats  |
-//! | `/api/frame?server=S&sensor=I&after=N`     | 200: newest frame numbered above N, as raw LE `u16` with `X-*` headers; 204: none within the timeout; 404 + JSON `{"error"}`: unknown sensor |
+//! This module is the transport: it accepts connections, parses requests and writes replies;
+//! the routes are served by the [`App`](crate::routes::App) it hands each request to.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::hub::{Hub, PublishedFrame, SourceKey, WaitError};
-
-const INDEX_HTML: &str = include_str!("static/index.html");
-const APP_JS: &str = include_str!("static/app.js");
-const STYLE_CSS: &str = include_str!("static/style.css");
+use crate::config::{ViewConfig, ViewError, ViewStats};
+use crate::hub::Hub;
+use crate::message::{json_error, Reply, Request};
+use crate::routes::App;
 
 /// Largest request head (request line + headers) accepted. Browsers send well under 2 KiB for
 /// these routes; anything larger is refused before it is buffered.
@@ -46,103 +21,29 @@ const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
 /// Most headers parsed in one request (browsers send about 15).
 const MAX_HEADERS: usize = 64;
 
-/// How the web server behaves.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ViewConfig {
-    /// How long a frame request waits for a new frame before answering 204 (the tab asks again).
-    /// 1 s: long enough that an idle stream costs one request per second per tab, short enough
-    /// that shutdown is quick.
-    pub long_poll_timeout: Duration,
-    /// Connections served at once, each on its own thread; more are answered 503 and closed.
-    /// A tab uses one or two (Chromium opens at most six per host for all tabs together), so
-    /// 64 allows many tabs and other clients while bounding threads and the frames they hold
-    /// (64 x 0.4 MiB for Kinect v2 frames).
-    pub max_connections: usize,
-    /// A connection with no request for this long is closed, freeing its thread. Tabs ask at
-    /// least once per [`ViewConfig::long_poll_timeout`]; 10 s covers a busy tab's pauses.
-    pub idle_timeout: Duration,
-}
-
-impl Default for ViewConfig {
-    fn default() -> Self {
-        Self {
-            long_poll_timeout: Duration::from_secs(1),
-            max_connections: 64,
-            idle_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-impl ViewConfig {
-    /// Sets the long-poll timeout.
-    pub fn long_poll_timeout(mut self, timeout: Duration) -> Self {
-        self.long_poll_timeout = timeout;
-        self
-    }
-
-    /// Sets the connection limit (at least 1).
-    pub fn max_connections(mut self, connections: usize) -> Self {
-        self.max_connections = connections.max(1);
-        self
-    }
-
-    /// Sets the idle timeout.
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
-        self
-    }
-}
-
-/// Why the web server could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ViewError {
-    /// The listening socket could not be used.
-    #[error("cannot serve on {addr}: {source}")]
-    Listen {
-        /// The address asked for, as text.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-/// Counters of the web server, for tests and the page.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ViewStats {
-    /// Connections open now (each with its thread).
-    pub connections: usize,
-    /// Requests being answered now (each open tab has about one, waiting for its next frame).
-    pub in_flight: usize,
-    /// Frames sent to tabs so far.
-    pub frames_served: u64,
-    /// Connections refused because [`ViewConfig::max_connections`] were open.
-    pub rejected: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    connections: AtomicUsize,
-    in_flight: AtomicUsize,
-    frames_served: AtomicU64,
-    rejected: AtomicU64,
-}
-
-impl std::fmt::Debug for Counters {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counters").finish_non_exhaustive()
-    }
-}
-
 /// The running web server. Stops when dropped.
+///
+/// Why plain HTTP long-polling rather than WebSocket or server-sent events: the tab asks for the
+/// next frame only after it has drawn the previous one (`GET /api/frame?after=N`), and the answer
+/// is always the hub's newest frame. So flow control is the request itself: a slow tab simply
+/// asks less often and gets the newest frame, never a backlog, and nothing is queued per tab.
+/// WebSocket would need a sender thread plus an acknowledgement protocol per tab to get the same
+/// property; SSE pushes without acknowledgement and so buffers in the socket. On loopback an HTTP
+/// request per frame costs well under a millisecond.
+///
+/// Why a small server of its own (one thread per connection, requests parsed by `httparse`)
+/// rather than `tiny_http`: tiny_http 0.12 runs each keep-alive connection on a pool thread for
+/// the connection's whole life, and its pool can queue a new connection without starting a thread
+/// for it when several arrive at once, so a browser's extra connection could wait for ever. Here
+/// every connection has its own thread from the start, at most
+/// [`ViewConfig::max_connections`] of them (more are answered 503 and closed), and an idle
+/// connection is closed after [`ViewConfig::idle_timeout`]. A tab holds one or two connections;
+/// when it closes, its connections end and their threads with them.
 #[derive(Debug)]
 pub struct ViewServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
-    counters: Arc<Counters>,
-    hub: Hub,
+    app: Arc<App>,
 }
 
 impl ViewServer {
@@ -152,13 +53,12 @@ impl ViewServer {
             addr: "the given listener".to_owned(),
             source,
         })?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(Counters::default());
+        let app = Arc::new(App::new(hub, config));
         let accept = {
-            let (stop, counters, hub) = (Arc::clone(&stop), Arc::clone(&counters), hub.clone());
+            let app = Arc::clone(&app);
             std::thread::Builder::new()
                 .name("view-accept".to_owned())
-                .spawn(move || accept_loop(&listener, &hub, &config, &stop, &counters))
+                .spawn(move || accept_loop(&listener, &app))
                 .map_err(|source| ViewError::Listen {
                     addr: addr.to_string(),
                     source,
@@ -167,10 +67,8 @@ impl ViewServer {
         tracing::debug!(%addr, "web server started");
         Ok(Self {
             addr,
-            stop,
             accept: Some(accept),
-            counters,
-            hub,
+            app,
         })
     }
 
@@ -186,7 +84,7 @@ impl ViewServer {
 
     /// The counters now.
     pub fn stats(&self) -> ViewStats {
-        read_stats(&self.counters)
+        self.app.stats()
     }
 
     /// Stops accepting connections and wakes waiting requests; returns once the accept loop
@@ -196,8 +94,7 @@ impl ViewServer {
     }
 
     fn shut_down(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.hub.wake_all();
+        self.app.stop();
         if let Some(accept) = self.accept.take() {
             // The accept loop blocks in accept(): a connection of our own wakes it. If that
             // fails the listener is already broken and the loop has ended or will on its error.
@@ -214,26 +111,12 @@ impl Drop for ViewServer {
     }
 }
 
-fn read_stats(counters: &Counters) -> ViewStats {
-    ViewStats {
-        connections: counters.connections.load(Ordering::SeqCst),
-        in_flight: counters.in_flight.load(Ordering::SeqCst),
-        frames_served: counters.frames_served.load(Ordering::SeqCst),
-        rejected: counters.rejected.load(Ordering::SeqCst),
-    }
-}
-
-fn accept_loop(
-    listener: &TcpListener,
-    hub: &Hub,
-    config: &ViewConfig,
-    stop: &Arc<AtomicBool>,
-    counters: &Arc<Counters>,
-) {
+fn accept_loop(listener: &TcpListener, app: &Arc<App>) {
+    let counters = &app.counters;
     // Frames are written as a head plus a large body; with Nagle's algorithm the last partial
     // segment would wait for the tab's delayed ACK (tens of ms on Linux).
     for stream in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
+        if app.is_stopping() {
             break;
         }
         let stream = match stream {
@@ -246,23 +129,18 @@ fn accept_loop(
         };
         // Count before spawning, so the bound holds even if connections arrive faster than
         // threads start.
-        if counters.connections.fetch_add(1, Ordering::SeqCst) >= config.max_connections {
+        if counters.connections.fetch_add(1, Ordering::SeqCst) >= app.config.max_connections {
             counters.connections.fetch_sub(1, Ordering::SeqCst);
             counters.rejected.fetch_add(1, Ordering::SeqCst);
             refuse(stream);
             continue;
         }
-        let (task_hub, task_config, task_stop, task_counters) = (
-            hub.clone(),
-            config.clone(),
-            Arc::clone(stop),
-            Arc::clone(counters),
-        );
+        let task_app = Arc::clone(app);
         let spawned = std::thread::Builder::new()
             .name("view-connection".to_owned())
             .spawn(move || {
-                let _guard = Guard(&task_counters.connections);
-                serve_connection(stream, &task_hub, &task_config, &task_stop, &task_counters);
+                let _guard = Guard(&task_app.counters.connections);
+                serve_connection(stream, &task_app);
             });
         if let Err(error) = spawned {
             // The stream went down with the closure; its guard never ran.
@@ -298,26 +176,13 @@ impl Drop for Guard<'_> {
     }
 }
 
-/// One parsed request: what the routes need.
-struct Request {
-    method: String,
-    target: String,
-    host: Option<String>,
-    keep_alive: bool,
-}
-
 /// Answers requests on one connection until the client closes it, asks to close, goes idle, or
 /// sends something that is not HTTP/1.x.
-fn serve_connection(
-    stream: TcpStream,
-    hub: &Hub,
-    config: &ViewConfig,
-    stop: &AtomicBool,
-    counters: &Counters,
-) {
+fn serve_connection(stream: TcpStream, app: &App) {
+    let counters = &app.counters;
     if let Err(error) = stream
         .set_nodelay(true)
-        .and_then(|()| stream.set_read_timeout(Some(config.idle_timeout)))
+        .and_then(|()| stream.set_read_timeout(Some(app.config.idle_timeout)))
     {
         tracing::debug!(%error, "cannot set up a connection");
         return;
@@ -326,7 +191,7 @@ fn serve_connection(
         return;
     };
     let mut reader = BufReader::new(stream);
-    while !stop.load(Ordering::SeqCst) {
+    while !app.is_stopping() {
         let request = match read_request(&mut reader) {
             Ok(Some(request)) => request,
             Ok(None) => return, // closed, idle, or reset: nothing to answer
@@ -340,7 +205,7 @@ fn serve_connection(
             Guard(&counters.in_flight)
         };
         let head_only = request.method == "HEAD";
-        let reply = route(&request, hub, config, stop, counters);
+        let reply = app.route(&request);
         if let Err(error) = write_reply(&mut writer, &reply, request.keep_alive, head_only) {
             tracing::debug!(%error, "a tab went away before its answer was sent");
             return;
@@ -416,30 +281,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<Request>, Re
     }))
 }
 
-/// An answer: status, extra headers, body.
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Body,
-}
-
-/// A response body: a shared frame (no copy per tab), static page text, or owned bytes.
-enum Body {
-    Frame(Arc<PublishedFrame>),
-    Static(&'static str),
-    Owned(Vec<u8>),
-}
-
-impl Body {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Self::Frame(frame) => &frame.depth_le,
-            Self::Static(text) => text.as_bytes(),
-            Self::Owned(bytes) => bytes,
-        }
-    }
-}
-
+/// The reason phrase of a status code.
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
@@ -480,147 +322,4 @@ fn write_reply(
         stream.write_all(body)?;
     }
     stream.flush()
-}
-
-fn route(
-    request: &Request,
-    hub: &Hub,
-    config: &ViewConfig,
-    stop: &AtomicBool,
-    counters: &Counters,
-) -> Reply {
-    if !host_allowed(request.host.as_deref()) {
-        return json_error(
-            403,
-            "kinect-view answers only to IP addresses, localhost and .local names \
-             (a guard against DNS rebinding)",
-        );
-    }
-    if request.method != "GET" && request.method != "HEAD" {
-        return json_error(405, "only GET is served");
-    }
-    let (path, query) = request
-        .target
-        .split_once('?')
-        .unwrap_or((&request.target, ""));
-    match path {
-        "/" | "/index.html" => static_file(INDEX_HTML, "text/html; charset=utf-8"),
-        "/app.js" => static_file(APP_JS, "text/javascript; charset=utf-8"),
-        "/style.css" => static_file(STYLE_CSS, "text/css; charset=utf-8"),
-        "/api/state" => {
-            #[derive(Serialize)]
-            struct State {
-                #[serde(flatten)]
-                snapshot: crate::hub::Snapshot,
-                web: ViewStats,
-            }
-            let state = State {
-                snapshot: hub.snapshot(),
-                web: read_stats(counters),
-            };
-            // Cannot fail: plain strings and numbers serialise.
-            let body = serde_json::to_vec(&state).unwrap_or_default();
-            bytes_reply(200, body, "application/json")
-        }
-        "/api/frame" => frame_reply(query, hub, config, stop, counters),
-        _ => json_error(404, &format!("no page at {path}")),
-    }
-}
-
-fn frame_reply(
-    query: &str,
-    hub: &Hub,
-    config: &ViewConfig,
-    stop: &AtomicBool,
-    counters: &Counters,
-) -> Reply {
-    let mut server = None;
-    let mut sensor = None;
-    let mut after = None;
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-        match &*name {
-            "server" => server = Some(value.into_owned()),
-            "sensor" => sensor = Some(value.into_owned()),
-            "after" => match value.parse::<u64>() {
-                Ok(number) => after = Some(number),
-                Err(_) => return json_error(400, "`after` must be a frame number"),
-            },
-            _ => {}
-        }
-    }
-    let (Some(server), Some(sensor)) = (server, sensor) else {
-        return json_error(400, "`server` and `sensor` are required");
-    };
-    let key = SourceKey::new(server, sensor);
-    if stop.load(Ordering::SeqCst) {
-        return json_error(503, "the viewer is stopping");
-    }
-    match hub.wait_frame(&key, after, config.long_poll_timeout) {
-        Ok(frame) => {
-            counters.frames_served.fetch_add(1, Ordering::SeqCst);
-            let mut headers = vec![
-                ("Content-Type", "application/octet-stream".to_owned()),
-                ("Cache-Control", "no-store".to_owned()),
-                ("X-Frame-Number", frame.number.to_string()),
-                ("X-Width", frame.width_px.to_string()),
-                ("X-Height", frame.height_px.to_string()),
-            ];
-            if let Some(sequence) = frame.sensor_sequence {
-                headers.push(("X-Sensor-Sequence", sequence.to_string()));
-            }
-            if let Some(captured) = frame.capture_time_ns {
-                // Milliseconds with a fraction: JavaScript numbers cannot hold ns since 1970.
-                headers.push(("X-Capture-Time-Ms", format!("{:.3}", captured as f64 / 1e6)));
-            }
-            Reply {
-                status: 200,
-                headers,
-                body: Body::Frame(frame),
-            }
-        }
-        Err(WaitError::Timeout) => Reply {
-            status: 204,
-            headers: vec![("Cache-Control", "no-store".to_owned())],
-            body: Body::Owned(Vec::new()),
-        },
-        Err(error) => json_error(404, &error.to_string()),
-    }
-}
-
-/// Whether the `Host` header names this machine by an IP address, `localhost` or an mDNS `.local`
-/// name. A web page elsewhere could otherwise point its own domain at 127.0.0.1 (DNS rebinding)
-/// and read the depth stream through the visitor's browser; such requests carry that domain.
-fn host_allowed(host: Option<&str>) -> bool {
-    let Some(host) = host else {
-        return true; // HTTP/1.0 without Host: not a browser page's request
-    };
-    let name = match host.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
-    };
-    let lower = name.to_ascii_lowercase();
-    name.parse::<std::net::IpAddr>().is_ok() || lower == "localhost" || lower.ends_with(".local")
-}
-
-fn static_file(body: &'static str, content_type: &str) -> Reply {
-    Reply {
-        status: 200,
-        headers: vec![("Content-Type", content_type.to_owned())],
-        body: Body::Static(body),
-    }
-}
-
-fn bytes_reply(status: u16, body: Vec<u8>, content_type: &str) -> Reply {
-    Reply {
-        status,
-        headers: vec![("Content-Type", content_type.to_owned())],
-        body: Body::Owned(body),
-    }
-}
-
-fn json_error(status: u16, message: &str) -> Reply {
-    let body = serde_json::json!({ "error": message })
-        .to_string()
-        .into_bytes();
-    bytes_reply(status, body, "application/json")
 }

@@ -18,10 +18,10 @@ use crossbeam_channel::Receiver;
 use serde::Serialize;
 use sk2_proto::DepthFrame;
 
-/// A sensor stays "wanted" this long after a tab last asked for it. Tabs ask once per frame (at
-/// least every long-poll timeout), so 5 s covers a busy tab's pauses without streaming for long
-/// to nobody after the last tab closed.
-pub const WANTED_FOR: Duration = Duration::from_secs(5);
+/// By default a sensor stays "wanted" this long after a tab last asked for it
+/// ([`Hub::with_wanted_for`]). Tabs ask once per frame (at least every long-poll timeout), so 5 s
+/// covers a busy tab's pauses without streaming for long to nobody after the last tab closed.
+pub const DEFAULT_WANTED_FOR: Duration = Duration::from_secs(5);
 
 /// Unknown sensors asked for by tabs that are logged, at most; beyond that they are only shown on
 /// the page, so a tab (or a script) asking for endless made-up names cannot grow memory or flood
@@ -59,19 +59,25 @@ impl fmt::Display for SourceKey {
 
 /// One frame as a source hands it to the hub.
 #[derive(Debug, Clone)]
-pub struct Frame {
+pub struct SourceFrame {
     /// The depth image, in millimetres.
     pub depth: DepthFrame,
     /// The sensor's frame counter, when the stream carries one (`depth_v2` does, `depth` does
-    /// not). Gaps in it are counted as dropped frames.
+    /// not).
     pub sensor_sequence: Option<u64>,
     /// When the sensor's host captured the frame, in ns since the Unix epoch, when known.
     pub capture_time_ns: Option<u64>,
+    /// Capture to arrival at the source, as the source measured it (the network source gives the
+    /// client's [`sk2_client::ReceivedFrame::latency`]), when known.
+    pub latency: Option<Duration>,
+    /// Frames of this sensor lost on the way to the source since the previous frame it published
+    /// (the network source gives the growth of the client's [`sk2_client::SubscriptionStats::lost`]).
+    pub lost: u64,
 }
 
 /// A frame as the hub keeps it: already laid out as the bytes a tab downloads.
 #[derive(Debug)]
-pub struct PublishedFrame {
+pub struct ServedFrame {
     /// Counts up by one per frame the hub received for this sensor, from 1. Tabs ask for frames
     /// newer than the last number they drew; a jump means the tab skipped frames.
     pub number: u64,
@@ -81,9 +87,9 @@ pub struct PublishedFrame {
     pub height_px: usize,
     /// The pixels as little-endian `u16` millimetres, row-major.
     pub depth_le: Vec<u8>,
-    /// From [`Frame::sensor_sequence`].
+    /// From [`SourceFrame::sensor_sequence`].
     pub sensor_sequence: Option<u64>,
-    /// From [`Frame::capture_time_ns`].
+    /// From [`SourceFrame::capture_time_ns`].
     pub capture_time_ns: Option<u64>,
 }
 
@@ -118,8 +124,9 @@ struct Inner {
     changed: Condvar,
 }
 
-#[derive(Default)]
 struct State {
+    /// How long a sensor stays wanted after a tab asked for it.
+    wanted_for: Duration,
     servers: BTreeMap<String, ServerState>,
     sensors: BTreeMap<SourceKey, SensorState>,
     /// Problems not tied to one server (discovery failing, `--sensor` not found), by topic.
@@ -127,6 +134,19 @@ struct State {
     preferred_sensor: Option<String>,
     /// Unknown sensors a tab asked for that were logged already (each once).
     logged_unknown: std::collections::BTreeSet<SourceKey>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            wanted_for: DEFAULT_WANTED_FOR,
+            servers: BTreeMap::new(),
+            sensors: BTreeMap::new(),
+            notices: BTreeMap::new(),
+            preferred_sensor: None,
+            logged_unknown: std::collections::BTreeSet::new(),
+        }
+    }
 }
 
 struct ServerState {
@@ -149,9 +169,9 @@ impl State {
 struct SensorState {
     codec: String,
     error: Option<String>,
-    latest: Option<Arc<PublishedFrame>>,
+    latest: Option<Arc<ServedFrame>>,
     frames_received: u64,
-    dropped: u64,
+    lost: u64,
     last_arrival: Option<Instant>,
     interval_s: Option<f64>,
     latency_ms: Option<f64>,
@@ -165,7 +185,7 @@ impl SensorState {
             error: None,
             latest: None,
             frames_received: 0,
-            dropped: 0,
+            lost: 0,
             last_arrival: None,
             interval_s: None,
             latency_ms: None,
@@ -211,12 +231,13 @@ pub struct SensorSnapshot {
     pub error: Option<String>,
     /// Frames received by the viewer so far.
     pub frames_received: u64,
-    /// Frames missing from the sensor's sequence numbers (lost between sensor and viewer).
-    pub dropped: u64,
+    /// Frames the sensor produced that never reached the viewer (the client's
+    /// [`sk2_client::SubscriptionStats::lost`], summed over the viewer's subscriptions).
+    pub lost: u64,
     /// Frames per second arriving at the viewer (moving average), once two have arrived.
     pub fps: Option<f64>,
-    /// Capture to arrival at the viewer, in ms (moving average), when the stream carries a
-    /// capture time. Assumes the server's clock agrees with this host's.
+    /// Capture to arrival at the viewer, in ms (moving average of the client's figure), when the
+    /// stream carries a capture time. Assumes the server's clock agrees with this host's.
     pub latency_ms: Option<f64>,
 }
 
@@ -224,6 +245,13 @@ impl Hub {
     /// An empty hub.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets how long a sensor stays wanted after a tab last asked for it (default
+    /// [`DEFAULT_WANTED_FOR`]).
+    pub fn with_wanted_for(self, wanted_for: Duration) -> Self {
+        self.lock().wanted_for = wanted_for;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -339,7 +367,7 @@ impl Hub {
         self.lock().preferred_sensor = sensor.map(str::to_owned);
     }
 
-    /// Whether a tab asked for this sensor within [`WANTED_FOR`].
+    /// Whether a tab asked for this sensor within the wanted time ([`Hub::with_wanted_for`]).
     pub fn is_wanted(&self, key: &SourceKey) -> bool {
         let state = self.lock();
         state
@@ -352,9 +380,8 @@ impl Hub {
     /// Makes `frame` the latest of its sensor, replacing (and so dropping) the previous one.
     /// Never blocks for long: sources call it on their receiving thread. A frame of a sensor the
     /// hub does not list is ignored.
-    pub fn publish(&self, key: &SourceKey, frame: Frame) {
+    pub fn publish(&self, key: &SourceKey, frame: SourceFrame) {
         let now = Instant::now();
-        let received_ns = sk2_proto::sensor::unix_time_ns();
         // Lay the bytes out before taking the lock, so tabs are never held up by the copy.
         let mut depth_le = Vec::with_capacity(frame.depth.depth_mm().len() * 2);
         for value in frame.depth.depth_mm() {
@@ -365,30 +392,19 @@ impl Hub {
             tracing::trace!(source = %key, "frame for an unlisted sensor ignored");
             return;
         };
-        if let (Some(sequence), Some(previous)) = (
-            frame.sensor_sequence,
-            sensor
-                .latest
-                .as_ref()
-                .and_then(|latest| latest.sensor_sequence),
-        ) {
-            // A sequence going backwards means the sensor restarted: not a drop.
-            if sequence > previous {
-                sensor.dropped += sequence - previous - 1;
-            }
-        }
+        sensor.lost += frame.lost;
         if let Some(last) = sensor.last_arrival {
             let interval = now.duration_since(last).as_secs_f64();
             sensor.interval_s = Some(smooth(sensor.interval_s, interval));
         }
-        if let Some(captured) = frame.capture_time_ns {
-            let latency = received_ns.saturating_sub(captured) as f64 / 1e6;
-            sensor.latency_ms = Some(smooth(sensor.latency_ms, latency));
+        if let Some(latency) = frame.latency {
+            let latency_ms = latency.as_secs_f64() * 1e3;
+            sensor.latency_ms = Some(smooth(sensor.latency_ms, latency_ms));
         }
         sensor.last_arrival = Some(now);
         sensor.frames_received += 1;
         let number = sensor.frames_received;
-        sensor.latest = Some(Arc::new(PublishedFrame {
+        sensor.latest = Some(Arc::new(ServedFrame {
             number,
             width_px: frame.depth.width(),
             height_px: frame.depth.height(),
@@ -408,14 +424,15 @@ impl Hub {
         key: &SourceKey,
         after: Option<u64>,
         timeout: Duration,
-    ) -> Result<Arc<PublishedFrame>, WaitError> {
+    ) -> Result<Arc<ServedFrame>, WaitError> {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
+        let wanted_for = state.wanted_for;
         loop {
             let now = Instant::now();
             match state.sensors.get_mut(key) {
                 Some(sensor) => {
-                    sensor.wanted_until = Some(now + WANTED_FOR);
+                    sensor.wanted_until = Some(now + wanted_for);
                     if let Some(latest) = &sensor.latest {
                         if after.map_or(true, |after| latest.number > after) {
                             return Ok(Arc::clone(latest));
@@ -466,7 +483,7 @@ impl Hub {
                     codec: sensor.codec.clone(),
                     error: sensor.error.clone(),
                     frames_received: sensor.frames_received,
-                    dropped: sensor.dropped,
+                    lost: sensor.lost,
                     fps: sensor
                         .interval_s
                         .filter(|interval| *interval > 0.0)
@@ -539,11 +556,13 @@ pub trait FrameSource: Send + 'static {
 mod tests {
     use super::*;
 
-    fn frame(value: u16, sequence: Option<u64>) -> Frame {
-        Frame {
+    fn frame(value: u16, sequence: Option<u64>) -> SourceFrame {
+        SourceFrame {
             depth: DepthFrame::new(2, 1, vec![value, 0]).unwrap(),
             sensor_sequence: sequence,
             capture_time_ns: None,
+            latency: None,
+            lost: 0,
         }
     }
 
@@ -591,12 +610,29 @@ mod tests {
     }
 
     #[test]
-    fn gaps_in_sensor_sequence_count_as_dropped_but_a_restart_does_not() {
+    fn lost_frames_and_latency_are_the_sources_figures() {
         let (hub, key) = hub_with_sensor();
-        for sequence in [10, 11, 14, 15, 0, 1] {
-            hub.publish(&key, frame(1, Some(sequence)));
+        for (lost, latency_ms) in [(0, 10), (2, 10), (0, 10), (3, 10)] {
+            let mut frame = frame(1, None);
+            frame.lost = lost;
+            frame.latency = Some(Duration::from_millis(latency_ms));
+            hub.publish(&key, frame);
         }
-        assert_eq!(hub.snapshot().sensors[0].dropped, 2);
+        let sensor = &hub.snapshot().sensors[0];
+        assert_eq!(sensor.lost, 5);
+        assert!((sensor.latency_ms.unwrap() - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_sensor_stays_wanted_for_the_time_set() {
+        let hub = Hub::new().with_wanted_for(Duration::from_millis(50));
+        hub.server_seen("s", "tcp://127.0.0.1:1");
+        hub.set_sensors("s", &[("a".into(), "rvl".into())]);
+        let key = SourceKey::new("s", "a");
+        let _ = hub.wait_frame(&key, None, Duration::ZERO);
+        assert!(hub.is_wanted(&key));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!hub.is_wanted(&key));
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //! ```
 //!
 //! A [`FrameSource`] feeds the [`Hub`]; the [`ViewServer`] serves the embedded page and, to each
-//! tab, the newest frame of the sensor it shows. Nothing queues per tab: see [`http`] for why.
+//! tab, the newest frame of the sensor it shows. Nothing queues per tab: a tab asks for the next
+//! frame only after it has drawn the previous one (HTTP long polling), and gets the newest.
 //! Memory is bounded by one frame per listed sensor plus one per request in flight
-//! ([`ViewConfig::max_in_flight`]).
+//! ([`ViewConfig::max_connections`]).
 //!
 //! ```no_run
 //! use std::net::TcpListener;
@@ -29,12 +30,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod http;
+mod config;
+mod http;
 pub mod hub;
+mod message;
 pub mod network;
+mod routes;
 pub mod synthetic;
 
-pub use http::{ViewConfig, ViewError, ViewServer, ViewStats};
-pub use hub::{Frame, FrameSource, Hub, PublishedFrame, Snapshot, SourceKey, WaitError};
+pub use config::{ViewConfig, ViewError, ViewStats};
+pub use http::ViewServer;
+pub use hub::{FrameSource, Hub, ServedFrame, Snapshot, SourceFrame, SourceKey, WaitError};
 pub use network::NetworkSource;
 pub use synthetic::SyntheticSource;

@@ -1,26 +1,28 @@
 //! [`NetworkSource`]: real servers, found by mDNS discovery or given as `tcp://host:port`.
 //!
-//! One thread runs the whole source: it reads the browser's and every client's events and every
-//! subscription's frames through one `crossbeam_channel::Select`, so there is no thread per
-//! server to coordinate. A sensor is subscribed only while some tab wants it
-//! ([`Hub::is_wanted`]), and of the frames waiting on a subscription only the newest is published.
+//! One thread runs the whole source. An [`sk2_client::Watcher`] finds the servers, keeps one
+//! client per server, drops servers that leave or crash, and merges their events; this thread
+//! waits in one `crossbeam_channel::Select` on those events, every subscription's frames and the
+//! shutdown channel, so there is no thread per server to coordinate. A sensor is subscribed only
+//! while some tab wants it ([`Hub::is_wanted`]), and of the frames waiting on a subscription only
+//! the newest is published.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Select};
+use crossbeam_channel::{Receiver, Select, TryRecvError};
 use sk2_client::{
-    Browser, BrowserEvent, Client, ClientConfig, ClientEvent, ServerInfo, Subscription,
+    Client, ClientConfig, ClientEvent, Subscription, WatchEvent, WatchedServer, Watcher,
+    WatcherConfig,
 };
-
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
 
-use crate::hub::{Frame, FrameSource, Hub, SourceKey};
+use crate::hub::{FrameSource, Hub, SourceFrame, SourceKey};
 
-/// Longest the loop sleeps without an event: how soon a newly wanted sensor is subscribed, an
-/// unwanted one dropped, and a failed connection retried.
+/// Longest the loop sleeps without an event: how soon a newly wanted sensor is subscribed and an
+/// unwanted one dropped (tabs mark sensors wanted in the hub, which sends no event).
 const TICK: Duration = Duration::from_millis(100);
-/// Pause before trying again to create a client whose endpoint could not be resolved.
+/// Pause before trying again what failed: starting mDNS, resolving an endpoint, subscribing.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// How long a control request may wait for its reply. Shorter than the client's default 5 s so
 /// the page says "unreachable" soon; a server on the local network answers in milliseconds.
@@ -41,99 +43,51 @@ pub struct NetworkSource {
     pub sensor: Option<String>,
 }
 
-/// One server: its client (once created), what the hub calls it, its subscriptions.
+/// What the source keeps of one watched server: what the hub calls it, its subscriptions.
 struct Link {
     endpoint: String,
-    config: ClientConfig,
-    client: Option<Client>,
-    retry_at: Instant,
     /// The name under which the hub lists it: the discovered or learnt name, else the endpoint.
     label: String,
     connected: bool,
-    subscriptions: BTreeMap<String, Subscription>,
+    subscriptions: BTreeMap<String, Followed>,
     /// Device ids that failed to subscribe, and when to try again.
     failed: BTreeMap<String, Instant>,
 }
 
+/// A subscription and the client's `lost` count already passed to the hub.
+struct Followed {
+    subscription: Subscription,
+    lost_reported: u64,
+}
+
 impl Link {
-    fn new(endpoint: String, label: String, config: ClientConfig) -> Self {
+    fn new(server: &WatchedServer) -> Self {
         Self {
-            endpoint,
-            config,
-            client: None,
-            retry_at: Instant::now(),
-            label,
+            endpoint: server.endpoint().to_owned(),
+            label: server.name(),
             connected: false,
             subscriptions: BTreeMap::new(),
             failed: BTreeMap::new(),
         }
     }
 
-    /// Creates the client when due; the client itself then reconnects for ever.
-    fn ensure_client(&mut self, hub: &Hub) {
-        if self.client.is_some() || Instant::now() < self.retry_at {
-            return;
-        }
-        match Client::connect_to(&self.endpoint, self.config.clone()) {
-            Ok(client) => {
-                hub.server_pending(
-                    &self.label,
-                    &self.endpoint,
-                    &format!("connecting to {}\u{2026}", self.endpoint),
-                );
-                self.client = Some(client);
-            }
-            Err(error) => {
-                hub.server_error(
-                    &self.label,
-                    &self.endpoint,
-                    &format!("cannot connect to {}: {error}; retrying", self.endpoint),
-                );
-                self.retry_at = Instant::now() + RETRY_AFTER;
-            }
-        }
-    }
-
-    fn sensors(&self) -> Vec<(String, String)> {
-        let Some(me) = self.client.as_ref().and_then(Client::me) else {
-            return Vec::new();
-        };
-        me.devices
-            .iter()
-            .map(|device| {
-                // The client reads `depth_v2` (lossless) when a device offers it, else the
-                // original `depth`; the server names its depth_v2 codec in the device record.
-                let codec = if device.endpoint(ENDPOINT_DEPTH_V2).is_some() {
-                    let name = me
-                        .device_keys
-                        .get(&device.id)
-                        .and_then(|keys| keys.get(DEVICE_CODEC_KEY))
-                        .map_or("?", String::as_str);
-                    format!("{name} (depth_v2)")
-                } else {
-                    "sk2 (depth)".to_owned()
-                };
-                (device.id.clone(), codec)
-            })
-            .collect()
-    }
-
-    fn handle(&mut self, event: ClientEvent, hub: &Hub) {
+    fn handle(&mut self, event: ClientEvent, client: &Client, hub: &Hub) {
         match event {
             ClientEvent::Connected { name } => {
                 self.connected = true;
                 self.rename(&name, hub);
                 hub.server_seen(&self.label, &self.endpoint);
-                hub.set_sensors(&self.label, &self.sensors());
+                hub.set_sensors(&self.label, &sensors(client));
             }
             ClientEvent::NameLearnt(name) => {
                 self.rename(&name, hub);
-                hub.set_sensors(&self.label, &self.sensors());
+                hub.set_sensors(&self.label, &sensors(client));
             }
             ClientEvent::DeviceAdded(_) | ClientEvent::DeviceRemoved(_) => {
-                hub.set_sensors(&self.label, &self.sensors());
-                let known: Vec<_> = self.sensors().into_iter().map(|(id, _)| id).collect();
-                self.subscriptions.retain(|id, _| known.contains(id));
+                let sensors = sensors(client);
+                hub.set_sensors(&self.label, &sensors);
+                self.subscriptions
+                    .retain(|id, _| sensors.iter().any(|(known, _)| known == id));
             }
             ClientEvent::Disconnected { reason } => {
                 self.connected = false;
@@ -163,14 +117,13 @@ impl Link {
     }
 
     /// Subscribes to wanted sensors and drops the others.
-    fn update_subscriptions(&mut self, hub: &Hub) {
-        let Some(client) = self.client.as_ref().filter(|_| self.connected) else {
+    fn update_subscriptions(&mut self, client: &Client, hub: &Hub) {
+        if !self.connected {
             return;
-        };
-        for (id, _) in self.sensors() {
+        }
+        for (id, _) in sensors(client) {
             let key = SourceKey::new(self.label.clone(), id.clone());
-            let wanted = hub.is_wanted(&key);
-            if !wanted {
+            if !hub.is_wanted(&key) {
                 if self.subscriptions.remove(&id).is_some() {
                     tracing::debug!(source = %key, "no tab shows it: unsubscribed");
                 }
@@ -186,7 +139,11 @@ impl Link {
                     tracing::info!(source = %key, endpoint = subscription.endpoint(), "subscribed");
                     self.failed.remove(&id);
                     hub.sensor_error(&key, None);
-                    self.subscriptions.insert(id, subscription);
+                    let followed = Followed {
+                        subscription,
+                        lost_reported: 0,
+                    };
+                    self.subscriptions.insert(id, followed);
                 }
                 Err(error) => {
                     hub.sensor_error(&key, Some(&format!("cannot subscribe: {error}; retrying")));
@@ -196,115 +153,133 @@ impl Link {
         }
     }
 
-    /// Publishes the newest waiting frame of each subscription (older waiting ones are skipped).
-    fn forward_frames(&self, hub: &Hub) {
-        for (id, subscription) in &self.subscriptions {
-            let mut newest = None;
-            while let Some(frame) = subscription.try_recv() {
-                newest = Some(frame);
-            }
-            if let Some(frame) = newest {
-                hub.publish(
-                    &SourceKey::new(self.label.clone(), id.clone()),
-                    Frame {
-                        sensor_sequence: frame.sequence(),
-                        capture_time_ns: frame.capture_time_ns(),
-                        depth: frame.depth,
-                    },
+    /// Publishes the newest waiting frame of each subscription (older waiting ones are skipped),
+    /// with the client's own figures: its latency, and the frames it counted as lost since.
+    fn forward_frames(&mut self, hub: &Hub) {
+        for (id, followed) in &mut self.subscriptions {
+            let Some(frame) = followed.subscription.frames().try_iter().last() else {
+                continue;
+            };
+            let lost = followed.subscription.stats().lost;
+            let newly_lost = lost.saturating_sub(followed.lost_reported);
+            followed.lost_reported = lost;
+            hub.publish(
+                &SourceKey::new(self.label.clone(), id.clone()),
+                SourceFrame {
+                    sensor_sequence: frame.sequence(),
+                    capture_time_ns: frame.capture_time_ns(),
+                    latency: frame.latency(),
+                    lost: newly_lost,
+                    depth: frame.depth,
+                },
+            );
+        }
+    }
+}
+
+/// The sensors of the server `client` talks to, as (id, codec) for the hub.
+fn sensors(client: &Client) -> Vec<(String, String)> {
+    let Some(me) = client.me() else {
+        return Vec::new();
+    };
+    me.devices
+        .iter()
+        .map(|device| {
+            // The client reads `depth_v2` (lossless) when a device offers it, else the
+            // original `depth`; the server names its depth_v2 codec in the device record.
+            let codec = if device.endpoint(ENDPOINT_DEPTH_V2).is_some() {
+                let name = me
+                    .device_keys
+                    .get(&device.id)
+                    .and_then(|keys| keys.get(DEVICE_CODEC_KEY))
+                    .map_or("?", String::as_str);
+                format!("{name} (depth_v2)")
+            } else {
+                "sk2 (depth)".to_owned()
+            };
+            (device.id.clone(), codec)
+        })
+        .collect()
+}
+
+impl NetworkSource {
+    fn watcher_config() -> WatcherConfig {
+        WatcherConfig::default()
+            .with_client(ClientConfig::default().with_request_timeout(REQUEST_TIMEOUT))
+            .with_retry_after(RETRY_AFTER)
+    }
+
+    /// Starts mDNS browsing if wanted and not running, reporting a failure on the page.
+    fn ensure_browsing(&self, watcher: &mut Watcher, hub: &Hub, retry_at: &mut Instant) {
+        if !self.discover || watcher.is_browsing() || Instant::now() < *retry_at {
+            return;
+        }
+        match watcher.start_browsing() {
+            Ok(()) => hub.set_notice(DISCOVERY_TOPIC, None),
+            Err(error) => {
+                hub.set_notice(
+                    DISCOVERY_TOPIC,
+                    Some(&format!(
+                        "cannot look for servers with mDNS: {error}; retrying \
+                         (or give --connect tcp://host:port)"
+                    )),
                 );
+                *retry_at = Instant::now() + RETRY_AFTER;
             }
         }
     }
 }
 
-impl NetworkSource {
-    fn client_config() -> ClientConfig {
-        ClientConfig::default().request_timeout(REQUEST_TIMEOUT)
-    }
-}
-
 impl FrameSource for NetworkSource {
     fn run(self: Box<Self>, hub: Hub, shutdown: Receiver<()>) {
-        // Links by endpoint (--connect) or by discovered instance name.
-        let mut links: BTreeMap<String, Link> = self
-            .connect
-            .iter()
-            .map(|endpoint| {
-                let link = Link::new(endpoint.clone(), endpoint.clone(), Self::client_config());
-                (endpoint.clone(), link)
-            })
-            .collect();
-        let mut browser = None;
+        let mut watcher = Watcher::new(Self::watcher_config());
+        for endpoint in &self.connect {
+            if let Err(error) = watcher.add_endpoint(endpoint) {
+                // Malformed: no retry can help, but the page and the terminal say why.
+                hub.server_error(
+                    endpoint,
+                    endpoint,
+                    &format!("cannot connect to {endpoint}: {error}"),
+                );
+            }
+        }
+        // Links by watcher key: the endpoint (--connect) or the discovered full name.
+        let mut links: BTreeMap<String, Link> = BTreeMap::new();
         let mut browser_retry = Instant::now();
         loop {
-            if self.discover && browser.is_none() && Instant::now() >= browser_retry {
-                match Browser::new() {
-                    Ok(started) => {
-                        hub.set_notice(DISCOVERY_TOPIC, None);
-                        browser = Some(started);
-                    }
-                    Err(error) => {
-                        hub.set_notice(
-                            DISCOVERY_TOPIC,
-                            Some(&format!(
-                                "cannot look for servers with mDNS: {error}; retrying \
-                                 (or give --connect tcp://host:port)"
-                            )),
-                        );
-                        browser_retry = Instant::now() + RETRY_AFTER;
-                    }
+            self.ensure_browsing(&mut watcher, &hub, &mut browser_retry);
+            for (key, link) in &mut links {
+                if let Some(server) = watcher.server(key) {
+                    link.update_subscriptions(server.client(), &hub);
                 }
             }
-            for link in links.values_mut() {
-                link.ensure_client(&hub);
-                link.update_subscriptions(&hub);
-            }
-            self.check_preferred_sensor(&hub, &links);
+            self.check_preferred_sensor(&hub, &watcher, &links);
 
-            // Wait for anything: shutdown, discovery, client events, frames.
-            let browser_events = browser.as_ref().map(Browser::events);
-            let client_events: Vec<(String, Receiver<ClientEvent>)> = links
-                .iter()
-                .filter_map(|(key, link)| Some((key.clone(), link.client.as_ref()?.events())))
-                .collect();
-            let mut select = Select::new();
-            let shutdown_index = select.recv(&shutdown);
-            if let Some(events) = &browser_events {
-                select.recv(events);
+            // Wait for anything: shutdown, discovery and client events, frames.
+            let mut wait_until = Instant::now() + TICK;
+            if let Some(deadline) = watcher.next_deadline() {
+                wait_until = wait_until.min(deadline);
             }
-            for (_, events) in &client_events {
-                select.recv(events);
-            }
-            for link in links.values() {
-                for subscription in link.subscriptions.values() {
-                    select.recv(subscription.frames());
+            {
+                let mut select = Select::new();
+                select.recv(&shutdown);
+                watcher.register(&mut select);
+                for link in links.values() {
+                    for followed in link.subscriptions.values() {
+                        select.recv(followed.subscription.frames());
+                    }
                 }
+                // Only readiness is used: each queue is then drained with try_recv below, which
+                // also covers queues that became ready while others were being handled.
+                let _ = select.ready_deadline(wait_until);
             }
-            // Only readiness is used: each receiver is then drained with try_recv below, which
-            // also covers receivers that became ready while others were being handled.
-            match select.ready_timeout(TICK) {
-                Ok(index) if index == shutdown_index => break,
-                _ => {}
-            }
-            if !matches!(
-                shutdown.try_recv(),
-                Err(crossbeam_channel::TryRecvError::Empty)
-            ) {
+            if !matches!(shutdown.try_recv(), Err(TryRecvError::Empty)) {
                 break;
             }
-            if let Some(events) = &browser_events {
-                while let Ok(event) = events.try_recv() {
-                    handle_browser_event(event, &mut links, &hub);
-                }
+            for event in watcher.poll() {
+                handle_watch_event(event, &watcher, &mut links, &hub);
             }
-            for (key, events) in &client_events {
-                while let Ok(event) = events.try_recv() {
-                    if let Some(link) = links.get_mut(key) {
-                        link.handle(event, &hub);
-                    }
-                }
-            }
-            for link in links.values() {
+            for link in links.values_mut() {
                 link.forward_frames(&hub);
             }
         }
@@ -314,17 +289,70 @@ impl FrameSource for NetworkSource {
     }
 }
 
+fn handle_watch_event(
+    event: WatchEvent,
+    watcher: &Watcher,
+    links: &mut BTreeMap<String, Link>,
+    hub: &Hub,
+) {
+    match event {
+        WatchEvent::Added { key } => {
+            let Some(server) = watcher.server(&key) else {
+                return;
+            };
+            // A server found again at a new address starts over under its new link.
+            if let Some(old) = links.insert(key, Link::new(server)) {
+                hub.server_gone(&old.label);
+            }
+        }
+        WatchEvent::Connecting { key } => {
+            if let Some(link) = links.get(&key) {
+                hub.server_pending(
+                    &link.label,
+                    &link.endpoint,
+                    &format!("connecting to {}\u{2026}", link.endpoint),
+                );
+            }
+        }
+        WatchEvent::ConnectFailed { key, error } => {
+            if let Some(link) = links.get(&key) {
+                hub.server_error(
+                    &link.label,
+                    &link.endpoint,
+                    &format!("cannot connect to {}: {error}; retrying", link.endpoint),
+                );
+            }
+        }
+        WatchEvent::Client { key, event } => {
+            if let (Some(link), Some(server)) = (links.get_mut(&key), watcher.server(&key)) {
+                link.handle(event, server.client(), hub);
+            }
+        }
+        WatchEvent::Removed { key, .. } => {
+            if let Some(link) = links.remove(&key) {
+                tracing::info!(server = %link.label, "server went away");
+                hub.server_gone(&link.label);
+            }
+        }
+        other => tracing::debug!(?other, "watcher event ignored"),
+    }
+}
+
 impl NetworkSource {
     /// Reports, on the page and once in the terminal, a `--sensor` that no connected server has.
-    fn check_preferred_sensor(&self, hub: &Hub, links: &BTreeMap<String, Link>) {
+    fn check_preferred_sensor(&self, hub: &Hub, watcher: &Watcher, links: &BTreeMap<String, Link>) {
         let Some(wanted) = &self.sensor else { return };
-        let connected: Vec<&Link> = links.values().filter(|link| link.connected).collect();
+        let connected: Vec<&Client> = links
+            .iter()
+            .filter(|(_, link)| link.connected)
+            .filter_map(|(key, _)| watcher.server(key).map(WatchedServer::client))
+            .collect();
         if connected.is_empty() {
             return; // nothing to judge by yet; server errors say why
         }
         let all: Vec<String> = connected
             .iter()
-            .flat_map(|link| link.sensors())
+            .flat_map(|client| sensors(client))
             .map(|(id, _)| id)
             .collect();
         if all.contains(wanted) {
@@ -343,44 +371,4 @@ impl NetworkSource {
             );
         }
     }
-}
-
-fn handle_browser_event(event: BrowserEvent, links: &mut BTreeMap<String, Link>, hub: &Hub) {
-    match event {
-        BrowserEvent::ServerAppeared(info) | BrowserEvent::ServerChanged(info) => {
-            add_discovered(&info, links, hub);
-        }
-        BrowserEvent::ServerDisappeared { name, .. } => {
-            if let Some(link) = links.remove(&discovered_key(&name)) {
-                tracing::info!(server = %link.label, "server went away");
-                hub.server_gone(&link.label);
-            }
-        }
-        other => tracing::debug!(?other, "browser event ignored"),
-    }
-}
-
-fn discovered_key(name: &str) -> String {
-    format!("mdns:{name}")
-}
-
-fn add_discovered(info: &ServerInfo, links: &mut BTreeMap<String, Link>, hub: &Hub) {
-    let endpoint = info.control_endpoint();
-    let key = discovered_key(&info.name);
-    if links
-        .get(&key)
-        .is_some_and(|link| link.endpoint == endpoint)
-    {
-        return;
-    }
-    // A --connect link to the same endpoint already covers it.
-    if links.contains_key(&endpoint) {
-        return;
-    }
-    if let Some(old) = links.remove(&key) {
-        hub.server_gone(&old.label);
-    }
-    tracing::info!(server = %info.name, %endpoint, "server found");
-    let config = info.client_config(NetworkSource::client_config());
-    links.insert(key, Link::new(endpoint, info.name.clone(), config));
 }

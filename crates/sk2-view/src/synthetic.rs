@@ -17,7 +17,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use sk2_proto::DepthFrame;
 
-use crate::hub::{Frame, FrameSource, Hub, SourceKey};
+use crate::hub::{FrameSource, Hub, SourceFrame, SourceKey};
 
 /// A rectangle of the synthetic picture with one depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,12 +155,18 @@ impl FrameSource for SyntheticSource {
         // Built once: only the bar changes, so each frame is a copy plus a little painting.
         let still = still_picture();
         loop {
+            let captured_ns = sk2_proto::sensor::unix_time_ns();
+            let depth = with_bar(still.clone(), sequence);
+            // Made here and handed over at once: the latency is the painting time, nothing lost.
+            let latency = sk2_proto::sensor::unix_time_ns().saturating_sub(captured_ns);
             hub.publish(
                 &key,
-                Frame {
-                    depth: with_bar(still.clone(), sequence),
+                SourceFrame {
+                    depth,
                     sensor_sequence: Some(sequence),
-                    capture_time_ns: Some(sk2_proto::sensor::unix_time_ns()),
+                    capture_time_ns: Some(captured_ns),
+                    latency: Some(Duration::from_nanos(latency)),
+                    lost: 0,
                 },
             );
             sequence += 1;

@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 
 use sk2_mock::{MockConfig, MockKinect};
 use sk2_server::{Config, Server};
-use sk2_view::hub::WANTED_FOR;
 use sk2_view::{FrameSource, Hub, NetworkSource, SourceKey};
+
+/// How long the sensor stays wanted after the last ask: short, so the test need not wait long for
+/// the subscription to end, yet long enough for a loaded machine to subscribe meanwhile.
+const WANTED_FOR: Duration = Duration::from_secs(1);
 
 fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -34,7 +37,7 @@ fn the_network_source_streams_a_sensor_only_while_a_tab_wants_it() {
     server.start().unwrap();
     let control = server.control_endpoint().unwrap();
 
-    let hub = Hub::new();
+    let hub = Hub::new().with_wanted_for(WANTED_FOR);
     let (stop, shutdown) = crossbeam_channel::bounded::<()>(0);
     let source = Box::new(NetworkSource {
         connect: vec![control],
@@ -73,10 +76,11 @@ fn the_network_source_streams_a_sensor_only_while_a_tab_wants_it() {
     );
 
     // No tab asks any more: after WANTED_FOR the subscription is dropped and frames stop.
-    std::thread::sleep(WANTED_FOR + Duration::from_secs(1));
-    let before = hub.snapshot().sensors[0].frames_received;
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(hub.snapshot().sensors[0].frames_received, before);
+    wait_until("frames to stop", Duration::from_secs(10), || {
+        let before = hub.snapshot().sensors[0].frames_received;
+        std::thread::sleep(Duration::from_millis(500));
+        (hub.snapshot().sensors[0].frames_received == before).then_some(())
+    });
 
     drop(stop);
     thread.join().unwrap();

@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use sk2_proto::DepthFrame;
-use sk2_view::{Frame, Hub, SourceKey, ViewConfig, ViewServer};
+use sk2_view::{Hub, SourceFrame, SourceKey, ViewConfig, ViewServer};
 
 struct Reply {
     status: u16,
@@ -83,10 +83,12 @@ fn start(config: ViewConfig) -> (Hub, ViewServer) {
 fn publish(hub: &Hub, first_pixel: u16, sequence: u64) {
     hub.publish(
         &key(),
-        Frame {
+        SourceFrame {
             depth: DepthFrame::new(3, 2, vec![first_pixel, 2, 3, 4, 5, 0]).unwrap(),
             sensor_sequence: Some(sequence),
             capture_time_ns: Some(1_700_000_000_123_456_789),
+            latency: None,
+            lost: 0,
         },
     );
 }
@@ -122,7 +124,7 @@ fn a_tab_behind_by_many_frames_gets_the_newest_as_little_endian_millimetres() {
 
 #[test]
 fn a_tab_with_the_newest_frame_gets_204_after_the_timeout_then_the_next_frame() {
-    let config = ViewConfig::default().long_poll_timeout(Duration::from_millis(100));
+    let config = ViewConfig::default().with_long_poll_timeout(Duration::from_millis(100));
     let (hub, server) = start(config);
     publish(&hub, 1, 0);
     assert_eq!(
@@ -182,7 +184,7 @@ fn the_page_and_state_are_served_from_the_binary() {
 
 #[test]
 fn closed_tabs_free_their_request_threads() {
-    let config = ViewConfig::default().long_poll_timeout(Duration::from_millis(200));
+    let config = ViewConfig::default().with_long_poll_timeout(Duration::from_millis(200));
     let (hub, server) = start(config);
     publish(&hub, 1, 0);
     // Ten tabs wait for a frame that never comes, then close.
@@ -203,8 +205,8 @@ fn closed_tabs_free_their_request_threads() {
 #[test]
 fn requests_beyond_the_limit_are_refused_at_once_not_queued() {
     let config = ViewConfig::default()
-        .long_poll_timeout(Duration::from_secs(2))
-        .max_connections(3);
+        .with_long_poll_timeout(Duration::from_secs(2))
+        .with_max_connections(3);
     let (hub, server) = start(config);
     publish(&hub, 1, 0);
     let _waiting: Vec<_> = (0..3)

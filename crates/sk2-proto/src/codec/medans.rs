@@ -46,6 +46,7 @@
 //!                      bit first; the last byte is padded with zero bits; no byte may be left
 //! ```
 
+use super::model::{fallback, gradient_bucket, symbol_table, token, up_gradient, up_holes, TOKENS};
 use super::{
     check_stream_end, decode_by_mode, encode_by_mode, max_mode_payload_len, CodecError,
     MODE_MODELLED,
@@ -54,7 +55,7 @@ use super::{
 /// Number of contexts: 9 gradient buckets without holes around, 4 for 1..=4 hole neighbours.
 pub const CONTEXTS: usize = 13;
 /// Symbols: the hole plus 42 tokens (zigzag errors up to 2^17 - 1, enough for any u16 pair).
-pub const SYMBOLS: usize = 43;
+pub const SYMBOLS: usize = 1 + TOKENS;
 /// Probability resolution. 11 bits keep the decoder's slot table (13 x 2048 x 4 bytes) small
 /// enough to stay in cache while costing well under 1% against exact frequencies.
 pub const SCALE_BITS: u32 = 11;
@@ -72,21 +73,6 @@ const READ_PADDING: usize = 8;
 /// An upper bound on the payload for `pixels` pixels: the stored mode plus its mode byte.
 pub fn max_encoded_len(pixels: usize) -> usize {
     max_mode_payload_len(pixels)
-}
-
-#[inline(always)]
-fn bit_length(v: u32) -> u32 {
-    32 - v.leading_zeros()
-}
-
-/// min(bit_length(gradient), 8), without a bit scan (which does not vectorise): the exponent
-/// of the gradient clamped to 255 as a float (exact below 2^24) minus the bias less one; 0 has
-/// exponent 0, which saturates to bucket 0. Eight comparisons took a third more of the row
-/// model's instructions.
-#[inline(always)]
-pub(super) fn gradient_bucket(gradient: u16) -> u16 {
-    let clamped = f32::from(gradient.min(255));
-    ((clamped.to_bits() >> 23) as u16).saturating_sub(126)
 }
 
 /// What the row above says about each pixel of the current row. Encoder and decoder fill it
@@ -123,7 +109,7 @@ impl RowModel {
             &up[2..width + 2],
             &up[3..width + 3],
         );
-        for (((((contexts, &c), &b), &d), &e), fallback) in self
+        for (((((contexts, &c), &b), &d), &e), fallback_of_column) in self
             .contexts
             .iter_mut()
             .zip(c)
@@ -132,25 +118,13 @@ impl RowModel {
             .zip(e)
             .zip(&mut self.fallback)
         {
-            // All in u16 lanes (8 per SSE register): the gradient saturates at 65535, which
-            // changes no bucket since the largest edge is 128.
-            let up_holes = u16::from(b == 0) + u16::from(c == 0) + u16::from(d == 0);
-            let far = if e != 0 { d.abs_diff(e) } else { 0 };
-            let gradient = b
-                .abs_diff(c)
-                .saturating_add(b.abs_diff(d))
-                .saturating_add(far);
-            let bucket = gradient_bucket(gradient);
-            let (bucket, up_holes) = (bucket as u8, up_holes as u8);
-            let context = if up_holes == 0 { bucket } else { 8 + up_holes };
-            *contexts = [context, 9 + up_holes];
-            *fallback = if b != 0 {
-                b
-            } else if d != 0 {
-                d
-            } else {
-                c
-            };
+            // All in u16 lanes (8 per SSE register).
+            let holes = up_holes(b, c, d);
+            let bucket = gradient_bucket(up_gradient(b, c, d, e));
+            let (bucket, holes) = (bucket as u8, holes as u8);
+            let context = if holes == 0 { bucket } else { 8 + holes };
+            *contexts = [context, 9 + holes];
+            *fallback_of_column = fallback(b, c, d);
         }
         // A separate loop: folded into the one above, the 32-bit lanes stop it vectorising.
         // (Packing `fallback` in as well, in 64-bit lanes, made this function cost 1.7x.)
@@ -181,43 +155,9 @@ fn predict_after_hole(fallback: u16, last: u16) -> i32 {
     i32::from(if fallback != 0 { fallback } else { last })
 }
 
-/// Symbol (without the hole offset), extra-bit count and extra bits of a zigzagged error.
-/// Computes the large-value form for every `v` (with `n` at least 4) and selects, so that the
-/// choice is a conditional move, not a branch the predictor would miss on noisy pixels.
-#[inline(always)]
-pub(super) fn token(v: u32) -> (u8, u32, u32) {
-    let n = bit_length(v | 16) - 1;
-    let large = 16 + 2 * (n - 4) + ((v >> (n - 1)) & 1);
-    let is_large = v >= 16;
-    let token = if is_large { large } else { v };
-    let count = if is_large { n - 1 } else { 0 };
-    let extra = if is_large {
-        v & ((1 << (n - 1)) - 1)
-    } else {
-        0
-    };
-    (token as u8, count, extra)
-}
-
 /// Per symbol: (extra-bit count, zigzag value with the extra bits zero, mask of the extra
-/// bits). Symbol 0 is the hole; the table has 64 entries so that `symbol & 63` indexes it
-/// without a bounds check.
-pub(super) const fn symbol_table(symbols: usize) -> [(u32, u32, u32); 64] {
-    let mut table = [(0u32, 0u32, 0u32); 64];
-    let mut symbol = 1;
-    while symbol < symbols {
-        let token = (symbol - 1) as u32;
-        table[symbol] = if token < 16 {
-            (0, token, 0)
-        } else {
-            let count = (token - 16) / 2 + 3;
-            (count, (2 | (token & 1)) << count, (1 << count) - 1)
-        };
-        symbol += 1;
-    }
-    table
-}
-const SYMBOL_TABLE: [(u32, u32, u32); 64] = symbol_table(SYMBOLS);
+/// bits). Symbol 0 is the hole, symbol `s` above it token `s - 1`.
+const SYMBOL_TABLE: [(u32, u32, u32); 64] = symbol_table(1);
 
 /// Encoder-side rANS symbol with Alverson's reciprocal, so encoding needs no division
 /// (F. Giesen's rans_byte.h formulation).
@@ -779,27 +719,6 @@ fn decode_modelled(body: &[u8], width: usize, depth_mm: &mut [u16]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_invert_for_every_zigzag_value() {
-        for v in 0..(1u32 << 17) {
-            let (token, count, low) = token(v);
-            let symbol = usize::from(token) + 1;
-            assert!(symbol < SYMBOLS);
-            let (table_count, base, mask) = SYMBOL_TABLE[symbol];
-            assert_eq!(table_count, count);
-            assert_eq!(mask, (1 << count) - 1);
-            assert_eq!(base | low, v);
-        }
-    }
-
-    #[test]
-    fn the_gradient_bucket_is_the_bit_length_capped_at_8_for_every_gradient() {
-        for gradient in 0..=u16::MAX {
-            let expected = bit_length(u32::from(gradient)).min(8);
-            assert_eq!(u32::from(gradient_bucket(gradient)), expected, "{gradient}");
-        }
-    }
 
     #[test]
     fn normalized_frequencies_add_up_and_keep_rare_symbols() {

@@ -2,7 +2,8 @@
 //! Kinect v2 frame in under a millisecond on one core while staying well ahead of RVL.
 //!
 //! Where MEDANS (see [`super::medans`]) spends its time is decided by a few dependency chains,
-//! and MEDHUF is laid out to keep each one short:
+//! and MEDHUF is laid out to keep each one short (the context rules and tokens both codecs
+//! share live in the codec module's private `model`):
 //!
 //! * the **planar** prediction `a + b - c`, modulo 2^16 (JPEG-LS's median rule clamps it
 //!   between `a` and `b`, and each clamp is a compare and a conditional move on the chain from
@@ -62,7 +63,7 @@
 //!                      bit; the last byte is padded with zero bits and no whole byte is left.
 //! ```
 
-use super::medans::{gradient_bucket, symbol_table};
+use super::model::{fallback, gradient_bucket, symbol_table, up_gradient, up_holes, TOKENS};
 use super::{
     check_stream_end, decode_by_mode, encode_by_mode, max_mode_payload_len, CodecError,
     MODE_MODELLED,
@@ -74,10 +75,11 @@ pub const CONTEXTS: usize = 14;
 const RUN: usize = 12;
 /// The context of the pixel that ends a run before the end of its row.
 const INTERRUPT: usize = 13;
-/// Symbols: values up to 2^17 - 1 (they are at most 2^16).
-pub const SYMBOLS: usize = 42;
+/// Symbols: the tokens of values up to 2^17 - 1 (they are at most 2^16).
+pub const SYMBOLS: usize = TOKENS;
 /// Per symbol: (extra-bit count, value with the extra bits zero, mask of the extra bits).
-const SYMBOL_TABLE: [(u32, u32, u32); 64] = shifted_symbol_table();
+/// Symbol `s` is token `s`: MEDHUF codes values, which hold the hole as 0.
+const SYMBOL_TABLE: [(u32, u32, u32); 64] = symbol_table(0);
 /// Longest code. 9 bits make 512-entry tables, 2 KiB per context, all of them in the L1
 /// cache; measured on the corpus, limiting codes to 9 bits costs under 1% against 12.
 pub const MAX_CODE_LEN: u32 = 9;
@@ -105,19 +107,6 @@ const LOW_MASKS: [u32; 32] = {
     }
     masks
 };
-
-/// MEDANS's symbol table without its hole symbol: symbol `s` here is MEDANS's token `s` (its
-/// symbol `s + 1`), since MEDHUF codes values, which hold the hole as 0.
-const fn shifted_symbol_table() -> [(u32, u32, u32); 64] {
-    let tokens = symbol_table(SYMBOLS + 1);
-    let mut table = [(0u32, 0u32, 0u32); 64];
-    let mut symbol = 0;
-    while symbol < SYMBOLS {
-        table[symbol] = tokens[symbol + 1];
-        symbol += 1;
-    }
-    table
-}
 
 /// An upper bound on the payload for `pixels` pixels: the stored mode plus its mode byte.
 pub fn max_encoded_len(pixels: usize) -> usize {
@@ -174,7 +163,7 @@ fn prepare_row_model(model: &mut RowModel, up: &[u16]) {
         &up[2..width + 2],
         &up[3..width + 3],
     );
-    for ((((((context, gradient), fallback), &c), &b), &d), &e) in model
+    for ((((((context, gradient), fallback_of_column), &c), &b), &d), &e) in model
         .context
         .iter_mut()
         .zip(model.gradient.iter_mut())
@@ -184,32 +173,20 @@ fn prepare_row_model(model: &mut RowModel, up: &[u16]) {
         .zip(d)
         .zip(e)
     {
-        // The gradient saturates at 65535, which changes no bucket.
-        let up_holes = u16::from(b == 0) + u16::from(c == 0) + u16::from(d == 0);
-        let far = if e != 0 { d.abs_diff(e) } else { 0 };
-        let busy = b
-            .abs_diff(c)
-            .saturating_add(b.abs_diff(d))
-            .saturating_add(far);
-        let bucket = gradient_bucket(busy);
+        let holes = up_holes(b, c, d);
+        let bucket = gradient_bucket(up_gradient(b, c, d, e));
         let flat = if b == c && b == d {
             FLAT | if b != 0 { FLAT_VALID } else { 0 }
         } else {
             0
         };
-        *context = flat | if up_holes == 0 { bucket } else { 8 + up_holes } << MAX_CODE_LEN;
+        *context = flat | if holes == 0 { bucket } else { 8 + holes } << MAX_CODE_LEN;
         *gradient = if b != 0 && c != 0 {
             b.wrapping_sub(c)
         } else {
             0
         };
-        *fallback = if b != 0 {
-            b
-        } else if d != 0 {
-            d
-        } else {
-            c
-        };
+        *fallback_of_column = fallback(b, c, d);
     }
 }
 
@@ -836,7 +813,7 @@ mod tests {
     #[test]
     fn tokens_are_the_bit_scan_tokens_for_every_value() {
         for value in 0..=(1u32 << 16) {
-            let (symbol, count, extra) = super::super::medans::token(value);
+            let (symbol, count, extra) = super::super::model::token(value);
             assert_eq!(token_of(value), u32::from(symbol) | extra << 10, "{value}");
             let (table_count, base, _) = SYMBOL_TABLE[usize::from(symbol)];
             assert_eq!((table_count, base | extra), (count, value), "{value}");

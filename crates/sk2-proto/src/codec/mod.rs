@@ -12,6 +12,7 @@
 
 pub mod medans;
 pub mod medhuf;
+mod model;
 pub mod rvl;
 
 /// Why a codec payload could not be decoded. Every variant means the payload is corrupt or

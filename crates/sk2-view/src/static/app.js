@@ -172,7 +172,7 @@ function renderStatus() {
   } else {
     parts.push('latency \u2013');
   }
-  parts.push(`dropped ${sensor ? sensor.dropped : 0}`);
+  parts.push(`lost ${sensor ? sensor.lost : 0}`);
   parts.push(`skipped by this tab ${view.skipped}`);
   status.textContent = parts.join(' \u00b7 ');
 }

@@ -1,0 +1,43 @@
+//! Why the server could not do what was asked.
+
+use sk2_proto::SensorError;
+
+/// Why the server could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A socket could not bind: the port is in use, or the address is not local.
+    #[error("cannot bind the {role} socket to {endpoint}: {source}")]
+    Bind {
+        /// `control`, `depth` or `depth_v2`.
+        role: &'static str,
+        /// The address tried.
+        endpoint: String,
+        /// libzmq's reason.
+        source: zmq::Error,
+    },
+    /// Any other ZeroMQ failure (creating a socket, setting an option).
+    #[error("zeromq: {0}")]
+    Zmq(#[from] zmq::Error),
+    /// A sensor with this id is already attached.
+    #[error("a sensor with id {0} is already attached")]
+    DuplicateSensor(String),
+    /// No sensor with this id is attached.
+    #[error("no sensor with id {0}")]
+    UnknownSensor(String),
+    /// The sensor refused to start.
+    #[error(transparent)]
+    Sensor(#[from] SensorError),
+    /// The mDNS announcement failed.
+    #[error("cannot announce over mDNS: {0}")]
+    Announce(String),
+    /// `start` on a running server.
+    #[error("the server is already running")]
+    AlreadyRunning,
+    /// A thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(#[from] std::io::Error),
+    /// The machine's host name, needed for advertised endpoints and mDNS, is unavailable.
+    #[error("cannot read the host name: {0}")]
+    Hostname(std::io::Error),
+}
