@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use sk2_client::{Client, ClientConfig};
 use sk2_proto::sensor::unix_time_ns;
+use sk2_testkit::wait_until;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_kinect-server");
 const WAIT: Duration = Duration::from_secs(5);
@@ -105,7 +106,8 @@ fn start_server() -> (KillOnDrop, String) {
 /// Starts a subscriber process and a thread collecting what it prints.
 fn start_subscriber(endpoint: &str) -> (KillOnDrop, Arc<Mutex<Vec<Seen>>>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        .args(["--exact", &sk2_testkit::test_name!(TEST_NAME)])
+        .args(["--nocapture", "--test-threads=1"])
         .env("SK2_SUBSCRIBER", endpoint)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -132,14 +134,6 @@ fn start_subscriber(endpoint: &str) -> (KillOnDrop, Arc<Mutex<Vec<Seen>>>) {
     (KillOnDrop(child), seen)
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_subscriber_frozen_and_resumed_leaves_server_memory_bounded_others_unaffected_and_gets_new_frames(
 ) {
@@ -156,7 +150,7 @@ fn a_subscriber_frozen_and_resumed_leaves_server_memory_bounded_others_unaffecte
     let server_pid = server.0.id();
     let (frozen, frozen_seen) = start_subscriber(&endpoint);
     let (_healthy, healthy_seen) = start_subscriber(&endpoint);
-    wait_until("both subscribers to receive frames", || {
+    wait_until("both subscribers to receive frames", WAIT, || {
         frozen_seen.lock().unwrap().len() >= 30 && healthy_seen.lock().unwrap().len() >= 30
     });
     // Warm-up: let the server reach its steady memory with both subscribers reading.
@@ -182,6 +176,7 @@ fn a_subscriber_frozen_and_resumed_leaves_server_memory_bounded_others_unaffecte
     // Wait for the first frame captured after the resume.
     wait_until(
         "the resumed subscriber to get a frame captured after SIGCONT",
+        WAIT,
         || {
             frozen_seen.lock().unwrap()[frozen_until..]
                 .iter()

@@ -142,11 +142,7 @@ fn a_reader_that_has_gone_ends_the_browse_quietly_with_success() {
 
 #[test]
 fn an_unreachable_server_is_a_one_line_error_and_exit_status_1() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = sk2_testkit::free_port();
     let endpoint = format!("tcp://127.0.0.1:{port}");
     let started = Instant::now();
     let output = run(&["--once", "--timeout", "0.5", "--connect", &endpoint]);

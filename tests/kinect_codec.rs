@@ -1,24 +1,6 @@
 //! End-to-end tests of the `kinect-codec` binary on files it writes itself.
 
-use std::path::PathBuf;
 use std::process::Command;
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("kinect-codec-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A 64 x 48 depth-like frame with holes and depths up to 8000 mm, as raw u16 LE bytes.
 fn frame_bytes() -> Vec<u8> {
@@ -44,8 +26,8 @@ fn kinect_codec(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn every_codec_round_trips_a_file_named_with_its_shape() {
-    let dir = TempDir::new("roundtrip");
-    let path = dir.0.join("scene-0-64x48.u16");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scene-0-64x48.u16");
     std::fs::write(&path, frame_bytes()).unwrap();
     let output = kinect_codec(&[path.to_str().unwrap(), "--repeat", "2"]);
     assert!(
@@ -71,8 +53,8 @@ fn every_codec_round_trips_a_file_named_with_its_shape() {
 
 #[test]
 fn a_file_of_the_wrong_size_is_a_one_line_error() {
-    let dir = TempDir::new("size");
-    let path = dir.0.join("short-64x48.u16");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short-64x48.u16");
     std::fs::write(&path, [0u8; 100]).unwrap();
     let output = kinect_codec(&[path.to_str().unwrap()]);
     assert!(!output.status.success());
@@ -83,8 +65,8 @@ fn a_file_of_the_wrong_size_is_a_one_line_error() {
 
 #[test]
 fn an_unknown_codec_name_is_an_error() {
-    let dir = TempDir::new("codec");
-    let path = dir.0.join("scene-64x48.u16");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scene-64x48.u16");
     std::fs::write(&path, frame_bytes()).unwrap();
     let output = kinect_codec(&[path.to_str().unwrap(), "--codec", "lzma"]);
     assert!(!output.status.success());
@@ -95,12 +77,16 @@ fn an_unknown_codec_name_is_an_error() {
 #[test]
 fn a_reader_that_stops_early_ends_the_tool_quietly_with_success() {
     // `kinect-codec DIR | head -1`: the pipe closes while the tool still has rows to print.
-    let dir = TempDir::new("pipe");
+    let dir = tempfile::tempdir().unwrap();
     for i in 0..20 {
-        std::fs::write(dir.0.join(format!("scene-{i}-64x48.u16")), frame_bytes()).unwrap();
+        std::fs::write(
+            dir.path().join(format!("scene-{i}-64x48.u16")),
+            frame_bytes(),
+        )
+        .unwrap();
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_kinect-codec"))
-        .args([dir.0.to_str().unwrap(), "--repeat", "20"])
+        .args([dir.path().to_str().unwrap(), "--repeat", "20"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

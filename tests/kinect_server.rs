@@ -5,6 +5,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use sk2_testkit::free_port;
+
 const BIN: &str = env!("CARGO_BIN_EXE_kinect-server");
 /// Time the server may take to start and print its endpoints on a busy machine.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -136,15 +138,6 @@ fn the_server_prints_its_endpoints_serves_ping_and_exits_0_within_1_s_of_sigterm
     let (took, status) = terminate(running.child);
     assert!(status.success(), "{status}");
     assert!(took < SHUTDOWN_LIMIT, "exit took {took:?}");
-}
-
-/// A port that was free a moment ago (bind to 0, read it, release it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Whoever started the server may close the pipe it reads the banner from (a test or a script
@@ -287,8 +280,8 @@ fn bad_flags_give_an_error_and_a_non_zero_exit() {
 
 #[test]
 fn a_replay_directory_is_served() {
-    let dir = std::env::temp_dir().join(format!("kinect-server-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
     let values: Vec<u8> = (0..8u16).flat_map(|v| (v * 1000).to_le_bytes()).collect();
     std::fs::write(dir.join("a-4x2.u16"), values).unwrap();
     let running = start_replay(dir.to_str().unwrap(), &[]);
@@ -307,7 +300,6 @@ fn a_replay_directory_is_served() {
     assert_eq!(frame.depth_mm(), expected);
     let (_, status) = terminate(running.child);
     assert!(status.success());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! End-to-end: `kinect-view` serving a sensor with a known picture, checked in a real headless
 //! Chromium. Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
-mod browser;
+use crate::browser;
 
 use std::time::Duration;
 

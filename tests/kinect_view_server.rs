@@ -2,7 +2,7 @@
 //! connected to it, and the page checked in a real headless Chromium. Needs Debian's `chromium`
 //! and `chromium-driver` (`.ci/run` installs them).
 
-mod browser;
+use crate::browser;
 
 use std::time::Duration;
 

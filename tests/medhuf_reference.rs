@@ -10,8 +10,8 @@ use sk2_proto::codec::medhuf;
 
 /// Decodes `payload` with the Python reference and returns its pixels.
 fn python_decode(payload: &[u8], width: usize, height: usize) -> Vec<u16> {
-    let dir = tempdir();
-    let (input, output) = (dir.join("payload"), dir.join("pixels.u16"));
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("payload"), dir.path().join("pixels.u16"));
     std::fs::write(&input, payload).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/medhuf_decode.py");
     let run = Command::new("python3")
@@ -28,21 +28,10 @@ fn python_decode(payload: &[u8], width: usize, height: usize) -> Vec<u16> {
         String::from_utf8_lossy(&run.stderr)
     );
     let bytes = std::fs::read(&output).unwrap();
-    std::fs::remove_dir_all(&dir).ok();
     bytes
         .chunks_exact(2)
         .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
         .collect()
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "medhuf-reference-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn assert_reference_agrees(name: &str, depth: &[u16], width: usize) {

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 if [[ ${SK2_INTEROP_IN_NETNS:-} != 1 ]]; then
   # Build outside the namespace (cargo may need the network for the first build).
   cargo build --quiet --bin kinect-browse
-  cargo test --quiet --no-run --test interop_python_server
+  cargo test --quiet --no-run --test integration
   exec env SK2_INTEROP_IN_NETNS=1 unshare --net --map-root-user "$0"
 fi
 
@@ -38,7 +38,7 @@ if [[ $status -eq 0 ]] && ! grep -q "\"name\": \"$name\"" <<<"$found"; then
 fi
 if [[ $status -eq 0 ]]; then
   SK2_PYTHON_SERVER_NAME="$name" timeout 120 \
-    cargo test --quiet --test interop_python_server -- --ignored --exact python_server_interop \
+    cargo test --quiet --test integration -- --ignored --exact interop_python_server::python_server_interop \
     || status=$?
 fi
 

@@ -1,19 +1,13 @@
 //! The control client against a controllable fake server on 127.0.0.1 (no mDNS).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{drain, wait_for, FakeServer};
+use common::{drain, fast, wait_for, FakeServer};
 use sk2_client::{Client, ClientConfig, ClientError, ClientEvent, DisconnectReason};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn fast() -> ClientConfig {
-    ClientConfig::default()
-        .with_heartbeat(Duration::from_millis(200))
-        .with_request_timeout(Duration::from_millis(500))
-}
 
 fn is_connected(event: &ClientEvent) -> bool {
     matches!(event, ClientEvent::Connected { .. })
@@ -281,11 +275,8 @@ fn a_server_restarted_on_the_same_port_is_reconnected_within_two_seconds() {
 
 #[test]
 fn an_unreachable_server_is_reported_and_connect_blocking_times_out() {
-    // Bind then drop a socket to find a port with (almost surely) nothing listening.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    // A port with (almost surely) nothing listening.
+    let port = sk2_testkit::free_port();
     let endpoint = format!("tcp://127.0.0.1:{port}");
     let config = ClientConfig::default().with_request_timeout(Duration::from_millis(200));
     let client = Client::connect_to(&endpoint, config.clone()).unwrap();

@@ -1,7 +1,7 @@
 //! Discovery over mDNS. Every test here runs inside a private network namespace (one made by
 //! `sk2_testkit::in_private_netns`, or two joined by a veth pair), never on the host's network.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{announce, test_frame, wait_for, FakeServer};
+use common::{announce, fast, test_frame, wait_for, FakeServer};
 use sk2_client::{Browser, BrowserEvent, Client, ClientConfig, ServerInfo, SERVICE_TYPE};
 use sk2_testkit::in_private_netns;
 
@@ -30,12 +30,6 @@ fn info(event: BrowserEvent) -> ServerInfo {
         BrowserEvent::ServerAppeared(info) => info,
         other => panic!("expected ServerAppeared, got {other:?}"),
     }
-}
-
-fn fast() -> ClientConfig {
-    ClientConfig::default()
-        .with_heartbeat(Duration::from_millis(200))
-        .with_request_timeout(Duration::from_millis(500))
 }
 
 /// Publishes until a frame gets through (PUB/SUB drops messages sent before the subscription
@@ -310,8 +304,8 @@ fn announcer_process_for_the_crash_test() {
 #[test]
 fn a_browser_on_another_host_finds_the_server_gets_frames_and_loses_it_on_clean_stop() {
     let namespaces = TwoHosts::create();
-    let marker = std::env::temp_dir().join(format!("sk2-two-hosts-{}", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("browser-got-frames");
     let marker_text = marker.to_str().unwrap().to_owned();
 
     let mut server = namespaces.spawn(
@@ -353,7 +347,6 @@ fn a_browser_on_another_host_finds_the_server_gets_frames_and_loses_it_on_clean_
         "server helper: {}",
         output(&mut server)
     );
-    let _ = std::fs::remove_file(&marker);
 }
 
 #[test]
@@ -469,7 +462,7 @@ impl TwoHosts {
             .args(["netns", "exec", namespace])
             .arg(exe)
             .args([
-                test,
+                &sk2_testkit::test_name!(test),
                 "--exact",
                 "--ignored",
                 "--nocapture",
@@ -515,7 +508,7 @@ fn spawn_helper(test: &str, env: &[(&str, &str)]) -> Child {
     let mut command = Command::new(exe);
     command
         .args([
-            test,
+            &sk2_testkit::test_name!(test),
             "--exact",
             "--ignored",
             "--nocapture",

@@ -3,8 +3,6 @@
 //! whose frames stop reaching the host: its sequence counter keeps counting the frames it would
 //! have produced, so the frames after the stall carry a jump in sequence numbers.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;

@@ -1,6 +1,6 @@
 //! Depth subscriptions against the fake server's PUB sockets.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,12 +1,12 @@
 //! The client half of the original Python implementation's test suite, reproduced, against the real
 //! server library (`sk2-server`) with mock sensors (`sk2-mock`), in process, on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{drain, wait_for};
-use sk2_client::{Client, ClientConfig, ClientError, ClientEvent, EndpointKind};
+use common::{drain, fast, wait_for};
+use sk2_client::{Client, ClientError, ClientEvent, EndpointKind};
 use sk2_mock::{MockConfig, MockKinect, MockMode};
 use sk2_server::{Config, Server};
 
@@ -40,12 +40,6 @@ fn started_with(config: MockConfig) -> (Server, String) {
         .unwrap();
     server.start().unwrap();
     (server, id)
-}
-
-fn fast() -> ClientConfig {
-    ClientConfig::default()
-        .with_heartbeat(Duration::from_millis(200))
-        .with_request_timeout(Duration::from_millis(500))
 }
 
 fn endpoint(server: &Server) -> String {

@@ -80,20 +80,14 @@ fn write_frame(dir: &std::path::Path, name: &str, values: &[u16]) {
     std::fs::write(dir.join(name), bytes).unwrap();
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sk2-mock-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn a_replay_plays_its_files_in_name_order_in_a_loop() {
-    let dir = temp_dir("loop");
-    write_frame(&dir, "b-4x2.u16", &[5000, 2, 3, 4, 5, 6, 7, 8]);
-    write_frame(&dir, "a-4x2.u16", &[1, 1, 1, 1, 0, 0, 0, 0]);
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    write_frame(dir, "b-4x2.u16", &[5000, 2, 3, 4, 5, 6, 7, 8]);
+    write_frame(dir, "a-4x2.u16", &[1, 1, 1, 1, 0, 0, 0, 0]);
     std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
-    let mut replay = ReplaySensor::open(&dir, Some(100.0)).unwrap();
+    let mut replay = ReplaySensor::open(dir, Some(100.0)).unwrap();
     assert_eq!(replay.len(), 2);
     assert_eq!(replay.shape(), (4, 2));
     let frames = collect_for(&mut replay, Duration::from_millis(300));
@@ -106,45 +100,44 @@ fn a_replay_plays_its_files_in_name_order_in_a_loop() {
         };
         assert_eq!(frame.depth.depth_mm(), expected);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_replay_refuses_empty_dirs_nameless_shapes_wrong_sizes_and_mixed_shapes() {
-    let dir = temp_dir("bad");
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
     assert!(matches!(
-        ReplaySensor::open(&dir, None),
+        ReplaySensor::open(dir, None),
         Err(ReplayError::Empty(_))
     ));
-    write_frame(&dir, "frame.u16", &[0; 8]);
+    write_frame(dir, "frame.u16", &[0; 8]);
     assert!(matches!(
-        ReplaySensor::open(&dir, None),
+        ReplaySensor::open(dir, None),
         Err(ReplayError::NoShape(_))
     ));
     std::fs::remove_file(dir.join("frame.u16")).unwrap();
-    write_frame(&dir, "a-4x2.u16", &[0; 7]);
+    write_frame(dir, "a-4x2.u16", &[0; 7]);
     assert!(matches!(
-        ReplaySensor::open(&dir, None),
+        ReplaySensor::open(dir, None),
         Err(ReplayError::BadSize { .. })
     ));
-    write_frame(&dir, "a-4x2.u16", &[0; 8]);
-    write_frame(&dir, "b-2x2.u16", &[0; 4]);
+    write_frame(dir, "a-4x2.u16", &[0; 8]);
+    write_frame(dir, "b-2x2.u16", &[0; 4]);
     assert!(matches!(
-        ReplaySensor::open(&dir, None),
+        ReplaySensor::open(dir, None),
         Err(ReplayError::MixedShapes { .. })
     ));
     // A shape filter picks one sensor's files out of a mixed directory.
-    let replay = ReplaySensor::open_shape(&dir, None, Some((2, 2))).unwrap();
+    let replay = ReplaySensor::open_shape(dir, None, Some((2, 2))).unwrap();
     assert_eq!((replay.len(), replay.shape()), (1, (2, 2)));
     assert!(matches!(
-        ReplaySensor::open_shape(&dir, None, Some((8, 8))),
+        ReplaySensor::open_shape(dir, None, Some((8, 8))),
         Err(ReplayError::Empty(_))
     ));
     assert!(matches!(
         ReplaySensor::open(dir.join("missing"), None),
         Err(ReplayError::Io { .. })
     ));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The control channel on the wire: a raw libzmq REQ client checks every byte and field.
 
-mod common;
+use crate::common;
 
 use common::{req, request, started_server};
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! The depth channel on the wire: frames arrive at the configured rate, decode to the exact mock
 //! content, in sequence order; a slow subscriber neither slows the others nor grows memory.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +9,7 @@ use common::{depth_endpoint, local_config, sub};
 use sk2_mock::{MockConfig, MockKinect, MockMode};
 use sk2_proto::{sk2, DepthFrame, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
 use sk2_server::Server;
+use sk2_testkit::wait_until;
 
 /// Finds the sequence of `frame`: the first one after `after` whose mock frame it equals.
 /// (Consecutive plain frames can be equal when the sphere does not move, hence "first".)
@@ -27,6 +28,10 @@ fn sequence_of(mock: &MockKinect, frame: &DepthFrame, after: Option<u64>) -> Opt
     let sequence = (start..start + 300).find(|&s| swing(s) == dx)?;
     (mock.frame(sequence) == *frame).then_some(sequence)
 }
+
+/// How long a test waits for the server's counters to show what it expects. Generous: they get
+/// there in a fraction of a second, and the deadline only bounds a failure on a loaded machine.
+const STATS_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn decode(message: &[u8]) -> DepthFrame {
     sk2::decode(message, KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX).unwrap()
@@ -91,7 +96,10 @@ fn every_frame_goes_out_once_whatever_the_number_of_subscribers() {
     for socket in &subscribers {
         socket.recv_bytes(0).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // Half a second's worth of frames out to all three.
+    wait_until("15 frames published", STATS_TIMEOUT, || {
+        server.stats()[0].published >= 15
+    });
     let stats = &server.stats()[0];
     // One encode per frame, not one per subscriber.
     assert!(stats.encoded <= stats.captured, "{stats:?}");
@@ -113,7 +121,9 @@ fn an_unthrottled_sensor_is_never_blocked_and_its_excess_frames_are_dropped_and_
     let context = zmq::Context::new();
     // A subscriber, or the frames would not be encoded at all.
     let _watcher = sub(&context, &depth_endpoint(&server));
-    std::thread::sleep(Duration::from_secs(2));
+    wait_until("a frame dropped for a busy encoder", STATS_TIMEOUT, || {
+        server.stats()[0].dropped_busy > 0
+    });
     server.stop();
     let stats = &server.stats()[0];
     // Realistic frames take the generator a few ms and the (debug-built) encoder longer: with
@@ -139,8 +149,15 @@ fn rss_kib() -> u64 {
 /// subscriber's queue would grow by every frame sent (about 300 frames, ~40 MB here).
 const SLOW_SUBSCRIBER_RSS_GROWTH_BOUND_KIB: u64 = 16 * 1024;
 
+/// Runs in a process of its own: it measures the process's memory, which tests running beside it
+/// would change.
 #[test]
 fn slow_subscriber_does_not_slow_a_fast_one_or_grow_server_memory() {
+    if !sk2_testkit::alone_in_process(
+        "slow_subscriber_does_not_slow_a_fast_one_or_grow_server_memory",
+    ) {
+        return;
+    }
     const FPS: f64 = 30.0;
     let mut server = Server::new(local_config());
     let mock = MockKinect::new(

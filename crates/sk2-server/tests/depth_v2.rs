@@ -1,9 +1,9 @@
 //! The lossless `depth_v2` endpoint beside `depth`: exact frames, the codec in `me`, and no
 //! encoding for endpoints nobody watches.
 
-mod common;
+use crate::common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{local_config, req, request, sub};
 use sk2_mock::{MockConfig, MockKinect, MockMode};
@@ -11,6 +11,11 @@ use sk2_proto::control::Reply;
 use sk2_proto::depth_v2::{self, Codec, ENDPOINT_DEPTH_V2};
 use sk2_proto::{sk2, Me, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
 use sk2_server::Server;
+use sk2_testkit::{wait_until, wait_until_some};
+
+/// How long a test waits for the server's counters to show what it expects. Generous: they get
+/// there in a fraction of a second, and the deadline only bounds a failure on a loaded machine.
+const STATS_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn realistic(fps: f64) -> (MockKinect, MockKinect) {
     let config = MockConfig::default()
@@ -113,7 +118,9 @@ fn frames_nobody_watches_are_not_encoded_and_each_endpoint_is_encoded_only_when_
     let mut server = Server::new(local_config());
     server.add_sensor(Box::new(common::mock(30.0))).unwrap();
     server.start().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    wait_until("15 frames captured", STATS_TIMEOUT, || {
+        server.stats()[0].captured >= 15
+    });
     let idle = server.stats()[0].clone();
     assert!(idle.captured > 0);
     assert_eq!(idle.encoded, 0, "{idle:?}");
@@ -124,27 +131,30 @@ fn frames_nobody_watches_are_not_encoded_and_each_endpoint_is_encoded_only_when_
     let me = server.me();
     let v2 = sub(&context, me.devices[0].endpoint(ENDPOINT_DEPTH_V2).unwrap());
     v2.recv_bytes(0).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let watched = server.stats()[0].clone();
-    assert!(watched.depth_v2_messages > 0, "{watched:?}");
+    let watched = wait_until_some("a depth_v2 message counted", STATS_TIMEOUT, || {
+        let stats = server.stats()[0].clone();
+        (stats.depth_v2_messages > 0).then_some(stats)
+    });
     assert_eq!(
         watched.depth_messages, 0,
         "depth has no subscriber: {watched:?}"
     );
 
-    // When the last subscriber leaves, encoding stops again.
+    // When the last subscriber leaves, encoding stops again: once the server has seen the
+    // unsubscription, half a second's worth of frames (15) is captured and none encoded.
     drop(v2);
-    std::thread::sleep(Duration::from_millis(300));
-    let before = server.stats()[0].clone();
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_millis(500));
-    let after = server.stats()[0].clone();
-    assert!(after.captured > before.captured);
-    assert_eq!(
-        after.encoded,
-        before.encoded,
-        "after {:?}",
-        started.elapsed()
+    let mut before = server.stats()[0].clone();
+    wait_until(
+        "15 frames captured in a row without an encode after the unsubscription",
+        STATS_TIMEOUT,
+        || {
+            let now = server.stats()[0].clone();
+            if now.encoded != before.encoded {
+                before = now;
+                return false;
+            }
+            now.captured >= before.captured + 15
+        },
     );
 }
 

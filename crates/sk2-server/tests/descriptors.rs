@@ -1,7 +1,8 @@
-//! Descriptors across sensor hot-plug cycles. Alone in its test binary (its own process), because
-//! it counts the process's open descriptors, which tests running beside it would change.
+//! Descriptors across sensor hot-plug cycles. Runs alone in a process of its own
+//! ([`sk2_testkit::alone_in_process`]), because it counts the process's open descriptors, which
+//! tests running beside it would change.
 
-mod common;
+use crate::common;
 
 use common::{local_config, mock};
 use sk2_server::Server;
@@ -14,6 +15,11 @@ fn open_descriptors() -> usize {
 /// sensor must release them, or a hot-plugged sensor would leak descriptors on every cycle.
 #[test]
 fn adding_and_removing_sensors_many_times_leaves_no_descriptors_behind() {
+    if !sk2_testkit::alone_in_process(
+        "adding_and_removing_sensors_many_times_leaves_no_descriptors_behind",
+    ) {
+        return;
+    }
     let mut server = Server::new(local_config());
     server.start().unwrap();
     let cycle = |server: &mut Server| {

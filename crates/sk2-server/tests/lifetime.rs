@@ -1,6 +1,6 @@
 //! The server half of the original Python implementation's test suite: lifetime and sensors.
 
-mod common;
+use crate::common;
 
 use common::{local_config, mock, req, request, started_server};
 use sk2_proto::control::Reply;

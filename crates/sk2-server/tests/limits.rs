@@ -2,12 +2,13 @@
 //! endpoint at most `max_control_peers` peers; the next ones are refused during the handshake,
 //! counted, and admitted again once a slot is free. Admitted peers never notice.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
 use common::{depth_endpoint, local_config, mock, request, sub, REPLY_TIMEOUT};
 use sk2_server::{Config, Server};
+use sk2_testkit::wait_until;
 
 /// How long a refused peer is watched for a message it must not get.
 const REFUSED_WATCH: Duration = Duration::from_millis(1500);
@@ -42,15 +43,6 @@ fn reconnect_until_admitted(subscriber: &zmq::Socket, endpoint: &str, limit: Dur
             return;
         }
         assert!(Instant::now() < deadline, "not admitted within {limit:?}");
-    }
-}
-
-/// Waits until `condition` holds, up to `REPLY_TIMEOUT`.
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + REPLY_TIMEOUT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -132,11 +124,15 @@ fn a_control_peer_past_the_limit_is_refused_while_the_admitted_keep_getting_pong
 
     // One leaves: a new peer gets in (once the server has seen the disconnection).
     drop(first);
-    eventually("a new control peer admitted after one left", || {
-        let fresh = req(Duration::from_millis(500));
-        fresh.send(&[0x01][..], 0).unwrap();
-        fresh.recv_multipart(0).is_ok()
-    });
+    wait_until(
+        "a new control peer admitted after one left",
+        REPLY_TIMEOUT,
+        || {
+            let fresh = req(Duration::from_millis(500));
+            fresh.send(&[0x01][..], 0).unwrap();
+            fresh.recv_multipart(0).is_ok()
+        },
+    );
     server.stop();
 }
 

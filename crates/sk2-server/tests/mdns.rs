@@ -1,7 +1,7 @@
 //! Discovery: an mdns-sd browser sees the server's service, then its removal after a clean stop.
 //! Runs inside a private network namespace: no multicast ever leaves this machine.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,61 +1,189 @@
 //! Helpers shared by the workspace's tests. Not part of the product.
 //!
-//! Tests that send multicast (mDNS announce or browse) must never run on the host's real network.
-//! [`in_private_netns`] re-runs the calling test inside a fresh, private network namespace that has
-//! only a loopback interface, so multicast cannot leave the machine:
+//! - [`in_private_netns`]: tests that send multicast (mDNS announce or browse) must never run on
+//!   the host's real network. It re-runs the calling test inside a fresh, private network
+//!   namespace that has only a loopback interface, so multicast cannot leave the machine:
 //!
-//! ```no_run
-//! #[test]
-//! fn server_is_seen_by_a_browser() {
-//!     if !sk2_testkit::in_private_netns("server_is_seen_by_a_browser") {
-//!         return; // the test ran (and was checked) in the namespace
-//!     }
-//!     // ... this part runs inside the namespace ...
-//! }
-//! ```
+//!   ```no_run
+//!   #[test]
+//!   fn server_is_seen_by_a_browser() {
+//!       if !sk2_testkit::in_private_netns("server_is_seen_by_a_browser") {
+//!           return; // the test ran (and was checked) in the namespace
+//!       }
+//!       // ... this part runs inside the namespace ...
+//!   }
+//!   ```
+//! - [`alone_in_process`]: the same re-run without a namespace, for the few tests that measure
+//!   the whole process (its descriptors, its memory), which tests running beside them in the
+//!   same test binary would disturb.
+//! - [`wait_until`] and [`wait_until_some`]: poll a condition with a deadline instead of sleeping a
+//!   fixed time and hoping.
+//! - [`free_port`]: a loopback TCP port nobody listens on.
+//!
+//! Each crate's integration tests are one test binary whose modules are the test files, so a
+//! test's name as the harness knows it includes its module (`depth::a_subscriber_…`).
+//! [`test_name!`] builds that name for tests that start a helper test as a child process.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Set in the environment of a test process re-run inside a private network namespace.
 pub const NETNS_ENV: &str = "SK2_TEST_IN_PRIVATE_NETNS";
 
+/// Set in the environment of a test process re-run to have the process to itself.
+pub const ALONE_ENV: &str = "SK2_TEST_ALONE_IN_PROCESS";
+
+/// How often [`wait_until`] and [`wait_until_some`] look again.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
 /// Returns `true` when the caller is already inside a private network namespace made by this
 /// function, and should go on with the test.
 ///
-/// Otherwise re-runs the test binary for exactly `test_name` under
-/// `unshare --net --map-root-user` (works without root on most Linux systems; as root too), with
-/// loopback up and multicast routed to it, panics if that run fails, and returns `false`: the
-/// caller then returns, its body having run in the namespace.
+/// Otherwise re-runs the test binary for exactly the calling test (`test_name` is its function
+/// name) under `unshare --net --map-root-user` (works without root on most Linux systems; as root
+/// too), with loopback up and multicast routed to it, panics if that run fails, and returns
+/// `false`: the caller then returns, its body having run in the namespace.
 ///
 /// Panics with a clear message where namespaces cannot be made, rather than passing silently.
 pub fn in_private_netns(test_name: &str) -> bool {
     if std::env::var_os(NETNS_ENV).is_some() {
         return true;
     }
-    let exe = std::env::current_exe().expect("the test binary knows its own path");
     // Loopback has no MULTICAST flag by default; mDNS needs it and a route for 224.0.0.0/4.
     let script = "ip link set lo up && ip link set lo multicast on && \
                   ip route add 224.0.0.0/4 dev lo && exec \"$0\" \"$@\"";
-    let output = Command::new("unshare")
-        .args(["--net", "--map-root-user", "sh", "-c", script])
-        .arg(&exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(NETNS_ENV, "1")
+    let mut command = Command::new("unshare");
+    command.args(["--net", "--map-root-user", "sh", "-c", script]);
+    rerun(
+        command,
+        test_name,
+        NETNS_ENV,
+        "its private network namespace",
+    );
+    false
+}
+
+/// Returns `true` when the caller runs alone in a test process made by this function, and
+/// should go on with the test.
+///
+/// Otherwise re-runs the test binary for exactly the calling test (`test_name` is its function
+/// name), panics if that run fails, and returns `false`: the caller then returns, its body having
+/// run in a process of its own. For tests that count the process's descriptors or measure its
+/// memory, which the other tests of the same binary, running in parallel, would change.
+pub fn alone_in_process(test_name: &str) -> bool {
+    if std::env::var_os(ALONE_ENV).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary knows its own path");
+    rerun(
+        Command::new(exe),
+        test_name,
+        ALONE_ENV,
+        "a process of its own",
+    );
+    false
+}
+
+/// Runs `command`, followed by this test binary and the arguments that select exactly the
+/// calling test, with `marker` set; panics unless the test ran there and passed.
+fn rerun(mut command: Command, test_name: &str, marker: &str, place: &str) {
+    let exe = std::env::current_exe().expect("the test binary knows its own path");
+    let full_name = current_test(test_name);
+    if command.get_program() != exe.as_os_str() {
+        command.arg(&exe);
+    }
+    let output = command
+        .args([
+            full_name.as_str(),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(marker, "1")
         .output()
-        .unwrap_or_else(|error| {
-            panic!("cannot run `unshare` to make a private network namespace: {error}")
-        });
+        .unwrap_or_else(|error| panic!("cannot run {full_name} in {place} ({command:?}): {error}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "{test_name} failed inside its private network namespace ({}):\n{stdout}\n{stderr}",
+        "{full_name} failed in {place} ({}):\n{stdout}\n{stderr}",
         output.status
     );
     // `--exact` with a wrong name runs nothing and succeeds: make sure the test really ran.
     assert!(
         stdout.contains("1 passed"),
-        "{test_name} did not run inside the namespace (is the name exact?):\n{stdout}\n{stderr}"
+        "{full_name} did not run in {place} (is the name exact?):\n{stdout}\n{stderr}"
     );
-    false
+}
+
+/// The calling test's full name as the harness knows it (`module::function`).
+///
+/// The harness runs each test on a thread named after it; `function` is the test's own function
+/// name, checked against that thread name so that a test cannot re-run another by mistake.
+fn current_test(function: &str) -> String {
+    let thread = std::thread::current();
+    match thread.name() {
+        Some(name) if name == function || name.ends_with(&format!("::{function}")) => {
+            name.to_owned()
+        }
+        other => {
+            panic!("{function} must be called on its test's own thread (this thread is {other:?})")
+        }
+    }
+}
+
+/// The name the test harness knows the test function `function` of the calling module by:
+/// the module path without the crate's name, then `function` (`depth::a_subscriber_…`).
+/// For tests that start another test of the same binary as a helper process with `--exact`.
+#[macro_export]
+macro_rules! test_name {
+    ($function:expr) => {
+        $crate::test_name_in(module_path!(), $function)
+    };
+}
+
+/// What [`test_name!`] expands to: `module_path` is the caller's `module_path!()`.
+pub fn test_name_in(module_path: &str, function: &str) -> String {
+    match module_path.split_once("::") {
+        Some((_crate, module)) => format!("{module}::{function}"),
+        None => function.to_owned(),
+    }
+}
+
+/// Polls `check` until it is true; panics naming `what` if that takes longer than `timeout`.
+///
+/// Deadlines are generous on purpose: the condition is usually met in milliseconds, and the
+/// deadline only bounds how long a broken build takes to fail on a loaded machine.
+pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    wait_until_some(what, timeout, || check().then_some(()));
+}
+
+/// Polls `check` until it returns a value, and returns it; panics naming `what` if that takes
+/// longer than `timeout`.
+pub fn wait_until_some<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// A loopback TCP port that was free a moment ago (the OS picked it), for a process that must
+/// be told its port in advance. Another process may take it in between; tests that can bind
+/// port 0 themselves should.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("cannot bind a loopback port")
+        .port()
 }

@@ -6,6 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use sk2_proto::DepthFrame;
+use sk2_testkit::wait_until;
 use sk2_view::{Hub, SourceFrame, SourceKey, ViewConfig, ViewServer};
 
 struct Reply {
@@ -91,14 +92,6 @@ fn publish(hub: &Hub, first_pixel: u16, sequence: u64) {
             lost: 0,
         },
     );
-}
-
-fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -39,6 +39,9 @@ struct Args {
     /// Window of the stalled-subscriber scenario, s (default: 60, quick: 1).
     #[arg(long)]
     stall_seconds: Option<f64>,
+    /// Subscriber counts of the latency scenario, one run each. Default: 1,10,100; quick: 1,10.
+    #[arg(long, value_delimiter = ',')]
+    latency_subscribers: Option<Vec<usize>>,
     /// Subscriber counts tried, in order, for the capacity scenario (stops at the first count
     /// with drops). Default: 100,150,200,300; quick: 10.
     #[arg(long, value_delimiter = ',')]
@@ -165,7 +168,11 @@ fn orchestrate(args: &Args) -> Result<()> {
             args.stall_seconds
                 .unwrap_or(if args.quick { 1.0 } else { 60.0 }),
         );
-    let latency_subs: &[usize] = if args.quick { &[1, 10] } else { &[1, 10, 100] };
+    let latency_subs = args.latency_subscribers.clone().unwrap_or(if args.quick {
+        vec![1, 10]
+    } else {
+        vec![1, 10, 100]
+    });
     let ladder = args.capacity.clone().unwrap_or(if args.quick {
         vec![10]
     } else {
@@ -217,7 +224,7 @@ fn orchestrate(args: &Args) -> Result<()> {
                 window,
             };
             let subs_here: &[usize] = if *input == Input::Mock {
-                latency_subs
+                &latency_subs
             } else {
                 &[1]
             };

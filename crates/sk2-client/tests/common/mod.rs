@@ -283,6 +283,14 @@ pub fn test_frame(seed: u16) -> DepthFrame {
     DepthFrame::new(width, height, depth).unwrap()
 }
 
+/// A client config that notices a dead or silent server within a second: heartbeats every 200 ms,
+/// requests time out after 500 ms.
+pub fn fast() -> sk2_client::ClientConfig {
+    sk2_client::ClientConfig::default()
+        .with_heartbeat(Duration::from_millis(200))
+        .with_request_timeout(Duration::from_millis(500))
+}
+
 /// Waits for an event matching `predicate`, returning the events seen before it too.
 pub fn wait_for<T: std::fmt::Debug>(
     events: &crossbeam_channel::Receiver<T>,
