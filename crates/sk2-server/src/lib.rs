@@ -12,7 +12,9 @@
 //!                    |                                                  |
 //!                    | announcer: <name>._kinect2._tcp.local. (mDNS)     |
 //!                    | gatekeeper: admits at most max_subscribers per    |
-//!                    |   depth endpoint, max_control_peers on control    |
+//!                    |   depth endpoint, max_control_peers on control,   |
+//!                    |   max_peers_per_address from one address; evicts  |
+//!                    |   the longest-idle peer to make room              |
 //!                    +--------------------------------------------------+
 //! ```
 //!
@@ -47,7 +49,8 @@
 //! ([`ServerError`]), `sockets` (socket options, peer limits, binding, advertised host names),
 //! `control` (the control thread), `pipeline` (sink, encoder pool, publishers), `in_flight`
 //! (a sensor's budget of frames in flight, as slots that free themselves), `admission`
-//! (the gatekeeper enforcing peer limits), `announce` (mDNS), `stats` and `thread`.
+//! (the gatekeeper enforcing peer limits fairly), `connection` (inspecting and closing one of
+//! libzmq's connections by descriptor), `announce` (mDNS), `stats` and `thread`.
 
 mod admission;
 mod announce;
