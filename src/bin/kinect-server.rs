@@ -95,6 +95,11 @@ struct Args {
     /// leaves.
     #[arg(long, default_value_t = sk2_server::DEFAULT_MAX_CONTROL_PEERS as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_control_peers: u32,
+    /// Most connections from one source address on each endpoint (control, and each depth
+    /// endpoint apart); past it, the address's longest-idle peer is closed, or the newcomer if
+    /// none has been idle for a second.
+    #[arg(long, default_value_t = sk2_server::DEFAULT_MAX_PEERS_PER_ADDRESS as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max_peers_per_address: u32,
 }
 
 /// `--codec`: a depth_v2 codec name, or `none`.
@@ -157,6 +162,9 @@ fn run(args: Args) -> Result<()> {
         .with_depth_sndhwm(args.depth_sndhwm)
         .with_max_subscribers(usize::try_from(args.max_subscribers).unwrap_or(usize::MAX))
         .with_max_control_peers(usize::try_from(args.max_control_peers).unwrap_or(usize::MAX))
+        .with_max_peers_per_address(
+            usize::try_from(args.max_peers_per_address).unwrap_or(usize::MAX),
+        )
         .with_codec(args.codec.0);
     // Without these flags, the defaults stand (`Kinect on <host name>`, workers from the core
     // count).

@@ -117,14 +117,16 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
     };
     // The capacity rows measure how many subscribers the server can feed, so the peer limits (a
     // protection for production, 100 subscribers and 64 control peers by default) must not cap
-    // the count first. Every subscriber process is also a control peer.
+    // the count first. Every subscriber process is also a control peer, and all of them come
+    // from 127.0.0.1.
     let config = sk2_server::Config::default()
         .with_codec(codec)
         .with_bind_host("127.0.0.1")
         .with_announce(false)
         .with_stats_interval(Duration::from_secs(3600))
         .with_max_subscribers(BENCH_PEER_LIMIT)
-        .with_max_control_peers(BENCH_PEER_LIMIT);
+        .with_max_control_peers(BENCH_PEER_LIMIT)
+        .with_max_peers_per_address(BENCH_PEER_LIMIT);
     let mut server = sk2_server::Server::new(config);
     server.add_sensor(Box::new(BenchSensor::new(templates, rate_fps)))?;
     server.start()?;

@@ -208,7 +208,7 @@ impl Request {
         match type_byte {
             TYPE_PING | TYPE_WHO => {
                 if let Some(payload) = payload {
-                    parse_json(payload)?;
+                    check_json(payload)?;
                 }
                 Ok(if type_byte == TYPE_PING {
                     Request::Ping
@@ -248,7 +248,7 @@ impl Reply {
         match type_byte {
             TYPE_PONG => {
                 if let Some(payload) = payload {
-                    parse_json(payload)?;
+                    check_json(payload)?;
                 }
                 Ok(Reply::Pong)
             }
@@ -286,6 +286,19 @@ fn type_of(frame: &[u8]) -> Result<u8, ControlError> {
         [byte] => Ok(*byte),
         other => Err(ControlError::BadTypeFrame(other.len())),
     }
+}
+
+/// Checks that `payload` is one JSON text (RFC 8259) without building its value: for payloads that
+/// are ignored. The grammar allows texts that no value could hold, and the original accepts them:
+/// `1e999999` (beyond `f64`) and `"\ud800"` (a lone surrogate, which no Rust string can hold).
+/// What the grammar refuses stays refused: `NaN`, `Infinity`, leading zeros, trailing text.
+fn check_json(payload: &[u8]) -> Result<(), ControlError> {
+    let text = std::str::from_utf8(payload).map_err(|_| ControlError::InvalidUtf8)?;
+    // `IgnoredAny` makes serde_json scan the text with the grammar's rules only: numbers are not
+    // converted, escapes not decoded.
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map(drop)
+        .map_err(|e| ControlError::InvalidJson(e.to_string()))
 }
 
 fn parse_json(payload: &[u8]) -> Result<Value, ControlError> {

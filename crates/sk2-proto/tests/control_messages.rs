@@ -83,6 +83,54 @@ fn request_payloads_are_accepted_and_ignored_when_they_are_json() {
     );
 }
 
+/// JSON that the grammar (RFC 8259) allows but a parsed value could not hold: a number beyond
+/// `f64` and a lone surrogate escape. The original accepts both; so does protocol.md, section 3.
+#[test]
+fn request_payloads_the_grammar_allows_are_accepted_even_when_no_value_could_hold_them() {
+    for payload in [
+        &b"1e999999"[..],
+        b"-1e999999",
+        b"123456789012345678901234567890",
+        br#""\ud800""#,
+        br#"{"a":["\udc00x",1e-999999]}"#,
+        b" [] ",
+    ] {
+        for type_byte in [0x01, 0x03] {
+            assert!(
+                Request::decode(&frames(&[&[type_byte], payload])).is_ok(),
+                "{} refused",
+                String::from_utf8_lossy(payload)
+            );
+        }
+    }
+}
+
+#[test]
+fn request_payloads_the_grammar_refuses_stay_refused() {
+    for payload in [
+        &b"NaN"[..],
+        b"Infinity",
+        b"-Infinity",
+        b"01",
+        b"1.",
+        b"+1",
+        br#""\ud80""#,
+        br#""\x41""#,
+        b"{} {}",
+        b"",
+        b"'a'",
+    ] {
+        assert!(
+            matches!(
+                Request::decode(&frames(&[&[0x01], payload])),
+                Err(ControlError::InvalidJson(_))
+            ),
+            "{} accepted",
+            String::from_utf8_lossy(payload)
+        );
+    }
+}
+
 #[test]
 fn every_malformed_request_is_a_typed_error() {
     let cases: Vec<(Vec<Vec<u8>>, ControlError)> = vec![

@@ -114,6 +114,11 @@ fn run(settings: Settings) -> Result<()> {
         ])
         .args(["--control-port", &control_port.to_string()])
         .args(["--fps", &settings.fps.to_string()])
+        // Every subscriber connects from 127.0.0.1: lift the per-address share above their count.
+        .args([
+            "--max-peers-per-address",
+            &settings.subscribers.max(8).to_string(),
+        ])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()

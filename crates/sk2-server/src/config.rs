@@ -28,6 +28,15 @@ pub const DEFAULT_MAX_SUBSCRIBERS: usize = 100;
 /// 64 x (8 requests x 64 KiB + 128 replies x a few KiB), a few dozen MiB at worst.
 pub const DEFAULT_MAX_CONTROL_PEERS: usize = 64;
 
+/// Default most connections from one source address on each guarded endpoint (control, and each
+/// depth endpoint apart); see [`Config::max_peers_per_address`].
+///
+/// Eight viewers of one sensor, or eight tools on one machine talking to the control endpoint, is
+/// already unusual; eight is also small enough that peers from one address hold at most an eighth
+/// of the control endpoint's slots, so a flood from a few addresses cannot fill it (a newcomer
+/// from another address evicts an idle peer of the address that holds the most).
+pub const DEFAULT_MAX_PEERS_PER_ADDRESS: usize = 8;
+
 /// Default time a closing socket may spend sending what it still holds: bounded so that shutdown
 /// finishes promptly even with a stalled peer, long enough for a last reply on loopback or LAN.
 pub const DEFAULT_LINGER: Duration = Duration::from_millis(100);
@@ -85,6 +94,10 @@ pub struct Config {
     /// refused (counted by
     /// [`Server::refused_control_peers`](crate::Server::refused_control_peers)).
     pub max_control_peers: usize,
+    /// Most connections from one source address on each endpoint; see
+    /// [`DEFAULT_MAX_PEERS_PER_ADDRESS`]. A connection past it evicts that address's longest-idle
+    /// peer, or is closed at once if none has been idle for a second (counted with the refusals).
+    pub max_peers_per_address: usize,
 }
 
 impl Default for Config {
@@ -105,6 +118,7 @@ impl Default for Config {
             stats_interval: DEFAULT_STATS_INTERVAL,
             max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
             max_control_peers: DEFAULT_MAX_CONTROL_PEERS,
+            max_peers_per_address: DEFAULT_MAX_PEERS_PER_ADDRESS,
         }
     }
 }
@@ -214,6 +228,12 @@ impl Config {
     /// Sets [`Config::max_control_peers`].
     pub fn with_max_control_peers(mut self, max_control_peers: usize) -> Self {
         self.max_control_peers = max_control_peers;
+        self
+    }
+
+    /// Sets [`Config::max_peers_per_address`].
+    pub fn with_max_peers_per_address(mut self, max_peers_per_address: usize) -> Self {
+        self.max_peers_per_address = max_peers_per_address;
         self
     }
 }

@@ -48,6 +48,7 @@ pub(crate) fn serve(
                     depth_messages = sensor.depth_messages,
                     depth_v2_messages = sensor.depth_v2_messages,
                     refused_subscribers = sensor.refused_subscribers,
+                    evicted_subscribers = sensor.evicted_subscribers,
                     "sensor counters"
                 );
             }

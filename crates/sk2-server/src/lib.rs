@@ -12,7 +12,9 @@
 //!                    |                                                  |
 //!                    | announcer: <name>._kinect2._tcp.local. (mDNS)     |
 //!                    | gatekeeper: admits at most max_subscribers per    |
-//!                    |   depth endpoint, max_control_peers on control    |
+//!                    |   depth endpoint, max_control_peers on control,   |
+//!                    |   max_peers_per_address from one address; evicts  |
+//!                    |   the longest-idle peer to make room              |
 //!                    +--------------------------------------------------+
 //! ```
 //!
@@ -47,11 +49,13 @@
 //! ([`ServerError`]), `sockets` (socket options, peer limits, binding, advertised host names),
 //! `control` (the control thread), `pipeline` (sink, encoder pool, publishers), `in_flight`
 //! (a sensor's budget of frames in flight, as slots that free themselves), `admission`
-//! (the gatekeeper enforcing peer limits), `announce` (mDNS), `stats` and `thread`.
+//! (the gatekeeper enforcing peer limits fairly), `connection` (inspecting and closing one of
+//! libzmq's connections by descriptor), `announce` (mDNS), `stats` and `thread`.
 
 mod admission;
 mod announce;
 mod config;
+mod connection;
 mod control;
 mod error;
 mod in_flight;
@@ -61,7 +65,7 @@ mod stats;
 mod thread;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -73,14 +77,15 @@ use sk2_proto::{Device, Me, Sensor};
 pub use announce::SERVICE_TYPE;
 pub use config::{
     default_name, Config, DEFAULT_DEPTH_SNDHWM, DEFAULT_LINGER, DEFAULT_MAX_CONTROL_PEERS,
-    DEFAULT_MAX_SUBSCRIBERS, DEFAULT_MAX_WORKERS, DEFAULT_STATS_INTERVAL,
+    DEFAULT_MAX_PEERS_PER_ADDRESS, DEFAULT_MAX_SUBSCRIBERS, DEFAULT_MAX_WORKERS,
+    DEFAULT_STATS_INTERVAL,
 };
 pub use error::ServerError;
 pub use sk2_proto::depth_v2::Codec;
 pub use sockets::{CONTROL_RCVHWM, CONTROL_SNDHWM, MAX_SUBSCRIPTION_BYTES};
 pub use stats::SensorStats;
 
-use admission::Gatekeeper;
+use admission::{Gatekeeper, PeerCounters};
 use announce::Announcer;
 use control::{lock, ControlShared};
 use pipeline::{EncoderPool, Publisher, Sockets};
@@ -99,8 +104,8 @@ pub struct Server {
     /// `(id, counters)` of every attached sensor, shared with the control thread's stats log.
     registry: Arc<Registry>,
     control: Arc<ControlShared>,
-    /// Peers refused by the control endpoint's limit, since the server was created.
-    refused_control_peers: Arc<AtomicU64>,
+    /// Peers refused and evicted by the control endpoint's caps, since the server was created.
+    control_peers: PeerCounters,
     running: Option<Running>,
 }
 
@@ -151,7 +156,7 @@ impl Running {
         &mut self,
         config: &Config,
         role: &'static str,
-        refused: &Arc<AtomicU64>,
+        counters: &PeerCounters,
     ) -> Result<(zmq::Socket, u16), ServerError> {
         let port = if config.depth_port == 0 {
             0
@@ -166,7 +171,7 @@ impl Running {
             config,
             port,
             role,
-            refused,
+            counters,
         )
     }
 }
@@ -186,7 +191,7 @@ impl Server {
             sensors: Vec::new(),
             registry: Arc::default(),
             control,
-            refused_control_peers: Arc::default(),
+            control_peers: PeerCounters::default(),
             running: None,
         }
     }
@@ -211,9 +216,15 @@ impl Server {
         lock(&self.control.me).clone()
     }
 
-    /// Peers the control endpoint refused because [`Config::max_control_peers`] were connected.
+    /// Peers the control endpoint refused because [`Config::max_control_peers`] were connected,
+    /// or [`Config::max_peers_per_address`] from their address.
     pub fn refused_control_peers(&self) -> u64 {
-        self.refused_control_peers.load(Ordering::Relaxed)
+        self.control_peers.refused.load(Ordering::Relaxed)
+    }
+
+    /// Idle control peers closed to make room for a newcomer.
+    pub fn evicted_control_peers(&self) -> u64 {
+        self.control_peers.evicted.load(Ordering::Relaxed)
     }
 
     /// The counters of every attached sensor, in the order they were added.
@@ -267,12 +278,8 @@ impl Server {
         }
         let context = zmq::Context::new();
         let mut gatekeeper = Gatekeeper::start(&context)?;
-        let (control_socket, control_port) = sockets::control_socket(
-            &context,
-            &mut gatekeeper,
-            &self.config,
-            &self.refused_control_peers,
-        )?;
+        let (control_socket, control_port) =
+            sockets::control_socket(&context, &mut gatekeeper, &self.config, &self.control_peers)?;
         let host = advertised_host(&self.config);
         let control_endpoint = format!("tcp://{host}:{control_port}");
         let pool = EncoderPool::start(self.config.workers, jobs_queue(self.config.workers))?;
@@ -413,10 +420,10 @@ fn start_sensor(
     running: &mut Running,
     attached: &mut Attached,
 ) -> Result<(), ServerError> {
-    let refused = &attached.counters.refused_subscribers;
-    let (depth, depth_port) = running.depth_socket(config, "depth", refused)?;
+    let counters = &attached.counters.subscribers;
+    let (depth, depth_port) = running.depth_socket(config, "depth", counters)?;
     let depth_v2 = match config.codec {
-        Some(codec) => Some((running.depth_socket(config, "depth_v2", refused)?, codec)),
+        Some(codec) => Some((running.depth_socket(config, "depth_v2", counters)?, codec)),
         None => None,
     };
     let mut endpoints = BTreeMap::from([(

@@ -1,13 +1,11 @@
 //! Socket set-up: the options and peer limits of the control and depth sockets, binding, and
 //! the host name put into advertised endpoints.
 
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sk2_proto::control::MAX_CONTROL_MESSAGE_BYTES;
 
-use crate::admission::Gatekeeper;
+use crate::admission::{Caps, Gatekeeper, PeerCounters};
 use crate::{Config, ServerError};
 
 /// `MAXMSGSIZE` of depth PUB sockets. PUB sockets read subscription messages from the network:
@@ -30,7 +28,7 @@ pub(crate) fn control_socket(
     context: &zmq::Context,
     gatekeeper: &mut Gatekeeper,
     config: &Config,
-    refused: &Arc<AtomicU64>,
+    counters: &PeerCounters,
 ) -> Result<(zmq::Socket, u16), ServerError> {
     let socket = context.socket(zmq::REP)?;
     socket.set_maxmsgsize(MAX_CONTROL_MESSAGE_BYTES as i64)?;
@@ -42,8 +40,11 @@ pub(crate) fn control_socket(
         context,
         &socket,
         "control",
-        config.max_control_peers,
-        Arc::clone(refused),
+        Caps {
+            limit: config.max_control_peers,
+            per_address: config.max_peers_per_address,
+        },
+        counters.clone(),
     )?;
     let port = bind(&socket, &config.bind_host, config.control_port, "control")?;
     Ok((socket, port))
@@ -58,7 +59,7 @@ pub(crate) fn depth_socket(
     config: &Config,
     port: u16,
     role: &'static str,
-    refused: &Arc<AtomicU64>,
+    counters: &PeerCounters,
 ) -> Result<(zmq::Socket, u16), ServerError> {
     let socket = context.socket(zmq::XPUB)?;
     socket.set_sndhwm(config.depth_sndhwm)?;
@@ -70,8 +71,11 @@ pub(crate) fn depth_socket(
         context,
         &socket,
         role,
-        config.max_subscribers,
-        Arc::clone(refused),
+        Caps {
+            limit: config.max_subscribers,
+            per_address: config.max_peers_per_address,
+        },
+        counters.clone(),
     )?;
     let port = bind(&socket, &config.bind_host, port, role)?;
     Ok((socket, port))

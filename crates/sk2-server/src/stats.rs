@@ -1,7 +1,8 @@
 //! Per-sensor counters: updated lock-free on the data path, read as [`SensorStats`] snapshots.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+
+use crate::admission::PeerCounters;
 
 /// What happened to one sensor's frames since it was attached. Every frame captured is, in the
 /// end, published, unwatched, or dropped for one of the reasons below (a few may be in flight).
@@ -50,6 +51,9 @@ pub struct SensorStats {
     /// Subscribers refused on `depth` or `depth_v2` because [`crate::Config::max_subscribers`]
     /// were already connected to that endpoint.
     pub refused_subscribers: u64,
+    /// Idle subscribers (or peers that never subscribed) closed on `depth` or `depth_v2` to make
+    /// room for a newcomer.
+    pub evicted_subscribers: u64,
 }
 
 impl SensorStats {
@@ -76,8 +80,8 @@ pub(crate) struct Counters {
     pub(crate) depth_bytes: AtomicU64,
     pub(crate) depth_v2_messages: AtomicU64,
     pub(crate) depth_v2_bytes: AtomicU64,
-    /// Shared with the gatekeeper thread, which counts the refusals.
-    pub(crate) refused_subscribers: Arc<AtomicU64>,
+    /// Shared with the gatekeeper thread, which counts refusals and evictions.
+    pub(crate) subscribers: PeerCounters,
 }
 
 impl Counters {
@@ -103,7 +107,8 @@ impl Counters {
             depth_bytes: read(&self.depth_bytes),
             depth_v2_messages: read(&self.depth_v2_messages),
             depth_v2_bytes: read(&self.depth_v2_bytes),
-            refused_subscribers: read(&self.refused_subscribers),
+            refused_subscribers: read(&self.subscribers.refused),
+            evicted_subscribers: read(&self.subscribers.evicted),
         }
     }
 }

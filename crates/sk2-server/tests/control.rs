@@ -15,6 +15,30 @@ fn ping_gets_a_single_frame_pong() {
     assert_eq!(request(&socket, &[&[0x01], b"{}"]), vec![vec![0x02]]);
 }
 
+/// Any JSON the grammar allows, as protocol.md (section 3) and the original promise: a number
+/// beyond `f64` and a lone surrogate escape are valid JSON; `NaN` is not.
+#[test]
+fn payloads_are_judged_by_the_json_grammar_alone() {
+    let server = started_server();
+    let context = zmq::Context::new();
+    let socket = req(&context, &server.control_endpoint().unwrap());
+    assert_eq!(request(&socket, &[&[0x01], b"1e999999"]), vec![vec![0x02]]);
+    assert_eq!(
+        request(&socket, &[&[0x01], br#""\ud800""#]),
+        vec![vec![0x02]]
+    );
+    let me = request(&socket, &[&[0x03], br#"{"x":"\ud800","y":1e999999}"#]);
+    assert_eq!(me[0], vec![0x04]);
+    let refused = request(&socket, &[&[0x01], b"NaN"]);
+    assert_eq!(refused[0], vec![0x00]);
+    let error: Value = serde_json::from_slice(&refused[1]).unwrap();
+    assert_eq!(error["code"], 400);
+    assert!(error["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("payload is not valid JSON"));
+}
+
 #[test]
 fn ten_back_to_back_pings_get_ten_pongs() {
     let server = started_server();

@@ -31,8 +31,8 @@ const CONNECTION_STORM: usize = 1_000;
 /// asynchronously, and the well-behaved client's own socket is open.
 const FD_SLACK: usize = 8;
 
-/// Serialises the tests of this file (see the module docs).
-fn serial() -> MutexGuard<'static, ()> {
+/// Serialises the tests of this file and of `fair_peers` (see the module docs).
+pub(crate) fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -8,6 +8,7 @@ mod control;
 mod depth;
 mod depth_v2;
 mod descriptors;
+mod fair_peers;
 mod hostile_peers;
 mod lifetime;
 mod limits;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod horde;
+
 use std::time::Duration;
 
 use sk2_mock::{MockConfig, MockKinect};
