@@ -1,0 +1,74 @@
+//! libzmq's socket monitor events, as the gatekeeper reads them.
+
+/// A monitor event the gatekeeper acts on.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum MonitorEvent {
+    /// A connection was accepted: its descriptor, and the port of the listener (from the event's
+    /// endpoint, `tcp://host:port`).
+    Accepted {
+        fd: u32,
+        port: Option<u16>,
+    },
+    Disconnected(u32),
+    Stopped,
+}
+
+impl MonitorEvent {
+    /// Parses libzmq's two-frame event: `u16 event id, u32 value` (native byte order) then the
+    /// endpoint. Anything else (events not asked for, a malformed message) is `None`.
+    pub(super) fn parse(frames: &[Vec<u8>]) -> Option<Self> {
+        let head: &[u8; 6] = frames.first()?.as_slice().try_into().ok()?;
+        let event = u16::from_ne_bytes([head[0], head[1]]);
+        let value = u32::from_ne_bytes([head[2], head[3], head[4], head[5]]);
+        match zmq::SocketEvent::from_raw(event) {
+            zmq::SocketEvent::ACCEPTED => {
+                let port = frames
+                    .get(1)
+                    .and_then(|endpoint| std::str::from_utf8(endpoint).ok())
+                    .and_then(|endpoint| endpoint.rsplit(':').next())
+                    .and_then(|port| port.parse().ok());
+                Some(Self::Accepted { fd: value, port })
+            }
+            zmq::SocketEvent::DISCONNECTED => Some(Self::Disconnected(value)),
+            zmq::SocketEvent::MONITOR_STOPPED => Some(Self::Stopped),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: u16, value: u32) -> Vec<Vec<u8>> {
+        let mut head = id.to_ne_bytes().to_vec();
+        head.extend_from_slice(&value.to_ne_bytes());
+        vec![head, b"tcp://127.0.0.1:5555".to_vec()]
+    }
+
+    #[test]
+    fn monitor_events_are_parsed_from_libzmq_two_frame_layout() {
+        assert_eq!(
+            MonitorEvent::parse(&event(0x0020, 17)),
+            Some(MonitorEvent::Accepted {
+                fd: 17,
+                port: Some(5555)
+            })
+        );
+        assert_eq!(
+            MonitorEvent::parse(&[event(0x0020, 17)[0].clone()]),
+            Some(MonitorEvent::Accepted { fd: 17, port: None })
+        );
+        assert_eq!(
+            MonitorEvent::parse(&event(0x0200, 17)),
+            Some(MonitorEvent::Disconnected(17))
+        );
+        assert_eq!(
+            MonitorEvent::parse(&event(0x0400, 0)),
+            Some(MonitorEvent::Stopped)
+        );
+        assert_eq!(MonitorEvent::parse(&event(0x0008, 3)), None);
+        assert_eq!(MonitorEvent::parse(&[vec![1, 2, 3]]), None);
+        assert_eq!(MonitorEvent::parse(&[]), None);
+    }
+}
