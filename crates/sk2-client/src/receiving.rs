@@ -106,8 +106,8 @@ pub struct RawMessage {
 pub struct SubscriptionStats {
     /// Messages received from the socket.
     pub received: u64,
-    /// Frames decoded and queued (for a [`RawSubscription`](crate::RawSubscription): messages whose header checked out,
-    /// queued undecoded).
+    /// Frames decoded and queued (for a [`RawSubscription`](crate::RawSubscription): messages
+    /// whose header checked out, queued undecoded).
     pub decoded: u64,
     /// Queued frames (or raw messages) dropped because the application did not take them in
     /// time (oldest first).
@@ -137,6 +137,7 @@ pub(crate) struct Counters {
     lost: AtomicU64,
     refused: AtomicU64,
 }
+
 impl Counters {
     pub(crate) fn snapshot(&self) -> SubscriptionStats {
         SubscriptionStats {
@@ -160,6 +161,7 @@ pub(crate) fn stop_thread(stop: &AtomicBool, thread: &mut Option<JoinHandle<()>>
         }
     }
 }
+
 /// Where the receiving thread puts what it receives; when the application falls behind, the
 /// oldest is dropped and counted in [`SubscriptionStats::dropped`].
 pub(crate) enum Output {
