@@ -23,7 +23,7 @@ pub const DEFAULT_RAW_QUEUE_LEN: usize = 256;
 
 /// Every `depth_v2` message of one device, exactly as received and not decoded: for recorders.
 ///
-/// Unlike [`Subscription`], nothing is skipped: every message whose header checks out is queued
+/// Unlike [`Subscription`](crate::Subscription), nothing is skipped: every message whose header checks out is queued
 /// (a bad one is counted in [`SubscriptionStats::decode_errors`]), and only when the application
 /// falls [`DEFAULT_RAW_QUEUE_LEN`] messages behind is the oldest dropped and counted
 /// ([`SubscriptionStats::dropped`]). Dropping it (or [`RawSubscription::unsubscribe`]) stops the
