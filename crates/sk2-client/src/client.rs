@@ -17,7 +17,9 @@ use crate::control::{ClientEvent, Command, Control, Shared, ToControl};
 use crate::drop_oldest::DropOldest;
 use crate::endpoint::{resolve_endpoint, Endpoint};
 use crate::error::ClientError;
-use crate::subscription::{depth_endpoint, EndpointKind, RawSubscription, Subscription};
+use crate::raw_subscription::RawSubscription;
+use crate::receiving::EndpointKind;
+use crate::subscription::{depth_endpoint, Subscription};
 
 /// Application requests waiting for the control thread. Requests are serialised anyway; a caller
 /// beyond this many waits (control plane: bounded queues that wait).

@@ -36,9 +36,10 @@
 //! [`Browser::events`] (both `crossbeam_channel::Receiver`s, usable in `select!`).
 //!
 //! Inside, the modules form layers, and none reaches back up: `endpoint`, `backoff` and
-//! `drop_oldest` are leaves; `config` knows only `endpoint`; `browser`, `subscription` and
-//! `control` (the thread that owns a client's socket) build on those; `client` (the handle) on
-//! `control` and `subscription`; `watcher` on `browser` and `client`.
+//! `drop_oldest` are leaves; `config` knows only `endpoint`; `browser`, `receiving` (the thread
+//! that owns a subscription's socket) and `control` (the thread that owns a client's socket) build
+//! on those; the handles `subscription` and `raw_subscription` on `receiving`; `client` (the
+//! handle) on `control` and the subscription handles; `watcher` on `browser` and `client`.
 
 mod backoff;
 mod browser;
@@ -48,6 +49,8 @@ mod control;
 mod drop_oldest;
 mod endpoint;
 mod error;
+mod raw_subscription;
+mod receiving;
 mod subscription;
 mod watcher;
 
@@ -65,11 +68,13 @@ pub use endpoint::{
     resolve_local_host, zmq_address, Endpoint, EndpointError, HostAddresses, HOST_RESOLVE_TIMEOUT,
 };
 pub use error::ClientError;
-pub use sk2_proto::discovery::SERVICE_TYPE;
-pub use subscription::{
-    EndpointKind, RawMessage, RawSubscription, ReceivedFrame, Subscription, SubscriptionStats,
-    DEFAULT_RAW_QUEUE_LEN, MAX_DEPTH_MESSAGE_BYTES, REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX,
+pub use raw_subscription::{RawSubscription, DEFAULT_RAW_QUEUE_LEN};
+pub use receiving::{
+    EndpointKind, RawMessage, ReceivedFrame, SubscriptionStats, MAX_DEPTH_MESSAGE_BYTES,
+    REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX,
 };
+pub use sk2_proto::discovery::SERVICE_TYPE;
+pub use subscription::Subscription;
 pub use watcher::{
     WatchEvent, WatchedServer, Watcher, WatcherConfig, DEFAULT_RETRY_AFTER, DEFAULT_REVERIFY_EVERY,
 };

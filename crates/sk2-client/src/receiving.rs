@@ -1,0 +1,454 @@
+//! The receiving thread shared by [`Subscription`](crate::Subscription) and
+//! [`RawSubscription`](crate::RawSubscription): it owns the SUB socket on a device's depth
+//! endpoint, decodes (or only checks) what arrives, queues it, and keeps the counters.
+//!
+//! A server that already has as many subscribers as it allows refuses the connection during the
+//! handshake (docs/protocol.md, "Peer limits"); libzmq would then never retry, so the receiving
+//! thread watches for that refusal (a socket monitor), counts it in
+//! [`SubscriptionStats::refused`] and connects again after a growing pause.
+//!
+//! This module is below the handles: it knows nothing of them, they build on it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sk2_proto::depth_v2::{self, FrameHeader};
+use sk2_proto::id::short_id;
+use sk2_proto::{sk2, DepthFrame};
+
+use crate::backoff::Backoff;
+use crate::config::SubscriptionConfig;
+use crate::drop_oldest::DropOldest;
+use crate::endpoint::zmq_address;
+use crate::error::ClientError;
+
+/// Largest depth message accepted (ZeroMQ `MAXMSGSIZE`). A 512 x 424 `depth` message is at most
+/// about 330 KB even when LZ4 cannot compress; 16 MiB leaves room for larger sensors and lossless
+/// codecs while refusing a hostile multi-GB message before it is buffered.
+pub const MAX_DEPTH_MESSAGE_BYTES: i64 = 16 * 1024 * 1024;
+/// How often the receiving thread checks whether it should stop.
+const STOP_POLL: Duration = Duration::from_millis(50);
+/// First pause before connecting again after the server refused the subscription (it was full);
+/// doubles up to [`REFUSED_RETRY_MAX`]. A slot frees when another subscriber leaves, which no
+/// message announces, so the client polls, gently.
+pub const REFUSED_RETRY_INITIAL: Duration = Duration::from_millis(250);
+/// Longest pause between attempts to get into a full server.
+pub const REFUSED_RETRY_MAX: Duration = Duration::from_secs(4);
+/// Numbers the monitor endpoints of the subscriptions of a process (inproc names are per
+/// context, and contexts may be shared).
+static NEXT_MONITOR: AtomicU64 = AtomicU64::new(0);
+
+/// Which endpoint kind a subscription reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointKind {
+    /// The original `depth` format (lossy above 4095 mm, no metadata).
+    Depth,
+    /// `depth_v2`: lossless, with header.
+    DepthV2,
+}
+
+/// One decoded depth frame.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReceivedFrame {
+    /// The device that produced it.
+    pub device_id: String,
+    /// The image; [`DepthFrame::into_array`] gives an `ndarray::Array2<u16>` of shape (424, 512).
+    pub depth: DepthFrame,
+    /// The `depth_v2` header (codec, sequence, timestamps); `None` for the original `depth`.
+    pub header: Option<FrameHeader>,
+    /// When the message arrived at this client.
+    pub received_at: Instant,
+}
+
+impl ReceivedFrame {
+    /// The sensor's frame counter, when the endpoint carries one (`depth` does not).
+    pub fn sequence(&self) -> Option<u64> {
+        self.header.map(|header| header.sequence)
+    }
+
+    /// When the server captured the frame, in ns since the Unix epoch, if the endpoint says.
+    pub fn capture_time_ns(&self) -> Option<u64> {
+        self.header.map(|header| header.capture_time_ns)
+    }
+
+    /// Capture to now, by the two hosts' wall clocks (meaningful when they are synchronised).
+    pub fn latency(&self) -> Option<Duration> {
+        let captured = self.capture_time_ns()?;
+        let now = sk2_proto::sensor::unix_time_ns();
+        Some(Duration::from_nanos(now.saturating_sub(captured)))
+    }
+}
+
+/// One `depth_v2` message exactly as the server sent it, not decoded: what a recorder stores.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RawMessage {
+    /// The device that produced it.
+    pub device_id: String,
+    /// Its header, checked (docs/protocol.md, section 5.4); the payload is not decoded.
+    pub header: FrameHeader,
+    /// The whole message, header and payload, byte for byte.
+    pub bytes: Vec<u8>,
+    /// When the message arrived at this client.
+    pub received_at: Instant,
+    /// When the message arrived, by this host's wall clock, in ns since the Unix epoch.
+    pub received_time_ns: u64,
+}
+
+/// Counters of a subscription, for fps / drop displays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionStats {
+    /// Messages received from the socket.
+    pub received: u64,
+    /// Frames decoded and queued (for a [`RawSubscription`](crate::RawSubscription): messages
+    /// whose header checked out, queued undecoded).
+    pub decoded: u64,
+    /// Queued frames (or raw messages) dropped because the application did not take them in
+    /// time (oldest first).
+    pub dropped: u64,
+    /// Messages skipped without decoding because a newer one was already waiting (the decoder
+    /// is slower than the sensor).
+    pub skipped: u64,
+    /// Messages that could not be decoded.
+    pub decode_errors: u64,
+    /// Frames the sensor produced that never reached this client (dropped by the server or a
+    /// high-water mark), from gaps in sequence numbers; only for endpoints that carry them.
+    /// Messages received but skipped are not in this count.
+    pub lost: u64,
+    /// Times the server refused the connection because it had as many subscribers as it allows
+    /// (the subscription keeps trying, see [`REFUSED_RETRY_MAX`]).
+    pub refused: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    received: AtomicU64,
+    decoded: AtomicU64,
+    /// Shared with the frame queue, which counts what it drops.
+    dropped: Arc<AtomicU64>,
+    skipped: AtomicU64,
+    decode_errors: AtomicU64,
+    lost: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> SubscriptionStats {
+        SubscriptionStats {
+            received: self.received.load(Ordering::Relaxed),
+            decoded: self.decoded.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            decode_errors: self.decode_errors.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Tells a receiving thread to stop and waits for it.
+pub(crate) fn stop_thread(stop: &AtomicBool, thread: &mut Option<JoinHandle<()>>, device_id: &str) {
+    stop.store(true, Ordering::Relaxed);
+    if let Some(thread) = thread.take() {
+        if thread.join().is_err() {
+            tracing::warn!(device = %short_id(device_id), "depth thread panicked");
+        }
+    }
+}
+
+/// Where the receiving thread puts what it receives; when the application falls behind, the
+/// oldest is dropped and counted in [`SubscriptionStats::dropped`].
+pub(crate) enum Output {
+    /// Decoded frames; only the newest waiting message is decoded.
+    Decoded(DropOldest<ReceivedFrame>),
+    /// Every `depth_v2` message, undecoded.
+    Raw(DropOldest<RawMessage>),
+}
+
+impl Output {
+    fn dropped_counter(&self) -> Arc<AtomicU64> {
+        match self {
+            Output::Decoded(queue) => queue.dropped_counter(),
+            Output::Raw(queue) => queue.dropped_counter(),
+        }
+    }
+}
+
+/// A started receiving thread, for its subscription to keep.
+pub(crate) struct Started {
+    pub(crate) endpoint: String,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) thread: JoinHandle<()>,
+}
+
+/// The receiving thread: owns the SUB socket, decodes, queues.
+pub(crate) struct Receiving {
+    socket: zmq::Socket,
+    /// Reports the server's refusals of `socket`'s connection.
+    monitor: zmq::Socket,
+    /// The address `socket` connects to.
+    endpoint: String,
+    /// When to connect again after a refusal.
+    retry: Option<Instant>,
+    /// Pauses between attempts to get into a full server.
+    retry_backoff: Backoff,
+    device_id: String,
+    kind: EndpointKind,
+    shape: (usize, usize),
+    /// Sequence number of the last `depth_v2` frame, to count gaps.
+    last_sequence: Option<u64>,
+    output: Output,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Receiving {
+    /// Connects a SUB socket to `device_id`'s endpoint of `kind` at `address` and starts the
+    /// thread that receives on it into `output`.
+    pub(crate) fn start(
+        context: &zmq::Context,
+        device_id: &str,
+        kind: EndpointKind,
+        address: SocketAddr,
+        config: &SubscriptionConfig,
+        output: Output,
+    ) -> Result<Started, ClientError> {
+        let socket = context.socket(zmq::SUB)?;
+        socket.set_linger(0)?;
+        socket.set_rcvhwm(config.rcvhwm)?;
+        socket.set_maxmsgsize(MAX_DEPTH_MESSAGE_BYTES)?;
+        socket.set_ipv6(address.is_ipv6())?;
+        socket.set_subscribe(b"")?;
+        let zmq_endpoint = zmq_address(address);
+        // Only refusals are watched: the server said no during the handshake (ZAP status 400).
+        let monitor_address = format!(
+            "inproc://sk2-subscription-monitor-{}",
+            NEXT_MONITOR.fetch_add(1, Ordering::Relaxed)
+        );
+        socket.monitor(
+            &monitor_address,
+            zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32,
+        )?;
+        let monitor = context.socket(zmq::PAIR)?;
+        monitor.set_linger(0)?;
+        monitor.connect(&monitor_address)?;
+        socket.connect(&zmq_endpoint)?;
+
+        let counters = Arc::new(Counters {
+            dropped: output.dropped_counter(),
+            ..Counters::default()
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut receiver = Receiving {
+            socket,
+            monitor,
+            endpoint: zmq_endpoint.clone(),
+            retry: None,
+            retry_backoff: Backoff::new(REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX),
+            device_id: device_id.to_owned(),
+            kind,
+            shape: config.depth_shape,
+            last_sequence: None,
+            output,
+            counters: Arc::clone(&counters),
+            stop: Arc::clone(&stop),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("sk2-depth {}", short_id(device_id)))
+            .spawn(move || receiver.run())
+            .map_err(|error| ClientError::Thread(error.to_string()))?;
+        tracing::debug!(device = %short_id(device_id), endpoint = %zmq_endpoint, ?kind, "subscribed");
+        Ok(Started {
+            endpoint: zmq_endpoint,
+            counters,
+            stop,
+            thread,
+        })
+    }
+
+    fn run(&mut self) {
+        let mut raw = Vec::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            let mut items = [
+                self.socket.as_poll_item(zmq::POLLIN),
+                self.monitor.as_poll_item(zmq::POLLIN),
+            ];
+            match zmq::poll(&mut items, STOP_POLL.as_millis() as i64) {
+                Ok(_) | Err(zmq::Error::EINTR) => {}
+                Err(error) => {
+                    tracing::warn!(%error, device = %short_id(&self.device_id), "depth socket failed");
+                    return;
+                }
+            }
+            let (message_waiting, refused) = (items[0].is_readable(), items[1].is_readable());
+            if refused {
+                self.note_refusal();
+            }
+            self.retry_if_due();
+            if !message_waiting {
+                continue;
+            }
+            // Take everything waiting and decode only the newest: when decoding is slower than
+            // the sensor, older messages would only add latency (and, once libzmq's queue is full,
+            // pile up in kernel TCP buffers where no high-water mark limits them).
+            let mut newest = None;
+            loop {
+                match self.socket.recv_multipart(zmq::DONTWAIT) {
+                    Ok(message) => {
+                        self.counters.received.fetch_add(1, Ordering::Relaxed);
+                        self.count_gap_of(&message);
+                        if matches!(self.output, Output::Raw(_)) {
+                            self.deliver_raw(message);
+                            continue;
+                        }
+                        if newest.replace(message).is_some() {
+                            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(zmq::Error::EAGAIN) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, device = %short_id(&self.device_id), "depth socket failed");
+                        return;
+                    }
+                }
+            }
+            let Some(message) = newest else { continue };
+            self.retry_backoff.reset();
+            let received_at = Instant::now();
+            let decoded = match message.as_slice() {
+                [single] => self.decode(single, &mut raw),
+                other => Err(format!("expected 1 frame, got {}", other.len())),
+            };
+            let (depth, header) = match decoded {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%error, device = %short_id(&self.device_id), "undecodable depth message");
+                    continue;
+                }
+            };
+            self.counters.decoded.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(device = %short_id(&self.device_id), "depth frame");
+            if let Output::Decoded(frames) = &self.output {
+                frames.send(ReceivedFrame {
+                    device_id: self.device_id.clone(),
+                    depth,
+                    header,
+                    received_at,
+                });
+            }
+        }
+    }
+
+    /// Queues a message as received, once its header checks out.
+    fn deliver_raw(&mut self, message: Vec<Vec<u8>>) {
+        self.retry_backoff.reset();
+        let received_at = Instant::now();
+        let received_time_ns = sk2_proto::sensor::unix_time_ns();
+        let Output::Raw(messages) = &self.output else {
+            return;
+        };
+        let checked = match <[Vec<u8>; 1]>::try_from(message) {
+            Ok([bytes]) => depth_v2::decode_header(&bytes)
+                .map(|header| (header, bytes))
+                .map_err(|error| error.to_string()),
+            Err(other) => Err(format!("expected 1 frame, got {}", other.len())),
+        };
+        match checked {
+            Ok((header, bytes)) => {
+                self.counters.decoded.fetch_add(1, Ordering::Relaxed);
+                messages.send(RawMessage {
+                    device_id: self.device_id.clone(),
+                    header,
+                    bytes,
+                    received_at,
+                    received_time_ns,
+                });
+            }
+            Err(error) => {
+                self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%error, device = %short_id(&self.device_id), "bad depth_v2 message");
+            }
+        }
+    }
+
+    /// Reads the refusals the monitor reported and schedules the next attempt.
+    fn note_refusal(&mut self) {
+        let mut refusals = 0;
+        while self.monitor.recv_multipart(zmq::DONTWAIT).is_ok() {
+            refusals += 1;
+        }
+        if refusals == 0 {
+            return;
+        }
+        let total = self.counters.refused.fetch_add(refusals, Ordering::Relaxed) + refusals;
+        let pause = self.retry_backoff.next_pause();
+        tracing::info!(
+            device = %short_id(&self.device_id),
+            endpoint = %self.endpoint,
+            refused = total,
+            retry_in = ?pause,
+            "the server has as many subscribers as it allows; will try again"
+        );
+        self.retry = Some(Instant::now() + pause);
+    }
+
+    /// Connects again once the pause after a refusal is over (libzmq never retries a connection
+    /// the server refused).
+    fn retry_if_due(&mut self) {
+        if self.retry.is_some_and(|at| Instant::now() >= at) {
+            self.retry = None;
+            // The refused connection may already be gone (ENOENT): connect either way.
+            let _ = self.socket.disconnect(&self.endpoint);
+            if let Err(error) = self.socket.connect(&self.endpoint) {
+                tracing::warn!(%error, endpoint = %self.endpoint, "cannot connect again");
+            }
+        }
+    }
+
+    fn decode(
+        &self,
+        message: &[u8],
+        raw: &mut Vec<u8>,
+    ) -> Result<(DepthFrame, Option<FrameHeader>), String> {
+        match self.kind {
+            EndpointKind::Depth => sk2::decode_with(message, self.shape.0, self.shape.1, raw)
+                .map(|depth| (depth, None))
+                .map_err(|error| error.to_string()),
+            EndpointKind::DepthV2 => depth_v2::decode(message)
+                .map(|(header, depth)| (depth, Some(header)))
+                .map_err(|error| error.to_string()),
+        }
+    }
+
+    /// Counts the frames missing before this message (for endpoints with sequence numbers), from
+    /// its header alone: every received message counts, decoded or skipped, so `lost` is what
+    /// never reached this client.
+    fn count_gap_of(&mut self, message: &[Vec<u8>]) {
+        if let (EndpointKind::DepthV2, [single]) = (self.kind, message) {
+            if let Ok(header) = depth_v2::decode_header(single) {
+                self.count_gap(header.sequence);
+            }
+        }
+    }
+
+    /// Frames missing between the last sequence number and this one were lost on the way (dropped
+    /// by the server's encoder pool or a high-water mark). A smaller number means the sensor
+    /// restarted: start counting again.
+    fn count_gap(&mut self, sequence: u64) {
+        if let Some(last) = self.last_sequence {
+            if sequence > last {
+                let lost = sequence - last - 1;
+                self.counters.lost.fetch_add(lost, Ordering::Relaxed);
+            }
+        }
+        self.last_sequence = Some(sequence);
+    }
+}
