@@ -34,6 +34,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Takes what `slot` holds and drops it with the GIL released: closing joins a thread, which
+/// must not hold up other Python threads (or wait for one that needs the GIL).
+pub(crate) fn close_released<T: Send>(py: Python<'_>, slot: &Mutex<Option<T>>) {
+    let taken = lock(slot).take();
+    py.detach(move || drop(taken));
+}
+
 /// Seconds (a Python float) as a `Duration`; negative, NaN or infinite values are the caller's
 /// mistake.
 pub(crate) fn seconds(value: f64, what: &str) -> PyResult<Duration> {
@@ -292,8 +299,7 @@ impl Client {
 
     /// Closes the connection. Subscriptions made from it keep working until closed.
     fn close(&self, py: Python<'_>) {
-        let client = lock(&self.inner).take();
-        py.detach(move || drop(client));
+        close_released(py, &self.inner);
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -514,8 +520,7 @@ impl Subscription {
 
     /// Stops receiving and closes the socket. A thread blocked in `next()` returns within 50 ms.
     fn close(&self, py: Python<'_>) {
-        let subscription = lock(&self.inner).take();
-        py.detach(move || drop(subscription));
+        close_released(py, &self.inner);
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

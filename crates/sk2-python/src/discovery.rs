@@ -8,7 +8,7 @@ use crossbeam_channel::RecvTimeoutError;
 use pyo3::prelude::*;
 use sk2_client::{Browser, BrowserEvent, ClientConfig};
 
-use crate::client::{seconds, wait_interruptibly, Sensor};
+use crate::client::{close_released, seconds, wait_interruptibly, Sensor};
 use crate::errors::{Sk2Error, Timeout};
 
 /// How long `browse()` gives each server found to tell its sensors.
@@ -245,12 +245,7 @@ impl Watcher {
 
     /// Stops watching (and leaves the multicast group).
     fn close(&self, py: Python<'_>) {
-        let browser = self
-            .browser
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        py.detach(move || drop(browser));
+        close_released(py, &self.browser);
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
