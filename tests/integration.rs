@@ -8,6 +8,7 @@
 mod browser;
 
 mod client_restart;
+mod common;
 mod interop_python_server;
 mod kinect_browse;
 mod kinect_codec;

@@ -3,12 +3,12 @@
 //! `--no-announce` and `--connect`: no mDNS.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::common::stdout_lines;
 use sk2_client::{Client, ClientConfig};
 use sk2_mock::{MockConfig, MockKinect, PlaybackConfig, RecordingSensor};
 use sk2_proto::depth_v2;
@@ -35,15 +35,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = stdout_lines(&mut child);
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let control = loop {
             let line = rx

@@ -1,10 +1,9 @@
 //! End-to-end tests of the real `kinect-server` binary: output, control, signals, errors.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::common::stdout_lines;
 use sk2_testkit::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kinect-server");
@@ -27,15 +26,7 @@ fn start(args: &[&str]) -> Running {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let mut lines = Vec::new();
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     while !lines.iter().any(|l: &String| l.starts_with("device ")) {

@@ -74,6 +74,17 @@ fn stops_cleanly(
 
 const SERVER_ARGS: &[&str] = &["--no-announce", "--bind", "127.0.0.1"];
 
+/// Starts a `kinect-server` for a client to connect to; returns it (killed on drop) and its
+/// control endpoint.
+fn start_server() -> (BackgroundJob, String) {
+    let mut server = BackgroundJob::start(env!("CARGO_BIN_EXE_kinect-server"), SERVER_ARGS);
+    let control = server
+        .wait_for_line(START_TIMEOUT, |line| line.starts_with("control: "))
+        .expect("the server prints its control endpoint");
+    let control = control["control: ".len()..].trim().to_owned();
+    (server, control)
+}
+
 #[test]
 fn kinect_server_in_the_background_stops_on_sigint_and_sigterm() {
     for signal in ["INT", "TERM"] {
@@ -100,11 +111,7 @@ fn kinect_view_in_the_background_stops_on_sigint_and_sigterm() {
 
 #[test]
 fn kinect_view_connected_to_a_server_stops_on_sigint_and_sigterm() {
-    let mut server = BackgroundJob::start(env!("CARGO_BIN_EXE_kinect-server"), SERVER_ARGS);
-    let control = server
-        .wait_for_line(START_TIMEOUT, |line| line.starts_with("control: "))
-        .expect("the server prints its control endpoint");
-    let control = control["control: ".len()..].trim().to_owned();
+    let (_server, control) = start_server();
     for signal in ["INT", "TERM"] {
         stops_cleanly(
             env!("CARGO_BIN_EXE_kinect-view"),
@@ -117,11 +124,7 @@ fn kinect_view_connected_to_a_server_stops_on_sigint_and_sigterm() {
 
 #[test]
 fn kinect_record_in_the_background_stops_on_sigint_and_sigterm() {
-    let mut server = BackgroundJob::start(env!("CARGO_BIN_EXE_kinect-server"), SERVER_ARGS);
-    let control = server
-        .wait_for_line(START_TIMEOUT, |line| line.starts_with("control: "))
-        .expect("the server prints its control endpoint");
-    let control = control["control: ".len()..].trim().to_owned();
+    let (_server, control) = start_server();
     let dir = tempfile::tempdir().unwrap();
     for signal in ["INT", "TERM"] {
         let file = dir.path().join(format!("{signal}.mcap"));
@@ -136,11 +139,7 @@ fn kinect_record_in_the_background_stops_on_sigint_and_sigterm() {
 
 #[test]
 fn kinect_browse_watching_in_the_background_stops_on_sigint_and_sigterm() {
-    let mut server = BackgroundJob::start(env!("CARGO_BIN_EXE_kinect-server"), SERVER_ARGS);
-    let control = server
-        .wait_for_line(START_TIMEOUT, |line| line.starts_with("control: "))
-        .expect("the server prints its control endpoint");
-    let control = control["control: ".len()..].trim().to_owned();
+    let (_server, control) = start_server();
     for signal in ["INT", "TERM"] {
         stops_cleanly(
             env!("CARGO_BIN_EXE_kinect-browse"),

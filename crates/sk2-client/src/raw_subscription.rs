@@ -2,9 +2,6 @@
 //! `depth_v2` message, undecoded, byte for byte, in a longer queue, with the same counters.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
@@ -13,7 +10,7 @@ use crate::config::SubscriptionConfig;
 use crate::drop_oldest::DropOldest;
 use crate::error::ClientError;
 use crate::receiving::{
-    stop_thread, Counters, EndpointKind, Output, RawMessage, Receiving, SubscriptionStats,
+    EndpointKind, Output, RawMessage, ReceiverThread, Receiving, SubscriptionStats,
 };
 
 /// Undecoded messages a [`RawSubscription`] keeps for the application: about 8 s at 30 fps (some
@@ -30,12 +27,9 @@ pub const DEFAULT_RAW_QUEUE_LEN: usize = 256;
 /// thread and closes the socket.
 #[derive(Debug)]
 pub struct RawSubscription {
-    device_id: String,
-    endpoint: String,
+    /// Declared first so that dropping stops the thread before its queue goes.
+    receiving: ReceiverThread,
     messages: Receiver<RawMessage>,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl RawSubscription {
@@ -48,7 +42,7 @@ impl RawSubscription {
         config: &SubscriptionConfig,
     ) -> Result<Self, ClientError> {
         let (messages_tx, messages) = DropOldest::new(DEFAULT_RAW_QUEUE_LEN);
-        let started = Receiving::start(
+        let receiving = Receiving::start(
             context,
             device_id,
             EndpointKind::DepthV2,
@@ -57,23 +51,19 @@ impl RawSubscription {
             Output::Raw(messages_tx),
         )?;
         Ok(Self {
-            device_id: device_id.to_owned(),
-            endpoint: started.endpoint,
+            receiving,
             messages,
-            counters: started.counters,
-            stop: started.stop,
-            thread: Some(started.thread),
         })
     }
 
     /// The device this subscription reads.
     pub fn device_id(&self) -> &str {
-        &self.device_id
+        self.receiving.device_id()
     }
 
     /// The resolved address the socket connected to.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.receiving.endpoint()
     }
 
     /// Waits up to `timeout` for the next message.
@@ -88,17 +78,11 @@ impl RawSubscription {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> SubscriptionStats {
-        self.counters.snapshot()
+        self.receiving.stats()
     }
 
     /// Stops receiving and closes the socket; returns once it is closed.
-    pub fn unsubscribe(mut self) {
-        stop_thread(&self.stop, &mut self.thread, &self.device_id);
-    }
-}
-
-impl Drop for RawSubscription {
-    fn drop(&mut self) {
-        stop_thread(&self.stop, &mut self.thread, &self.device_id);
+    pub fn unsubscribe(self) {
+        drop(self);
     }
 }

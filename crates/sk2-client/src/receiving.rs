@@ -152,16 +152,6 @@ impl Counters {
     }
 }
 
-/// Tells a receiving thread to stop and waits for it.
-pub(crate) fn stop_thread(stop: &AtomicBool, thread: &mut Option<JoinHandle<()>>, device_id: &str) {
-    stop.store(true, Ordering::Relaxed);
-    if let Some(thread) = thread.take() {
-        if thread.join().is_err() {
-            tracing::warn!(device = %short_id(device_id), "depth thread panicked");
-        }
-    }
-}
-
 /// Where the receiving thread puts what it receives; when the application falls behind, the
 /// oldest is dropped and counted in [`SubscriptionStats::dropped`].
 pub(crate) enum Output {
@@ -180,12 +170,44 @@ impl Output {
     }
 }
 
-/// A started receiving thread, for its subscription to keep.
-pub(crate) struct Started {
-    pub(crate) endpoint: String,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) stop: Arc<AtomicBool>,
-    pub(crate) thread: JoinHandle<()>,
+/// A started receiving thread, for its subscription to keep: what both kinds of subscription
+/// report about it, and the stopping of it. Dropping it tells the thread to stop and waits for it.
+#[derive(Debug)]
+pub(crate) struct ReceiverThread {
+    device_id: String,
+    endpoint: String,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ReceiverThread {
+    /// The device the thread reads.
+    pub(crate) fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// The resolved address the socket connected to.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// A snapshot of the counters.
+    pub(crate) fn stats(&self) -> SubscriptionStats {
+        self.counters.snapshot()
+    }
+}
+
+impl Drop for ReceiverThread {
+    /// Tells the thread to stop and waits for it.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::warn!(device = %short_id(&self.device_id), "depth thread panicked");
+            }
+        }
+    }
 }
 
 /// The receiving thread: owns the SUB socket, decodes, queues.
@@ -219,7 +241,7 @@ impl Receiving {
         address: SocketAddr,
         config: &SubscriptionConfig,
         output: Output,
-    ) -> Result<Started, ClientError> {
+    ) -> Result<ReceiverThread, ClientError> {
         let socket = context.socket(zmq::SUB)?;
         socket.set_linger(0)?;
         socket.set_rcvhwm(config.rcvhwm)?;
@@ -265,11 +287,12 @@ impl Receiving {
             .spawn(move || receiver.run())
             .map_err(|error| ClientError::Thread(error.to_string()))?;
         tracing::debug!(device = %short_id(device_id), endpoint = %zmq_endpoint, ?kind, "subscribed");
-        Ok(Started {
+        Ok(ReceiverThread {
+            device_id: device_id.to_owned(),
             endpoint: zmq_endpoint,
             counters,
             stop,
-            thread,
+            thread: Some(thread),
         })
     }
 

@@ -13,9 +13,6 @@
 //! the application does.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
@@ -27,7 +24,7 @@ use crate::config::SubscriptionConfig;
 use crate::drop_oldest::DropOldest;
 use crate::error::ClientError;
 use crate::receiving::{
-    stop_thread, Counters, EndpointKind, Output, ReceivedFrame, Receiving, SubscriptionStats,
+    EndpointKind, Output, ReceivedFrame, ReceiverThread, Receiving, SubscriptionStats,
 };
 
 /// The depth endpoint to read of `device`: `depth_v2` when offered and preferred, else the
@@ -50,13 +47,10 @@ pub(crate) fn depth_endpoint<'a>(
 /// stops the thread and closes the socket.
 #[derive(Debug)]
 pub struct Subscription {
-    device_id: String,
-    endpoint: String,
+    /// Declared first so that dropping stops the thread before its queue goes.
+    receiving: ReceiverThread,
     kind: EndpointKind,
     frames: Receiver<ReceivedFrame>,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Subscription {
@@ -70,7 +64,7 @@ impl Subscription {
         config: &SubscriptionConfig,
     ) -> Result<Self, ClientError> {
         let (frames_tx, frames) = DropOldest::new(config.queue_len);
-        let started = Receiving::start(
+        let receiving = Receiving::start(
             context,
             device_id,
             kind,
@@ -79,24 +73,20 @@ impl Subscription {
             Output::Decoded(frames_tx),
         )?;
         Ok(Self {
-            device_id: device_id.to_owned(),
-            endpoint: started.endpoint,
+            receiving,
             kind,
             frames,
-            counters: started.counters,
-            stop: started.stop,
-            thread: Some(started.thread),
         })
     }
 
     /// The device this subscription reads.
     pub fn device_id(&self) -> &str {
-        &self.device_id
+        self.receiving.device_id()
     }
 
     /// The resolved address the socket connected to.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.receiving.endpoint()
     }
 
     /// Which endpoint kind this subscription reads.
@@ -126,22 +116,12 @@ impl Subscription {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> SubscriptionStats {
-        self.counters.snapshot()
+        self.receiving.stats()
     }
 
     /// Stops receiving and closes the socket; returns once it is closed.
-    pub fn unsubscribe(mut self) {
-        self.close();
-    }
-
-    fn close(&mut self) {
-        stop_thread(&self.stop, &mut self.thread, &self.device_id);
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.close();
+    pub fn unsubscribe(self) {
+        drop(self);
     }
 }
 

@@ -34,6 +34,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Takes what `slot` holds and drops it with the GIL released: closing joins a thread, which
+/// must not hold up other Python threads (or wait for one that needs the GIL).
+pub(crate) fn close_released<T: Send>(py: Python<'_>, slot: &Mutex<Option<T>>) {
+    let taken = lock(slot).take();
+    py.detach(move || drop(taken));
+}
+
 /// Seconds (a Python float) as a `Duration`; negative, NaN or infinite values are the caller's
 /// mistake.
 pub(crate) fn seconds(value: f64, what: &str) -> PyResult<Duration> {
@@ -138,6 +145,8 @@ impl Client {
             .ok_or_else(|| Unreachable::new_err("the client is closed"))
     }
 }
+
+context_manager!(Client);
 
 #[pymethods]
 impl Client {
@@ -292,23 +301,7 @@ impl Client {
 
     /// Closes the connection. Subscriptions made from it keep working until closed.
     fn close(&self, py: Python<'_>) {
-        let client = lock(&self.inner).take();
-        py.detach(move || drop(client));
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __exit__(
-        &self,
-        py: Python<'_>,
-        _exc_type: &Bound<'_, PyAny>,
-        _exc_value: &Bound<'_, PyAny>,
-        _traceback: &Bound<'_, PyAny>,
-    ) -> bool {
-        self.close(py);
-        false
+        close_released(py, &self.inner);
     }
 
     fn __repr__(&self) -> String {
@@ -439,6 +432,8 @@ impl Subscription {
     }
 }
 
+context_manager!(Subscription);
+
 #[pymethods]
 impl Subscription {
     /// Waits for the next frame, for at most `timeout` seconds (forever if None). Raises Timeout
@@ -514,23 +509,7 @@ impl Subscription {
 
     /// Stops receiving and closes the socket. A thread blocked in `next()` returns within 50 ms.
     fn close(&self, py: Python<'_>) {
-        let subscription = lock(&self.inner).take();
-        py.detach(move || drop(subscription));
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __exit__(
-        &self,
-        py: Python<'_>,
-        _exc_type: &Bound<'_, PyAny>,
-        _exc_value: &Bound<'_, PyAny>,
-        _traceback: &Bound<'_, PyAny>,
-    ) -> bool {
-        self.close(py);
-        false
+        close_released(py, &self.inner);
     }
 
     fn __repr__(&self) -> String {

@@ -8,7 +8,7 @@ use crossbeam_channel::RecvTimeoutError;
 use pyo3::prelude::*;
 use sk2_client::{Browser, BrowserEvent, ClientConfig};
 
-use crate::client::{seconds, wait_interruptibly, Sensor};
+use crate::client::{close_released, seconds, wait_interruptibly, Sensor};
 use crate::errors::{Sk2Error, Timeout};
 
 /// How long `browse()` gives each server found to tell its sensors.
@@ -218,6 +218,8 @@ impl Watcher {
     }
 }
 
+context_manager!(Watcher);
+
 #[pymethods]
 impl Watcher {
     /// Waits for the next event, for at most `timeout` seconds (forever if None). Raises Timeout
@@ -245,27 +247,7 @@ impl Watcher {
 
     /// Stops watching (and leaves the multicast group).
     fn close(&self, py: Python<'_>) {
-        let browser = self
-            .browser
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        py.detach(move || drop(browser));
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __exit__(
-        &self,
-        py: Python<'_>,
-        _exc_type: &Bound<'_, PyAny>,
-        _exc_value: &Bound<'_, PyAny>,
-        _traceback: &Bound<'_, PyAny>,
-    ) -> bool {
-        self.close(py);
-        false
+        close_released(py, &self.browser);
     }
 }
 
