@@ -146,8 +146,6 @@ impl Client {
     }
 }
 
-context_manager!(Client);
-
 #[pymethods]
 impl Client {
     #[new]
@@ -304,6 +302,21 @@ impl Client {
         close_released(py, &self.inner);
     }
 
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: &Bound<'_, PyAny>,
+        _exc_value: &Bound<'_, PyAny>,
+        _traceback: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.close(py);
+        false
+    }
+
     fn __repr__(&self) -> String {
         let state = match lock(&self.inner).as_ref() {
             None => "closed".to_owned(),
@@ -432,8 +445,6 @@ impl Subscription {
     }
 }
 
-context_manager!(Subscription);
-
 #[pymethods]
 impl Subscription {
     /// Waits for the next frame, for at most `timeout` seconds (forever if None). Raises Timeout
@@ -510,6 +521,21 @@ impl Subscription {
     /// Stops receiving and closes the socket. A thread blocked in `next()` returns within 50 ms.
     fn close(&self, py: Python<'_>) {
         close_released(py, &self.inner);
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: &Bound<'_, PyAny>,
+        _exc_value: &Bound<'_, PyAny>,
+        _traceback: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.close(py);
+        false
     }
 
     fn __repr__(&self) -> String {

@@ -218,8 +218,6 @@ impl Watcher {
     }
 }
 
-context_manager!(Watcher);
-
 #[pymethods]
 impl Watcher {
     /// Waits for the next event, for at most `timeout` seconds (forever if None). Raises Timeout
@@ -248,6 +246,21 @@ impl Watcher {
     /// Stops watching (and leaves the multicast group).
     fn close(&self, py: Python<'_>) {
         close_released(py, &self.browser);
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: &Bound<'_, PyAny>,
+        _exc_value: &Bound<'_, PyAny>,
+        _traceback: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.close(py);
+        false
     }
 }
 

@@ -16,30 +16,6 @@
 
 use pyo3::prelude::*;
 
-/// Makes `$class` a context manager: `with` returns the object itself and closes it on the way
-/// out (through the class's `close(py)`), letting any exception propagate.
-macro_rules! context_manager {
-    ($class:ty) => {
-        #[pyo3::pymethods]
-        impl $class {
-            fn __enter__(slf: Py<Self>) -> Py<Self> {
-                slf
-            }
-
-            fn __exit__(
-                &self,
-                py: Python<'_>,
-                _exc_type: &Bound<'_, PyAny>,
-                _exc_value: &Bound<'_, PyAny>,
-                _traceback: &Bound<'_, PyAny>,
-            ) -> bool {
-                self.close(py);
-                false
-            }
-        }
-    };
-}
-
 mod client;
 mod codecs;
 mod discovery;
