@@ -16,7 +16,7 @@ use crate::errors::{value_error, ProtocolError};
 
 /// The 44-byte header of a `depth_v2` message: how the frame was encoded and when it was taken.
 #[pyclass(frozen, module = "streamkinect2", name = "FrameHeader")]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FrameHeader {
     /// Codec of the payload: "raw", "rvl", "medans" or "medhuf".
     #[pyo3(get)]
@@ -72,23 +72,7 @@ impl FrameHeader {
     }
 
     fn __eq__(&self, other: &Self) -> bool {
-        (
-            self.codec,
-            self.width,
-            self.height,
-            self.sequence,
-            self.device_timestamp,
-            self.capture_time_ns,
-            self.payload_len,
-        ) == (
-            other.codec,
-            other.width,
-            other.height,
-            other.sequence,
-            other.device_timestamp,
-            other.capture_time_ns,
-            other.payload_len,
-        )
+        self == other
     }
 }
 

@@ -32,6 +32,14 @@ def test_depth_v2_round_trips_exactly_with_its_header(depth, codec):
     assert message[:4] == b"SKD2"
 
 
+def test_headers_are_equal_exactly_when_every_field_is(depth):
+    first = codecs.decode_depth_v2(codecs.encode_depth_v2(depth, sequence=7))[1]
+    again = codecs.decode_depth_v2(codecs.encode_depth_v2(depth, sequence=7))[1]
+    later = codecs.decode_depth_v2(codecs.encode_depth_v2(depth, sequence=8))[1]
+    assert first == again
+    assert first != later
+
+
 def test_decoded_arrays_are_writable_and_independent(depth):
     message = codecs.encode_depth_v2(depth)
     first, _ = codecs.decode_depth_v2(message)
