@@ -137,23 +137,34 @@ fn open(
     Some(stream)
 }
 
-/// ZMTP 3.0 (RFC 23), NULL mechanism: greetings, then our READY; an error unless the server
-/// answers READY (an admitted peer).
-fn handshake(stream: &mut TcpStream, socket_type: &str) -> std::io::Result<()> {
+/// A ZMTP 3.0 greeting (RFC 23) offering the NULL mechanism.
+pub fn zmtp_greeting() -> [u8; 64] {
     let mut greeting = [0u8; 64];
     greeting[0] = 0xFF; // signature: 0xFF, 8 bytes of padding, 0x7F
     greeting[9] = 0x7F;
     greeting[10] = 3; // version 3.0
-    greeting[12..16].copy_from_slice(b"NULL");
-    stream.write_all(&greeting)?;
-    let mut theirs = [0u8; 64];
-    stream.read_exact(&mut theirs)?;
+    greeting[12..16].copy_from_slice(b"NULL"); // mechanism, zero-padded to 20 bytes
+    greeting
+}
+
+/// The body of a ZMTP READY command announcing `socket_type` (RFC 23, NULL mechanism).
+pub fn zmtp_ready(socket_type: &str) -> Vec<u8> {
     let mut ready = vec![5];
     ready.extend_from_slice(b"READY");
     ready.push(11);
     ready.extend_from_slice(b"Socket-Type");
     ready.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
     ready.extend_from_slice(socket_type.as_bytes());
+    ready
+}
+
+/// ZMTP 3.0 (RFC 23), NULL mechanism: greetings, then our READY; an error unless the server
+/// answers READY (an admitted peer).
+fn handshake(stream: &mut TcpStream, socket_type: &str) -> std::io::Result<()> {
+    stream.write_all(&zmtp_greeting())?;
+    let mut theirs = [0u8; 64];
+    stream.read_exact(&mut theirs)?;
+    let ready = zmtp_ready(socket_type);
     stream.write_all(&[0x04, ready.len() as u8])?; // a short command frame
     stream.write_all(&ready)?;
     let mut head = [0u8; 2];

@@ -25,6 +25,8 @@ use anyhow::{ensure, Context, Result};
 use sk2_proto::control::{Reply, Request, TYPE_PING};
 use sk2_server::{Config, Server};
 
+use crate::common::horde::{zmtp_greeting, zmtp_ready};
+
 /// How long the well-behaved client waits for each pong. Stricter than the original client's
 /// 5 s, so that a server that merely limps along under attack fails the test.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
@@ -133,26 +135,15 @@ impl RawPeer {
     fn handshake(port: u16, socket_type: &str) -> Result<(Self, u8, Vec<u8>)> {
         let mut stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut greeting = [0u8; 64];
-        greeting[0] = 0xFF; // signature: 0xFF, 8 bytes of padding, 0x7F
-        greeting[9] = 0x7F;
-        greeting[10] = 3; // version 3.0
-        greeting[12..16].copy_from_slice(b"NULL"); // mechanism, zero-padded to 20 bytes
-        stream.write_all(&greeting)?;
+        stream.write_all(&zmtp_greeting())?;
         let mut theirs = [0u8; 64];
         stream.read_exact(&mut theirs)?;
         ensure!(
             theirs[0] == 0xFF && theirs[9] == 0x7F && theirs[10] == 3,
             "not a ZMTP 3 greeting: {theirs:02x?}"
         );
-        let mut ready = vec![5];
-        ready.extend_from_slice(b"READY");
-        ready.push(11);
-        ready.extend_from_slice(b"Socket-Type");
-        ready.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
-        ready.extend_from_slice(socket_type.as_bytes());
         let mut peer = Self { stream };
-        peer.write_frame(0x04, &ready)?; // 0x04: a command
+        peer.write_frame(0x04, &zmtp_ready(socket_type))?; // 0x04: a command
         let (flags, body) = peer.read_frame()?;
         Ok((peer, flags, body))
     }
