@@ -13,6 +13,7 @@
 //!   [`ndarray::Array2`] without copying.
 //! * [`discovery`]: the mDNS service type and TXT keys that servers announce and clients browse.
 //! * [`id`]: random 128-bit hex ids (sensor ids, default server names).
+//! * [`zenoh_keys`]: the Zenoh key space a bridge publishes on (docs/distributed.md).
 //! * [`sensor`]: the contract between a depth source (mock, replay, Kinect v2) and the server.
 //!
 //! The normative description of every byte is `docs/protocol.md` at the repository root; the hex
@@ -38,6 +39,7 @@ pub mod frame;
 pub mod id;
 pub mod sensor;
 pub mod sk2;
+pub mod zenoh_keys;
 
 pub use control::{Device, ErrorPayload, Me, Reply, Request};
 pub use frame::{shape_from_file_name, DepthFrame, FrameError};
