@@ -52,6 +52,10 @@ pub enum ClientError {
     /// ZeroMQ refused to create, configure or connect a socket.
     #[error("ZeroMQ: {0}")]
     Zmq(#[from] zmq::Error),
+    /// Zenoh refused to open a session, subscribe or query, or its configuration is invalid.
+    #[cfg(feature = "zenoh")]
+    #[error("Zenoh: {0}")]
+    Zenoh(String),
     /// A background thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(String),

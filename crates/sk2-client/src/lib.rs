@@ -13,6 +13,9 @@
 //! * [`ClientConfig`], [`SubscriptionConfig`], [`WatcherConfig`]: plain settings, built with
 //!   `with_*` methods from `Default`.
 //!
+//! With the cargo feature `zenoh`, [`zenoh::ZenohClient`] gives the same subscriptions through
+//! Zenoh, from the key space a bridge publishes (docs/distributed.md).
+//!
 //! Everything also works without mDNS: give [`Client`] or [`Watcher::add_endpoint`] a
 //! `tcp://host:port` endpoint.
 //!
@@ -53,6 +56,8 @@ mod raw_subscription;
 mod receiving;
 mod subscription;
 mod watcher;
+#[cfg(feature = "zenoh")]
+pub mod zenoh;
 
 pub use browser::{
     Browser, BrowserError, BrowserEvent, ServerInfo, BROWSER_EVENT_QUEUE_LEN, VERIFY_TIMEOUT,

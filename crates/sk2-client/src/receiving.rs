@@ -128,14 +128,14 @@ pub struct SubscriptionStats {
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    received: AtomicU64,
-    decoded: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) decoded: AtomicU64,
     /// Shared with the frame queue, which counts what it drops.
-    dropped: Arc<AtomicU64>,
-    skipped: AtomicU64,
-    decode_errors: AtomicU64,
-    lost: AtomicU64,
-    refused: AtomicU64,
+    pub(crate) dropped: Arc<AtomicU64>,
+    pub(crate) skipped: AtomicU64,
+    pub(crate) decode_errors: AtomicU64,
+    pub(crate) lost: AtomicU64,
+    pub(crate) refused: AtomicU64,
 }
 
 impl Counters {
@@ -182,6 +182,25 @@ pub(crate) struct ReceiverThread {
 }
 
 impl ReceiverThread {
+    /// A thread started by another transport (Zenoh) that keeps the same counters and stops on
+    /// the same flag.
+    #[cfg(feature = "zenoh")]
+    pub(crate) fn new(
+        device_id: String,
+        endpoint: String,
+        counters: Arc<Counters>,
+        stop: Arc<AtomicBool>,
+        thread: JoinHandle<()>,
+    ) -> Self {
+        Self {
+            device_id,
+            endpoint,
+            counters,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
     /// The device the thread reads.
     pub(crate) fn device_id(&self) -> &str {
         &self.device_id

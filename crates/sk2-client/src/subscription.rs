@@ -79,6 +79,20 @@ impl Subscription {
         })
     }
 
+    /// A subscription over a thread that another transport (Zenoh) started.
+    #[cfg(feature = "zenoh")]
+    pub(crate) fn from_parts(
+        receiving: ReceiverThread,
+        kind: EndpointKind,
+        frames: Receiver<ReceivedFrame>,
+    ) -> Self {
+        Self {
+            receiving,
+            kind,
+            frames,
+        }
+    }
+
     /// The device this subscription reads.
     pub fn device_id(&self) -> &str {
         self.receiving.device_id()
