@@ -3,6 +3,10 @@
 
 use std::io::IsTerminal;
 
+#[cfg(feature = "zenoh")]
+pub mod zenoh_browse;
+pub mod zenoh_flags;
+
 /// Logs to stderr at `default_level` unless `RUST_LOG` says otherwise, in colour only on a
 /// terminal (so logs piped to a file or a test harness carry no escape codes).
 pub fn init_logging(default_level: &str) {

@@ -3,7 +3,8 @@
 //! By default it watches the network (mDNS) and shows servers as they come and go, refreshing
 //! live. `--once --timeout S` prints what it found in S seconds and exits; `--json` prints JSON
 //! (one array with `--once`, one object per line when watching); `--connect tcp://host:port` skips
-//! discovery and talks to the given servers directly.
+//! discovery and talks to the given servers directly; `--zenoh` lists the servers bridges publish
+//! on Zenoh (a build with `--features zenoh`).
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -49,6 +50,12 @@ struct Args {
     /// Seconds between ping refreshes when watching.
     #[arg(long, default_value_t = 2.0, value_name = "S")]
     refresh: f64,
+    /// List the servers that bridges publish on Zenoh (their liveliness tokens) instead of
+    /// browsing mDNS (docs/distributed.md). Needs a build with `--features zenoh`.
+    #[arg(long, conflicts_with = "connect")]
+    zenoh: bool,
+    #[command(flatten)]
+    zenoh_flags: streamkinect2::zenoh_flags::ZenohFlags,
 }
 
 fn main() {
@@ -102,7 +109,29 @@ fn check(args: &Args) -> Result<()> {
             return usage(error.to_string());
         }
     }
+    if args.zenoh_flags.any() && !args.zenoh {
+        return usage("the --zenoh-* flags configure --zenoh, which is not given".to_owned());
+    }
     Ok(())
+}
+
+#[cfg(feature = "zenoh")]
+fn zenoh(args: &Args) -> Result<i32> {
+    let stop = streamkinect2::stop_signal()?;
+    let options = streamkinect2::zenoh_browse::BrowseOptions {
+        config: args
+            .zenoh_flags
+            .config(sk2_client::zenoh::ZenohMode::Client)?,
+        once: args.once,
+        timeout: Duration::from_secs_f64(args.timeout),
+        json: args.json,
+    };
+    streamkinect2::zenoh_browse::run(&options, &stop)
+}
+
+#[cfg(not(feature = "zenoh"))]
+fn zenoh(_args: &Args) -> Result<i32> {
+    bail!(streamkinect2::zenoh_flags::NOT_BUILT)
 }
 
 fn config(args: &Args) -> ClientConfig {
@@ -114,6 +143,9 @@ fn config(args: &Args) -> ClientConfig {
 }
 
 fn run(args: &Args) -> Result<i32> {
+    if args.zenoh {
+        return zenoh(args);
+    }
     match (args.once, args.connect.is_empty()) {
         (true, false) => once_connect(args),
         (true, true) => once_browse(args),

@@ -12,6 +12,7 @@ use clap::{Parser, ValueEnum};
 use sk2_mock::{MockConfig, MockKinect, MockMode, PlaybackConfig, RecordingSensor, ReplaySensor};
 use sk2_proto::Sensor;
 use sk2_server::{Codec, Config, Server};
+use streamkinect2::zenoh_flags::ZenohFlags;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -100,6 +101,15 @@ struct Args {
     /// none has been idle for a second.
     #[arg(long, default_value_t = sk2_server::DEFAULT_MAX_PEERS_PER_ADDRESS as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_peers_per_address: u32,
+    /// Also publish every sensor on Zenoh, from a bridge in this process (docs/distributed.md;
+    /// needs a build with `--features zenoh`).
+    #[arg(long)]
+    zenoh: bool,
+    /// With --zenoh: the server's id in Zenoh keys (default: the server name).
+    #[arg(long, value_name = "ID", requires = "zenoh")]
+    zenoh_server_id: Option<String>,
+    #[command(flatten)]
+    zenoh_flags: ZenohFlags,
 }
 
 /// `--codec`: a depth_v2 codec name, or `none`.
@@ -149,6 +159,12 @@ fn run(args: Args) -> Result<()> {
     if !(args.fps.is_finite() && args.fps >= 0.0) {
         bail!("--fps must be a number >= 0, got {}", args.fps);
     }
+    if args.zenoh_flags.any() && !args.zenoh {
+        bail!("the --zenoh-* flags configure --zenoh, which is not given");
+    }
+    if args.zenoh && cfg!(not(feature = "zenoh")) {
+        bail!(streamkinect2::zenoh_flags::NOT_BUILT);
+    }
     let fps = (args.fps > 0.0).then_some(args.fps);
     let sensors = sensors(&args, fps)?;
 
@@ -176,6 +192,7 @@ fn run(args: Args) -> Result<()> {
     }
 
     let stop = streamkinect2::stop_signal()?;
+    let bind = config.bind_host.clone();
 
     let mut server = Server::new(config);
     for sensor in sensors {
@@ -183,6 +200,7 @@ fn run(args: Args) -> Result<()> {
     }
     server.start().context("starting the server")?;
     let me = server.me();
+    #[allow(unused_mut)] // pushed to with --features zenoh
     let mut banner = vec![
         format!("name: {}", me.name),
         format!("control: {}", server.control_endpoint().unwrap_or_default()),
@@ -197,12 +215,68 @@ fn run(args: Args) -> Result<()> {
             }
         }
     }
+    #[cfg(feature = "zenoh")]
+    let bridge = if args.zenoh {
+        let bridge = zenoh_bridge(
+            &server,
+            &bind,
+            args.zenoh_server_id.clone(),
+            &args.zenoh_flags,
+        )?;
+        banner.push(format!(
+            "zenoh: kinect2/{}",
+            sk2_proto::zenoh_keys::encode_chunk(&bridge.server_id().unwrap_or_default())
+        ));
+        Some(bridge)
+    } else {
+        None
+    };
+    #[cfg(not(feature = "zenoh"))]
+    let _ = &bind;
     streamkinect2::print_banner(banner);
 
     let _ = stop.recv();
     tracing::info!("shutting down");
+    #[cfg(feature = "zenoh")]
+    if let Some(bridge) = bridge {
+        bridge.stop();
+    }
     server.stop();
     Ok(())
+}
+
+/// A bridge in this process, reading the server's own endpoints over loopback (or the bind
+/// address), as any subscriber would: one encode serves both transports, and the bridge is the same
+/// as `kinect-zenoh` in front of another server.
+#[cfg(feature = "zenoh")]
+fn zenoh_bridge(
+    server: &Server,
+    bind: &str,
+    server_id: Option<String>,
+    flags: &ZenohFlags,
+) -> Result<sk2_zenoh::Bridge> {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    let control: sk2_client::Endpoint = server
+        .control_endpoint()
+        .context("the server has no control endpoint")?
+        .parse()?;
+    // The advertised host (`<host>.local`, the machine's name) need not resolve here without
+    // mDNS: reach the sockets where they are bound.
+    let ip = match bind.parse::<IpAddr>() {
+        Ok(ip) if !ip.is_unspecified() => ip,
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    let mut hosts = sk2_client::HostAddresses::new();
+    hosts.insert(&control.host, ip);
+    let upstream = sk2_client::zmq_address(std::net::SocketAddr::new(ip, control.port));
+    let defaults = sk2_zenoh::BridgeConfig::new(upstream);
+    let client = defaults.client.clone().with_host_addresses(hosts);
+    let config = defaults
+        .with_server_id(server_id.or_else(|| Some(server.config().name.clone())))
+        .with_zenoh(flags.config(sk2_client::zenoh::ZenohMode::Peer)?)
+        .with_client(client);
+    Ok(sk2_zenoh::Bridge::start(config)?)
 }
 
 fn sensors(args: &Args, fps: Option<f64>) -> Result<Vec<Box<dyn Sensor>>> {

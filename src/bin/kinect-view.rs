@@ -5,7 +5,8 @@
 //! pixels, smoothed over frames) or a fixed near/far range, with a legend of the range in use, the
 //! depth under the pointer and a status line. Servers are listed by name, with 8-digit sensor ids,
 //! and told apart by control endpoint (two may share a name). Servers are found
-//! with mDNS, or given with `--connect tcp://host:port`. SIGINT, SIGTERM or SIGHUP stops it
+//! with mDNS, given with `--connect tcp://host:port`, or, with `--zenoh`, found on Zenoh where
+//! bridges publish them. SIGINT, SIGTERM or SIGHUP stops it
 //! (exit status 0), however it was started.
 
 use std::net::TcpListener;
@@ -13,6 +14,7 @@ use std::net::TcpListener;
 use anyhow::{Context, Result};
 use clap::Parser;
 use sk2_view::{FrameSource, Hub, NetworkSource, SyntheticSource, ViewConfig, ViewServer};
+use streamkinect2::zenoh_flags::ZenohFlags;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +42,12 @@ struct Args {
     /// Frames per second of the synthetic sensor.
     #[arg(long, default_value_t = 30.0, requires = "synthetic")]
     synthetic_fps: f64,
+    /// Show the servers that bridges publish on Zenoh (found by their liveliness tokens, not
+    /// mDNS; docs/distributed.md). Needs a build with `--features zenoh`.
+    #[arg(long)]
+    zenoh: bool,
+    #[command(flatten)]
+    zenoh_flags: ZenohFlags,
 }
 
 fn main() {
@@ -51,6 +59,12 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
+    if args.zenoh_flags.any() && !args.zenoh {
+        anyhow::bail!("the --zenoh-* flags configure --zenoh, which is not given");
+    }
+    if args.zenoh && cfg!(not(feature = "zenoh")) {
+        anyhow::bail!(streamkinect2::zenoh_flags::NOT_BUILT);
+    }
     let stop = streamkinect2::stop_signal()?;
     let hub = Hub::new();
     let listener = TcpListener::bind(&args.listen)
@@ -67,7 +81,15 @@ fn run(args: Args) -> Result<()> {
             ..SyntheticSource::default()
         }));
     }
-    let discover = args.discover || (args.connect.is_empty() && !args.synthetic);
+    #[cfg(feature = "zenoh")]
+    if args.zenoh {
+        sources.push(Box::new(sk2_view::ZenohSource {
+            config: args
+                .zenoh_flags
+                .config(sk2_client::zenoh::ZenohMode::Client)?,
+        }));
+    }
+    let discover = args.discover || (args.connect.is_empty() && !args.synthetic && !args.zenoh);
     if discover || !args.connect.is_empty() {
         sources.push(Box::new(NetworkSource {
             connect: args.connect,

@@ -37,9 +37,13 @@ mod message;
 pub mod network;
 mod routes;
 pub mod synthetic;
+#[cfg(feature = "zenoh")]
+pub mod zenoh_source;
 
 pub use config::{ViewConfig, ViewError, ViewStats};
 pub use http::ViewServer;
 pub use hub::{FrameSource, Hub, ServedFrame, Snapshot, SourceFrame, SourceKey, WaitError};
 pub use network::NetworkSource;
 pub use synthetic::SyntheticSource;
+#[cfg(feature = "zenoh")]
+pub use zenoh_source::ZenohSource;
