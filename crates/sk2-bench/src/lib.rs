@@ -5,7 +5,8 @@
 //! publisher's CPU and memory from `/proc` ([`procfs`]), merges the subscribers' latency
 //! histograms ([`histogram`]) and prints a Markdown table. The baseline (raw frames over plain
 //! libzmq PUB/SUB) runs in the same invocation, so every figure is also shown as a ratio to it.
-//! Frame inputs and the sequence/time watermark are in [`frames`].
+//! Frame inputs and the sequence/time watermark are in [`frames`]; the Zenoh stack and the
+//! fan-out measurement (cargo feature `zenoh`) in [`zenoh`].
 //!
 //! See `docs/performance.md` for the scenarios, the figures and how to read them.
 
@@ -15,3 +16,4 @@ pub mod histogram;
 pub mod procfs;
 pub mod real;
 pub mod roles;
+pub mod zenoh;

@@ -109,12 +109,35 @@ const BENCH_PEER_LIMIT: usize = 10_000;
 /// Runs an `sk2-server` on loopback with one [`BenchSensor`] until stdin closes or `max_seconds`.
 /// Prints `endpoint <control endpoint>`.
 pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Result<()> {
-    let templates = frames::load(input)?;
     // `server-sk2` runs the server as the original (no depth_v2 offered); otherwise the codec.
     let codec = match stack {
         Stack::Server(codec) => codec,
         _ => anyhow::bail!("{stack} is not a server stack"),
     };
+    let mut server = bench_server(codec, input, rate_fps)?;
+    let endpoint = server
+        .control_endpoint()
+        .context("server has no control endpoint")?;
+    roles::say(&format!("endpoint {endpoint}"))?;
+    let commands = roles::stdin_lines();
+    let deadline = Instant::now() + Duration::from_secs_f64(max_seconds);
+    while Instant::now() < deadline {
+        if let Err(mpsc::RecvTimeoutError::Disconnected) = commands.recv_timeout(POLL_INTERVAL) {
+            break;
+        }
+    }
+    server.stop();
+    Ok(())
+}
+
+/// A started `sk2-server` on loopback streaming `input` at `rate_fps` from one [`BenchSensor`],
+/// `depth_v2` with `codec` (`None`: only the original `depth`).
+pub(crate) fn bench_server(
+    codec: Option<sk2_proto::depth_v2::Codec>,
+    input: &Input,
+    rate_fps: f64,
+) -> Result<sk2_server::Server> {
+    let templates = frames::load(input)?;
     // The capacity rows measure how many subscribers the server can feed, so the peer limits (a
     // protection for production, 100 subscribers and 64 control peers by default) must not cap
     // the count first. Every subscriber process is also a control peer, and all of them come
@@ -130,19 +153,7 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
     let mut server = sk2_server::Server::new(config);
     server.add_sensor(Box::new(BenchSensor::new(templates, rate_fps)))?;
     server.start()?;
-    let endpoint = server
-        .control_endpoint()
-        .context("server has no control endpoint")?;
-    roles::say(&format!("endpoint {endpoint}"))?;
-    let commands = roles::stdin_lines();
-    let deadline = Instant::now() + Duration::from_secs_f64(max_seconds);
-    while Instant::now() < deadline {
-        if let Err(mpsc::RecvTimeoutError::Disconnected) = commands.recv_timeout(POLL_INTERVAL) {
-            break;
-        }
-    }
-    server.stop();
-    Ok(())
+    Ok(server)
 }
 
 /// A subscriber through `sk2-client` (on `depth_v2` for `server-v2-*`, else `depth`); `stall`
@@ -181,8 +192,20 @@ pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) ->
     }
 
     let subscription = client.subscribe(&device.id)?;
+    measure(stack, v2, &subscription, &commands, deadline)
+}
+
+/// The subscriber's measuring loop over a subscription of either transport: counts decoded
+/// frames between `start` and `stop`, then prints the summary.
+pub(crate) fn measure(
+    stack: Stack,
+    v2: bool,
+    subscription: &sk2_client::Subscription,
+    commands: &mpsc::Receiver<String>,
+    deadline: Instant,
+) -> Result<()> {
     let mut window = roles::Window::new();
-    while Instant::now() < deadline && window.obey(&commands)? {
+    while Instant::now() < deadline && window.obey(commands)? {
         let Some(frame) = subscription.recv_timeout(POLL_INTERVAL) else {
             continue;
         };

@@ -56,6 +56,10 @@ pub enum Stack {
     /// `None`: the original `depth` endpoint (sk2), sequence and capture time in the watermark
     /// pixels; `Some(codec)`: `depth_v2` with that codec, sequence and time from its header.
     Server(Option<Codec>),
+    /// The real stack through Zenoh: `sk2-server` with an in-process bridge (`sk2-zenoh`), and
+    /// `sk2-client` Zenoh subscriptions connected to the bridge over loopback TCP; `depth_v2` with
+    /// that codec. Needs a build with the `zenoh` feature.
+    Zenoh(Codec),
 }
 
 impl std::fmt::Display for Stack {
@@ -67,6 +71,7 @@ impl std::fmt::Display for Stack {
             Stack::V2Pub(codec) => write!(f, "v2-{codec}-pub"),
             Stack::Server(None) => f.write_str("server-sk2"),
             Stack::Server(Some(codec)) => write!(f, "server-v2-{codec}"),
+            Stack::Zenoh(codec) => write!(f, "zenoh-v2-{codec}"),
         }
     }
 }
@@ -89,10 +94,15 @@ impl std::str::FromStr for Stack {
                         .and_then(|codec| codec.parse::<Codec>().ok())
                         .map(|codec| Stack::Server(Some(codec)))
                 })
+                .or_else(|| {
+                    text.strip_prefix("zenoh-v2-")
+                        .and_then(|codec| codec.parse::<Codec>().ok())
+                        .map(Stack::Zenoh)
+                })
                 .with_context(|| {
                     format!(
                         "unknown stack {text:?} (known: raw, sk2-pub, v2-<codec>-pub, server-sk2, \
-                         server-v2-<codec>)"
+                         server-v2-<codec>, zenoh-v2-<codec>)"
                     )
                 }),
         }
@@ -224,7 +234,7 @@ pub fn publish(options: &PublisherOptions) -> Result<()> {
                 frames::stamp(frame.depth_mm_mut(), sequence, capture_time_ns);
                 sk2::encode_with(&frame, &mut packing)?
             }
-            Stack::V2Pub(codec) => {
+            Stack::V2Pub(codec) | Stack::Zenoh(codec) => {
                 let captured = CapturedFrame {
                     depth: templates[index].clone(),
                     sequence,
@@ -362,7 +372,7 @@ fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u
                 frames::read_stamp(frame.depth_mm()).context("frame too small for the stamp")?;
             Ok((u64::from(sequence), capture, frame))
         }
-        Stack::V2Pub(_) => {
+        Stack::V2Pub(_) | Stack::Zenoh(_) => {
             let (header, frame) = depth_v2::decode(message)?;
             Ok((header.sequence, header.capture_time_ns, frame))
         }
@@ -434,7 +444,7 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
             Stack::Sk2Pub | Stack::Server(_) => {
                 unwrap_sequence32(summary.last_sequence, sequence as u32)
             }
-            Stack::Raw | Stack::V2Pub(_) => sequence,
+            Stack::Raw | Stack::V2Pub(_) | Stack::Zenoh(_) => sequence,
         };
         count(summary, sequence, now_ns.saturating_sub(capture_time_ns));
         summary.decode_ns += decode_ns;

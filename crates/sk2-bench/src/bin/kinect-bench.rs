@@ -32,7 +32,9 @@ struct Args {
     /// Stacks to measure besides the `raw` baseline, comma-separated: `server-sk2` (sk2-server
     /// and sk2-client on the original `depth` endpoint), `server-v2-<codec>` (the same on
     /// `depth_v2`), `sk2-pub` and `v2-<codec>-pub` (the codec alone over plain PUB/SUB); codecs:
-    /// raw, rvl, medans, medhuf. Default: all but `v2-raw`; quick: server-sk2,server-v2-medhuf.
+    /// raw, rvl, medans, medhuf; `zenoh-v2-<codec>` (the same through an in-process Zenoh bridge,
+    /// in a build with `--features zenoh`). Default: all but `v2-raw` and the Zenoh stacks;
+    /// quick: server-sk2,server-v2-medhuf.
     #[arg(long, value_delimiter = ',')]
     stacks: Option<Vec<Stack>>,
     /// Offered frame rate of the throughput scenario, frames/s; 0 = as fast as the producer goes
@@ -59,6 +61,13 @@ struct Args {
     /// Also write the table to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Also measure the bytes the server sends to Zenoh subscribers, directly and through a
+    /// router, at each count of --fanout-subscribers (needs a build with `--features zenoh`).
+    #[arg(long)]
+    fanout: bool,
+    /// Subscriber counts of the fan-out measurement. Default: 1,10; quick: 1,3.
+    #[arg(long, value_delimiter = ',')]
+    fanout_subscribers: Option<Vec<usize>>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -72,6 +81,28 @@ enum Role {
         input: Input,
         #[arg(long)]
         rate: f64,
+        #[arg(long)]
+        max_seconds: f64,
+    },
+    /// (internal) Serve a Zenoh stack whose bridge connects to a router.
+    #[command(hide = true)]
+    ZenohServe {
+        #[arg(long)]
+        stack: Stack,
+        #[arg(long, default_value = "mock")]
+        input: Input,
+        #[arg(long, default_value_t = SENSOR_FPS)]
+        rate: f64,
+        #[arg(long)]
+        connect: Option<String>,
+        #[arg(long)]
+        max_seconds: f64,
+    },
+    /// (internal) Run a Zenoh router until stdin closes.
+    #[command(hide = true)]
+    ZenohRoute {
+        #[arg(long)]
+        listen: String,
         #[arg(long)]
         max_seconds: f64,
     },
@@ -122,6 +153,25 @@ fn main() {
             input,
             rate,
             max_seconds,
+        }) if matches!(stack, Stack::Zenoh(_)) => {
+            sk2_bench::zenoh::serve(*stack, input, *rate, *max_seconds, None)
+        }
+        Some(Role::ZenohServe {
+            stack,
+            input,
+            rate,
+            connect,
+            max_seconds,
+        }) => sk2_bench::zenoh::serve(*stack, input, *rate, *max_seconds, connect.as_deref()),
+        Some(Role::ZenohRoute {
+            listen,
+            max_seconds,
+        }) => sk2_bench::zenoh::route(listen, *max_seconds),
+        Some(Role::Publish {
+            stack,
+            input,
+            rate,
+            max_seconds,
         }) => roles::publish(&roles::PublisherOptions {
             stack: *stack,
             input: input.clone(),
@@ -135,6 +185,14 @@ fn main() {
             max_seconds,
         }) if matches!(stack, Stack::Server(_)) => {
             sk2_bench::real::subscribe(*stack, endpoint, *stall, *max_seconds)
+        }
+        Some(Role::Subscribe {
+            stack,
+            endpoint,
+            stall,
+            max_seconds,
+        }) if matches!(stack, Stack::Zenoh(_)) => {
+            sk2_bench::zenoh::subscribe(*stack, endpoint, *stall, *max_seconds)
         }
         Some(Role::Subscribe {
             stack,
@@ -300,6 +358,27 @@ fn orchestrate(args: &Args) -> Result<()> {
         return Err(error);
     }
     let mut table = harness::table(&outcomes);
+    if args.fanout {
+        let counts = args.fanout_subscribers.clone().unwrap_or(if args.quick {
+            vec![1, 3]
+        } else {
+            vec![1, 10]
+        });
+        let fanout_window = if args.quick {
+            Duration::from_secs(2)
+        } else {
+            window
+        };
+        let rows = sk2_bench::zenoh::fanout(
+            &exe,
+            sk2_proto::depth_v2::Codec::MedHuf,
+            &counts,
+            fanout_window,
+            &stop,
+        )?;
+        table.push_str("\nFan-out of zenoh-v2-medhuf (bytes the server process sends on TCP):\n\n");
+        table.push_str(&sk2_bench::zenoh::fanout_table(&rows));
+    }
     table.push_str(&format!(
         "\nLoad average (1/5/15 min) before: {load_before}; after: {}; cores: {}.\n",
         load_average(),
