@@ -63,10 +63,10 @@ pub struct ZenohConfig {
 }
 
 /// Batches (64 KiB each) Zenoh may queue per link for data samples. A Kinect v2 frame in MEDHUF
-/// is 60-90 KB, more than one batch: Zenoh's default of 2 holds about one frame, so a sending
-/// thread delayed for a moment (a busy machine) drops frames on a healthy link. 8 batches hold
-/// about five frames, the slack a ZeroMQ subscriber gets from the server's high-water mark, and
-/// bound a stalled link's queue at 512 KiB.
+/// is about 95 KB (docs/codecs.md), more than one batch: Zenoh's default of 2 holds about one
+/// frame, so a sending thread delayed for a moment (a busy machine) drops frames on a healthy
+/// link. 8 batches hold about five frames, the slack a ZeroMQ subscriber gets from the server's
+/// high-water mark, and bound a stalled link's queue at 512 KiB.
 pub const TX_QUEUE_BATCHES: usize = 8;
 /// Longest a sample waits, in microseconds, for room in a full link queue before it is dropped
 /// (Zenoh's default is 1 ms).
