@@ -200,3 +200,75 @@ fn a_run_in_the_background_stops_on_sigint_and_sigterm_with_its_children() {
         println!("kinect-bench SIG{signal}: stopped in {:?}", stopped.elapsed);
     }
 }
+
+/// The Zenoh stack beside the direct one, and the fan-out, in a build with the feature.
+#[cfg(feature = "zenoh")]
+#[test]
+fn a_tiny_run_measures_the_zenoh_stack_and_the_fanout() {
+    let stacks = "zenoh-v2-medhuf";
+    let output = bench()
+        .args([
+            "--quick",
+            "--window-seconds",
+            "0.5",
+            "--stall-seconds",
+            "0.5",
+            "--capacity",
+            "3",
+            "--latency-subscribers",
+            "1",
+            "--stacks",
+            stacks,
+            "--fanout",
+            "--fanout-subscribers",
+            "1,2",
+        ])
+        .env(RUN_TAG_ENV, stacks)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for scenario in ["latency", "throughput", "capacity", "stalled"] {
+        assert!(
+            stdout.contains(&format!("| {scenario} | zenoh-v2-medhuf |")),
+            "no {scenario} row in\n{stdout}"
+        );
+    }
+    // Two fan-out rows per path, each with bytes counted.
+    let fanout: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| bridge ->"))
+        .collect();
+    assert_eq!(fanout.len(), 4, "{stdout}");
+    for row in fanout {
+        let bytes: u64 = row.split('|').nth(4).unwrap().trim().parse().unwrap();
+        assert!(bytes > 0, "{row}");
+    }
+    assert_eq!(
+        role_processes(Some(stacks)),
+        Vec::<u32>::new(),
+        "children left running"
+    );
+}
+
+/// Without the feature, asking for Zenoh fails at once with one line.
+#[cfg(not(feature = "zenoh"))]
+#[test]
+fn the_zenoh_stack_without_the_feature_fails_at_once() {
+    let started = Instant::now();
+    let output = bench()
+        .args(["--quick", "--stacks", "zenoh-v2-medhuf"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--features zenoh") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

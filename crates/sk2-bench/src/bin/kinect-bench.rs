@@ -260,6 +260,14 @@ fn orchestrate(args: &Args) -> Result<()> {
         None if args.quick => parse_stacks(QUICK_STACKS)?,
         None => parse_stacks(FULL_STACKS)?,
     };
+    // Fail now, not after minutes of other scenarios, in a build without Zenoh.
+    if cfg!(not(feature = "zenoh"))
+        && (args.fanout || chosen.iter().any(|s| matches!(s, Stack::Zenoh(_))))
+    {
+        anyhow::bail!(
+            "the Zenoh stacks and --fanout need a kinect-bench built with `--features zenoh`"
+        );
+    }
     let mut stacks = vec![Stack::Raw];
     stacks.extend(chosen.into_iter().filter(|&s| s != Stack::Raw));
     let mut inputs = vec![Input::Mock];
