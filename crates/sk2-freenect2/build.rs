@@ -16,7 +16,12 @@ mod ffi {
     const MIN_VERSION: &str = "0.2";
 
     pub(crate) fn build() {
-        for file in ["shim/sk2_freenect2_shim.cpp", "shim/sk2_freenect2_shim.h"] {
+        for file in [
+            "shim/sk2_freenect2_shim.h",
+            "shim/shim_internal.h",
+            "shim/pipelines.cpp",
+            "shim/device.cpp",
+        ] {
             println!("cargo:rerun-if-changed={file}");
         }
         println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
@@ -82,7 +87,8 @@ mod ffi {
         shim.cpp(true)
             .cpp_link_stdlib(None)
             .std("c++11")
-            .file("shim/sk2_freenect2_shim.cpp")
+            .file("shim/pipelines.cpp")
+            .file("shim/device.cpp")
             .include("shim")
             .warnings(true);
         for include in &library.include_paths {

@@ -56,6 +56,7 @@
 // foreign functions and only `device` calls them.
 #![cfg_attr(feature = "ffi", allow(unsafe_code))]
 
+pub mod calibration;
 pub mod convert;
 mod pipeline;
 mod sequence;
@@ -67,13 +68,15 @@ mod ffi;
 #[cfg(feature = "ffi")]
 mod sensor;
 
+pub use calibration::{CameraParams, ColorCameraParams, IrCameraParams};
 pub use pipeline::{ParsePipelineError, Pipeline};
 pub use sequence::{sensor_id, SequenceTracker};
 
 #[cfg(feature = "ffi")]
 pub use device::{
-    Device, Freenect2, Freenect2Error, HeldFrame, OpenOptions, DEFAULT_MAX_DEPTH_M,
-    DEFAULT_MIN_DEPTH_M, PIPELINE_PROBE_TIMEOUT,
+    ColorStream, DepthStream, Device, Freenect2, Freenect2Error, HeldColorFrame, HeldFrame,
+    OpenOptions, DEFAULT_MAX_DEPTH_M, DEFAULT_MIN_DEPTH_M, MAX_COLOR_JPEG_BYTES,
+    PIPELINE_PROBE_TIMEOUT,
 };
 #[cfg(feature = "ffi")]
 pub use sensor::{

@@ -8,7 +8,7 @@ use sk2_freenect2::Freenect2Error;
 use sk2_testkit::wait_until;
 
 use crate::{
-    assert_nothing_alive, close_all, exclusive, held_frame, open_device, standin,
+    assert_nothing_alive, close_all, exclusive, held_color_frame, held_frame, open_device, standin,
     EXPECTED_SPECIAL_PIXELS, FRAME_WAIT,
 };
 
@@ -108,19 +108,37 @@ fn a_restarted_stream_never_returns_a_frame_left_over_from_the_previous_run() {
     let first = held_frame(&mut device);
     assert_eq!(first.device_sequence(), 0);
     drop(first);
-    // Frame 1 arrives and waits, unread, in the listener; then the stream stops.
-    wait_until("a second frame", FRAME_WAIT, || {
-        standin::counts().depth_frames_made >= 2
+    let (_, mut color) = device.streams();
+    let first_color = held_color_frame(&mut color);
+    assert_eq!(first_color.device_sequence(), 0);
+    drop(first_color);
+    // Depth, IR and colour frames 1 arrive and wait, unread, in the listeners; then the streams
+    // stop.
+    wait_until("second frames", FRAME_WAIT, || {
+        let counts = standin::counts();
+        counts.depth_frames_made >= 2 && counts.color_frames_made >= 2
     });
     device.stop().unwrap();
-    assert_eq!(standin::counts().frames_live, 1, "frame 1 left unread");
+    assert_eq!(
+        standin::counts().frames_live,
+        3,
+        "depth, IR and colour frames 1 left unread"
+    );
     device.start().unwrap();
     let fresh = held_frame(&mut device);
     assert_eq!(
         fresh.device_sequence(),
         0,
-        "the leftover frame 1 was returned"
+        "the leftover depth frame 1 was returned"
     );
     drop(fresh);
+    let (_, mut color) = device.streams();
+    let fresh_color = held_color_frame(&mut color);
+    assert_eq!(
+        fresh_color.device_sequence(),
+        0,
+        "the leftover colour frame 1 was returned"
+    );
+    drop(fresh_color);
     close_all(device, freenect2);
 }

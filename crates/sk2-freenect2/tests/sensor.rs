@@ -159,16 +159,19 @@ fn start_stop_and_close_reach_libfreenect2_in_order_and_nothing_leaks() {
         standin::events(),
         [
             "context_new",
-            "open AAA cpu",
+            "open AAA cpu color=raw",
             "config 0.5 8",
             "listener_new",
             "set_listener",
-            "start_streams rgb=0 depth=1",
+            "listener_new",
+            "set_color_listener",
+            "start_streams rgb=1 depth=1",
             "stop",
-            "start_streams rgb=0 depth=1",
+            "start_streams rgb=1 depth=1",
             "stop",
             "close",
             "device_delete",
+            "listener_delete",
             "listener_delete",
             "context_delete",
         ]
@@ -202,7 +205,7 @@ fn dropping_a_running_sensor_stops_and_closes_the_device() {
     let tail: Vec<&str> = events
         .iter()
         .rev()
-        .take(5)
+        .take(6)
         .rev()
         .map(String::as_str)
         .collect();
@@ -212,6 +215,7 @@ fn dropping_a_running_sensor_stops_and_closes_the_device() {
             "stop",
             "close",
             "device_delete",
+            "listener_delete",
             "listener_delete",
             "context_delete"
         ]

@@ -11,7 +11,8 @@
 //!
 //! One module per topic: `opening` (enumerating and opening devices), `pipelines` (packet
 //! pipelines that are missing, end the process or drop every frame), `held_frames` (the device's
-//! frames lent by libfreenect2) and `sensor` (the capture thread behind `Freenect2Sensor`).
+//! frames lent by libfreenect2), `streams` (IR, colour passthrough and calibration) and `sensor`
+//! (the capture thread behind `Freenect2Sensor`).
 #![cfg(feature = "standin-tests")]
 // The stand-in's test hooks are C functions, so calling them is unsafe, as in the crate itself.
 #![allow(unsafe_code)]
@@ -20,12 +21,16 @@ mod held_frames;
 mod opening;
 mod pipelines;
 mod sensor;
+mod streams;
 
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use sk2_freenect2::{Device, Freenect2, Freenect2Sensor, HeldFrame, OpenOptions, Pipeline};
+use sk2_freenect2::{
+    ColorStream, Device, Freenect2, Freenect2Sensor, HeldColorFrame, HeldFrame, OpenOptions,
+    Pipeline,
+};
 use sk2_proto::{CapturedFrame, Sensor};
 
 /// The stand-in's test hooks (tests/fixtures/standin/include/sk2_standin_control.h).
@@ -50,6 +55,9 @@ mod standin {
         pub logger_level: i64,
         pub depth_frames_made: u64,
         pub frames_replaced: u64,
+        pub ir_frames_taken: u64,
+        pub color_frames_made: u64,
+        pub color_frames_taken: u64,
     }
 
     extern "C" {
@@ -174,6 +182,14 @@ fn open_device() -> (Freenect2, Device) {
 /// The next frame of a streaming device, within [`FRAME_WAIT`].
 fn held_frame(device: &mut Device) -> HeldFrame<'_> {
     device.wait_frame(FRAME_WAIT).unwrap().expect("a frame")
+}
+
+/// The next frame of a streaming colour stream, within [`FRAME_WAIT`].
+fn held_color_frame<'a>(stream: &'a mut ColorStream<'_>) -> HeldColorFrame<'a> {
+    stream
+        .wait_frame(FRAME_WAIT)
+        .unwrap()
+        .expect("a colour frame")
 }
 
 /// Closes the device, then the context, and checks that nothing is left alive.
