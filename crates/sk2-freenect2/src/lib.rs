@@ -56,11 +56,12 @@
 // foreign functions and only `device` calls them.
 #![cfg_attr(feature = "ffi", allow(unsafe_code))]
 
-pub mod calibration;
 pub mod convert;
 mod pipeline;
 mod sequence;
 
+#[cfg(feature = "ffi")]
+mod capture;
 #[cfg(feature = "ffi")]
 mod device;
 #[cfg(feature = "ffi")]
@@ -68,7 +69,6 @@ mod ffi;
 #[cfg(feature = "ffi")]
 mod sensor;
 
-pub use calibration::{CameraParams, ColorCameraParams, IrCameraParams};
 pub use pipeline::{ParsePipelineError, Pipeline};
 pub use sequence::{sensor_id, SequenceTracker};
 

@@ -5,12 +5,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sk2_freenect2::{OpenOptions, STOP_TIMEOUT};
-use sk2_proto::{CapturedFrame, Sensor, SensorError};
+use sk2_proto::{CapturedFrame, Sensor, SensorError, StreamSinks};
 use sk2_testkit::wait_until;
 
 use crate::{
-    assert_nothing_alive, channel_sink, exclusive, open_sensor, standin, start_streaming,
-    EXPECTED_SPECIAL_PIXELS, FRAME_WAIT,
+    assert_nothing_alive, channel_sink, color_channel_sink, exclusive, open_sensor, standin,
+    start_streaming, EXPECTED_SPECIAL_PIXELS, FRAME_WAIT,
 };
 
 #[test]
@@ -144,8 +144,22 @@ fn start_stop_and_close_reach_libfreenect2_in_order_and_nothing_leaks() {
     let _bus = exclusive();
     standin::reset("AAA", 5_000, 0);
     let mut sensor = open_sensor(&OpenOptions::default());
-    for _ in 0..2 {
-        let _frames = start_streaming(&mut sensor, 4);
+    for with_color in [false, true] {
+        let _frames = if with_color {
+            let (sink, frames) = channel_sink(4);
+            let (color_sink, _colour) = color_channel_sink(4);
+            sensor
+                .start_streams(StreamSinks {
+                    depth: sink,
+                    ir: None,
+                    color: Some(color_sink),
+                })
+                .unwrap();
+            frames.recv_timeout(FRAME_WAIT).expect("a frame");
+            frames
+        } else {
+            start_streaming(&mut sensor, 4)
+        };
         let (second_sink, _) = channel_sink(1);
         assert!(
             sensor.start(second_sink).is_err(),
@@ -165,7 +179,12 @@ fn start_stop_and_close_reach_libfreenect2_in_order_and_nothing_leaks() {
             "set_listener",
             "listener_new",
             "set_color_listener",
-            "start_streams rgb=1 depth=1",
+            // Opening the sensor reads the calibration, which libfreenect2 reads from the device
+            // only while starting.
+            "start_streams rgb=0 depth=1",
+            "stop",
+            // Depth only: the device's colour stream stays off.
+            "start_streams rgb=0 depth=1",
             "stop",
             "start_streams rgb=1 depth=1",
             "stop",
@@ -184,7 +203,7 @@ fn start_stop_and_close_reach_libfreenect2_in_order_and_nothing_leaks() {
             counts.stops,
             counts.devices_closed
         ),
-        (1, 2, 2, 1)
+        (1, 3, 3, 1)
     );
     assert_nothing_alive();
 }

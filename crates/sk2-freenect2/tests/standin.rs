@@ -11,8 +11,9 @@
 //!
 //! One module per topic: `opening` (enumerating and opening devices), `pipelines` (packet
 //! pipelines that are missing, end the process or drop every frame), `held_frames` (the device's
-//! frames lent by libfreenect2), `streams` (IR, colour passthrough and calibration) and `sensor`
-//! (the capture thread behind `Freenect2Sensor`).
+//! frames lent by libfreenect2), `streams` (IR, colour passthrough and calibration), `sensor`
+//! (the capture thread behind `Freenect2Sensor`) and `sensor_streams` (its IR and colour sinks
+//! and calibration).
 #![cfg(feature = "standin-tests")]
 // The stand-in's test hooks are C functions, so calling them is unsafe, as in the crate itself.
 #![allow(unsafe_code)]
@@ -21,6 +22,7 @@ mod held_frames;
 mod opening;
 mod pipelines;
 mod sensor;
+mod sensor_streams;
 mod streams;
 
 use std::sync::mpsc;
@@ -31,7 +33,7 @@ use sk2_freenect2::{
     ColorStream, Device, Freenect2, Freenect2Sensor, HeldColorFrame, HeldFrame, OpenOptions,
     Pipeline,
 };
-use sk2_proto::{CapturedFrame, Sensor};
+use sk2_proto::{CapturedColorFrame, CapturedFrame, CapturedIrFrame, Sensor};
 
 /// The stand-in's test hooks (tests/fixtures/standin/include/sk2_standin_control.h).
 mod standin {
@@ -214,6 +216,26 @@ fn open_sensor(options: &OpenOptions) -> Freenect2Sensor {
 fn channel_sink(capacity: usize) -> (sk2_proto::FrameSink, mpsc::Receiver<CapturedFrame>) {
     let (sender, receiver) = mpsc::sync_channel(capacity);
     let sink = Box::new(move |frame: CapturedFrame| {
+        let _ = sender.try_send(frame);
+    });
+    (sink, receiver)
+}
+
+/// A colour sink that never blocks and a receiver for its frames.
+fn color_channel_sink(
+    capacity: usize,
+) -> (sk2_proto::ColorSink, mpsc::Receiver<CapturedColorFrame>) {
+    let (sender, receiver) = mpsc::sync_channel(capacity);
+    let sink = Box::new(move |frame: CapturedColorFrame| {
+        let _ = sender.try_send(frame);
+    });
+    (sink, receiver)
+}
+
+/// An IR sink that never blocks and a receiver for its frames.
+fn ir_channel_sink(capacity: usize) -> (sk2_proto::IrSink, mpsc::Receiver<CapturedIrFrame>) {
+    let (sender, receiver) = mpsc::sync_channel(capacity);
+    let sink = Box::new(move |frame: CapturedIrFrame| {
         let _ = sender.try_send(frame);
     });
     (sink, receiver)

@@ -254,6 +254,7 @@ impl Freenect2 {
             pipeline: options.pipeline,
             color: options.color,
             streaming: false,
+            color_streaming: false,
             context: Arc::clone(&self.context),
         })
     }

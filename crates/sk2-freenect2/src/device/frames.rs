@@ -61,6 +61,19 @@ impl HeldFrame<'_> {
         unsafe { float_bytes(&self.depth) }
     }
 
+    /// The IR frame's own device frame counter. Usually the depth frame's; one more when the
+    /// next packet's IR frame replaced this one's in libfreenect2's listener between the
+    /// depth frame's arrival and the wait (its `SyncMultiFrameListener` keeps the newest frame
+    /// of each type, and a packet's IR frame is delivered just before its depth frame).
+    pub fn ir_device_sequence(&self) -> u32 {
+        self.ir.sequence
+    }
+
+    /// The IR frame's own device timestamp (see [`HeldFrame::ir_device_sequence`]).
+    pub fn ir_device_timestamp(&self) -> u32 {
+        self.ir.timestamp
+    }
+
     /// `(width, height)` of the IR frame (512 x 424 for a Kinect v2).
     pub fn ir_shape(&self) -> (usize, usize) {
         (self.ir.width, self.ir.height)

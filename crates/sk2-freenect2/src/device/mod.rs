@@ -23,7 +23,8 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::calibration::{CameraParams, ColorCameraParams, IrCameraParams};
+use sk2_proto::{Calibration, ColorCameraParams, IrCameraParams};
+
 use crate::ffi;
 use crate::pipeline::Pipeline;
 
@@ -43,6 +44,8 @@ pub struct Device {
     pipeline: Pipeline,
     color: bool,
     streaming: bool,
+    /// Whether the colour stream runs (only while `streaming`).
+    color_streaming: bool,
     // Declared last and dropped after `Drop::drop` closed the device: keeps the context alive.
     context: Arc<Context>,
 }
@@ -63,7 +66,7 @@ impl Device {
         self.pipeline
     }
 
-    /// Whether [`Device::start`] starts the colour stream too ([`OpenOptions::color`]).
+    /// Whether the device was opened with colour ([`OpenOptions::color`]).
     pub fn has_color(&self) -> bool {
         self.color
     }
@@ -76,18 +79,26 @@ impl Device {
     /// Starts depth and IR, and colour if the device was opened with [`OpenOptions::color`].
     /// Starting a streaming device does nothing.
     pub fn start(&mut self) -> Result<(), Freenect2Error> {
+        self.start_streams(self.color)
+    }
+
+    /// Starts depth and IR, and colour if `color` and the device was opened with colour.
+    /// Starting a streaming device does nothing.
+    pub fn start_streams(&mut self, color: bool) -> Result<(), Freenect2Error> {
         if self.streaming {
             return Ok(());
         }
+        let color = color && self.color;
         let status = {
             let _calls = self.context.lock();
             // SAFETY: `raw` is a live device handle owned by `self`; the context lock is held.
-            unsafe { ffi::sk2f2_start(self.raw.as_ptr(), i32::from(self.color)) }
+            unsafe { ffi::sk2f2_start(self.raw.as_ptr(), i32::from(color)) }
         };
         match status {
             ffi::OK => {
                 self.streaming = true;
-                tracing::debug!(serial = %self.serial, color = self.color, "streams started");
+                self.color_streaming = color;
+                tracing::debug!(serial = %self.serial, color, "streams started");
                 Ok(())
             }
             ffi::ERR_START => Err(Freenect2Error::StartFailed {
@@ -99,7 +110,7 @@ impl Device {
 
     /// The factory calibration the device reported when it was last started; `None` before
     /// the first start (libfreenect2 reads it from the device while starting).
-    pub fn camera_params(&self) -> Option<CameraParams> {
+    pub fn camera_params(&self) -> Option<Calibration> {
         let mut ir = ffi::RawIrParams::default();
         let mut color = ffi::RawColorParams::default();
         // SAFETY: `raw` is a live device handle; `ir` and `color` are valid places to write.
@@ -109,7 +120,11 @@ impl Device {
         if status != ffi::OK {
             return None;
         }
-        Some(CameraParams {
+        let [mx_x3y0, mx_x0y3, mx_x2y1, mx_x1y2, mx_x2y0, mx_x0y2, mx_x1y1, mx_x1y0, mx_x0y1, mx_x0y0] =
+            color.mx;
+        let [my_x3y0, my_x0y3, my_x2y1, my_x1y2, my_x2y0, my_x0y2, my_x1y1, my_x1y0, my_x0y1, my_x0y0] =
+            color.my;
+        Some(Calibration {
             ir: IrCameraParams {
                 fx: ir.fx,
                 fy: ir.fy,
@@ -128,8 +143,26 @@ impl Device {
                 cy: color.cy,
                 shift_d: color.shift_d,
                 shift_m: color.shift_m,
-                mx: color.mx,
-                my: color.my,
+                mx_x3y0,
+                mx_x0y3,
+                mx_x2y1,
+                mx_x1y2,
+                mx_x2y0,
+                mx_x0y2,
+                mx_x1y1,
+                mx_x1y0,
+                mx_x0y1,
+                mx_x0y0,
+                my_x3y0,
+                my_x0y3,
+                my_x2y1,
+                my_x1y2,
+                my_x2y0,
+                my_x0y2,
+                my_x1y1,
+                my_x1y0,
+                my_x0y1,
+                my_x0y0,
             },
         })
     }
@@ -161,7 +194,7 @@ impl Device {
             ColorStream {
                 raw: self.raw,
                 serial: &self.serial,
-                streaming: self.streaming && self.color,
+                streaming: self.streaming && self.color_streaming,
                 _device: PhantomData,
             },
         )
@@ -173,6 +206,7 @@ impl Device {
             return Ok(());
         }
         self.streaming = false;
+        self.color_streaming = false;
         let _calls = self.context.lock();
         // SAFETY: `raw` is a live device handle owned by `self`; the context lock is held; no
         // frame is held (that would borrow `self`).
@@ -240,7 +274,7 @@ unsafe impl Send for ColorStream<'_> {}
 impl ColorStream<'_> {
     /// Waits up to `timeout` for the next colour frame, the device's JPEG; `Ok(None)` on
     /// timeout. Like [`Device::wait_frame`], the newest frame wins while one is held. An error
-    /// if the device was opened without colour.
+    /// if the colour stream is not running (opened or started without colour).
     pub fn wait_frame(
         &mut self,
         timeout: Duration,
