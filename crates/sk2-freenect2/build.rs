@@ -99,6 +99,17 @@ mod ffi {
         for path in &library.link_paths {
             println!("cargo:rustc-link-search=native={}", path.display());
         }
+        // Rebuild (and relink) when the library or its headers change, e.g. the test stand-in
+        // rebuilt in place; cargo does not watch files outside the package by itself.
+        for dir in &library.include_paths {
+            watch_dir(&dir.join("libfreenect2"));
+        }
+        for dir in &library.link_paths {
+            let archive = dir.join("libfreenect2.a");
+            if archive.is_file() {
+                println!("cargo:rerun-if-changed={}", archive.display());
+            }
+        }
         // A libfreenect2 installed in its own prefix is not on the dynamic loader's path: record
         // its directory as a run path (RUNPATH; LD_LIBRARY_PATH still overrides it) so that the
         // programs run as built. `rustc-link-arg` only reaches this package's own tests and
@@ -121,6 +132,16 @@ mod ffi {
             println!("cargo:rustc-link-lib={lib}");
         }
         println!("cargo:rustc-link-lib=stdc++");
+    }
+
+    /// Asks cargo to rerun the build script when a file directly in `dir` changes.
+    fn watch_dir(dir: &std::path::Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            println!("cargo:rerun-if-changed={}", entry.path().display());
+        }
     }
 
     /// Whether `dir` holds a shared libfreenect2 (`libfreenect2.so`, `.so.0.2`, ...).

@@ -24,7 +24,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// libfreenect2 built without C++11 threading (whose waits ignore their timeout) that delivers
 /// no more frames (a Kinect unplugged while streaming) keeps it longer. Then `stop` gives up,
 /// leaves the thread and the device behind (closed if frames ever resume) and returns, so that a
-/// server can still shut down.
+/// server can still shut down. [`Freenect2Sensor::set_stop_timeout`] changes it per sensor.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long [`Sensor::start`] waits for the first depth frame before it gives up with an error.
@@ -82,6 +82,7 @@ pub struct Freenect2Sensor {
     streams: Streams,
     calibration: Option<Calibration>,
     first_frame_timeout: Duration,
+    stop_timeout: Duration,
     /// The device while stopped; the capture thread owns it while running.
     device: Option<Device>,
     running: Option<Running>,
@@ -123,6 +124,7 @@ impl Freenect2Sensor {
             streams,
             calibration,
             first_frame_timeout: FIRST_FRAME_TIMEOUT,
+            stop_timeout: STOP_TIMEOUT,
             device: Some(device),
             running: None,
             counters: Arc::default(),
@@ -138,6 +140,12 @@ impl Freenect2Sensor {
     /// [`FIRST_FRAME_TIMEOUT`]).
     pub fn set_first_frame_timeout(&mut self, timeout: Duration) {
         self.first_frame_timeout = timeout;
+    }
+
+    /// Sets how long [`Sensor::stop`] waits for the capture threads before it leaves them
+    /// behind (default [`STOP_TIMEOUT`]).
+    pub fn set_stop_timeout(&mut self, timeout: Duration) {
+        self.stop_timeout = timeout;
     }
 
     /// Counters since the sensor was made.
@@ -250,7 +258,7 @@ impl Sensor for Freenect2Sensor {
             return;
         };
         running.stop.store(true, Ordering::Relaxed);
-        match running.returned.recv_timeout(STOP_TIMEOUT) {
+        match running.returned.recv_timeout(self.stop_timeout) {
             Ok(device) => {
                 // The thread has nothing left to do but exit.
                 let _ = running.thread.join();
@@ -266,7 +274,7 @@ impl Sensor for Freenect2Sensor {
                 drop(running.thread);
                 tracing::warn!(
                     serial = %self.serial,
-                    timeout = ?STOP_TIMEOUT,
+                    timeout = ?self.stop_timeout,
                     "libfreenect2 did not return from waiting for a frame; leaving the device behind \
                      (build libfreenect2 with -DENABLE_CXX11=ON, docs/freenect2.md)"
                 );

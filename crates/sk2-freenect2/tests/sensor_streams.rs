@@ -8,6 +8,8 @@ use sk2_freenect2::OpenOptions;
 use sk2_proto::{Sensor, StreamSinks, Streams};
 
 use crate::streams::{expected_params, expected_rgb, EXPECTED_SPECIAL_IR};
+use sk2_testkit::wait_until;
+
 use crate::{
     assert_nothing_alive, channel_sink, color_channel_sink, exclusive, ir_channel_sink,
     open_sensor, standin, FRAME_WAIT,
@@ -151,6 +153,48 @@ fn without_ir_and_colour_sinks_only_depth_is_delivered_and_colour_stays_off() {
     assert!(stats.frames >= 5);
     assert_eq!((stats.ir_frames, stats.color_frames), (0, 0), "{stats:?}");
     assert_eq!(standin::counts().color_frames_made, 0);
+    drop(sensor);
+    assert_nothing_alive();
+}
+
+#[test]
+fn corrupt_colour_frames_are_skipped_and_counted_while_depth_flows() {
+    let _bus = exclusive();
+    standin::reset("AAA", 5_000, 0);
+    let mut sensor = open_sensor(&OpenOptions::default());
+    standin::set_color_corrupt(standin::CorruptColor::NoSoi);
+    let (depth_sink, depth) = channel_sink(64);
+    let (color_sink, color) = color_channel_sink(64);
+    sensor
+        .start_streams(StreamSinks {
+            depth: depth_sink,
+            ir: None,
+            color: Some(color_sink),
+        })
+        .unwrap();
+    for corrupt in [
+        standin::CorruptColor::NoSoi,
+        standin::CorruptColor::Truncated,
+    ] {
+        standin::set_color_corrupt(corrupt);
+        let errors = sensor.stats().errors;
+        wait_until("corrupt colour frames to be counted", FRAME_WAIT, || {
+            sensor.stats().errors >= errors + 3
+        });
+        for _ in 0..3 {
+            depth
+                .recv_timeout(FRAME_WAIT)
+                .expect("depth flows beside corrupt colour");
+        }
+    }
+    assert!(
+        color.try_recv().is_err(),
+        "a corrupt colour frame reached the sink"
+    );
+    standin::set_color_corrupt(standin::CorruptColor::No);
+    let frame = color.recv_timeout(FRAME_WAIT).expect("colour resumes");
+    assert_eq!((frame.jpeg.width(), frame.jpeg.height()), (1920, 1080));
+    sensor.stop();
     drop(sensor);
     assert_nothing_alive();
 }

@@ -72,6 +72,7 @@ mod standin {
         fn sk2_standin_set_depth_size(width: usize, height: usize);
         fn sk2_standin_set_stalled(stalled: i32);
         fn sk2_standin_set_gpu(opengl_exits: i32, no_gpu: i32);
+        fn sk2_standin_set_color_corrupt(mode: i32);
         fn sk2_standin_stuck_waits() -> u32;
         fn sk2_standin_events(buf: *mut c_char, len: usize) -> usize;
     }
@@ -101,6 +102,22 @@ mod standin {
     pub fn set_gpu(opengl_exits: bool, no_gpu: bool) {
         // SAFETY: plain values; no preconditions.
         unsafe { sk2_standin_set_gpu(i32::from(opengl_exits), i32::from(no_gpu)) }
+    }
+
+    /// How the stand-in's colour JPEGs are corrupted from now on.
+    #[derive(Debug, Clone, Copy)]
+    pub enum CorruptColor {
+        /// Intact.
+        No = 0,
+        /// No SOI marker: not a JPEG at all.
+        NoSoi = 1,
+        /// An SOI marker and a segment cut short: no frame header to read.
+        Truncated = 2,
+    }
+
+    pub fn set_color_corrupt(mode: CorruptColor) {
+        // SAFETY: a plain value; no preconditions.
+        unsafe { sk2_standin_set_color_corrupt(mode as i32) }
     }
 
     /// How many waits ignored their timeout and blocked (while stalled).
@@ -205,10 +222,17 @@ fn close_all(device: Device, freenect2: Freenect2) {
 /// frame: valgrind on a loaded machine can take longer than the default 5 s.
 const PATIENT_FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Opens a sensor whose start waits patiently for the first frame.
+/// How long tests that are not about stop's bound let a stop wait for the capture threads:
+/// under valgrind, whose threads take turns on one core, the fake driver's threads can keep the
+/// capture threads waiting for longer than the default 2 s.
+const PATIENT_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Opens a sensor whose start waits patiently for the first frame, and whose stop waits
+/// patiently for its capture threads.
 fn open_sensor(options: &OpenOptions) -> Freenect2Sensor {
     let mut sensor = Freenect2Sensor::open(options).unwrap();
     sensor.set_first_frame_timeout(PATIENT_FIRST_FRAME_TIMEOUT);
+    sensor.set_stop_timeout(PATIENT_STOP_TIMEOUT);
     sensor
 }
 
