@@ -73,6 +73,7 @@ mod standin {
         fn sk2_standin_set_stalled(stalled: i32);
         fn sk2_standin_set_gpu(opengl_exits: i32, no_gpu: i32);
         fn sk2_standin_set_color_corrupt(mode: i32);
+        fn sk2_standin_color_jpeg(sequence: u32, buf: *mut u8, len: usize) -> usize;
         fn sk2_standin_stuck_waits() -> u32;
         fn sk2_standin_events(buf: *mut c_char, len: usize) -> usize;
     }
@@ -118,6 +119,16 @@ mod standin {
     pub fn set_color_corrupt(mode: CorruptColor) {
         // SAFETY: a plain value; no preconditions.
         unsafe { sk2_standin_set_color_corrupt(mode as i32) }
+    }
+
+    /// The JPEG a fake device sends as colour frame `sequence`.
+    pub fn color_jpeg(sequence: u32) -> Vec<u8> {
+        let mut jpeg = vec![0; 1 << 20];
+        // SAFETY: `jpeg` is writable for its length; the stand-in writes at most that many bytes.
+        let len = unsafe { sk2_standin_color_jpeg(sequence, jpeg.as_mut_ptr(), jpeg.len()) };
+        assert!(len <= jpeg.len(), "colour JPEG larger than the test buffer");
+        jpeg.truncate(len);
+        jpeg
     }
 
     /// How many waits ignored their timeout and blocked (while stalled).
