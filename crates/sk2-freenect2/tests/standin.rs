@@ -70,6 +70,7 @@ mod standin {
         );
         fn sk2_standin_counts(out: *mut Counts);
         fn sk2_standin_set_depth_size(width: usize, height: usize);
+        fn sk2_standin_set_first_sequence(first_sequence: u32);
         fn sk2_standin_set_stalled(stalled: i32);
         fn sk2_standin_set_gpu(opengl_exits: i32, no_gpu: i32);
         fn sk2_standin_set_color_corrupt(mode: i32);
@@ -83,6 +84,12 @@ mod standin {
         let serials = CString::new(serials_csv).expect("test serials have no NUL");
         // SAFETY: `serials` is a NUL-terminated string alive for the call.
         unsafe { sk2_standin_reset(serials.as_ptr(), frame_interval_us, first_sequence) }
+    }
+
+    /// The device frame number of the first frames of devices started from now on.
+    pub fn set_first_sequence(first_sequence: u32) {
+        // SAFETY: a plain value; no preconditions.
+        unsafe { sk2_standin_set_first_sequence(first_sequence) }
     }
 
     /// The size of the depth frames of devices started from now on (until the next reset).
