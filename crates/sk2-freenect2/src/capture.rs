@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use sk2_proto::sensor::unix_time_ns;
 use sk2_proto::{
     CapturedColorFrame, CapturedFrame, CapturedIrFrame, ColorSink, FrameSink, IrFrame, IrSink,
-    JpegImage,
+    JpegImage, StreamDemand,
 };
 
 use crate::device::{ColorStream, DepthStream, Device, HeldFrame};
@@ -70,6 +70,18 @@ pub(crate) struct Run<'a> {
     pub(crate) stop: &'a AtomicBool,
     pub(crate) counters: &'a Counters,
     pub(crate) first_frame: mpsc::SyncSender<()>,
+    /// Whether IR and colour are wanted now; `None`: always.
+    pub(crate) demand: Option<StreamDemand>,
+}
+
+impl Run<'_> {
+    fn ir_wanted(&self) -> bool {
+        self.demand.as_ref().map_or(true, StreamDemand::ir)
+    }
+
+    fn color_wanted(&self) -> bool {
+        self.demand.as_ref().map_or(true, StreamDemand::color)
+    }
 }
 
 /// Runs the streams of one start until `run.stop`: depth and IR on this thread, colour (when
@@ -129,7 +141,7 @@ fn capture_depth(
                 let (sequence, device_timestamp) =
                     losses.number(frame.device_sequence(), frame.device_timestamp());
                 let ir = match &ir_sink {
-                    Some(_) => ir_frame(
+                    Some(_) if run.ir_wanted() => ir_frame(
                         &frame,
                         sequence,
                         device_timestamp,
@@ -138,7 +150,7 @@ fn capture_depth(
                         serial,
                         counters,
                     ),
-                    None => None,
+                    _ => None,
                 };
                 let depth = frame.to_depth_frame();
                 // `frame` is dropped here: libfreenect2 gets its buffers back before the sinks run.
@@ -236,6 +248,14 @@ fn capture_color(mut stream: ColorStream<'_>, mut sink: ColorSink, run: &Run<'_>
                 let capture_time_ns = unix_time_ns();
                 let (sequence, device_timestamp) =
                     losses.number(frame.device_sequence(), frame.device_timestamp());
+                if !run.color_wanted() {
+                    // Nobody watches colour: give the buffer back at once, without the copy.
+                    // Numbered and accounted, so that skipped frames are not counted as lost
+                    // and the sequence keeps counting the device's frames.
+                    drop(frame);
+                    losses.delivered(&counters.lost_color_frames);
+                    continue;
+                }
                 let jpeg = JpegImage::new(frame.jpeg().to_vec());
                 // `frame` is dropped here: libfreenect2 gets its buffer back before the sink runs.
                 drop(frame);

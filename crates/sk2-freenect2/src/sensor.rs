@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sk2_proto::{Calibration, FrameSink, Sensor, SensorError, StreamSinks, Streams};
+use sk2_proto::{Calibration, FrameSink, Sensor, SensorError, StreamDemand, StreamSinks, Streams};
 
 use crate::capture::{capture, Counters, Run};
 use crate::device::{Device, Freenect2, Freenect2Error, OpenOptions};
@@ -83,6 +83,8 @@ pub struct Freenect2Sensor {
     calibration: Option<Calibration>,
     first_frame_timeout: Duration,
     stop_timeout: Duration,
+    /// Whether IR and colour are wanted (from the server); `None`: always.
+    demand: Option<StreamDemand>,
     /// The device while stopped; the capture thread owns it while running.
     device: Option<Device>,
     running: Option<Running>,
@@ -125,6 +127,7 @@ impl Freenect2Sensor {
             calibration,
             first_frame_timeout: FIRST_FRAME_TIMEOUT,
             stop_timeout: STOP_TIMEOUT,
+            demand: None,
             device: Some(device),
             running: None,
             counters: Arc::default(),
@@ -181,6 +184,14 @@ impl Sensor for Freenect2Sensor {
         self.calibration
     }
 
+    /// While IR is not wanted, its conversion is skipped; while colour is not wanted, each JPEG
+    /// is given back to libfreenect2 without being copied (the device's colour stream keeps
+    /// running: libfreenect2 cannot start it alone while depth runs). Frames skipped so are not
+    /// counted as lost, and the colour sequence keeps counting the device's frames.
+    fn set_demand(&mut self, demand: StreamDemand) {
+        self.demand = Some(demand);
+    }
+
     fn start(&mut self, sink: FrameSink) -> Result<(), SensorError> {
         self.start_streams(StreamSinks::depth_only(sink))
     }
@@ -199,6 +210,7 @@ impl Sensor for Freenect2Sensor {
             ))
         })?;
         let color_sink = sinks.color.filter(|_| self.streams.color());
+        let demand = self.demand.clone();
         if let Err(error) = device.start_streams(color_sink.is_some()) {
             self.device = Some(device);
             return Err(SensorError::Unavailable(error.to_string()));
@@ -217,6 +229,7 @@ impl Sensor for Freenect2Sensor {
                         stop: &stop,
                         counters: &counters,
                         first_frame: first_frame_tx,
+                        demand,
                     };
                     let device = capture(device, sinks.depth, sinks.ir, color_sink, run);
                     // If stop() gave up waiting, nobody takes it: dropping it closes the device.

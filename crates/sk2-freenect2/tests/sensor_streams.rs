@@ -5,7 +5,7 @@
 use std::sync::mpsc;
 
 use sk2_freenect2::OpenOptions;
-use sk2_proto::{Sensor, StreamSinks, Streams};
+use sk2_proto::{Sensor, StreamDemand, StreamSinks, Streams};
 
 use crate::streams::{expected_params, EXPECTED_SPECIAL_IR};
 use sk2_testkit::wait_until;
@@ -192,6 +192,57 @@ fn corrupt_colour_frames_are_skipped_and_counted_while_depth_flows() {
     let frame = color.recv_timeout(FRAME_WAIT).expect("colour resumes");
     assert_eq!((frame.jpeg.width(), frame.jpeg.height()), (1920, 1080));
     sensor.stop();
+    drop(sensor);
+    assert_nothing_alive();
+}
+
+#[test]
+fn streams_nobody_wants_are_skipped_without_counting_losses() {
+    let _bus = exclusive();
+    standin::reset("AAA", 20_000, 0);
+    let mut sensor = open_sensor(&OpenOptions::default());
+    let demand = StreamDemand::default(); // nothing wanted yet
+    sensor.set_demand(demand.clone());
+    let (depth_sink, depth) = channel_sink(64);
+    let (ir_sink, ir) = ir_channel_sink(64);
+    let (color_sink, color) = color_channel_sink(64);
+    sensor
+        .start_streams(StreamSinks {
+            depth: depth_sink,
+            ir: Some(ir_sink),
+            color: Some(color_sink),
+        })
+        .unwrap();
+    let made_before = standin::counts().color_frames_made;
+    wait_until("colour frames to be made", FRAME_WAIT, || {
+        standin::counts().color_frames_made >= made_before + 5
+    });
+    for _ in 0..5 {
+        depth
+            .recv_timeout(FRAME_WAIT)
+            .expect("depth is always wanted");
+    }
+    assert!(ir.try_recv().is_err(), "IR nobody wants was delivered");
+    assert!(
+        color.try_recv().is_err(),
+        "colour nobody wants was delivered"
+    );
+
+    demand.set_ir(true);
+    demand.set_color(true);
+    let first_ir = ir.recv_timeout(FRAME_WAIT).expect("IR once wanted");
+    let first_color = color.recv_timeout(FRAME_WAIT).expect("colour once wanted");
+    // The colour sequence kept counting the device's frames while they were skipped.
+    assert!(first_color.sequence >= 5, "{}", first_color.sequence);
+    assert!(first_ir.sequence >= 5, "{}", first_ir.sequence);
+    sensor.stop();
+    let stats = sensor.stats();
+    // Had the skipped frames counted as lost, there would be at least as many losses as frames
+    // before the first one delivered.
+    assert!(
+        stats.lost_color_frames < first_color.sequence,
+        "skipped is not lost: {stats:?}"
+    );
     drop(sensor);
     assert_nothing_alive();
 }
