@@ -16,10 +16,12 @@
 
 use pyo3::prelude::*;
 
+mod blocking;
 mod client;
 mod codecs;
 mod discovery;
 mod errors;
+mod subscription;
 
 /// Longest time a blocking call waits with the GIL released before it checks for signals
 /// (Ctrl-C): short enough to interrupt within 100 ms, long enough to cost nothing.
@@ -30,7 +32,9 @@ pub(crate) const WAIT_SLICE: std::time::Duration = std::time::Duration::from_mil
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     codecs::register(m)?;
+    m.add_class::<blocking::Closeable>()?;
     client::register(m)?;
+    subscription::register(m)?;
     discovery::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
