@@ -5,8 +5,8 @@
 //! ([`sk2_client`]), receiving and decoding depth frames (a [`sk2_client::Subscription`]'s own
 //! thread), and the codecs ([`sk2_proto`]). This crate only converts between Rust and Python:
 //!
-//! * every blocking wait releases the GIL and wakes every [`WAIT_SLICE`] to run Python's signal
-//!   handlers, so Ctrl-C interrupts it;
+//! * every blocking wait releases the GIL and wakes every `WAIT_SLICE` (50 ms) to run Python's
+//!   signal handlers, so Ctrl-C interrupts it;
 //! * decoded frames become numpy arrays without a copy (the decoder's `Vec<u16>` becomes the
 //!   array's memory);
 //! * errors become a small exception hierarchy (`Sk2Error` and its subclasses) carrying the Rust
