@@ -124,7 +124,9 @@ fn three_hundred_recorded_frames_replay_with_identical_pixels_and_sequence_numbe
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mock.mcap");
     {
-        let server = Server::start(&[]);
+        // 120 fps: the 300 frames take 2.5 s to record instead of 10 s at the mock's default 30;
+        // the mock's frames depend on their sequence number only, not on the rate.
+        let server = Server::start(&["--fps", "120"]);
         let output = record(&server.control, &file, &["--frames", "300"]);
         assert!(output.status.success(), "{output:?}");
     }
@@ -147,11 +149,15 @@ fn three_hundred_recorded_frames_replay_with_identical_pixels_and_sequence_numbe
 
     // Replayed, a client sees the recorded frames: same sequence numbers (gaps included), same
     // capture times, same pixels, and byte for byte the same messages (same codec).
+    // At half the recorded pace (60 fps, 5 s): the client, which subscribes after the replay has
+    // begun, misses no more of its start than it would at 30 fps.
     let server = Server::start(&[
         "--source",
         "replay",
         "--replay-file",
         file.to_str().unwrap(),
+        "--rate",
+        "0.5",
     ]);
     let client = Client::connect_blocking(&server.control, ClientConfig::default(), WAIT).unwrap();
     let device = client.me().unwrap().devices[0].id.clone();
@@ -160,9 +166,15 @@ fn three_hundred_recorded_frames_replay_with_identical_pixels_and_sequence_numbe
         recorded[0].channel.device_id.as_deref()
     );
     let subscription = client.subscribe_raw(&device).unwrap();
+    // Until the last recorded frame, or (were it lost) until the replay has been silent for 3 s.
+    let last = *by_sequence.keys().next_back().unwrap();
     let mut received = Vec::new();
     while let Some(message) = subscription.recv_timeout(Duration::from_secs(3)) {
+        let sequence = message.header.sequence;
         received.push(message);
+        if sequence == last {
+            break;
+        }
     }
     for message in &received {
         let (header, bytes) = &by_sequence[&message.header.sequence];
