@@ -2,7 +2,7 @@
 //! recorded pace, keeping its sequence numbers, gaps and timestamps.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -318,16 +318,45 @@ fn play_pass(
             .saturating_add(time_offset_ns);
         let start = *start.get_or_insert_with(Instant::now);
         let due = start + Duration::from_secs_f64(since_first_ns as f64 / 1e9 / playback.rate);
-        let wait = due.saturating_duration_since(Instant::now());
-        if matches!(
-            stopped.recv_timeout(wait),
-            Err(RecvTimeoutError::Disconnected)
-        ) {
+        if !wait_until(due, stopped) {
             return false;
         }
         frame.sequence = frame.sequence.saturating_add(sequence_offset);
         frame.capture_time_ns = frame.capture_time_ns.saturating_add(time_offset_ns);
         sink(frame);
+    }
+    true
+}
+
+/// How long before a frame is due the replay stops sleeping and yields instead. A thread that
+/// sleeps wakes late by the scheduler's latency, often 0.1 to 2 ms; from this margin on the
+/// thread stays runnable and gives way to others until the due time, for a cost of at most this
+/// long of yielding per frame (measured in docs/recording.md).
+const SPIN_MARGIN: Duration = Duration::from_millis(2);
+
+/// Waits until `due`: sleeps on `stopped` until [`SPIN_MARGIN`] before it, then yields until it
+/// has passed. Returns `false` as soon as `stopped` is disconnected (the player was dropped),
+/// also when `due` has passed already: a replay running behind must still stop.
+fn wait_until(due: Instant, stopped: &mpsc::Receiver<()>) -> bool {
+    let sleep = due
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(SPIN_MARGIN);
+    let dropped = if sleep.is_zero() {
+        matches!(stopped.try_recv(), Err(TryRecvError::Disconnected))
+    } else {
+        matches!(
+            stopped.recv_timeout(sleep),
+            Err(RecvTimeoutError::Disconnected)
+        )
+    };
+    if dropped {
+        return false;
+    }
+    while Instant::now() < due {
+        if matches!(stopped.try_recv(), Err(TryRecvError::Disconnected)) {
+            return false;
+        }
+        std::thread::yield_now();
     }
     true
 }
@@ -421,6 +450,35 @@ mod tests {
             assert_eq!(frame.capture_time_ns, recorded.capture_time_ns);
             assert_eq!(frame.device_timestamp, recorded.device_timestamp);
             assert_eq!(frame.depth, recorded.depth);
+        }
+    }
+
+    #[test]
+    fn the_wait_for_a_frame_never_ends_before_it_is_due() {
+        let (_running, stopped) = mpsc::channel::<()>();
+        // Inside the margin, at its edge, beyond it, and already past.
+        for ahead_us in [0, 500, 2_000, 2_500, 6_000] {
+            let due = Instant::now() + Duration::from_micros(ahead_us);
+            assert!(wait_until(due, &stopped));
+            assert!(
+                Instant::now() >= due,
+                "returned before a frame due in {ahead_us} us"
+            );
+        }
+        let past = Instant::now();
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(wait_until(past, &stopped));
+    }
+
+    #[test]
+    fn the_wait_for_a_frame_ends_when_the_player_is_dropped() {
+        let (running, stopped) = mpsc::channel::<()>();
+        drop(running);
+        // While sleeping, while yielding, and behind time (due already).
+        for ahead in [Duration::from_secs(60), SPIN_MARGIN / 2, Duration::ZERO] {
+            let asked = Instant::now();
+            assert!(!wait_until(asked + ahead, &stopped));
+            assert!(asked.elapsed() < Duration::from_secs(30));
         }
     }
 
