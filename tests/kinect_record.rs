@@ -124,8 +124,6 @@ fn three_hundred_recorded_frames_replay_with_identical_pixels_and_sequence_numbe
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mock.mcap");
     {
-        // At the mock's 30 fps. Recorded at 120 fps and replayed at 30 or 60 fps, the replaying
-        // server dropped 10 to 25 % of the frames at a load of 17 on 2 cores.
         let server = Server::start(&[]);
         let output = record(&server.control, &file, &["--frames", "300"]);
         assert!(output.status.success(), "{output:?}");
@@ -162,15 +160,9 @@ fn three_hundred_recorded_frames_replay_with_identical_pixels_and_sequence_numbe
         recorded[0].channel.device_id.as_deref()
     );
     let subscription = client.subscribe_raw(&device).unwrap();
-    // Until the last recorded frame, or (were it lost) until the replay has been silent for 3 s.
-    let last = *by_sequence.keys().next_back().unwrap();
     let mut received = Vec::new();
     while let Some(message) = subscription.recv_timeout(Duration::from_secs(3)) {
-        let sequence = message.header.sequence;
         received.push(message);
-        if sequence == last {
-            break;
-        }
     }
     for message in &received {
         let (header, bytes) = &by_sequence[&message.header.sequence];
