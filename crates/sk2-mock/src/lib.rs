@@ -27,6 +27,7 @@
 
 mod capture;
 mod mock;
+mod pacing;
 mod recording;
 mod replay;
 

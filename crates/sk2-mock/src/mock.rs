@@ -27,7 +27,8 @@ pub enum MockMode {
     #[default]
     Plain,
     /// A room with a swinging ball, noise growing with distance, holes of `0`, and a far doorway
-    /// up to [`REALISTIC_MAX_DEPTH_MM`]: values at and above 4096 mm, which the sk2 format loses.
+    /// up to `REALISTIC_MAX_DEPTH_MM` (8000 mm): values at and above 4096 mm, which the sk2
+    /// format loses.
     Realistic,
 }
 
