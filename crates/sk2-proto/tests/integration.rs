@@ -8,3 +8,4 @@ mod depth_v2_properties;
 mod sk2_golden;
 mod sk2_properties;
 mod sk2_reuse;
+mod streams_golden;
