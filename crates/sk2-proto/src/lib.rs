@@ -11,6 +11,7 @@
 //!   then an exact payload; [`codec`] holds its lossless codecs (RVL, ...).
 //! * [`frame`]: [`DepthFrame`], a row-major image of `u16` millimetres, convertible to
 //!   [`ndarray::Array2`] without copying.
+//! * [`curve`]: CurveZMQ keys as Z85 text and key files (opt-in encryption, `docs/security.md`).
 //! * [`discovery`]: the mDNS service type and TXT keys that servers announce and clients browse.
 //! * [`id`]: random 128-bit hex ids (sensor ids, default server names).
 //! * [`sensor`]: the contract between a depth source (mock, replay, Kinect v2) and the server.
@@ -32,6 +33,7 @@
 
 pub mod codec;
 pub mod control;
+pub mod curve;
 pub mod depth_v2;
 pub mod discovery;
 pub mod frame;
