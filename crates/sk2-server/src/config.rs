@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use sk2_proto::depth_v2::Codec;
 
+use crate::security::Curve;
+
 /// Default `SNDHWM` of depth PUB sockets, in messages per subscriber.
 ///
 /// libzmq's default of 1000 would let a slow subscriber hold hundreds of megabytes of frames
@@ -98,6 +100,10 @@ pub struct Config {
     /// [`DEFAULT_MAX_PEERS_PER_ADDRESS`]. A connection past it evicts that address's longest-idle
     /// peer, or is closed at once if none has been idle for a second (counted with the refusals).
     pub max_peers_per_address: usize,
+    /// CurveZMQ on every socket (docs/security.md); `None`: open, as the original, and
+    /// byte-compatible with its clients. A secure server cannot be reached by the original
+    /// clients, nor by any client that lacks its public key.
+    pub curve: Option<Curve>,
 }
 
 impl Default for Config {
@@ -119,6 +125,7 @@ impl Default for Config {
             max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
             max_control_peers: DEFAULT_MAX_CONTROL_PEERS,
             max_peers_per_address: DEFAULT_MAX_PEERS_PER_ADDRESS,
+            curve: None,
         }
     }
 }
@@ -234,6 +241,12 @@ impl Config {
     /// Sets [`Config::max_peers_per_address`].
     pub fn with_max_peers_per_address(mut self, max_peers_per_address: usize) -> Self {
         self.max_peers_per_address = max_peers_per_address;
+        self
+    }
+
+    /// Sets [`Config::curve`].
+    pub fn with_curve(mut self, curve: Option<Curve>) -> Self {
+        self.curve = curve;
         self
     }
 }

@@ -50,7 +50,8 @@
 //! `control` (the control thread), `pipeline` (sink, encoder pool, publishers), `in_flight`
 //! (a sensor's budget of frames in flight, as slots that free themselves), `admission`
 //! (the gatekeeper enforcing peer limits fairly), `connection` (inspecting and closing one of
-//! libzmq's connections by descriptor), `announce` (mDNS), `stats` and `thread`.
+//! libzmq's connections by descriptor), `security` (CurveZMQ), `announce` (mDNS), `stats` and
+//! `thread`.
 
 mod admission;
 mod announce;
@@ -60,6 +61,7 @@ mod control;
 mod error;
 mod in_flight;
 mod pipeline;
+mod security;
 mod sockets;
 mod stats;
 mod thread;
@@ -71,7 +73,7 @@ use std::time::Duration;
 
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
-use sk2_proto::discovery::{TXT_CODEC, TXT_VERSION};
+use sk2_proto::discovery::{TXT_CODEC, TXT_SECURE, TXT_SERVER_KEY, TXT_VERSION};
 use sk2_proto::{Device, Me, Sensor};
 
 pub use announce::SERVICE_TYPE;
@@ -81,6 +83,8 @@ pub use config::{
     DEFAULT_STATS_INTERVAL,
 };
 pub use error::ServerError;
+pub use security::{curve_available, Curve};
+pub use sk2_proto::curve::{KeyPair, PublicKey, SecretKey};
 pub use sk2_proto::depth_v2::Codec;
 pub use sockets::{CONTROL_RCVHWM, CONTROL_SNDHWM, MAX_SUBSCRIPTION_BYTES};
 pub use stats::SensorStats;
@@ -227,6 +231,12 @@ impl Server {
         self.control_peers.evicted.load(Ordering::Relaxed)
     }
 
+    /// Control peers refused by CurveZMQ (secure server only): no CURVE, the wrong server key, or
+    /// a client key that is not authorised.
+    pub fn unauthorised_control_peers(&self) -> u64 {
+        self.control_peers.unauthorised.load(Ordering::Relaxed)
+    }
+
     /// The counters of every attached sensor, in the order they were added.
     pub fn stats(&self) -> Vec<SensorStats> {
         snapshot(&self.registry)
@@ -276,6 +286,9 @@ impl Server {
         if self.running.is_some() {
             return Err(ServerError::AlreadyRunning);
         }
+        if self.config.curve.is_some() && !security::curve_available() {
+            return Err(ServerError::CurveUnavailable);
+        }
         let context = zmq::Context::new();
         let mut gatekeeper = Gatekeeper::start(&context)?;
         let (control_socket, control_port) =
@@ -323,6 +336,10 @@ impl Server {
             if let Some(codec) = self.config.codec {
                 txt.push((TXT_CODEC, codec.name().to_owned()));
             }
+            if let Some(curve) = &self.config.curve {
+                txt.push((TXT_SECURE, "1".to_owned()));
+                txt.push((TXT_SERVER_KEY, curve.keys.public.to_z85()));
+            }
             result = hostname_of_machine()
                 .and_then(|host| {
                     Announcer::register(
@@ -347,6 +364,7 @@ impl Server {
             name = %self.config.name,
             control = %self.control_endpoint().unwrap_or_default(),
             sensors = self.sensors.len(),
+            secure = self.config.curve.is_some(),
             "server started"
         );
         Ok(())

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sk2_proto::control::MAX_CONTROL_MESSAGE_BYTES;
 
 use crate::admission::{Caps, Gatekeeper, PeerCounters};
-use crate::{Config, ServerError};
+use crate::{security, Config, ServerError};
 
 /// `MAXMSGSIZE` of depth PUB sockets. PUB sockets read subscription messages from the network:
 /// a subscription is one byte plus a topic, and clients of this protocol subscribe to everything
@@ -35,6 +35,9 @@ pub(crate) fn control_socket(
     socket.set_rcvhwm(CONTROL_RCVHWM)?;
     socket.set_sndhwm(CONTROL_SNDHWM)?;
     socket.set_linger(linger_ms(config.linger))?;
+    if let Some(curve) = &config.curve {
+        security::secure(&socket, curve)?;
+    }
     // Before binding, so that every connection is counted.
     gatekeeper.guard(
         context,
@@ -45,6 +48,7 @@ pub(crate) fn control_socket(
             per_address: config.max_peers_per_address,
         },
         counters.clone(),
+        config.curve.as_ref(),
     )?;
     let port = bind(&socket, &config.bind_host, config.control_port, "control")?;
     Ok((socket, port))
@@ -66,6 +70,9 @@ pub(crate) fn depth_socket(
     // An XPUB reads subscription messages from the network.
     socket.set_maxmsgsize(MAX_SUBSCRIPTION_BYTES)?;
     socket.set_linger(linger_ms(config.linger))?;
+    if let Some(curve) = &config.curve {
+        security::secure(&socket, curve)?;
+    }
     // Before binding, so that every connection is counted.
     gatekeeper.guard(
         context,
@@ -76,6 +83,7 @@ pub(crate) fn depth_socket(
             per_address: config.max_peers_per_address,
         },
         counters.clone(),
+        config.curve.as_ref(),
     )?;
     let port = bind(&socket, &config.bind_host, port, role)?;
     Ok((socket, port))

@@ -54,6 +54,9 @@ pub struct SensorStats {
     /// Idle subscribers (or peers that never subscribed) closed on `depth` or `depth_v2` to make
     /// room for a newcomer.
     pub evicted_subscribers: u64,
+    /// Peers refused by CurveZMQ on `depth` or `depth_v2` (secure server only): no CURVE, the
+    /// wrong server key, or a client key that is not authorised.
+    pub unauthorised_subscribers: u64,
 }
 
 impl SensorStats {
@@ -109,6 +112,7 @@ impl Counters {
             depth_v2_bytes: read(&self.depth_v2_bytes),
             refused_subscribers: read(&self.subscribers.refused),
             evicted_subscribers: read(&self.subscribers.evicted),
+            unauthorised_subscribers: read(&self.subscribers.unauthorised),
         }
     }
 }
