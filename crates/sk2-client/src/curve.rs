@@ -123,8 +123,7 @@ fn failure_reason(frames: &[Vec<u8>], secure: bool) -> Option<String> {
              server's public key (docs/security.md)"
         }
         (zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL, MECHANISM_MISMATCH, true) => {
-            "the server does not use CurveZMQ (it is an open server): connect without a \
-             server key"
+            "the server is not secure (it does not use CurveZMQ): connect without a server key"
         }
         (zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL, CRYPTOGRAPHIC, _) => {
             "a CurveZMQ message did not decrypt: the server key is probably wrong"
@@ -141,7 +140,7 @@ fn failure_reason(frames: &[Vec<u8>], secure: bool) -> Option<String> {
         (zmq::SocketEvent::HANDSHAKE_FAILED_AUTH, _, false) => return None,
         (zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL, _, true) => {
             "the server closed the connection during the CurveZMQ handshake: the server key is \
-             probably wrong"
+             wrong, or the server is not secure"
         }
         _ => return None,
     };
@@ -166,7 +165,7 @@ mod tests {
             "{open_to_secure}"
         );
         let secure_to_open = failure_reason(&event(0x2000, MECHANISM_MISMATCH), true).unwrap();
-        assert!(secure_to_open.contains("open server"), "{secure_to_open}");
+        assert!(secure_to_open.contains("not secure"), "{secure_to_open}");
         let wrong_key = failure_reason(&event(0x0800, 104), true).unwrap();
         assert!(wrong_key.contains("server key"), "{wrong_key}");
         let refused = failure_reason(&event(0x4000, 400), true).unwrap();

@@ -86,7 +86,9 @@ pub use error::ServerError;
 pub use security::{curve_available, Curve};
 pub use sk2_proto::curve::{KeyPair, PublicKey, SecretKey};
 pub use sk2_proto::depth_v2::Codec;
-pub use sockets::{CONTROL_RCVHWM, CONTROL_SNDHWM, MAX_SUBSCRIPTION_BYTES};
+pub use sockets::{
+    CONTROL_RCVHWM, CONTROL_SNDHWM, MAX_SECURE_SUBSCRIPTION_BYTES, MAX_SUBSCRIPTION_BYTES,
+};
 pub use stats::SensorStats;
 
 use admission::{Gatekeeper, PeerCounters};

@@ -13,6 +13,12 @@ use crate::{security, Config, ServerError};
 /// (an empty topic). 256 bytes allows any sane topic and refuses a peer that sends megabytes.
 pub const MAX_SUBSCRIPTION_BYTES: i64 = 256;
 
+/// `MAXMSGSIZE` of depth PUB sockets of a secure server. libzmq applies the limit to the CurveZMQ
+/// handshake commands too, and a client's INITIATE is about 300 bytes (a 96-byte cookie, its
+/// public key, a vouch, its socket metadata), which 256 refused. 1 KiB admits any real client
+/// and still refuses a peer that sends megabytes.
+pub const MAX_SECURE_SUBSCRIPTION_BYTES: i64 = 1024;
+
 /// `RCVHWM` of the control socket, in requests per peer. A well-behaved client has one request in
 /// flight (REQ); a peer that pipelines more waits in TCP once 8 are queued, instead of libzmq's
 /// default of 1000 x [`MAX_CONTROL_MESSAGE_BYTES`] (64 MiB) per peer.
@@ -68,7 +74,11 @@ pub(crate) fn depth_socket(
     let socket = context.socket(zmq::XPUB)?;
     socket.set_sndhwm(config.depth_sndhwm)?;
     // An XPUB reads subscription messages from the network.
-    socket.set_maxmsgsize(MAX_SUBSCRIPTION_BYTES)?;
+    socket.set_maxmsgsize(if config.curve.is_some() {
+        MAX_SECURE_SUBSCRIPTION_BYTES
+    } else {
+        MAX_SUBSCRIPTION_BYTES
+    })?;
     socket.set_linger(linger_ms(config.linger))?;
     if let Some(curve) = &config.curve {
         security::secure(&socket, curve)?;
