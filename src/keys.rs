@@ -160,6 +160,73 @@ pub fn read_authorized_keys(dir: &Path) -> Result<BTreeSet<PublicKey>> {
     Ok(keys)
 }
 
+/// The `--server-key` and `--client-key` flags of the client tools (`#[command(flatten)]`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ClientKeyArgs {
+    /// A secure server's public key (docs/security.md): its 40 Z85 characters, or its key file
+    /// (`server.key`). Without it, only open servers can be reached.
+    #[arg(long, value_name = "KEY|FILE")]
+    pub server_key: Option<String>,
+    /// With --server-key: this client's secret key file, for a server that admits only
+    /// authorised clients (default: `$XDG_CONFIG_HOME/streamkinect2/client.key_secret` if it
+    /// exists, else a key pair made for this run).
+    #[arg(long, value_name = "FILE", requires = "server_key")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl ClientKeyArgs {
+    /// Reads the keys the flags name, with all the checks of [`read_key_pair`]; `None` without
+    /// `--server-key`.
+    pub fn load(&self) -> Result<Option<ClientKeys>> {
+        let Some(server_key) = &self.server_key else {
+            return Ok(None);
+        };
+        let server = read_public_key(server_key)?;
+        let default_file = || {
+            key_dir()
+                .ok()
+                .map(|dir| secret_file(&dir, CLIENT_KEY_NAME))
+                .filter(|path| path.exists())
+        };
+        let client = match self.client_key.clone().or_else(default_file) {
+            Some(path) => Some(read_key_pair(&path)?),
+            None => None,
+        };
+        Ok(Some(ClientKeys { server, client }))
+    }
+}
+
+/// The CurveZMQ keys of a client tool, read from its flags.
+#[derive(Debug, Clone)]
+pub struct ClientKeys {
+    /// The server's public key.
+    pub server: PublicKey,
+    /// The client's key pair, if one was given or found.
+    pub client: Option<KeyPair>,
+}
+
+impl ClientKeys {
+    /// `config` with these keys.
+    pub fn configure(&self, config: sk2_client::ClientConfig) -> sk2_client::ClientConfig {
+        let config = config.with_server_key(self.server);
+        match &self.client {
+            Some(keys) => config.with_client_keys(keys.clone()),
+            None => config,
+        }
+    }
+}
+
+/// `config` with the keys of `keys`, if any.
+pub fn configure(
+    config: sk2_client::ClientConfig,
+    keys: Option<&ClientKeys>,
+) -> sk2_client::ClientConfig {
+    match keys {
+        Some(keys) => keys.configure(config),
+        None => config,
+    }
+}
+
 /// The public key that belongs to `secret` (X25519 base-point multiplication, libsodium).
 #[allow(unsafe_code)]
 pub fn public_key_of(secret: &SecretKey) -> PublicKey {

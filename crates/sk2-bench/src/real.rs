@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use sk2_client::{Client, ClientConfig, SubscriptionConfig};
+use sk2_client::{Client, ClientConfig, KeyPair, PublicKey, SecretKey, SubscriptionConfig};
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::ENDPOINT_DEPTH_V2;
 use sk2_proto::sensor::unix_time_ns;
@@ -103,6 +103,19 @@ impl Drop for BenchSensor {
     }
 }
 
+/// The key pair of the `server-sk2-curve` stack: the server example of libzmq's zmq_curve(7)
+/// manual. Public knowledge, so only for this loopback benchmark: it saves passing a key from the
+/// server process to its subscribers, and the cost of CURVE does not depend on the key.
+const BENCH_SERVER_PUBLIC_KEY: &str = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+const BENCH_SERVER_SECRET_KEY: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+
+fn bench_server_keys() -> Result<KeyPair> {
+    Ok(KeyPair {
+        public: PublicKey::from_z85(BENCH_SERVER_PUBLIC_KEY)?,
+        secret: SecretKey::from_z85(BENCH_SERVER_SECRET_KEY)?,
+    })
+}
+
 /// Peer limits of the benchmarked server: above any subscriber count the bench runs.
 const BENCH_PEER_LIMIT: usize = 10_000;
 
@@ -111,8 +124,9 @@ const BENCH_PEER_LIMIT: usize = 10_000;
 pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Result<()> {
     let templates = frames::load(input)?;
     // `server-sk2` runs the server as the original (no depth_v2 offered); otherwise the codec.
-    let codec = match stack {
-        Stack::Server(codec) => codec,
+    let (codec, curve) = match stack {
+        Stack::Server(codec) => (codec, None),
+        Stack::ServerCurve => (None, Some(sk2_server::Curve::new(bench_server_keys()?))),
         _ => anyhow::bail!("{stack} is not a server stack"),
     };
     // The capacity rows measure how many subscribers the server can feed, so the peer limits (a
@@ -126,7 +140,8 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
         .with_stats_interval(Duration::from_secs(3600))
         .with_max_subscribers(BENCH_PEER_LIMIT)
         .with_max_control_peers(BENCH_PEER_LIMIT)
-        .with_max_peers_per_address(BENCH_PEER_LIMIT);
+        .with_max_peers_per_address(BENCH_PEER_LIMIT)
+        .with_curve(curve);
     let mut server = sk2_server::Server::new(config);
     server.add_sensor(Box::new(BenchSensor::new(templates, rate_fps)))?;
     server.start()?;
@@ -150,8 +165,11 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
 /// drains its socket, so it cannot stall by itself).
 pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) -> Result<()> {
     let v2 = matches!(stack, Stack::Server(Some(_)));
-    let config = ClientConfig::default()
+    let mut config = ClientConfig::default()
         .with_subscription(SubscriptionConfig::default().with_prefer_depth_v2(v2));
+    if stack == Stack::ServerCurve {
+        config = config.with_server_key(bench_server_keys()?.public);
+    }
     let client = Client::connect_blocking(endpoint, config, CONNECT_TIMEOUT)
         .with_context(|| format!("connecting to {endpoint}"))?;
     let me = client.me().context("no `me` from the server")?;
@@ -172,6 +190,12 @@ pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) ->
         let socket = context.socket(zmq::SUB)?;
         socket.set_rcvhwm(RCVHWM_FRAMES)?;
         socket.set_linger(0)?;
+        if stack == Stack::ServerCurve {
+            let client = zmq::CurveKeyPair::new()?;
+            socket.set_curve_serverkey(&bench_server_keys()?.public.0)?;
+            socket.set_curve_publickey(&client.public_key)?;
+            socket.set_curve_secretkey(&client.secret_key)?;
+        }
         socket.connect(depth)?;
         socket.set_subscribe(b"")?;
         roles::say("ready")?;

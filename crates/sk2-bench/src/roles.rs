@@ -56,6 +56,16 @@ pub enum Stack {
     /// `None`: the original `depth` endpoint (sk2), sequence and capture time in the watermark
     /// pixels; `Some(codec)`: `depth_v2` with that codec, sequence and time from its header.
     Server(Option<Codec>),
+    /// `Server(None)` with CurveZMQ on every socket (docs/security.md): a secure server that
+    /// admits any client knowing its key, and `sk2-client` subscriptions with that key.
+    ServerCurve,
+}
+
+impl Stack {
+    /// Whether the stack is the real server and client (the `server-*` stacks).
+    pub fn is_server(self) -> bool {
+        matches!(self, Stack::Server(_) | Stack::ServerCurve)
+    }
 }
 
 impl std::fmt::Display for Stack {
@@ -67,6 +77,7 @@ impl std::fmt::Display for Stack {
             Stack::V2Pub(codec) => write!(f, "v2-{codec}-pub"),
             Stack::Server(None) => f.write_str("server-sk2"),
             Stack::Server(Some(codec)) => write!(f, "server-v2-{codec}"),
+            Stack::ServerCurve => f.write_str("server-sk2-curve"),
         }
     }
 }
@@ -79,6 +90,7 @@ impl std::str::FromStr for Stack {
             "raw" => Ok(Stack::Raw),
             "sk2-pub" => Ok(Stack::Sk2Pub),
             "server-sk2" => Ok(Stack::Server(None)),
+            "server-sk2-curve" => Ok(Stack::ServerCurve),
             _ => text
                 .strip_prefix("v2-")
                 .and_then(|rest| rest.strip_suffix("-pub"))
@@ -92,7 +104,7 @@ impl std::str::FromStr for Stack {
                 .with_context(|| {
                     format!(
                         "unknown stack {text:?} (known: raw, sk2-pub, v2-<codec>-pub, server-sk2, \
-                         server-v2-<codec>)"
+                         server-sk2-curve, server-v2-<codec>)"
                     )
                 }),
         }
@@ -218,7 +230,7 @@ pub fn publish(options: &PublisherOptions) -> Result<()> {
                 message.extend_from_slice(&raw_templates[index]);
                 message
             }
-            Stack::Sk2Pub | Stack::Server(_) => {
+            Stack::Sk2Pub | Stack::Server(_) | Stack::ServerCurve => {
                 // A sensor hands over a fresh buffer per frame; the clone stands for that.
                 let mut frame = templates[index].clone();
                 frames::stamp(frame.depth_mm_mut(), sequence, capture_time_ns);
@@ -355,7 +367,7 @@ fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u
                 DepthFrame::from_le_bytes(KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, payload)?;
             Ok((sequence, capture, frame))
         }
-        Stack::Sk2Pub | Stack::Server(_) => {
+        Stack::Sk2Pub | Stack::Server(_) | Stack::ServerCurve => {
             let frame =
                 sk2::decode_with(message, KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, packing)?;
             let (sequence, capture) =
@@ -431,7 +443,7 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
         }
         let summary = &mut window.summary;
         let sequence = match options.stack {
-            Stack::Sk2Pub | Stack::Server(_) => {
+            Stack::Sk2Pub | Stack::Server(_) | Stack::ServerCurve => {
                 unwrap_sequence32(summary.last_sequence, sequence as u32)
             }
             Stack::Raw | Stack::V2Pub(_) => sequence,

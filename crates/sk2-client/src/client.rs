@@ -163,6 +163,12 @@ impl Client {
         &self.endpoint
     }
 
+    /// Why the last handshake with the server failed ([`ClientError::Handshake`]: a secure
+    /// server and no key, a wrong key, ...), until the server answers again.
+    pub fn handshake_failure(&self) -> Option<ClientError> {
+        self.shared.lock().handshake_failure.clone()
+    }
+
     /// True while the server answers.
     pub fn is_connected(&self) -> bool {
         self.shared.lock().connected

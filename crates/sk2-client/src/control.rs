@@ -273,7 +273,8 @@ impl Control {
                             endpoint: zmq_address(self.address),
                             reason,
                         };
-                        tracing::warn!(%error, "cannot talk to the server");
+                        // Returned to the waiting request and to `wait_connected`: not logged above debug.
+                        tracing::debug!(%error, "cannot talk to the server");
                         if let Some(command) = command {
                             command.fail(error.clone());
                         }

@@ -32,7 +32,7 @@ struct Args {
     /// Stacks to measure besides the `raw` baseline, comma-separated: `server-sk2` (sk2-server
     /// and sk2-client on the original `depth` endpoint), `server-v2-<codec>` (the same on
     /// `depth_v2`), `sk2-pub` and `v2-<codec>-pub` (the codec alone over plain PUB/SUB); codecs:
-    /// raw, rvl, medans, medhuf. Default: all but `v2-raw`; quick: server-sk2,server-v2-medhuf.
+    /// raw, rvl, medans, medhuf. Default: all but `v2-raw`; quick: server-sk2,server-sk2-curve,server-v2-medhuf.
     #[arg(long, value_delimiter = ',')]
     stacks: Option<Vec<Stack>>,
     /// Offered frame rate of the throughput scenario, frames/s; 0 = as fast as the producer goes
@@ -90,10 +90,11 @@ enum Role {
 }
 
 /// Stacks of a full run: the real stack on both endpoints, then each codec alone.
-const FULL_STACKS: &str = "server-sk2,server-v2-rvl,server-v2-medans,server-v2-medhuf,sk2-pub,\
+const FULL_STACKS: &str =
+    "server-sk2,server-sk2-curve,server-v2-rvl,server-v2-medans,server-v2-medhuf,sk2-pub,\
      v2-rvl-pub,v2-medans-pub,v2-medhuf-pub";
 /// Stacks of a quick run: the real stack on both endpoints, so CI stays within seconds.
-const QUICK_STACKS: &str = "server-sk2,server-v2-medhuf";
+const QUICK_STACKS: &str = "server-sk2,server-sk2-curve,server-v2-medhuf";
 
 fn parse_stacks(list: &str) -> Result<Vec<Stack>> {
     list.split(',').map(str::parse).collect()
@@ -114,9 +115,7 @@ fn main() {
             input,
             rate,
             max_seconds,
-        }) if matches!(stack, Stack::Server(_)) => {
-            sk2_bench::real::serve(*stack, input, *rate, *max_seconds)
-        }
+        }) if stack.is_server() => sk2_bench::real::serve(*stack, input, *rate, *max_seconds),
         Some(Role::Publish {
             stack,
             input,
@@ -133,7 +132,7 @@ fn main() {
             endpoint,
             stall,
             max_seconds,
-        }) if matches!(stack, Stack::Server(_)) => {
+        }) if stack.is_server() => {
             sk2_bench::real::subscribe(*stack, endpoint, *stall, *max_seconds)
         }
         Some(Role::Subscribe {
