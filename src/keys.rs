@@ -113,13 +113,17 @@ pub fn read_key_pair(path: &Path) -> Result<KeyPair> {
 
 /// A public key given on the command line: 40 Z85 characters, or the path of a key file (either
 /// kind: only its public key is read).
+///
+/// An existing file wins: a 40-character path such as `/tmp/.tmpAbCdEf/streamkinect2/server.key`
+/// is also valid Z85.
 pub fn read_public_key(key_or_path: &str) -> Result<PublicKey> {
-    if let Ok(key) = PublicKey::from_z85(key_or_path) {
-        return Ok(key);
-    }
     let path = Path::new(key_or_path);
     if !path.exists() {
-        bail!("{key_or_path:?} is neither a 40-character Z85 key nor an existing key file");
+        return PublicKey::from_z85(key_or_path).map_err(|_| {
+            anyhow::anyhow!(
+                "{key_or_path:?} is neither a 40-character Z85 key nor an existing key file"
+            )
+        });
     }
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     decode_certificate(&text)
@@ -402,6 +406,14 @@ mod tests {
         assert!(message(&garbage).contains("not a CURVE key file"));
 
         assert!(read_public_key("nonsense").is_err());
+        // A file whose 40-character path is valid Z85 is read as a file.
+        let forty = format!("/tmp/{}", "k".repeat(35));
+        if fs::copy(&public, &forty).is_ok() {
+            assert!(PublicKey::from_z85(&forty).is_ok());
+            let read = read_public_key(&forty);
+            let _ = fs::remove_file(&forty);
+            assert_eq!(read.unwrap(), keys.public);
+        }
     }
 
     #[test]
