@@ -3,6 +3,8 @@
 
 use std::io::IsTerminal;
 
+pub mod keys;
+
 /// Logs to stderr at `default_level` unless `RUST_LOG` says otherwise, in colour only on a
 /// terminal (so logs piped to a file or a test harness carry no escape codes).
 pub fn init_logging(default_level: &str) {

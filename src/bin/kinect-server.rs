@@ -4,6 +4,7 @@
 //! server name and its endpoints, then serves until Ctrl-C or SIGTERM. `--source freenect2`
 //! streams a real Kinect v2 (build with `--features freenect2`; docs/freenect2.md);
 //! `--source replay --replay-file X.mcap` plays a `kinect-record` recording (docs/recording.md).
+//! `--secure` encrypts and authenticates every connection with CurveZMQ (docs/security.md).
 
 use std::path::PathBuf;
 
@@ -11,7 +12,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use sk2_mock::{MockConfig, MockKinect, MockMode, PlaybackConfig, RecordingSensor, ReplaySensor};
 use sk2_proto::Sensor;
-use sk2_server::{Codec, Config, Server};
+use sk2_server::{Codec, Config, Curve, Server};
+use streamkinect2::keys;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -107,6 +109,18 @@ struct Args {
     /// none has been idle for a second.
     #[arg(long, default_value_t = sk2_server::DEFAULT_MAX_PEERS_PER_ADDRESS as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_peers_per_address: u32,
+    /// Encrypt and authenticate every connection with CurveZMQ (docs/security.md). Clients need
+    /// the server's public key; the original (2014) clients cannot connect.
+    #[arg(long)]
+    secure: bool,
+    /// With --secure: the server's secret key file (default:
+    /// `$XDG_CONFIG_HOME/streamkinect2/server.key_secret`, made by `kinect-keygen`).
+    #[arg(long, requires = "secure")]
+    key_file: Option<PathBuf>,
+    /// With --secure: admit only the clients whose public key is in a `*.key` file of this
+    /// directory; without it, any client that knows the server's public key.
+    #[arg(long, requires = "secure")]
+    authorized_keys: Option<PathBuf>,
 }
 
 /// `--codec`, `--ir-codec`: a `u16` codec name, or `none`.
@@ -157,6 +171,7 @@ fn run(args: Args) -> Result<()> {
         bail!("--fps must be a number >= 0, got {}", args.fps);
     }
     let fps = (args.fps > 0.0).then_some(args.fps);
+    let curve = curve(&args)?;
     let sensors = sensors(&args, fps)?;
 
     let mut config = Config::default()
@@ -174,7 +189,8 @@ fn run(args: Args) -> Result<()> {
         )
         .with_codec(args.codec.0)
         .with_ir_codec(args.ir_codec.0)
-        .with_color(!args.no_color);
+        .with_color(!args.no_color)
+        .with_curve(curve.clone());
     // Without these flags, the defaults stand (`Kinect on <host name>`, workers from the core
     // count).
     if let Some(name) = args.name {
@@ -196,6 +212,16 @@ fn run(args: Args) -> Result<()> {
         format!("name: {}", me.name),
         format!("control: {}", server.control_endpoint().unwrap_or_default()),
     ];
+    if let Some(curve) = &curve {
+        let admits = match &curve.authorized_clients {
+            Some(keys) => format!("only the {} authorised client keys", keys.len()),
+            None => "any client that knows the server key".to_owned(),
+        };
+        banner.push(format!(
+            "secure: CurveZMQ, {admits}; the original (2014) clients cannot connect"
+        ));
+        banner.push(format!("server key: {}", curve.keys.public));
+    }
     for device in &me.devices {
         // `depth` first: scripts read the first device line as the original endpoint.
         let (original, others): (Vec<_>, Vec<_>) = device
@@ -217,6 +243,25 @@ fn run(args: Args) -> Result<()> {
     tracing::info!("shutting down");
     server.stop();
     Ok(())
+}
+
+/// The CurveZMQ set-up `--secure` asks for, its key files read and checked now, so that a bad one
+/// stops the server before it starts.
+fn curve(args: &Args) -> Result<Option<Curve>> {
+    if !args.secure {
+        return Ok(None);
+    }
+    let key_file = match &args.key_file {
+        Some(path) => path.clone(),
+        None => keys::secret_file(&keys::key_dir()?, keys::SERVER_KEY_NAME),
+    };
+    let pair = keys::read_key_pair(&key_file)?;
+    let authorized = args
+        .authorized_keys
+        .as_deref()
+        .map(keys::read_authorized_keys)
+        .transpose()?;
+    Ok(Some(Curve::new(pair).with_authorized_clients(authorized)))
 }
 
 fn sensors(args: &Args, fps: Option<f64>) -> Result<Vec<Box<dyn Sensor>>> {

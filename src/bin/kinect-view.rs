@@ -5,14 +5,17 @@
 //! pixels, smoothed over frames) or a fixed near/far range, with a legend of the range in use, the
 //! depth under the pointer and a status line. Servers are listed by name, with 8-digit sensor ids,
 //! and told apart by control endpoint (two may share a name). Servers are found
-//! with mDNS, or given with `--connect tcp://host:port`. SIGINT, SIGTERM or SIGHUP stops it
+//! with mDNS, or given with `--connect tcp://host:port`. `--server-key` (and `--client-key`)
+//! reach a secure server (docs/security.md). SIGINT, SIGTERM or SIGHUP stops it
 //! (exit status 0), however it was started.
 
 use std::net::TcpListener;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use sk2_client::ClientConfig;
 use sk2_view::{FrameSource, Hub, NetworkSource, SyntheticSource, ViewConfig, ViewServer};
+use streamkinect2::keys::{self, ClientKeyArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +43,8 @@ struct Args {
     /// Frames per second of the synthetic sensor.
     #[arg(long, default_value_t = 30.0, requires = "synthetic")]
     synthetic_fps: f64,
+    #[command(flatten)]
+    keys: ClientKeyArgs,
 }
 
 fn main() {
@@ -51,6 +56,8 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
+    // Read now: a bad key file is one line and exit 1, before anything starts.
+    let keys = args.keys.load()?;
     let stop = streamkinect2::stop_signal()?;
     let hub = Hub::new();
     let listener = TcpListener::bind(&args.listen)
@@ -73,6 +80,7 @@ fn run(args: Args) -> Result<()> {
             connect: args.connect,
             discover,
             sensor: args.sensor,
+            client: keys::configure(ClientConfig::default(), keys.as_ref()),
         }));
     }
     // Dropping `shutdown` tells the sources to stop.

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use sk2_client::{Client, ClientConfig, SubscriptionConfig};
+use sk2_client::{Client, ClientConfig, KeyPair, PublicKey, SecretKey, SubscriptionConfig};
 use sk2_proto::color::ENDPOINT_COLOR;
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::ENDPOINT_DEPTH_V2;
@@ -164,6 +164,19 @@ impl Drop for BenchSensor {
     }
 }
 
+/// The key pair of the `server-sk2-curve` stack: the server example of libzmq's zmq_curve(7)
+/// manual. Public knowledge, so only for this loopback benchmark: it saves passing a key from the
+/// server process to its subscribers, and the cost of CURVE does not depend on the key.
+const BENCH_SERVER_PUBLIC_KEY: &str = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+const BENCH_SERVER_SECRET_KEY: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+
+fn bench_server_keys() -> Result<KeyPair> {
+    Ok(KeyPair {
+        public: PublicKey::from_z85(BENCH_SERVER_PUBLIC_KEY)?,
+        secret: SecretKey::from_z85(BENCH_SERVER_SECRET_KEY)?,
+    })
+}
+
 /// Peer limits of the benchmarked server: above any subscriber count the bench runs.
 const BENCH_PEER_LIMIT: usize = 10_000;
 
@@ -174,15 +187,20 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
     // `server-sk2` runs the server as the original (no depth_v2 offered); otherwise the codec.
     // The IR and colour stacks offer their stream beside depth (whose endpoints nobody reads).
     let mut sensor = BenchSensor::new(templates, rate_fps);
-    let (codec, ir_codec) = match stack {
-        Stack::Server(codec) => (codec, None),
+    let (codec, ir_codec, curve) = match stack {
+        Stack::Server(codec) => (codec, None, None),
+        Stack::ServerCurve => (
+            None,
+            None,
+            Some(sk2_server::Curve::new(bench_server_keys()?)),
+        ),
         Stack::ServerIr(ir_codec) => {
             sensor = sensor.with_ir(frames::ir_templates());
-            (None, Some(ir_codec))
+            (None, Some(ir_codec), None)
         }
         Stack::ServerColor => {
             sensor = sensor.with_color(frames::color_templates());
-            (None, None)
+            (None, None, None)
         }
         _ => anyhow::bail!("{stack} is not a server stack"),
     };
@@ -198,7 +216,8 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
         .with_stats_interval(Duration::from_secs(3600))
         .with_max_subscribers(BENCH_PEER_LIMIT)
         .with_max_control_peers(BENCH_PEER_LIMIT)
-        .with_max_peers_per_address(BENCH_PEER_LIMIT);
+        .with_max_peers_per_address(BENCH_PEER_LIMIT)
+        .with_curve(curve);
     let mut server = sk2_server::Server::new(config);
     server.add_sensor(Box::new(sensor))?;
     server.start()?;
@@ -229,8 +248,11 @@ pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) ->
         return subscribe_raw(stack, endpoint, name, stall, max_seconds);
     }
     let v2 = matches!(stack, Stack::Server(Some(_)));
-    let config = ClientConfig::default()
+    let mut config = ClientConfig::default()
         .with_subscription(SubscriptionConfig::default().with_prefer_depth_v2(v2));
+    if stack == Stack::ServerCurve {
+        config = config.with_server_key(bench_server_keys()?.public);
+    }
     let client = Client::connect_blocking(endpoint, config, CONNECT_TIMEOUT)
         .with_context(|| format!("connecting to {endpoint}"))?;
     let me = client.me().context("no `me` from the server")?;
@@ -251,6 +273,12 @@ pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) ->
         let socket = context.socket(zmq::SUB)?;
         socket.set_rcvhwm(RCVHWM_FRAMES)?;
         socket.set_linger(0)?;
+        if stack == Stack::ServerCurve {
+            let client = zmq::CurveKeyPair::new()?;
+            socket.set_curve_serverkey(&bench_server_keys()?.public.0)?;
+            socket.set_curve_publickey(&client.public_key)?;
+            socket.set_curve_secretkey(&client.secret_key)?;
+        }
         socket.connect(depth)?;
         socket.set_subscribe(b"")?;
         roles::say("ready")?;

@@ -73,6 +73,9 @@ pub enum Stack {
     /// `sk2-server` passing a bench sensor's JPEGs through on `color` (and depth beside it,
     /// unwatched); subscribers read `color`.
     ServerColor,
+    /// `Server(None)` with CurveZMQ on every socket (docs/security.md): a secure server that
+    /// admits any client knowing its key, and `sk2-client` subscriptions with that key.
+    ServerCurve,
 }
 
 impl Stack {
@@ -80,7 +83,7 @@ impl Stack {
     pub fn is_server(self) -> bool {
         matches!(
             self,
-            Stack::Server(_) | Stack::ServerIr(_) | Stack::ServerColor
+            Stack::Server(_) | Stack::ServerIr(_) | Stack::ServerColor | Stack::ServerCurve
         )
     }
 
@@ -88,7 +91,7 @@ impl Stack {
     pub fn is_depth(self) -> bool {
         matches!(
             self,
-            Stack::Raw | Stack::Sk2Pub | Stack::V2Pub(_) | Stack::Server(_)
+            Stack::Raw | Stack::Sk2Pub | Stack::V2Pub(_) | Stack::Server(_) | Stack::ServerCurve
         )
     }
 }
@@ -106,6 +109,7 @@ impl std::fmt::Display for Stack {
             Stack::ColorPub => f.write_str("color-pub"),
             Stack::ServerIr(codec) => write!(f, "server-ir-{codec}"),
             Stack::ServerColor => f.write_str("server-color"),
+            Stack::ServerCurve => f.write_str("server-sk2-curve"),
         }
     }
 }
@@ -120,6 +124,7 @@ impl std::str::FromStr for Stack {
             "server-sk2" => Ok(Stack::Server(None)),
             "color-pub" => Ok(Stack::ColorPub),
             "server-color" => Ok(Stack::ServerColor),
+            "server-sk2-curve" => Ok(Stack::ServerCurve),
             _ => text
                 .strip_prefix("v2-")
                 .and_then(|rest| rest.strip_suffix("-pub"))
@@ -144,8 +149,8 @@ impl std::str::FromStr for Stack {
                 .with_context(|| {
                     format!(
                         "unknown stack {text:?} (known: raw, sk2-pub, v2-<codec>-pub, server-sk2, \
-                         server-v2-<codec>, ir-<codec>-pub, color-pub, server-ir-<codec>, \
-                         server-color)"
+                         server-sk2-curve, server-v2-<codec>, ir-<codec>-pub, color-pub, \
+                         server-ir-<codec>, server-color)"
                     )
                 }),
         }
@@ -279,7 +284,11 @@ pub fn publish(options: &PublisherOptions) -> Result<()> {
                 message.extend_from_slice(&raw_templates[index]);
                 message
             }
-            Stack::Sk2Pub | Stack::Server(_) | Stack::ServerIr(_) | Stack::ServerColor => {
+            Stack::Sk2Pub
+            | Stack::Server(_)
+            | Stack::ServerIr(_)
+            | Stack::ServerColor
+            | Stack::ServerCurve => {
                 // A sensor hands over a fresh buffer per frame; the clone stands for that.
                 let mut frame = templates[index].clone();
                 frames::stamp(frame.depth_mm_mut(), sequence, capture_time_ns);
@@ -475,7 +484,7 @@ fn decode_depth(
                 DepthFrame::from_le_bytes(KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, payload)?;
             Ok((sequence, capture, frame))
         }
-        Stack::Sk2Pub | Stack::Server(_) => {
+        Stack::Sk2Pub | Stack::Server(_) | Stack::ServerCurve => {
             let frame =
                 sk2::decode_with(message, KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX, packing)?;
             let (sequence, capture) =
@@ -552,7 +561,7 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
         }
         let summary = &mut window.summary;
         let sequence = match options.stack {
-            Stack::Sk2Pub | Stack::Server(_) => {
+            Stack::Sk2Pub | Stack::Server(_) | Stack::ServerCurve => {
                 unwrap_sequence32(summary.last_sequence, sequence as u32)
             }
             _ => sequence,

@@ -15,6 +15,7 @@
 //!   reports them, carried in `me`.
 //! * [`frame`]: [`DepthFrame`], a row-major image of `u16` millimetres, convertible to
 //!   [`ndarray::Array2`] without copying; [`IrFrame`], the same for infrared amplitudes.
+//! * [`curve`]: CurveZMQ keys as Z85 text and key files (opt-in encryption, `docs/security.md`).
 //! * [`discovery`]: the mDNS service type and TXT keys that servers announce and clients browse.
 //! * [`id`]: random 128-bit hex ids (sensor ids, default server names).
 //! * [`sensor`]: the contract between a sensor (mock, replay, Kinect v2) and the server: which
@@ -39,6 +40,7 @@ pub mod calibration;
 pub mod codec;
 pub mod color;
 pub mod control;
+pub mod curve;
 pub mod depth_v2;
 pub mod discovery;
 pub mod frame;

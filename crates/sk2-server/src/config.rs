@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use sk2_proto::depth_v2::Codec;
 
+use crate::security::Curve;
+
 /// Default `SNDHWM` of depth PUB sockets, in messages per subscriber.
 ///
 /// libzmq's default of 1000 would let a slow subscriber hold hundreds of megabytes of frames
@@ -104,6 +106,10 @@ pub struct Config {
     pub ir_codec: Option<Codec>,
     /// Offer the `color` endpoint for every sensor that delivers colour. Default: `true`.
     pub color: bool,
+    /// CurveZMQ on every socket (docs/security.md); `None`: open, as the original, and
+    /// byte-compatible with its clients. A secure server cannot be reached by the original
+    /// clients, nor by any client that lacks its public key.
+    pub curve: Option<Curve>,
 }
 
 impl Default for Config {
@@ -127,6 +133,7 @@ impl Default for Config {
             max_peers_per_address: DEFAULT_MAX_PEERS_PER_ADDRESS,
             ir_codec: Some(sk2_proto::ir_v2::DEFAULT_CODEC),
             color: true,
+            curve: None,
         }
     }
 }
@@ -254,6 +261,12 @@ impl Config {
     /// Sets [`Config::color`].
     pub fn with_color(mut self, color: bool) -> Self {
         self.color = color;
+        self
+    }
+
+    /// Sets [`Config::curve`].
+    pub fn with_curve(mut self, curve: Option<Curve>) -> Self {
+        self.curve = curve;
         self
     }
 }

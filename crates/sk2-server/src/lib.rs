@@ -55,7 +55,8 @@
 //! (the `ir_v2` and `color` sinks and publishers), `in_flight`
 //! (a sensor's budget of frames in flight, as slots that free themselves), `admission`
 //! (the gatekeeper enforcing peer limits fairly), `connection` (inspecting and closing one of
-//! libzmq's connections by descriptor), `announce` (mDNS), `stats` and `thread`.
+//! libzmq's connections by descriptor), `security` (CurveZMQ), `announce` (mDNS), `stats` and
+//! `thread`.
 
 mod admission;
 mod announce;
@@ -65,6 +66,7 @@ mod control;
 mod error;
 mod in_flight;
 mod pipeline;
+mod security;
 mod sockets;
 mod stats;
 mod streams;
@@ -78,7 +80,7 @@ use std::time::Duration;
 use sk2_proto::color::ENDPOINT_COLOR;
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
-use sk2_proto::discovery::{TXT_CODEC, TXT_VERSION};
+use sk2_proto::discovery::{TXT_CODEC, TXT_SECURE, TXT_SERVER_KEY, TXT_VERSION};
 use sk2_proto::ir_v2::{self, ENDPOINT_IR_V2};
 use sk2_proto::{Calibration, Device, Me, Sensor, StreamDemand, StreamSinks};
 
@@ -89,8 +91,12 @@ pub use config::{
     DEFAULT_STATS_INTERVAL,
 };
 pub use error::ServerError;
+pub use security::{curve_available, Curve};
+pub use sk2_proto::curve::{KeyPair, PublicKey, SecretKey};
 pub use sk2_proto::depth_v2::Codec;
-pub use sockets::{CONTROL_RCVHWM, CONTROL_SNDHWM, MAX_SUBSCRIPTION_BYTES};
+pub use sockets::{
+    CONTROL_RCVHWM, CONTROL_SNDHWM, MAX_SECURE_SUBSCRIPTION_BYTES, MAX_SUBSCRIPTION_BYTES,
+};
 pub use stats::SensorStats;
 pub use streams::{StreamStats, STREAM_QUEUE_FRAMES};
 
@@ -241,6 +247,12 @@ impl Server {
         self.control_peers.evicted.load(Ordering::Relaxed)
     }
 
+    /// Control peers refused by CurveZMQ (secure server only): no CURVE, the wrong server key, or
+    /// a client key that is not authorised.
+    pub fn unauthorised_control_peers(&self) -> u64 {
+        self.control_peers.unauthorised.load(Ordering::Relaxed)
+    }
+
     /// The counters of every attached sensor, in the order they were added.
     pub fn stats(&self) -> Vec<SensorStats> {
         snapshot(&self.registry)
@@ -293,6 +305,9 @@ impl Server {
         if self.running.is_some() {
             return Err(ServerError::AlreadyRunning);
         }
+        if self.config.curve.is_some() && !security::curve_available() {
+            return Err(ServerError::CurveUnavailable);
+        }
         let context = zmq::Context::new();
         let mut gatekeeper = Gatekeeper::start(&context)?;
         let (control_socket, control_port) =
@@ -340,6 +355,10 @@ impl Server {
             if let Some(codec) = self.config.codec {
                 txt.push((TXT_CODEC, codec.name().to_owned()));
             }
+            if let Some(curve) = &self.config.curve {
+                txt.push((TXT_SECURE, "1".to_owned()));
+                txt.push((TXT_SERVER_KEY, curve.keys.public.to_z85()));
+            }
             result = hostname_of_machine()
                 .and_then(|host| {
                     Announcer::register(
@@ -364,6 +383,7 @@ impl Server {
             name = %self.config.name,
             control = %self.control_endpoint().unwrap_or_default(),
             sensors = self.sensors.len(),
+            secure = self.config.curve.is_some(),
             "server started"
         );
         Ok(())

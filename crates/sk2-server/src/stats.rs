@@ -61,6 +61,9 @@ pub struct SensorStats {
     pub ir: StreamStats,
     /// The `color` stream, counted apart from depth (all zero when the sensor offers no colour).
     pub color: StreamStats,
+    /// Peers refused by CurveZMQ on `depth` or `depth_v2` (secure server only): no CURVE, the
+    /// wrong server key, or a client key that is not authorised.
+    pub unauthorised_subscribers: u64,
 }
 
 impl SensorStats {
@@ -122,6 +125,7 @@ impl Counters {
             evicted_subscribers: read(&self.subscribers.evicted),
             ir: self.ir.snapshot(),
             color: self.color.snapshot(),
+            unauthorised_subscribers: read(&self.subscribers.unauthorised),
         }
     }
 }

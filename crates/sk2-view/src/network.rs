@@ -45,6 +45,9 @@ pub struct NetworkSource {
     pub discover: bool,
     /// A sensor id that should exist (`kinect-view --sensor`): its absence is reported.
     pub sensor: Option<String>,
+    /// The settings every client starts from, such as the CurveZMQ keys of secure servers
+    /// (`kinect-view --server-key`); the source sets its own request timeout.
+    pub client: ClientConfig,
 }
 
 /// What the source keeps of one watched server: where it is, its subscriptions.
@@ -211,10 +214,11 @@ fn sensors(client: &Client) -> Vec<(String, String)> {
 }
 
 impl NetworkSource {
-    fn watcher_config() -> WatcherConfig {
+    fn watcher_config(&self) -> WatcherConfig {
         WatcherConfig::default()
             .with_client(
-                ClientConfig::default()
+                self.client
+                    .clone()
                     .with_request_timeout(REQUEST_TIMEOUT)
                     .with_heartbeat(HEARTBEAT),
             )
@@ -244,7 +248,7 @@ impl NetworkSource {
 
 impl FrameSource for NetworkSource {
     fn run(self: Box<Self>, hub: Hub, shutdown: Receiver<()>) {
-        let mut watcher = Watcher::new(Self::watcher_config());
+        let mut watcher = Watcher::new(self.watcher_config());
         for endpoint in &self.connect {
             if let Err(error) = watcher.add_endpoint(endpoint) {
                 // Malformed: no retry can help, but the page and the terminal say why.

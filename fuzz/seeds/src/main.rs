@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 mod sk2_fuzz;
 
 use sk2_fuzz::{join_frames, join_shape};
+use sk2_proto::curve::{self, KeyPair, PublicKey, SecretKey};
 use sk2_proto::depth_v2::{self, Codec};
 use sk2_proto::{sk2, CapturedFrame, DepthFrame, Device, ErrorPayload, Me, Reply, Request};
 use sk2_record::{RecordFormat, RecordingWriter};
@@ -29,6 +30,26 @@ fn main() {
         std::fs::write(&path, bytes).unwrap_or_else(|e| fail(&path, e));
         written += 1;
     };
+
+    // Key files: a secret and a public certificate, a bare key, and a broken value.
+    let keys = KeyPair {
+        public: PublicKey::from_z85("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7").expect("Z85"),
+        secret: SecretKey::from_z85("JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6").expect("Z85"),
+    };
+    for (name, text) in [
+        ("secret", curve::encode_secret_certificate(&keys, "seed")),
+        (
+            "public",
+            curve::encode_public_certificate(&keys.public, "seed"),
+        ),
+        ("bare", format!("{}\n", keys.public)),
+        (
+            "short_value",
+            "curve\n    public-key = \"rq:rM\"\n".to_owned(),
+        ),
+    ] {
+        write("curve_certificate", name, text.as_bytes());
+    }
 
     // Control requests: the two valid ones and one of each malformed kind the spec lists.
     for (name, frames) in [
