@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example depth_client -- --connect tcp://localhost:5555 --seconds 10
 //! cargo run --release --example depth_client            # the first server mDNS finds
+//! cargo run --release --example depth_client -- --connect tcp://host:5555 --server-key server.key
 //! ```
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use sk2_client::{Browser, Client, ClientConfig, Subscription};
+use streamkinect2::keys;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -21,6 +23,9 @@ struct Args {
     /// How long to run (0 = until interrupted).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
+    /// --server-key / --client-key: reach a secure server (docs/security.md).
+    #[command(flatten)]
+    keys: streamkinect2::keys::ClientKeyArgs,
 }
 
 fn main() {
@@ -31,8 +36,12 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
+    let curve = args.keys.load()?;
     let (endpoint, config) = match args.connect {
-        Some(endpoint) => (endpoint, ClientConfig::default()),
+        Some(endpoint) => (
+            endpoint,
+            keys::configure(ClientConfig::default(), curve.as_ref()),
+        ),
         None => {
             let browser = Browser::new().context("cannot browse mDNS")?;
             let found = browser
@@ -43,7 +52,8 @@ fn run(args: Args) -> Result<()> {
                 .context("no server found within 10 s")?;
             (
                 found.control_endpoint(),
-                ClientConfig::default().with_host_addresses(found.host_addresses()),
+                keys::configure(ClientConfig::default(), curve.as_ref())
+                    .with_host_addresses(found.host_addresses()),
             )
         }
     };

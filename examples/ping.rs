@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use sk2_client::{Browser, Client, ClientConfig};
+use streamkinect2::keys;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -24,6 +25,9 @@ struct Args {
     /// Pings per server.
     #[arg(long, default_value_t = 5)]
     count: u32,
+    /// --server-key / --client-key: reach a secure server (docs/security.md).
+    #[command(flatten)]
+    keys: streamkinect2::keys::ClientKeyArgs,
 }
 
 fn main() {
@@ -34,11 +38,17 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
+    let curve = args.keys.load()?;
     // (endpoint, config) per server: discovered ones carry their mDNS address for `.local` names.
     let mut targets: Vec<(String, ClientConfig)> = args
         .connect
         .iter()
-        .map(|endpoint| (endpoint.clone(), ClientConfig::default()))
+        .map(|endpoint| {
+            (
+                endpoint.clone(),
+                keys::configure(ClientConfig::default(), curve.as_ref()),
+            )
+        })
         .collect();
     if targets.is_empty() {
         let browser = Browser::new().context("cannot browse mDNS")?;
@@ -47,7 +57,8 @@ fn run(args: Args) -> Result<()> {
             println!("found {:?} at {}", server.name, server.control_endpoint());
             targets.push((
                 server.control_endpoint(),
-                ClientConfig::default().with_host_addresses(server.host_addresses()),
+                keys::configure(ClientConfig::default(), curve.as_ref())
+                    .with_host_addresses(server.host_addresses()),
             ));
         }
     }

@@ -14,6 +14,7 @@ use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use sk2_client::{Browser, Client, ClientConfig};
 use sk2_proto::DepthFrame;
+use streamkinect2::keys;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -32,6 +33,9 @@ struct Args {
     /// Depth shown as the coolest colour; anything farther is clamped.
     #[arg(long, default_value_t = 4500)]
     max_mm: u16,
+    /// --server-key / --client-key: reach a secure server (docs/security.md).
+    #[command(flatten)]
+    keys: streamkinect2::keys::ClientKeyArgs,
 }
 
 fn main() {
@@ -42,9 +46,13 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
+    let curve = args.keys.load()?;
     ensure!(args.min_mm < args.max_mm, "--min-mm must be below --max-mm");
     let (endpoint, config) = match &args.connect {
-        Some(endpoint) => (endpoint.clone(), ClientConfig::default()),
+        Some(endpoint) => (
+            endpoint.clone(),
+            keys::configure(ClientConfig::default(), curve.as_ref()),
+        ),
         None => {
             let browser = Browser::new().context("cannot browse mDNS")?;
             let _ = browser.events().recv_timeout(Duration::from_secs(10));
@@ -55,7 +63,8 @@ fn run(args: Args) -> Result<()> {
                 .context("no server found within 10 s")?;
             (
                 found.control_endpoint(),
-                ClientConfig::default().with_host_addresses(found.host_addresses()),
+                keys::configure(ClientConfig::default(), curve.as_ref())
+                    .with_host_addresses(found.host_addresses()),
             )
         }
     };

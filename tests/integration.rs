@@ -20,3 +20,4 @@ mod kinect_view_picture;
 mod kinect_view_server;
 mod medhuf_reference;
 mod process_lifecycle;
+mod secure;

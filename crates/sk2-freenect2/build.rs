@@ -16,7 +16,12 @@ mod ffi {
     const MIN_VERSION: &str = "0.2";
 
     pub(crate) fn build() {
-        for file in ["shim/sk2_freenect2_shim.cpp", "shim/sk2_freenect2_shim.h"] {
+        for file in [
+            "shim/sk2_freenect2_shim.h",
+            "shim/shim_internal.h",
+            "shim/pipelines.cpp",
+            "shim/device.cpp",
+        ] {
             println!("cargo:rerun-if-changed={file}");
         }
         println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
@@ -82,7 +87,8 @@ mod ffi {
         shim.cpp(true)
             .cpp_link_stdlib(None)
             .std("c++11")
-            .file("shim/sk2_freenect2_shim.cpp")
+            .file("shim/pipelines.cpp")
+            .file("shim/device.cpp")
             .include("shim")
             .warnings(true);
         for include in &library.include_paths {
@@ -92,6 +98,17 @@ mod ffi {
 
         for path in &library.link_paths {
             println!("cargo:rustc-link-search=native={}", path.display());
+        }
+        // Rebuild (and relink) when the library or its headers change, e.g. the test stand-in
+        // rebuilt in place; cargo does not watch files outside the package by itself.
+        for dir in &library.include_paths {
+            watch_dir(&dir.join("libfreenect2"));
+        }
+        for dir in &library.link_paths {
+            let archive = dir.join("libfreenect2.a");
+            if archive.is_file() {
+                println!("cargo:rerun-if-changed={}", archive.display());
+            }
         }
         // A libfreenect2 installed in its own prefix is not on the dynamic loader's path: record
         // its directory as a run path (RUNPATH; LD_LIBRARY_PATH still overrides it) so that the
@@ -115,6 +132,16 @@ mod ffi {
             println!("cargo:rustc-link-lib={lib}");
         }
         println!("cargo:rustc-link-lib=stdc++");
+    }
+
+    /// Asks cargo to rerun the build script when a file directly in `dir` changes.
+    fn watch_dir(dir: &std::path::Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            println!("cargo:rerun-if-changed={}", entry.path().display());
+        }
     }
 
     /// Whether `dir` holds a shared libfreenect2 (`libfreenect2.so`, `.so.0.2`, ...).

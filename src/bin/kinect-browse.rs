@@ -4,7 +4,8 @@
 //! live. `--once --timeout S` prints what it found in S seconds and exits; `--json` prints JSON
 //! (one array with `--once`, one object per line when watching); `--connect tcp://host:port` skips
 //! discovery and talks to the given servers directly; `--zenoh` lists the servers bridges publish
-//! on Zenoh (a build with `--features zenoh`).
+//! on Zenoh (a build with `--features zenoh`). Secure servers (docs/security.md) are shown as
+//! such, with the key they announce; `--server-key` (and `--client-key`) talk to one.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -15,11 +16,12 @@ use clap::Parser;
 use crossbeam_channel::Select;
 use serde_json::{json, Value};
 use sk2_client::{
-    Browser, Client, ClientConfig, ClientEvent, Endpoint, ServerInfo, WatchEvent, Watcher,
-    WatcherConfig,
+    Browser, Client, ClientConfig, ClientError, ClientEvent, Endpoint, ServerInfo, WatchEvent,
+    Watcher, WatcherConfig,
 };
 use sk2_proto::id::short_id;
 use sk2_proto::Me;
+use streamkinect2::keys::{self, ClientKeyArgs, ClientKeys};
 
 /// Exit status for a server that could not be reached (`--connect`) or mDNS that cannot start.
 const EXIT_FAILURE: i32 = 1;
@@ -56,12 +58,22 @@ struct Args {
     zenoh: bool,
     #[command(flatten)]
     zenoh_flags: streamkinect2::zenoh_flags::ZenohFlags,
+    #[command(flatten)]
+    key_args: ClientKeyArgs,
+    /// The keys `key_args` names, read once before anything starts.
+    #[arg(skip)]
+    keys: Option<ClientKeys>,
 }
 
 fn main() {
     streamkinect2::init_logging("warn");
-    let args = Args::parse();
-    let code = match check(&args).and_then(|()| run(&args)) {
+    let mut args = Args::parse();
+    let result = args.key_args.load().and_then(|keys| {
+        args.keys = keys;
+        check(&args)?;
+        run(&args)
+    });
+    let code = match result {
         Ok(code) => code,
         // The reader of our output has gone (`kinect-browse --once | head -1`): it has all it
         // wanted, so this is not a failure, as with any Unix filter.
@@ -137,9 +149,10 @@ fn zenoh(_args: &Args) -> Result<i32> {
 fn config(args: &Args) -> ClientConfig {
     let timeout = Duration::from_secs_f64(args.timeout);
     // Heartbeats keep the sensor list live while watching; the timeout doubles as the answer time.
-    ClientConfig::default()
+    let config = ClientConfig::default()
         .with_request_timeout(timeout)
-        .with_heartbeat(Duration::from_secs_f64(args.refresh).max(timeout))
+        .with_heartbeat(Duration::from_secs_f64(args.refresh).max(timeout));
+    keys::configure(config, args.keys.as_ref())
 }
 
 fn run(args: &Args) -> Result<i32> {
@@ -162,6 +175,12 @@ struct Report {
     reachable: bool,
     rtt: Option<Duration>,
     me: Option<Me>,
+    /// The TXT record says CurveZMQ (`secure=1`).
+    secure: bool,
+    /// The key the server announces (Z85), unauthenticated.
+    announced_key: Option<String>,
+    /// Why the handshake failed, if it did.
+    problem: Option<String>,
 }
 
 impl Report {
@@ -180,6 +199,12 @@ impl Report {
             reachable,
             rtt,
             me,
+            secure: info.is_some_and(|info| info.secure),
+            announced_key: info.and_then(|info| info.announced_key.map(|key| key.to_z85())),
+            problem: client.handshake_failure().map(|error| match error {
+                ClientError::Handshake { reason, .. } => reason,
+                other => other.to_string(),
+            }),
         }
     }
 
@@ -213,17 +238,27 @@ impl Report {
             "reachable": self.reachable,
             "rtt_ms": self.rtt.map(rtt_ms),
             "devices": devices,
+            "secure": self.secure,
+            "server_key": self.announced_key,
+            "problem": self.problem,
         })
     }
 
     fn text(&self) -> String {
         let name = self.name.as_deref().unwrap_or("(unnamed)");
-        let status = match (self.reachable, self.rtt) {
-            (true, Some(rtt)) => format!("ping {:.2} ms", rtt.as_secs_f64() * 1e3),
-            (true, None) => "connected".to_owned(),
-            (false, _) => "unreachable".to_owned(),
+        let status = match (self.reachable, self.rtt, &self.problem) {
+            (true, Some(rtt), _) => format!("ping {:.2} ms", rtt.as_secs_f64() * 1e3),
+            (true, None, _) => "connected".to_owned(),
+            (false, _, Some(problem)) => format!("refused: {problem}"),
+            (false, _, None) => "unreachable".to_owned(),
         };
         let mut text = format!("{name}  {}  {status}", self.control_endpoint);
+        if self.secure {
+            let key = self.announced_key.as_deref().unwrap_or("not announced");
+            text.push_str(&format!(
+                "\n  secure (CurveZMQ), announced server key {key}"
+            ));
+        }
         for device in self.me.iter().flat_map(|me| &me.devices) {
             let endpoints: Vec<String> = device
                 .endpoints
@@ -297,16 +332,15 @@ fn once_browse(args: &Args) -> Result<i32> {
                         timeout,
                     ) {
                         Ok(client) => Report::from_client(&client, Some(info)),
+                        Err(ClientError::Handshake { reason, .. }) => Report {
+                            problem: Some(reason),
+                            ..unanswered(info)
+                        },
                         Err(error) => {
                             tracing::debug!(%error, %endpoint, "server did not answer");
                             // Maybe a crashed server's stale record: ask mDNS to check it.
                             let _ = browser.verify(&info.fullname);
-                            Report {
-                                name: Some(info.name.clone()),
-                                control_endpoint: endpoint,
-                                address: info.address().map(|ip| ip.to_string()),
-                                ..Report::default()
-                            }
+                            unanswered(info)
                         }
                     }
                 })
@@ -319,6 +353,18 @@ fn once_browse(args: &Args) -> Result<i32> {
     });
     print_reports(args, &reports)?;
     Ok(0)
+}
+
+/// The report of a discovered server that did not answer.
+fn unanswered(info: &ServerInfo) -> Report {
+    Report {
+        name: Some(info.name.clone()),
+        control_endpoint: info.control_endpoint(),
+        address: info.address().map(|ip| ip.to_string()),
+        secure: info.secure,
+        announced_key: info.announced_key.map(|key| key.to_z85()),
+        ..Report::default()
+    }
 }
 
 fn watch(args: &Args) -> Result<i32> {
@@ -436,7 +482,10 @@ fn handle(
                 ClientEvent::Disconnected { .. } => ("disconnected", None),
                 ClientEvent::DeviceAdded(id) => ("sensor_added", Some(id)),
                 ClientEvent::DeviceRemoved(id) => ("sensor_removed", Some(id)),
-                ClientEvent::Unreachable => ("unreachable", None),
+                ClientEvent::Unreachable => match server.client().handshake_failure() {
+                    Some(ClientError::Handshake { reason, .. }) => ("refused", Some(reason)),
+                    _ => ("unreachable", None),
+                },
                 _ => return Ok(()),
             };
             emit(args, live_table, kind, &name, detail);
@@ -471,6 +520,7 @@ fn emit(args: &Args, live_table: bool, event: &str, server: &str, detail: Option
         json!({"event": event, "server": server, "detail": detail}).to_string()
     } else {
         match detail {
+            Some(reason) if event == "refused" => format!("{event}: {server}: {reason}"),
             // Details are sensor ids: cut short here, whole in JSON.
             Some(detail) => format!("{event}: {server}: {}", short_id(&detail)),
             None => format!("{event}: {server}"),

@@ -4,6 +4,7 @@
 //! server name and its endpoints, then serves until Ctrl-C or SIGTERM. `--source freenect2`
 //! streams a real Kinect v2 (build with `--features freenect2`; docs/freenect2.md);
 //! `--source replay --replay-file X.mcap` plays a `kinect-record` recording (docs/recording.md).
+//! `--secure` encrypts and authenticates every connection with CurveZMQ (docs/security.md).
 
 use std::path::PathBuf;
 
@@ -11,7 +12,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use sk2_mock::{MockConfig, MockKinect, MockMode, PlaybackConfig, RecordingSensor, ReplaySensor};
 use sk2_proto::Sensor;
-use sk2_server::{Codec, Config, Server};
+use sk2_server::{Codec, Config, Curve, Server};
+use streamkinect2::keys;
 use streamkinect2::zenoh_flags::ZenohFlags;
 
 #[derive(Parser, Debug)]
@@ -86,6 +88,13 @@ struct Args {
     /// original `depth` endpoint.
     #[arg(long, default_value_t = CodecChoice(Some(Codec::default())))]
     codec: CodecChoice,
+    /// Codec of the `ir_v2` endpoint of sensors that deliver infrared (raw, rvl, medans,
+    /// medhuf), or `none` to offer no `ir_v2`.
+    #[arg(long, default_value_t = CodecChoice(Some(sk2_proto::ir_v2::DEFAULT_CODEC)))]
+    ir_codec: CodecChoice,
+    /// Offer no `color` endpoint (the mock then draws and encodes no colour).
+    #[arg(long)]
+    no_color: bool,
     /// `SNDHWM` of depth sockets, in frames per subscriber.
     #[arg(long, default_value_t = sk2_server::DEFAULT_DEPTH_SNDHWM, value_parser = clap::value_parser!(i32).range(1..=1000))]
     depth_sndhwm: i32,
@@ -110,9 +119,21 @@ struct Args {
     zenoh_server_id: Option<String>,
     #[command(flatten)]
     zenoh_flags: ZenohFlags,
+    /// Encrypt and authenticate every connection with CurveZMQ (docs/security.md). Clients need
+    /// the server's public key; the original (2014) clients cannot connect.
+    #[arg(long)]
+    secure: bool,
+    /// With --secure: the server's secret key file (default:
+    /// `$XDG_CONFIG_HOME/streamkinect2/server.key_secret`, made by `kinect-keygen`).
+    #[arg(long, requires = "secure")]
+    key_file: Option<PathBuf>,
+    /// With --secure: admit only the clients whose public key is in a `*.key` file of this
+    /// directory; without it, any client that knows the server's public key.
+    #[arg(long, requires = "secure")]
+    authorized_keys: Option<PathBuf>,
 }
 
-/// `--codec`: a depth_v2 codec name, or `none`.
+/// `--codec`, `--ir-codec`: a `u16` codec name, or `none`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct CodecChoice(Option<Codec>);
 
@@ -166,6 +187,7 @@ fn run(args: Args) -> Result<()> {
         bail!(streamkinect2::zenoh_flags::NOT_BUILT);
     }
     let fps = (args.fps > 0.0).then_some(args.fps);
+    let curve = curve(&args)?;
     let sensors = sensors(&args, fps)?;
 
     let mut config = Config::default()
@@ -181,7 +203,10 @@ fn run(args: Args) -> Result<()> {
         .with_max_peers_per_address(
             usize::try_from(args.max_peers_per_address).unwrap_or(usize::MAX),
         )
-        .with_codec(args.codec.0);
+        .with_codec(args.codec.0)
+        .with_ir_codec(args.ir_codec.0)
+        .with_color(!args.no_color)
+        .with_curve(curve.clone());
     // Without these flags, the defaults stand (`Kinect on <host name>`, workers from the core
     // count).
     if let Some(name) = args.name {
@@ -205,8 +230,23 @@ fn run(args: Args) -> Result<()> {
         format!("name: {}", me.name),
         format!("control: {}", server.control_endpoint().unwrap_or_default()),
     ];
+    if let Some(curve) = &curve {
+        let admits = match &curve.authorized_clients {
+            Some(keys) => format!("only the {} authorised client keys", keys.len()),
+            None => "any client that knows the server key".to_owned(),
+        };
+        banner.push(format!(
+            "secure: CurveZMQ, {admits}; the original (2014) clients cannot connect"
+        ));
+        banner.push(format!("server key: {}", curve.keys.public));
+    }
     for device in &me.devices {
-        for (kind, endpoint) in &device.endpoints {
+        // `depth` first: scripts read the first device line as the original endpoint.
+        let (original, others): (Vec<_>, Vec<_>) = device
+            .endpoints
+            .iter()
+            .partition(|(kind, _)| kind.as_str() == sk2_proto::control::ENDPOINT_DEPTH);
+        for (kind, endpoint) in original.into_iter().chain(others) {
             banner.push(format!("device {} {kind}: {endpoint}", device.id));
         }
         if let Some(keys) = me.device_keys.get(&device.id) {
@@ -277,6 +317,25 @@ fn zenoh_bridge(
         .with_zenoh(flags.config(sk2_client::zenoh::ZenohMode::Peer)?)
         .with_client(client);
     Ok(sk2_zenoh::Bridge::start(config)?)
+}
+
+/// The CurveZMQ set-up `--secure` asks for, its key files read and checked now, so that a bad one
+/// stops the server before it starts.
+fn curve(args: &Args) -> Result<Option<Curve>> {
+    if !args.secure {
+        return Ok(None);
+    }
+    let key_file = match &args.key_file {
+        Some(path) => path.clone(),
+        None => keys::secret_file(&keys::key_dir()?, keys::SERVER_KEY_NAME),
+    };
+    let pair = keys::read_key_pair(&key_file)?;
+    let authorized = args
+        .authorized_keys
+        .as_deref()
+        .map(keys::read_authorized_keys)
+        .transpose()?;
+    Ok(Some(Curve::new(pair).with_authorized_clients(authorized)))
 }
 
 fn sensors(args: &Args, fps: Option<f64>) -> Result<Vec<Box<dyn Sensor>>> {

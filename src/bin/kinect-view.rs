@@ -6,14 +6,17 @@
 //! depth under the pointer and a status line. Servers are listed by name, with 8-digit sensor ids,
 //! and told apart by control endpoint (two may share a name). Servers are found
 //! with mDNS, given with `--connect tcp://host:port`, or, with `--zenoh`, found on Zenoh where
-//! bridges publish them. SIGINT, SIGTERM or SIGHUP stops it
+//! bridges publish them. `--server-key` (and `--client-key`) reach a secure server
+//! (docs/security.md). SIGINT, SIGTERM or SIGHUP stops it
 //! (exit status 0), however it was started.
 
 use std::net::TcpListener;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use sk2_client::ClientConfig;
 use sk2_view::{FrameSource, Hub, NetworkSource, SyntheticSource, ViewConfig, ViewServer};
+use streamkinect2::keys::{self, ClientKeyArgs};
 use streamkinect2::zenoh_flags::ZenohFlags;
 
 #[derive(Parser, Debug)]
@@ -48,6 +51,8 @@ struct Args {
     zenoh: bool,
     #[command(flatten)]
     zenoh_flags: ZenohFlags,
+    #[command(flatten)]
+    keys: ClientKeyArgs,
 }
 
 fn main() {
@@ -65,6 +70,8 @@ fn run(args: Args) -> Result<()> {
     if args.zenoh && cfg!(not(feature = "zenoh")) {
         anyhow::bail!(streamkinect2::zenoh_flags::NOT_BUILT);
     }
+    // Read now: a bad key file is one line and exit 1, before anything starts.
+    let keys = args.keys.load()?;
     let stop = streamkinect2::stop_signal()?;
     let hub = Hub::new();
     let listener = TcpListener::bind(&args.listen)
@@ -95,6 +102,7 @@ fn run(args: Args) -> Result<()> {
             connect: args.connect,
             discover,
             sensor: args.sensor,
+            client: keys::configure(ClientConfig::default(), keys.as_ref()),
         }));
     }
     // Dropping `shutdown` tells the sources to stop.

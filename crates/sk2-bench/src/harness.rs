@@ -1,7 +1,7 @@
 //! The orchestrator: starts the publisher and subscriber processes for each scenario, measures
 //! the publisher from outside through `/proc`, gathers the subscribers' summaries, prints a table.
 //!
-//! Every child is owned by a [`Children`] guard: on every exit path (success, error, panic) the
+//! Every child is owned by a `Children` guard: on every exit path (success, error, panic) the
 //! guard closes the children's stdin (their signal to stop), waits briefly, then kills and reaps
 //! them. A child whose orchestrator died sees end of stdin and exits by itself.
 

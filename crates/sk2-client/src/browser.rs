@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use mdns_sd::{ServiceDaemon, ServiceEvent};
-use sk2_proto::discovery::{full_name, instance_name, SERVICE_TYPE};
+use sk2_proto::curve::PublicKey;
+use sk2_proto::discovery::{full_name, instance_name, SERVICE_TYPE, TXT_SECURE, TXT_SERVER_KEY};
 
 use crate::drop_oldest::DropOldest;
 use crate::endpoint::{address_rank, Endpoint, HostAddresses};
@@ -66,6 +67,13 @@ pub struct ServerInfo {
     /// The host's addresses from its A/AAAA records, best first: IPv4 before IPv6, loopback
     /// (only announced by a server on this host) and link-local last.
     pub addresses: Vec<IpAddr>,
+    /// The TXT record says the server requires CurveZMQ (`secure=1`, docs/security.md): a client
+    /// needs the server's public key ([`ClientConfig::server_key`](crate::ClientConfig)).
+    pub secure: bool,
+    /// The server's CURVE public key from the TXT record (`serverkey`). mDNS is not
+    /// authenticated: anyone on the network can announce any key, so compare it with the key
+    /// the server's owner gave you rather than trust it.
+    pub announced_key: Option<PublicKey>,
 }
 
 impl ServerInfo {
@@ -222,6 +230,10 @@ impl Translator {
                 addresses.sort_by_key(|ip| (address_rank(ip), *ip));
                 addresses.dedup();
                 let info = ServerInfo {
+                    secure: service.get_property_val_str(TXT_SECURE) == Some("1"),
+                    announced_key: service
+                        .get_property_val_str(TXT_SERVER_KEY)
+                        .and_then(|key| PublicKey::from_z85(key).ok()),
                     name: instance_name(&fullname).to_owned(),
                     host: service.get_hostname().trim_end_matches('.').to_owned(),
                     port: service.get_port(),
@@ -271,6 +283,8 @@ mod tests {
             host: "box.local".into(),
             port: 40949,
             addresses: vec!["10.1.2.3".parse().unwrap()],
+            secure: false,
+            announced_key: None,
         };
         assert_eq!(info.control_endpoint(), "tcp://box.local:40949");
         assert_eq!(

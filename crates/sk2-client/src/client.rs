@@ -14,6 +14,7 @@ use sk2_proto::{Device, Me};
 
 use crate::config::{ClientConfig, SubscriptionConfig};
 use crate::control::{ClientEvent, Command, Control, Shared, ToControl};
+use crate::curve::CurveClient;
 use crate::drop_oldest::DropOldest;
 use crate::endpoint::{resolve_endpoint, Endpoint};
 use crate::error::ClientError;
@@ -53,6 +54,8 @@ pub struct Client {
     /// The control endpoint's address, resolved once by `connect`.
     address: Option<SocketAddr>,
     control: Option<ControlThread>,
+    /// CurveZMQ keys of every socket, from the config; `None`: open.
+    curve: Option<CurveClient>,
 }
 
 /// The running control thread and the queue to it.
@@ -75,8 +78,10 @@ impl Client {
     /// A client for the control endpoint `endpoint` (`tcp://host:port`), not yet connected.
     pub fn new(endpoint: &str, config: ClientConfig) -> Result<Self, ClientError> {
         let endpoint: Endpoint = endpoint.parse()?;
+        let curve = CurveClient::from_config(&config)?;
         let (events_sink, events) = DropOldest::new(config.event_queue_len);
         Ok(Self {
+            curve,
             endpoint,
             config,
             context: zmq::Context::new(),
@@ -128,6 +133,7 @@ impl Client {
             Arc::clone(&self.shared),
             self.events_sink.clone(),
             commands_rx,
+            self.curve.clone(),
         );
         let thread = std::thread::Builder::new()
             .name(format!("sk2-control {}", self.endpoint))
@@ -157,6 +163,12 @@ impl Client {
         &self.endpoint
     }
 
+    /// Why the last handshake with the server failed ([`ClientError::Handshake`]: a secure
+    /// server and no key, a wrong key, ...), until the server answers again.
+    pub fn handshake_failure(&self) -> Option<ClientError> {
+        self.shared.lock().handshake_failure.clone()
+    }
+
     /// True while the server answers.
     pub fn is_connected(&self) -> bool {
         self.shared.lock().connected
@@ -173,6 +185,9 @@ impl Client {
                 }
             }
             let now = Instant::now();
+            if let Some(error) = &state.handshake_failure {
+                return Err(error.clone());
+            }
             if now >= deadline || self.control.is_none() {
                 return Err(ClientError::ConnectTimeout {
                     endpoint: self.endpoint.to_string(),
@@ -232,8 +247,9 @@ impl Client {
     pub fn subscribe_with(
         &self,
         device_id: &str,
-        config: SubscriptionConfig,
+        mut config: SubscriptionConfig,
     ) -> Result<Subscription, ClientError> {
+        config.curve = self.curve.clone();
         let (kind, address) =
             self.depth_address(device_id, |device| depth_endpoint(device, &config))?;
         Subscription::open(&self.context, device_id, kind, address, &config)
@@ -249,7 +265,9 @@ impl Client {
                 .map(|endpoint| (EndpointKind::DepthV2, endpoint))
                 .ok_or_else(|| ClientError::NoDepthEndpoint(device.id.clone()))
         })?;
-        RawSubscription::open(&self.context, device_id, address, &self.config.subscription)
+        let mut config = self.config.subscription.clone();
+        config.curve = self.curve.clone();
+        RawSubscription::open(&self.context, device_id, address, &config)
     }
 
     /// The address of the depth endpoint `pick` chooses for `device_id`. The device must be in

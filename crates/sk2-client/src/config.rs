@@ -1,13 +1,15 @@
 //! How a [`crate::Client`] and its [`crate::Subscription`]s behave: plain data with the
 //! original's timings as defaults.
 //!
-//! A leaf module: it knows only [`HostAddresses`], so every other module may read a config without
+//! A leaf module: it knows only [`HostAddresses`] and the crate's CurveZMQ keys, so every other module may read a config without
 //! importing the code that uses it.
 
 use std::time::Duration;
 
+use sk2_proto::curve::{KeyPair, PublicKey};
 use sk2_proto::{KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
 
+use crate::curve::CurveClient;
 use crate::endpoint::HostAddresses;
 
 /// Default heartbeat period: the original sends `who` every 10 s.
@@ -53,6 +55,13 @@ pub struct ClientConfig {
     pub event_queue_len: usize,
     /// How subscriptions made by this client behave.
     pub subscription: SubscriptionConfig,
+    /// The public key of a secure server (CurveZMQ, docs/security.md): every socket of the client
+    /// then encrypts, and only a server holding the matching secret key can answer. `None`: an
+    /// open server, as the original.
+    pub server_key: Option<PublicKey>,
+    /// This client's key pair, for a server that admits only authorised client keys. `None` with
+    /// a [`ClientConfig::server_key`]: a key pair made for this client alone.
+    pub client_keys: Option<KeyPair>,
 }
 
 impl Default for ClientConfig {
@@ -66,6 +75,8 @@ impl Default for ClientConfig {
             resolve_local_names: true,
             event_queue_len: DEFAULT_EVENT_QUEUE_LEN,
             subscription: SubscriptionConfig::default(),
+            server_key: None,
+            client_keys: None,
         }
     }
 }
@@ -119,6 +130,18 @@ impl ClientConfig {
         self.subscription = config;
         self
     }
+
+    /// Sets [`ClientConfig::server_key`].
+    pub fn with_server_key(mut self, key: PublicKey) -> Self {
+        self.server_key = Some(key);
+        self
+    }
+
+    /// Sets [`ClientConfig::client_keys`].
+    pub fn with_client_keys(mut self, keys: KeyPair) -> Self {
+        self.client_keys = Some(keys);
+        self
+    }
 }
 
 /// How a [`crate::Subscription`] behaves.
@@ -134,6 +157,8 @@ pub struct SubscriptionConfig {
     /// Read `depth_v2` when the device offers it (lossless, with metadata); `false` forces the
     /// original `depth` endpoint.
     pub prefer_depth_v2: bool,
+    /// The client's CurveZMQ keys, set by the [`crate::Client`] that opens the subscription.
+    pub(crate) curve: Option<CurveClient>,
 }
 
 impl Default for SubscriptionConfig {
@@ -143,6 +168,7 @@ impl Default for SubscriptionConfig {
             rcvhwm: DEFAULT_RCVHWM,
             depth_shape: (KINECT_V2_WIDTH_PX, KINECT_V2_HEIGHT_PX),
             prefer_depth_v2: true,
+            curve: None,
         }
     }
 }

@@ -12,7 +12,11 @@
 //!   Pirate" pattern), the timed-out request fails with [`ClientError::Timeout`], requests queued
 //!   behind it fail with [`ClientError::ConnectionLost`], [`ClientEvent::Disconnected`] is
 //!   reported, and the thread keeps probing with `who` (with backoff) until the server answers,
-//!   when it reports [`ClientEvent::Connected`] again.
+//!   when it reports [`ClientEvent::Connected`] again;
+//! * a handshake that fails (a secure server and an open client, or the reverse, or the wrong
+//!   server key: docs/security.md) fails the request at once with [`ClientError::Handshake`], and
+//!   [`Client::wait_connected`](crate::Client::wait_connected) returns that error instead of
+//!   waiting out its timeout; the thread keeps retrying with backoff.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -25,6 +29,7 @@ use sk2_proto::Me;
 
 use crate::backoff::Backoff;
 use crate::config::ClientConfig;
+use crate::curve::{CurveClient, HandshakeWatch};
 use crate::drop_oldest::DropOldest;
 use crate::endpoint::zmq_address;
 use crate::error::ClientError;
@@ -78,6 +83,8 @@ pub enum DisconnectReason {
 pub(crate) struct State {
     pub(crate) connected: bool,
     pub(crate) me: Option<Me>,
+    /// Why the last handshake failed, until the server answers again.
+    pub(crate) handshake_failure: Option<ClientError>,
 }
 
 #[derive(Debug, Default)]
@@ -141,6 +148,8 @@ impl std::fmt::Debug for ToControl {
 enum Outcome {
     Reply(Reply, Duration),
     Timeout,
+    /// The handshake failed, for this reason.
+    HandshakeFailed(String),
     Closed,
 }
 
@@ -154,6 +163,8 @@ pub(crate) struct Control {
     /// memory.
     pub(crate) events: DropOldest<ClientEvent>,
     pub(crate) commands: Receiver<ToControl>,
+    /// CurveZMQ keys of the REQ socket; `None`: open.
+    curve: Option<CurveClient>,
     /// Application requests received while another request was in flight.
     queued: VecDeque<Command>,
     /// Device ids of the last `me`, for diffing; `None` before the first.
@@ -170,6 +181,7 @@ impl Control {
         shared: Arc<Shared>,
         events: DropOldest<ClientEvent>,
         commands: Receiver<ToControl>,
+        curve: Option<CurveClient>,
     ) -> Self {
         Self {
             context,
@@ -178,6 +190,7 @@ impl Control {
             shared,
             events,
             commands,
+            curve,
             queued: VecDeque::new(),
             devices: None,
             name: None,
@@ -191,8 +204,8 @@ impl Control {
             self.config.reconnect_backoff_max,
         );
         'connection: loop {
-            let socket = match self.open() {
-                Ok(socket) => socket,
+            let (socket, watch) = match self.open() {
+                Ok(opened) => opened,
                 Err(error) => {
                     tracing::warn!(%error, "cannot open the control socket");
                     if self.pause(backoff.next_pause()) {
@@ -226,7 +239,7 @@ impl Control {
                 if command.is_none() {
                     next_heartbeat = Instant::now() + self.config.heartbeat;
                 }
-                match self.exchange(&socket, &request) {
+                match self.exchange(&socket, &watch, &request) {
                     Outcome::Closed => {
                         if let Some(command) = command {
                             command.fail(ClientError::ConnectionLost);
@@ -255,6 +268,32 @@ impl Control {
                         }
                         continue 'connection;
                     }
+                    Outcome::HandshakeFailed(reason) => {
+                        let error = ClientError::Handshake {
+                            endpoint: zmq_address(self.address),
+                            reason,
+                        };
+                        // Returned to the waiting request and to `wait_connected`: not logged above debug.
+                        tracing::debug!(%error, "cannot talk to the server");
+                        if let Some(command) = command {
+                            command.fail(error.clone());
+                        }
+                        self.fail_queued(error.clone());
+                        drop(socket);
+                        {
+                            let mut state = self.shared.lock();
+                            state.handshake_failure = Some(error);
+                            self.shared.changed.notify_all();
+                        }
+                        if self.connected() {
+                            self.set_disconnected(DisconnectReason::Timeout);
+                        }
+                        self.emit(ClientEvent::Unreachable);
+                        if self.pause(backoff.next_pause()) {
+                            break 'connection;
+                        }
+                        continue 'connection;
+                    }
                     Outcome::Reply(reply, rtt) => {
                         self.answer(command, reply, rtt);
                         if self.connected() {
@@ -273,15 +312,19 @@ impl Control {
         }
     }
 
-    fn open(&self) -> Result<zmq::Socket, zmq::Error> {
+    fn open(&self) -> Result<(zmq::Socket, HandshakeWatch), zmq::Error> {
         let socket = self.context.socket(zmq::REQ)?;
         // Never let a closed socket hold the thread or the process: unsent requests are moot.
         socket.set_linger(0)?;
         socket.set_maxmsgsize(MAX_CONTROL_MESSAGE_BYTES as i64)?;
         socket.set_reconnect_ivl(ZMQ_RECONNECT_IVL_MS)?;
         socket.set_ipv6(self.address.is_ipv6())?;
+        if let Some(curve) = &self.curve {
+            curve.apply(&socket)?;
+        }
+        let watch = HandshakeWatch::start(&self.context, &socket, self.curve.is_some())?;
         socket.connect(&zmq_address(self.address))?;
-        Ok(socket)
+        Ok((socket, watch))
     }
 
     fn connected(&self) -> bool {
@@ -290,7 +333,12 @@ impl Control {
 
     /// Sends one request and waits for its reply until the request's own deadline, queueing any
     /// application requests that arrive meanwhile.
-    fn exchange(&mut self, socket: &zmq::Socket, request: &Request) -> Outcome {
+    fn exchange(
+        &mut self,
+        socket: &zmq::Socket,
+        watch: &HandshakeWatch,
+        request: &Request,
+    ) -> Outcome {
         let sent_at = Instant::now();
         // This deadline is local to this one request: it ends with the reply (the original's
         // timer outlived its request and could time out a later one).
@@ -307,8 +355,15 @@ impl Control {
                 return Outcome::Timeout;
             }
             let slice = (deadline - now).min(POLL_SLICE);
-            match socket.poll(zmq::POLLIN, slice.as_millis().max(1) as i64) {
-                Ok(n) if n > 0 => match socket.recv_multipart(zmq::DONTWAIT) {
+            let mut items = [socket.as_poll_item(zmq::POLLIN), watch.as_poll_item()];
+            let polled = zmq::poll(&mut items, slice.as_millis().max(1) as i64);
+            if items[1].is_readable() {
+                if let Some(reason) = watch.failure() {
+                    return Outcome::HandshakeFailed(reason);
+                }
+            }
+            match polled.map(|_| items[0].is_readable()) {
+                Ok(true) => match socket.recv_multipart(zmq::DONTWAIT) {
                     Ok(frames) => {
                         let rtt = sent_at.elapsed();
                         return match Reply::decode(&frames) {
@@ -328,7 +383,7 @@ impl Control {
                         return Outcome::Timeout;
                     }
                 },
-                Ok(_) | Err(zmq::Error::EINTR) => {}
+                Ok(false) | Err(zmq::Error::EINTR) => {}
                 Err(error) => {
                     tracing::debug!(%error, "cannot poll the control socket");
                     return Outcome::Timeout;
@@ -412,6 +467,7 @@ impl Control {
             let was = state.connected;
             state.connected = true;
             state.me = Some(me.clone());
+            state.handshake_failure = None;
             self.shared.changed.notify_all();
             was
         };

@@ -56,6 +56,20 @@ pub enum ClientError {
     #[cfg(feature = "zenoh")]
     #[error("Zenoh: {0}")]
     Zenoh(String),
+    /// The CurveZMQ settings cannot work: a client key pair without a server key, or a libzmq
+    /// without CURVE.
+    #[error("CurveZMQ: {0}")]
+    Curve(String),
+    /// The ZeroMQ handshake with the server failed: the server is secure and the client has no
+    /// key, or the reverse, or the server key is wrong, or the server refused the client's key.
+    /// The client keeps retrying (the server's keys may change), but requests fail at once.
+    #[error("handshake with {endpoint} failed: {reason}")]
+    Handshake {
+        /// The control endpoint.
+        endpoint: String,
+        /// What the failure means.
+        reason: String,
+    },
     /// A background thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(String),

@@ -49,6 +49,7 @@ mod browser;
 mod client;
 mod config;
 mod control;
+mod curve;
 mod drop_oldest;
 mod endpoint;
 mod error;
@@ -78,6 +79,7 @@ pub use receiving::{
     EndpointKind, RawMessage, ReceivedFrame, SubscriptionStats, MAX_DEPTH_MESSAGE_BYTES,
     REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX,
 };
+pub use sk2_proto::curve::{KeyPair, PublicKey, SecretKey};
 pub use sk2_proto::discovery::SERVICE_TYPE;
 pub use subscription::Subscription;
 pub use watcher::{

@@ -267,6 +267,9 @@ impl Receiving {
         socket.set_maxmsgsize(MAX_DEPTH_MESSAGE_BYTES)?;
         socket.set_ipv6(address.is_ipv6())?;
         socket.set_subscribe(b"")?;
+        if let Some(curve) = &config.curve {
+            curve.apply(&socket)?;
+        }
         let zmq_endpoint = zmq_address(address);
         // Only refusals are watched: the server said no during the handshake (ZAP status 400).
         let monitor_address = format!(

@@ -1,21 +1,5 @@
-//! [`Watcher`]: every server on the network (found by mDNS, or given as `tcp://host:port`), one
-//! [`Client`] each, and their events merged into one stream.
-//!
-//! It is what a tool that shows "all the servers" needs (`kinect-browse`, `kinect-view`):
-//!
-//! * a discovered server gets a client at once, with its mDNS address in the client's host map;
-//!   a server whose address changes gets a new client; a server that leaves is dropped;
-//! * when a discovered server stops answering, the watcher asks mDNS to re-verify it
-//!   ([`Browser::verify`]), at most once per [`WatcherConfig::reverify_every`], so a crashed
-//!   server (which sends no goodbye) disappears within seconds instead of its records' 120 s TTL;
-//! * a given endpoint whose host cannot be resolved yet is tried again every
-//!   [`WatcherConfig::retry_after`].
-//!
-//! The watcher is a value used from one thread, driven by events: [`Watcher::wait`] blocks in one
-//! `crossbeam_channel::Select` over the browser's and every client's queue. An application that
-//! waits on more (frames, a shutdown channel) adds the watcher's queues to its own `Select` with
-//! [`Watcher::register`], bounds its wait by [`Watcher::next_deadline`], and then calls
-//! [`Watcher::poll`].
+//! [`Watcher`]: every server on the network, one [`Client`] each, their events merged. The type
+//! carries the documentation, since this module is private and the crate re-exports it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -173,7 +157,24 @@ impl WatchedServer {
     }
 }
 
-/// Watches servers: see the [module documentation](self).
+/// Every server on the network (found by mDNS, or given as `tcp://host:port`), one
+/// [`Client`] each, and their events merged into one stream.
+///
+/// It is what a tool that shows "all the servers" needs (`kinect-browse`, `kinect-view`):
+///
+/// * a discovered server gets a client at once, with its mDNS address in the client's host map;
+///   a server whose address changes gets a new client; a server that leaves is dropped;
+/// * when a discovered server stops answering, the watcher asks mDNS to re-verify it
+///   ([`Browser::verify`]), at most once per [`WatcherConfig::reverify_every`], so a crashed
+///   server (which sends no goodbye) disappears within seconds instead of its records' 120 s TTL;
+/// * a given endpoint whose host cannot be resolved yet is tried again every
+///   [`WatcherConfig::retry_after`].
+///
+/// The watcher is a value used from one thread, driven by events: [`Watcher::wait`] blocks in one
+/// `crossbeam_channel::Select` over the browser's and every client's queue. An application that
+/// waits on more (frames, a shutdown channel) adds the watcher's queues to its own `Select` with
+/// [`Watcher::register`], bounds its wait by [`Watcher::next_deadline`], and then calls
+/// [`Watcher::poll`].
 pub struct Watcher {
     config: WatcherConfig,
     browser: Option<Browser>,

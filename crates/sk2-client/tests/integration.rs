@@ -6,6 +6,7 @@ mod common;
 
 mod control;
 mod discovery;
+mod secure;
 mod sensor_stall;
 mod subscription;
 mod with_server;

@@ -7,7 +7,15 @@
  *   - No C++ exception ever crosses this boundary: each body catches everything and reports
  *     SK2F2_ERR_EXCEPTION (unwinding into Rust would be undefined behaviour).
  *   - Handles are created and freed only here; NULL handles are rejected with SK2F2_ERR_ARG.
- *   - One handle is used by one thread at a time (the Rust side guarantees it).
+ *   - One handle is used by one thread at a time (the Rust side guarantees it), with one
+ *     exception: the colour calls (sk2f2_wait_color, sk2f2_release_color) may run on one thread
+ *     while the depth calls (sk2f2_wait_depth, sk2f2_release_frame) run on another; the two
+ *     pairs touch disjoint state. Nothing else may run concurrently with either.
+ *
+ * Streams: a device streams depth and IR (one listener: both frames of a packet arrive together)
+ * and, if started with colour, colour (a second listener). Colour is the device's own JPEG,
+ * passed through undecoded: the device's pipeline is the chosen depth pipeline combined with
+ * libfreenect2's DumpPacketPipeline for colour (see docs/freenect2.md, section 4).
  */
 #ifndef SK2_FREENECT2_SHIM_H
 #define SK2_FREENECT2_SHIM_H
@@ -43,18 +51,39 @@ typedef struct sk2f2_device sk2f2_device;   /* owns a Freenect2Device and its li
 #define SK2F2_PROBE_SIGNALED 2 /* the child was killed by a signal */
 #define SK2F2_PROBE_TIMEOUT 3  /* the child did not finish in time and was killed */
 
-/* A depth frame held by the device handle until sk2f2_release_frame. `data` points into
- * libfreenect2's frame buffer: width * height * bytes_per_pixel bytes. */
+/* A frame held by the device handle until released. `data` points into libfreenect2's frame
+ * buffer: width * height * bytes_per_pixel bytes. Depth and IR: Float, 512 x 424, 4 bytes per
+ * pixel. Colour: Raw, width = height = 1, bytes_per_pixel = the JPEG's length in bytes. */
 struct sk2f2_frame
 {
   const unsigned char *data;
   size_t width;
   size_t height;
   size_t bytes_per_pixel;
-  int32_t format;     /* libfreenect2::Frame::Format; 2 = Float */
+  int32_t format;     /* libfreenect2::Frame::Format; 1 = Raw, 2 = Float */
   uint32_t timestamp; /* device ticks of 0.125 ms */
   uint32_t sequence;  /* device frame counter */
   uint32_t status;    /* 0 if ok */
+};
+
+/* The IR (depth) camera's factory intrinsics, in depth pixels, and its distortion
+ * (libfreenect2's Freenect2Device::IrCameraParams, field for field). */
+struct sk2f2_ir_params
+{
+  float fx, fy, cx, cy;
+  float k1, k2, k3, p1, p2;
+};
+
+/* The colour camera's factory intrinsics, in colour pixels, and the coefficients of
+ * libfreenect2's depth-to-colour mapping (Freenect2Device::ColorCameraParams). mx and my are
+ * mx_x3y0, mx_x0y3, mx_x2y1, mx_x1y2, mx_x2y0, mx_x0y2, mx_x1y1, mx_x1y0, mx_x0y1, mx_x0y0 in this
+ * order (my likewise). */
+struct sk2f2_color_params
+{
+  float fx, fy, cx, cy;
+  float shift_d, shift_m;
+  float mx[10];
+  float my[10];
 };
 
 /* 1 if this libfreenect2 was built with the pipeline, else 0. */
@@ -82,26 +111,41 @@ int32_t sk2f2_enumerate(sk2f2_context *ctx);
  * truncated to `len`; returns its full length in bytes (without NUL) or a negative status. */
 int64_t sk2f2_serial(sk2f2_context *ctx, int32_t index, char *buf, size_t len);
 
-/* Opens the device with this serial on a new pipeline, sets the depth range (metres) and
- * attaches a depth-only listener. On success stores the handle in *out. The caller must not open
- * a device twice in one context: libfreenect2 would return the same device object again. */
+/* Opens the device with this serial on a new pipeline (the depth pipeline `pipeline`, colour
+ * passed through), sets the depth range (metres) and attaches the depth+IR and the colour
+ * listeners. On success stores the handle in *out. The caller must not open a device twice in one
+ * context: libfreenect2 would return the same device object again. */
 int32_t sk2f2_open(sk2f2_context *ctx, const char *serial, int32_t pipeline, float min_depth_m,
                    float max_depth_m, sk2f2_device **out);
 
-/* Starts the depth stream only (no colour). A frame left in the listener from an earlier run
- * is discarded first, so the first frame waited for is a new one. */
-int32_t sk2f2_start_depth(sk2f2_device *dev);
+/* Starts depth and IR, and colour if `color` is non-zero, then reads the camera parameters
+ * the device reported (sk2f2_camera_params). Frames left in the listeners from an earlier run
+ * are discarded first, so the first frames waited for are new ones. */
+int32_t sk2f2_start(sk2f2_device *dev, int32_t color);
 
-/* Waits up to timeout_ms for a depth frame. Returns 1 and fills *out (the frame stays valid
- * until sk2f2_release_frame), 0 on timeout, or a negative status. At most one frame is held:
- * a held frame must be released before waiting again. Meanwhile libfreenect2 (C++11 threading)
- * keeps the newest frame that arrives in a pending slot, deleting the one it replaces; the next
- * wait returns it at once. */
-int32_t sk2f2_wait_depth(sk2f2_device *dev, int32_t timeout_ms, struct sk2f2_frame *out);
-/* Gives the held frame back to libfreenect2 (which frees it). */
+/* Copies the factory calibration read by the last successful sk2f2_start (either pointer may be
+ * NULL). SK2F2_ERR_STATE if the device was never started: libfreenect2 reads the parameters
+ * from the device while starting, and they are undefined before. */
+int32_t sk2f2_camera_params(sk2f2_device *dev, struct sk2f2_ir_params *ir,
+                            struct sk2f2_color_params *color);
+
+/* Waits up to timeout_ms for a depth frame and the IR frame of the same packet. Returns 1 and
+ * fills *depth and *ir (valid until sk2f2_release_frame), 0 on timeout, or a negative status. At
+ * most one pair is held: it must be released before waiting again. Meanwhile libfreenect2
+ * (C++11 threading) keeps the newest pair that arrives in a pending slot, deleting the one it
+ * replaces; the next wait returns it at once. */
+int32_t sk2f2_wait_depth(sk2f2_device *dev, int32_t timeout_ms, struct sk2f2_frame *depth,
+                         struct sk2f2_frame *ir);
+/* Gives the held depth and IR frames back to libfreenect2 (which frees them). */
 int32_t sk2f2_release_frame(sk2f2_device *dev);
 
-/* Stops streaming (releasing any held frame). Stopping a stopped device is not an error. */
+/* Like sk2f2_wait_depth, for the colour stream (a device started with colour): fills *out with
+ * the device's JPEG (format Raw, its length in bytes_per_pixel). */
+int32_t sk2f2_wait_color(sk2f2_device *dev, int32_t timeout_ms, struct sk2f2_frame *out);
+/* Gives the held colour frame back to libfreenect2. */
+int32_t sk2f2_release_color(sk2f2_device *dev);
+
+/* Stops streaming (releasing any held frames). Stopping a stopped device is not an error. */
 int32_t sk2f2_stop(sk2f2_device *dev);
 
 /* Stops, closes and frees the device, its listener and any held frame; `dev` is invalid after.

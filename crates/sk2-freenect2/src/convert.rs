@@ -11,6 +11,11 @@
 //!
 //! Kinect v2 depths are at most a few metres, so clamping never changes a real measurement; it
 //! only keeps a corrupt value from wrapping around to a plausible-looking small distance.
+//!
+//! IR amplitude goes through the same rule, unscaled ([`ir_from_f32`]): libfreenect2 gives it
+//! as an `f32` already clamped to `0.0..=65535.0` (its `Frame::Ir`), in the same units as the
+//! 16-bit IR image of Microsoft's SDK, so rounding to the nearest integer loses only the
+//! fraction, and a NaN (never seen from libfreenect2) becomes 0.
 
 /// The `u16` millimetre value for one libfreenect2 depth pixel (see the module's table).
 #[inline]
@@ -21,6 +26,19 @@ pub fn depth_mm_from_f32(depth_mm: f32) -> u16 {
     } else {
         0
     }
+}
+
+/// The `u16` for one libfreenect2 IR amplitude pixel: the depth rule of the module's table
+/// (round to nearest, non-finite and non-positive to 0, clamp at 65535), with no scaling.
+#[inline]
+pub fn ir_from_f32(amplitude: f32) -> u16 {
+    depth_mm_from_f32(amplitude)
+}
+
+/// Converts a buffer of native-endian `f32` IR pixels into `out` by [`ir_from_f32`], replacing
+/// its contents; like [`depth_mm_from_ne_f32_bytes`].
+pub fn ir_from_ne_f32_bytes(bytes: &[u8], out: &mut Vec<u16>) {
+    depth_mm_from_ne_f32_bytes(bytes, out);
 }
 
 /// Converts a buffer of native-endian `f32` pixels (libfreenect2's frame bytes) into `out`,
@@ -83,6 +101,28 @@ mod tests {
         let mut out = vec![7; 10];
         depth_mm_from_ne_f32_bytes(&bytes, &mut out);
         assert_eq!(out, [1000, 0, 3]);
+    }
+
+    #[test]
+    fn ir_amplitude_is_rounded_unscaled_and_clamped() {
+        let mut bytes = Vec::new();
+        for v in [
+            f32::NAN,
+            -1.0,
+            0.0,
+            0.49,
+            0.5,
+            1234.25,
+            65534.5,
+            65535.0,
+            70000.0,
+        ] {
+            bytes.extend_from_slice(&v.to_ne_bytes());
+        }
+        let mut out = Vec::new();
+        ir_from_ne_f32_bytes(&bytes, &mut out);
+        assert_eq!(out, [0, 0, 0, 0, 1, 1234, 65535, 65535, 65535]);
+        assert_eq!(ir_from_f32(300.5), 301);
     }
 
     proptest! {

@@ -47,6 +47,37 @@ impl RawFrame {
     };
 }
 
+/// `struct sk2f2_ir_params`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RawIrParams {
+    pub(crate) fx: f32,
+    pub(crate) fy: f32,
+    pub(crate) cx: f32,
+    pub(crate) cy: f32,
+    pub(crate) k1: f32,
+    pub(crate) k2: f32,
+    pub(crate) k3: f32,
+    pub(crate) p1: f32,
+    pub(crate) p2: f32,
+}
+
+/// `struct sk2f2_color_params`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RawColorParams {
+    pub(crate) fx: f32,
+    pub(crate) fy: f32,
+    pub(crate) cx: f32,
+    pub(crate) cy: f32,
+    pub(crate) shift_d: f32,
+    pub(crate) shift_m: f32,
+    pub(crate) mx: [f32; 10],
+    pub(crate) my: [f32; 10],
+}
+
+/// `libfreenect2::Frame::Raw`: a byte string, its length in `bytes_per_pixel` (colour: JPEG).
+pub(crate) const FORMAT_RAW: i32 = 1;
 /// `libfreenect2::Frame::Float`: one native-endian `f32` per pixel.
 pub(crate) const FORMAT_FLOAT: i32 = 2;
 
@@ -94,10 +125,22 @@ extern "C" {
         max_depth_m: f32,
         out: *mut *mut RawDevice,
     ) -> i32;
-    pub(crate) fn sk2f2_start_depth(dev: *mut RawDevice) -> i32;
-    pub(crate) fn sk2f2_wait_depth(dev: *mut RawDevice, timeout_ms: i32, out: *mut RawFrame)
-        -> i32;
+    pub(crate) fn sk2f2_start(dev: *mut RawDevice, color: i32) -> i32;
+    pub(crate) fn sk2f2_camera_params(
+        dev: *mut RawDevice,
+        ir: *mut RawIrParams,
+        color: *mut RawColorParams,
+    ) -> i32;
+    pub(crate) fn sk2f2_wait_depth(
+        dev: *mut RawDevice,
+        timeout_ms: i32,
+        depth: *mut RawFrame,
+        ir: *mut RawFrame,
+    ) -> i32;
     pub(crate) fn sk2f2_release_frame(dev: *mut RawDevice) -> i32;
+    pub(crate) fn sk2f2_wait_color(dev: *mut RawDevice, timeout_ms: i32, out: *mut RawFrame)
+        -> i32;
+    pub(crate) fn sk2f2_release_color(dev: *mut RawDevice) -> i32;
     pub(crate) fn sk2f2_stop(dev: *mut RawDevice) -> i32;
     pub(crate) fn sk2f2_close(dev: *mut RawDevice);
 }

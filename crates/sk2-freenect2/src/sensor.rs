@@ -1,17 +1,18 @@
-//! [`Freenect2Sensor`]: a Kinect v2 as an [`sk2_proto::Sensor`].
+//! [`Freenect2Sensor`]: a Kinect v2 as an [`sk2_proto::Sensor`]: depth, IR and colour, and
+//! the device's calibration.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sk2_proto::sensor::unix_time_ns;
-use sk2_proto::{CapturedFrame, DepthFrame, FrameSink, Sensor, SensorError};
+use sk2_proto::{Calibration, FrameSink, Sensor, SensorError, StreamDemand, StreamSinks, Streams};
 
+use crate::capture::{capture, Counters, Run};
 use crate::device::{Device, Freenect2, Freenect2Error, OpenOptions};
 use crate::pipeline::Pipeline;
-use crate::sequence::{sensor_id, SequenceTracker};
+use crate::sequence::sensor_id;
 
 /// How long the capture thread waits for a frame before checking whether it must stop: the
 /// upper bound on how long [`Sensor::stop`] waits (plus one frame's conversion). At 30 fps a
@@ -23,7 +24,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// libfreenect2 built without C++11 threading (whose waits ignore their timeout) that delivers
 /// no more frames (a Kinect unplugged while streaming) keeps it longer. Then `stop` gives up,
 /// leaves the thread and the device behind (closed if frames ever resume) and returns, so that a
-/// server can still shut down.
+/// server can still shut down. [`Freenect2Sensor::set_stop_timeout`] changes it per sensor.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long [`Sensor::start`] waits for the first depth frame before it gives up with an error.
@@ -31,12 +32,6 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// time means a pipeline without its GPU (libfreenect2's OpenCL and CUDA pipelines then drop
 /// every packet silently), a device on a USB 2 port or without power, or a bad cable.
 pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// `(width, height)` of every Kinect v2 depth frame.
-const KINECT_V2_SHAPE: (usize, usize) = (
-    sk2_proto::KINECT_V2_WIDTH_PX,
-    sk2_proto::KINECT_V2_HEIGHT_PX,
-);
 
 /// Counters of one [`Freenect2Sensor`], since it was created (over all its starts).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -50,16 +45,15 @@ pub struct Freenect2Stats {
     /// dropped by libfreenect2 (its decoder was busy), or lost on USB; they cannot be told
     /// apart here. Frames before the first of a run or after its last are not counted.
     pub lost_frames: u64,
-    /// Frames libfreenect2 delivered in an unexpected format or size (skipped, not counted in
-    /// `lost_frames`), and failed waits.
+    /// IR frames handed to the IR sink (one per depth frame while an IR sink is given).
+    pub ir_frames: u64,
+    /// Colour frames handed to the colour sink.
+    pub color_frames: u64,
+    /// Gaps in the device's colour frame counter, counted like `lost_frames`.
+    pub lost_color_frames: u64,
+    /// Frames of any stream libfreenect2 delivered in an unexpected format or size (skipped,
+    /// not counted as lost), and failed waits.
     pub errors: u64,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    frames: AtomicU64,
-    lost_frames: AtomicU64,
-    errors: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -70,17 +64,27 @@ struct Running {
     thread: JoinHandle<()>,
 }
 
-/// A Kinect v2 streaming depth through libfreenect2.
+/// A Kinect v2 streaming depth, IR and colour through libfreenect2.
 ///
 /// The device is opened when the sensor is made (so "no device" is reported at once, not when
-/// the server starts) and closed when the sensor is dropped. Frames are 512 x 424 `u16`
-/// millimetres converted by the rule in [`crate::convert`].
+/// the server starts) and closed when the sensor is dropped. Depth frames are 512 x 424 `u16`
+/// millimetres and IR frames 512 x 424 `u16` amplitudes, converted by the rules in
+/// [`crate::convert`]; colour frames are the device's own JPEGs, passed through undecoded.
+///
+/// The calibration ([`Sensor::calibration`]) is the device's factory calibration, which
+/// libfreenect2 reads from the device only when streams start: making the sensor starts and
+/// stops the device once to read it.
 #[derive(Debug)]
 pub struct Freenect2Sensor {
     id: String,
     serial: String,
     pipeline: Pipeline,
+    streams: Streams,
+    calibration: Option<Calibration>,
     first_frame_timeout: Duration,
+    stop_timeout: Duration,
+    /// Whether IR and colour are wanted (from the server); `None`: always.
+    demand: Option<StreamDemand>,
     /// The device while stopped; the capture thread owns it while running.
     device: Option<Device>,
     running: Option<Running>,
@@ -88,23 +92,46 @@ pub struct Freenect2Sensor {
 }
 
 impl Freenect2Sensor {
-    /// Opens a device as [`Freenect2::open`] does, on a context of its own.
+    /// Opens a device as [`Freenect2::open`] does, on a context of its own, and reads its
+    /// calibration (see [`Freenect2Sensor::new`]).
     pub fn open(options: &OpenOptions) -> Result<Self, Freenect2Error> {
         let freenect2 = Freenect2::new()?;
-        Ok(Self::new(freenect2.open(options)?))
+        Self::new(freenect2.open(options)?)
     }
 
-    /// Wraps a device opened with [`Freenect2::open`].
-    pub fn new(device: Device) -> Self {
-        Self {
+    /// Wraps a device opened with [`Freenect2::open`]. A device that was never started is
+    /// started (depth only) and stopped once, because libfreenect2 reads the calibration from
+    /// the device only then; an error if it refuses to start.
+    pub fn new(mut device: Device) -> Result<Self, Freenect2Error> {
+        if device.camera_params().is_none() && !device.is_streaming() {
+            device.start_streams(false)?;
+            device.stop()?;
+        }
+        let calibration = device.camera_params().filter(|calibration| {
+            let finite = calibration.check_finite();
+            if let Err(error) = &finite {
+                tracing::warn!(serial = %device.serial(), %error, "the device reported an unusable calibration; serving none");
+            }
+            finite.is_ok()
+        });
+        let streams = if device.has_color() {
+            Streams::ALL
+        } else {
+            Streams::DEPTH_ONLY.with_ir()
+        };
+        Ok(Self {
             id: sensor_id(device.serial()),
             serial: device.serial().to_owned(),
             pipeline: device.pipeline(),
+            streams,
+            calibration,
             first_frame_timeout: FIRST_FRAME_TIMEOUT,
+            stop_timeout: STOP_TIMEOUT,
+            demand: None,
             device: Some(device),
             running: None,
             counters: Arc::default(),
-        }
+        })
     }
 
     /// The device's serial number.
@@ -118,11 +145,20 @@ impl Freenect2Sensor {
         self.first_frame_timeout = timeout;
     }
 
+    /// Sets how long [`Sensor::stop`] waits for the capture threads before it leaves them
+    /// behind (default [`STOP_TIMEOUT`]).
+    pub fn set_stop_timeout(&mut self, timeout: Duration) {
+        self.stop_timeout = timeout;
+    }
+
     /// Counters since the sensor was made.
     pub fn stats(&self) -> Freenect2Stats {
         Freenect2Stats {
             frames: self.counters.frames.load(Ordering::Relaxed),
             lost_frames: self.counters.lost_frames.load(Ordering::Relaxed),
+            ir_frames: self.counters.ir_frames.load(Ordering::Relaxed),
+            color_frames: self.counters.color_frames.load(Ordering::Relaxed),
+            lost_color_frames: self.counters.lost_color_frames.load(Ordering::Relaxed),
             errors: self.counters.errors.load(Ordering::Relaxed),
         }
     }
@@ -140,7 +176,30 @@ impl Sensor for Freenect2Sensor {
         )
     }
 
+    fn streams(&self) -> Streams {
+        self.streams
+    }
+
+    fn calibration(&self) -> Option<Calibration> {
+        self.calibration
+    }
+
+    /// While IR is not wanted, its conversion is skipped; while colour is not wanted, each JPEG
+    /// is given back to libfreenect2 without being copied (the device's colour stream keeps
+    /// running: libfreenect2 cannot start it alone while depth runs). Frames skipped so are not
+    /// counted as lost, and the colour sequence keeps counting the device's frames.
+    fn set_demand(&mut self, demand: StreamDemand) {
+        self.demand = Some(demand);
+    }
+
     fn start(&mut self, sink: FrameSink) -> Result<(), SensorError> {
+        self.start_streams(StreamSinks::depth_only(sink))
+    }
+
+    /// Starts depth with IR, and colour on the device only when a colour sink is given (it costs
+    /// USB bandwidth). IR costs nothing on the device (it comes with every depth frame) and is
+    /// converted only when an IR sink is given.
+    fn start_streams(&mut self, sinks: StreamSinks) -> Result<(), SensorError> {
         if self.running.is_some() {
             return Err(SensorError::AlreadyStarted(self.id.clone()));
         }
@@ -150,7 +209,9 @@ impl Sensor for Freenect2Sensor {
                 self.serial
             ))
         })?;
-        if let Err(error) = device.start() {
+        let color_sink = sinks.color.filter(|_| self.streams.color());
+        let demand = self.demand.clone();
+        if let Err(error) = device.start_streams(color_sink.is_some()) {
             self.device = Some(device);
             return Err(SensorError::Unavailable(error.to_string()));
         }
@@ -164,7 +225,13 @@ impl Sensor for Freenect2Sensor {
                 let stop = Arc::clone(&stop);
                 let counters = Arc::clone(&self.counters);
                 move || {
-                    let device = capture(device, sink, &stop, &counters, first_frame_tx);
+                    let run = Run {
+                        stop: &stop,
+                        counters: &counters,
+                        first_frame: first_frame_tx,
+                        demand,
+                    };
+                    let device = capture(device, sinks.depth, sinks.ir, color_sink, run);
                     // If stop() gave up waiting, nobody takes it: dropping it closes the device.
                     let _ = give_back.send(device);
                 }
@@ -204,7 +271,7 @@ impl Sensor for Freenect2Sensor {
             return;
         };
         running.stop.store(true, Ordering::Relaxed);
-        match running.returned.recv_timeout(STOP_TIMEOUT) {
+        match running.returned.recv_timeout(self.stop_timeout) {
             Ok(device) => {
                 // The thread has nothing left to do but exit.
                 let _ = running.thread.join();
@@ -220,7 +287,7 @@ impl Sensor for Freenect2Sensor {
                 drop(running.thread);
                 tracing::warn!(
                     serial = %self.serial,
-                    timeout = ?STOP_TIMEOUT,
+                    timeout = ?self.stop_timeout,
                     "libfreenect2 did not return from waiting for a frame; leaving the device behind \
                      (build libfreenect2 with -DENABLE_CXX11=ON, docs/freenect2.md)"
                 );
@@ -264,79 +331,10 @@ fn no_frame_message(serial: &str, pipeline: Pipeline, waited: Duration, skipped:
     )
 }
 
-/// The capture thread: waits for frames, converts them, releases libfreenect2's buffer, then
-/// calls the sink. Signals `first_frame` once, before the first frame goes to the sink. Returns
-/// the device, stopped, when asked to stop.
-fn capture(
-    mut device: Device,
-    mut sink: FrameSink,
-    stop: &AtomicBool,
-    counters: &Counters,
-    first_frame: mpsc::SyncSender<()>,
-) -> Device {
-    let mut tracker = SequenceTracker::new();
-    let mut seen: u64 = 0;
-    let mut counted_gaps: u64 = 0;
-    let serial = device.serial().to_owned();
-    while !stop.load(Ordering::Relaxed) {
-        let captured = match device.wait_frame(POLL_INTERVAL) {
-            Ok(None) => continue,
-            Ok(Some(frame)) if (frame.width(), frame.height()) != KINECT_V2_SHAPE => {
-                // Sensor::shape promises 512 x 424 to the server; never break that promise.
-                counters.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%serial, width = frame.width(), height = frame.height(), "depth frame of an unexpected size skipped");
-                continue;
-            }
-            Ok(Some(frame)) => {
-                let capture_time_ns = unix_time_ns();
-                let (sequence, device_timestamp) =
-                    tracker.next(frame.device_sequence(), frame.device_timestamp());
-                let depth: DepthFrame = frame.to_depth_frame();
-                // `frame` is dropped here: libfreenect2 gets its buffer back before the sink runs.
-                CapturedFrame {
-                    depth,
-                    sequence,
-                    device_timestamp,
-                    capture_time_ns,
-                }
-            }
-            Err(error) => {
-                counters.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%serial, %error, "no depth frame");
-                // Do not spin on a persistent failure.
-                std::thread::sleep(POLL_INTERVAL);
-                continue;
-            }
-        };
-        if stop.load(Ordering::Relaxed) {
-            // stop() may have given up waiting and returned: the sink must not run any more.
-            break;
-        }
-        seen += 1;
-        if seen == 1 {
-            let _ = first_frame.try_send(());
-        }
-        counters.frames.fetch_add(1, Ordering::Relaxed);
-        // Gaps only grow within a run (the tracker's sequence steps by at least one per frame);
-        // adding the growth keeps the earlier runs' losses in the total.
-        let gaps = tracker.gaps(seen);
-        counters
-            .lost_frames
-            .fetch_add(gaps - counted_gaps, Ordering::Relaxed);
-        counted_gaps = gaps;
-        tracing::trace!(sequence = captured.sequence, "depth frame");
-        sink(captured);
-    }
-
-    if let Err(error) = device.stop() {
-        tracing::warn!(serial = %device.serial(), %error, "stopping the depth stream failed");
-    }
-    device
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sk2_proto::{CapturedColorFrame, CapturedFrame, CapturedIrFrame};
 
     #[test]
     fn the_watchdog_message_names_the_pipeline_and_what_to_try() {
@@ -366,8 +364,8 @@ mod tests {
     /// (`SK2_FREENECT2_PIPELINE=opencl` etc. tries another pipeline). The stand-in has no
     /// device, so this fails against it.
     #[test]
-    #[ignore = "needs a Kinect v2 attached (docs/freenect2.md, section 6)"]
-    fn a_real_kinect_streams_plausible_depth_at_30_fps() {
+    #[ignore = "needs a Kinect v2 attached (docs/freenect2.md, section 7)"]
+    fn a_real_kinect_streams_depth_ir_and_colour_with_its_calibration() {
         let pipeline = std::env::var("SK2_FREENECT2_PIPELINE")
             .map_or(Ok(Pipeline::Cpu), |name| name.parse())
             .expect("SK2_FREENECT2_PIPELINE is cpu, opengl, opencl or cuda");
@@ -376,15 +374,32 @@ mod tests {
             ..OpenOptions::default()
         })
         .expect("a Kinect v2");
+        let calibration = sensor.calibration().expect("the device's calibration");
+        assert!(
+            calibration.ir.fx > 300.0 && calibration.color.fx > 900.0,
+            "{calibration:?}"
+        );
         let (sender, frames) = mpsc::sync_channel(256);
+        let (ir_sender, ir_frames) = mpsc::sync_channel(256);
+        let (color_sender, color_frames) = mpsc::sync_channel(256);
         sensor
-            .start(Box::new(move |frame| {
-                let _ = sender.try_send(frame);
-            }))
+            .start_streams(StreamSinks {
+                depth: Box::new(move |frame| {
+                    let _ = sender.try_send(frame);
+                }),
+                ir: Some(Box::new(move |frame: CapturedIrFrame| {
+                    let _ = ir_sender.try_send(frame.sequence);
+                })),
+                color: Some(Box::new(move |frame: CapturedColorFrame| {
+                    let _ = color_sender.try_send((frame.jpeg.width(), frame.jpeg.height()));
+                })),
+            })
             .expect("depth frames");
         std::thread::sleep(Duration::from_secs(3));
         sensor.stop();
         let frames: Vec<CapturedFrame> = frames.try_iter().collect();
+        let ir_frames: Vec<u64> = ir_frames.try_iter().collect();
+        let color_frames: Vec<(usize, usize)> = color_frames.try_iter().collect();
         let stats = sensor.stats();
         let valid = frames
             .iter()
@@ -409,5 +424,12 @@ mod tests {
             .windows(2)
             .all(|pair| pair[0].sequence < pair[1].sequence));
         assert!(valid > 0.2, "hardly any depth in range: point it at a room");
+        assert!(
+            ir_frames.len() + 2 >= frames.len(),
+            "one IR frame per depth frame"
+        );
+        // The colour camera halves its rate in dim light (15 fps).
+        assert!(color_frames.len() >= 30, "colour: {stats:?}");
+        assert!(color_frames.iter().all(|&shape| shape == (1920, 1080)));
     }
 }

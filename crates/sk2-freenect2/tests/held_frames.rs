@@ -8,7 +8,7 @@ use sk2_freenect2::Freenect2Error;
 use sk2_testkit::wait_until;
 
 use crate::{
-    assert_nothing_alive, close_all, exclusive, held_frame, open_device, standin,
+    assert_nothing_alive, close_all, exclusive, held_color_frame, held_frame, open_device, standin,
     EXPECTED_SPECIAL_PIXELS, FRAME_WAIT,
 };
 
@@ -101,26 +101,42 @@ fn frames_arriving_while_one_is_held_replace_each_other_and_the_newest_comes_at_
 #[test]
 fn a_restarted_stream_never_returns_a_frame_left_over_from_the_previous_run() {
     let _bus = exclusive();
-    // A frame every 200 ms; the stand-in's devices number their frames from 0 at every start.
+    // A frame every 200 ms, numbered from 0 in the first run and from 1000 in the second, so
+    // that a frame left over from the first run cannot pass for a new one.
     standin::reset("AAA", 200_000, 0);
     let (freenect2, mut device) = open_device();
     device.start().unwrap();
-    let first = held_frame(&mut device);
-    assert_eq!(first.device_sequence(), 0);
-    drop(first);
-    // Frame 1 arrives and waits, unread, in the listener; then the stream stops.
-    wait_until("a second frame", FRAME_WAIT, || {
-        standin::counts().depth_frames_made >= 2
+    drop(held_frame(&mut device));
+    let (_, mut color) = device.streams();
+    drop(held_color_frame(&mut color));
+    // Newer depth, IR and colour frames arrive and wait, unread, in the listeners; then the streams
+    // stop.
+    wait_until("second frames", FRAME_WAIT, || {
+        let counts = standin::counts();
+        counts.depth_frames_made >= 2 && counts.color_frames_made >= 2
     });
     device.stop().unwrap();
-    assert_eq!(standin::counts().frames_live, 1, "frame 1 left unread");
+    assert_eq!(
+        standin::counts().frames_live,
+        3,
+        "a depth, an IR and a colour frame left unread"
+    );
+    standin::set_first_sequence(1000);
     device.start().unwrap();
     let fresh = held_frame(&mut device);
-    assert_eq!(
-        fresh.device_sequence(),
-        0,
-        "the leftover frame 1 was returned"
+    assert!(
+        fresh.device_sequence() >= 1000,
+        "the leftover depth frame {} was returned",
+        fresh.device_sequence()
     );
     drop(fresh);
+    let (_, mut color) = device.streams();
+    let fresh_color = held_color_frame(&mut color);
+    assert!(
+        fresh_color.device_sequence() >= 1000,
+        "the leftover colour frame {} was returned",
+        fresh_color.device_sequence()
+    );
+    drop(fresh_color);
     close_all(device, freenect2);
 }

@@ -65,7 +65,7 @@ fn a_device_opens_by_serial_or_as_the_first_one() {
     let first = freenect2.open(&OpenOptions::default()).unwrap();
     assert_eq!(first.serial(), "AAA");
     assert_eq!(
-        Freenect2Sensor::new(first).id(),
+        Freenect2Sensor::new(first).unwrap().id(),
         sk2_freenect2::sensor_id("AAA"),
         "the sensor id derives from the serial"
     );

@@ -25,8 +25,8 @@ fn pipelines_missing_from_the_library_are_errors_and_present_ones_are_used() {
     let error = Freenect2Sensor::open(&with_pipeline(Pipeline::Cuda)).unwrap_err();
     assert_eq!(error, Freenect2Error::PipelineUnavailable(Pipeline::Cuda));
     for (pipeline, event) in [
-        (Pipeline::OpenGl, "open AAA opengl"),
-        (Pipeline::OpenCl, "open AAA opencl"),
+        (Pipeline::OpenGl, "open AAA opengl color=raw"),
+        (Pipeline::OpenCl, "open AAA opencl color=raw"),
     ] {
         let mut sensor = open_sensor(&with_pipeline(pipeline));
         assert!(

@@ -11,7 +11,9 @@
 //!
 //! One module per topic: `opening` (enumerating and opening devices), `pipelines` (packet
 //! pipelines that are missing, end the process or drop every frame), `held_frames` (the device's
-//! frames lent by libfreenect2) and `sensor` (the capture thread behind `Freenect2Sensor`).
+//! frames lent by libfreenect2), `streams` (IR, colour passthrough and calibration), `sensor`
+//! (the capture thread behind `Freenect2Sensor`) and `sensor_streams` (its IR and colour sinks
+//! and calibration).
 #![cfg(feature = "standin-tests")]
 // The stand-in's test hooks are C functions, so calling them is unsafe, as in the crate itself.
 #![allow(unsafe_code)]
@@ -20,13 +22,18 @@ mod held_frames;
 mod opening;
 mod pipelines;
 mod sensor;
+mod sensor_streams;
+mod streams;
 
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use sk2_freenect2::{Device, Freenect2, Freenect2Sensor, HeldFrame, OpenOptions, Pipeline};
-use sk2_proto::{CapturedFrame, Sensor};
+use sk2_freenect2::{
+    ColorStream, Device, Freenect2, Freenect2Sensor, HeldColorFrame, HeldFrame, OpenOptions,
+    Pipeline,
+};
+use sk2_proto::{CapturedColorFrame, CapturedFrame, CapturedIrFrame, Sensor};
 
 /// The stand-in's test hooks (tests/fixtures/standin/include/sk2_standin_control.h).
 mod standin {
@@ -50,6 +57,9 @@ mod standin {
         pub logger_level: i64,
         pub depth_frames_made: u64,
         pub frames_replaced: u64,
+        pub ir_frames_taken: u64,
+        pub color_frames_made: u64,
+        pub color_frames_taken: u64,
     }
 
     extern "C" {
@@ -60,8 +70,11 @@ mod standin {
         );
         fn sk2_standin_counts(out: *mut Counts);
         fn sk2_standin_set_depth_size(width: usize, height: usize);
+        fn sk2_standin_set_first_sequence(first_sequence: u32);
         fn sk2_standin_set_stalled(stalled: i32);
         fn sk2_standin_set_gpu(opengl_exits: i32, no_gpu: i32);
+        fn sk2_standin_set_color_corrupt(mode: i32);
+        fn sk2_standin_color_jpeg(sequence: u32, buf: *mut u8, len: usize) -> usize;
         fn sk2_standin_stuck_waits() -> u32;
         fn sk2_standin_events(buf: *mut c_char, len: usize) -> usize;
     }
@@ -71,6 +84,12 @@ mod standin {
         let serials = CString::new(serials_csv).expect("test serials have no NUL");
         // SAFETY: `serials` is a NUL-terminated string alive for the call.
         unsafe { sk2_standin_reset(serials.as_ptr(), frame_interval_us, first_sequence) }
+    }
+
+    /// The device frame number of the first frames of devices started from now on.
+    pub fn set_first_sequence(first_sequence: u32) {
+        // SAFETY: a plain value; no preconditions.
+        unsafe { sk2_standin_set_first_sequence(first_sequence) }
     }
 
     /// The size of the depth frames of devices started from now on (until the next reset).
@@ -91,6 +110,32 @@ mod standin {
     pub fn set_gpu(opengl_exits: bool, no_gpu: bool) {
         // SAFETY: plain values; no preconditions.
         unsafe { sk2_standin_set_gpu(i32::from(opengl_exits), i32::from(no_gpu)) }
+    }
+
+    /// How the stand-in's colour JPEGs are corrupted from now on.
+    #[derive(Debug, Clone, Copy)]
+    pub enum CorruptColor {
+        /// Intact.
+        No = 0,
+        /// No SOI marker: not a JPEG at all.
+        NoSoi = 1,
+        /// An SOI marker and a segment cut short: no frame header to read.
+        Truncated = 2,
+    }
+
+    pub fn set_color_corrupt(mode: CorruptColor) {
+        // SAFETY: a plain value; no preconditions.
+        unsafe { sk2_standin_set_color_corrupt(mode as i32) }
+    }
+
+    /// The JPEG a fake device sends as colour frame `sequence`.
+    pub fn color_jpeg(sequence: u32) -> Vec<u8> {
+        let mut jpeg = vec![0; 1 << 20];
+        // SAFETY: `jpeg` is writable for its length; the stand-in writes at most that many bytes.
+        let len = unsafe { sk2_standin_color_jpeg(sequence, jpeg.as_mut_ptr(), jpeg.len()) };
+        assert!(len <= jpeg.len(), "colour JPEG larger than the test buffer");
+        jpeg.truncate(len);
+        jpeg
     }
 
     /// How many waits ignored their timeout and blocked (while stalled).
@@ -176,6 +221,14 @@ fn held_frame(device: &mut Device) -> HeldFrame<'_> {
     device.wait_frame(FRAME_WAIT).unwrap().expect("a frame")
 }
 
+/// The next frame of a streaming colour stream, within [`FRAME_WAIT`].
+fn held_color_frame<'a>(stream: &'a mut ColorStream<'_>) -> HeldColorFrame<'a> {
+    stream
+        .wait_frame(FRAME_WAIT)
+        .unwrap()
+        .expect("a colour frame")
+}
+
 /// Closes the device, then the context, and checks that nothing is left alive.
 fn close_all(device: Device, freenect2: Freenect2) {
     drop(device);
@@ -187,10 +240,17 @@ fn close_all(device: Device, freenect2: Freenect2) {
 /// frame: valgrind on a loaded machine can take longer than the default 5 s.
 const PATIENT_FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Opens a sensor whose start waits patiently for the first frame.
+/// How long tests that are not about stop's bound let a stop wait for the capture threads:
+/// under valgrind, whose threads take turns on one core, the fake driver's threads can keep the
+/// capture threads waiting for longer than the default 2 s.
+const PATIENT_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Opens a sensor whose start waits patiently for the first frame, and whose stop waits
+/// patiently for its capture threads.
 fn open_sensor(options: &OpenOptions) -> Freenect2Sensor {
     let mut sensor = Freenect2Sensor::open(options).unwrap();
     sensor.set_first_frame_timeout(PATIENT_FIRST_FRAME_TIMEOUT);
+    sensor.set_stop_timeout(PATIENT_STOP_TIMEOUT);
     sensor
 }
 
@@ -198,6 +258,26 @@ fn open_sensor(options: &OpenOptions) -> Freenect2Sensor {
 fn channel_sink(capacity: usize) -> (sk2_proto::FrameSink, mpsc::Receiver<CapturedFrame>) {
     let (sender, receiver) = mpsc::sync_channel(capacity);
     let sink = Box::new(move |frame: CapturedFrame| {
+        let _ = sender.try_send(frame);
+    });
+    (sink, receiver)
+}
+
+/// A colour sink that never blocks and a receiver for its frames.
+fn color_channel_sink(
+    capacity: usize,
+) -> (sk2_proto::ColorSink, mpsc::Receiver<CapturedColorFrame>) {
+    let (sender, receiver) = mpsc::sync_channel(capacity);
+    let sink = Box::new(move |frame: CapturedColorFrame| {
+        let _ = sender.try_send(frame);
+    });
+    (sink, receiver)
+}
+
+/// An IR sink that never blocks and a receiver for its frames.
+fn ir_channel_sink(capacity: usize) -> (sk2_proto::IrSink, mpsc::Receiver<CapturedIrFrame>) {
+    let (sender, receiver) = mpsc::sync_channel(capacity);
+    let sink = Box::new(move |frame: CapturedIrFrame| {
         let _ = sender.try_send(frame);
     });
     (sink, receiver)

@@ -2,7 +2,7 @@
 //! recorded pace, keeping its sequence numbers, gaps and timestamps.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use sk2_proto::{FrameSink, Sensor, SensorError};
 use sk2_record::{ChannelInfo, ChannelKind, ReadError, RecordingReader};
 
+use crate::pacing::wait_until;
 use crate::replay::ReplayError;
 
 /// How a recording is played.
@@ -318,11 +319,7 @@ fn play_pass(
             .saturating_add(time_offset_ns);
         let start = *start.get_or_insert_with(Instant::now);
         let due = start + Duration::from_secs_f64(since_first_ns as f64 / 1e9 / playback.rate);
-        let wait = due.saturating_duration_since(Instant::now());
-        if matches!(
-            stopped.recv_timeout(wait),
-            Err(RecvTimeoutError::Disconnected)
-        ) {
+        if !wait_until(due, stopped) {
             return false;
         }
         frame.sequence = frame.sequence.saturating_add(sequence_offset);

@@ -18,6 +18,15 @@ pub const TXT_VERSION: &str = "version";
 /// [`TXT_VERSION`]; absent when the server does not offer `depth_v2`.
 pub const TXT_CODEC: &str = "codec";
 
+/// TXT key present, with the value `"1"`, when the server requires CurveZMQ (`docs/security.md`):
+/// clients without keys cannot talk to it. Absent on an open server.
+pub const TXT_SECURE: &str = "secure";
+
+/// TXT key carrying a secure server's CURVE public key, as 40 Z85 characters. Informative only:
+/// mDNS is not authenticated, so a client must get the key it trusts from the server's owner,
+/// and can compare it with this one.
+pub const TXT_SERVER_KEY: &str = "serverkey";
+
 /// The full DNS-SD name of an instance: `Bob's Kinect` -> `Bob's Kinect._kinect2._tcp.local.`.
 /// A name that already is a full name is returned as is.
 pub fn full_name(instance: &str) -> String {

@@ -1,80 +1,22 @@
-//! `Client`, `Subscription`, `Frame` and `Sensor`: a control connection and depth subscriptions,
-//! over [`sk2_client`].
+//! `Client` and `Sensor`: a control connection to one server and the sensors it reports, over
+//! [`sk2_client`].
 //!
-//! The Rust objects live behind `Arc`s in frozen Python classes, so a thread blocked in
-//! `Subscription.next()` (GIL released) and another calling `close()` never fight over a borrow:
-//! `close()` takes the object out, and the waiter notices within [`WAIT_SLICE`].
+//! The Rust client lives behind an `Arc` in a frozen Python class, so a thread blocked in a
+//! request (GIL released) and another calling `close()` never fight over a borrow: `close()`
+//! takes the client out, and later calls raise Unreachable.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::RecvTimeoutError;
-use numpy::PyArray2;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 use sk2_client::{ClientConfig, EndpointKind, SubscriptionConfig};
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
 use sk2_proto::{Device, Me};
 
-use crate::codecs::into_array;
+use crate::blocking::{close_released, closeable, lock, seconds, wait_interruptibly, Closeable};
 use crate::discovery::ServerInfo;
 use crate::errors::{client_error, Sk2Error, Timeout, UnknownSensor, Unreachable};
-use crate::WAIT_SLICE;
-
-/// Endpoint name of the original, lossy depth format.
-const ENDPOINT_DEPTH: &str = "depth";
-/// Codec name reported for frames of the original `depth` endpoint.
-const SK2_CODEC_NAME: &str = "sk2";
-
-/// Locks a mutex whose data stays consistent even if a holder panicked (a plain `Option`).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Takes what `slot` holds and drops it with the GIL released: closing joins a thread, which
-/// must not hold up other Python threads (or wait for one that needs the GIL).
-pub(crate) fn close_released<T: Send>(py: Python<'_>, slot: &Mutex<Option<T>>) {
-    let taken = lock(slot).take();
-    py.detach(move || drop(taken));
-}
-
-/// Seconds (a Python float) as a `Duration`; negative, NaN or infinite values are the caller's
-/// mistake.
-pub(crate) fn seconds(value: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{what} must be a finite number of seconds >= 0, got {value}"
-        ))
-    })
-}
-
-/// Waits up to `timeout` (forever if `None`) for `ready` to give a value, with the GIL released,
-/// in slices of [`WAIT_SLICE`] between which Python's signal handlers run (so Ctrl-C raises
-/// `KeyboardInterrupt` here). `ready` returns `Err(())` once nothing more can come.
-pub(crate) fn wait_interruptibly<T: Send>(
-    py: Python<'_>,
-    timeout: Option<Duration>,
-    mut ready: impl FnMut(Duration) -> Result<Option<T>, ()> + Send,
-) -> PyResult<Result<Option<T>, ()>> {
-    let deadline = timeout.map(|timeout| Instant::now() + timeout);
-    loop {
-        let slice = match deadline {
-            Some(deadline) => WAIT_SLICE.min(deadline.saturating_duration_since(Instant::now())),
-            None => WAIT_SLICE,
-        };
-        match py.detach(|| ready(slice)) {
-            Ok(None) => {}
-            done => return Ok(done),
-        }
-        py.check_signals()?;
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return Ok(Ok(None));
-        }
-    }
-}
+use crate::subscription::{Subscription, ENDPOINT_DEPTH};
 
 /// One sensor of a server, as its latest `me` describes it.
 #[pyclass(frozen, module = "streamkinect2", name = "Sensor")]
@@ -132,7 +74,7 @@ impl Sensor {
 /// without a reply.
 ///
 /// Use it as a context manager, or call `close()`.
-#[pyclass(frozen, module = "streamkinect2", name = "Client")]
+#[pyclass(frozen, extends = Closeable, module = "streamkinect2", name = "Client")]
 pub(crate) struct Client {
     inner: Mutex<Option<Arc<sk2_client::Client>>>,
     endpoint: String,
@@ -155,7 +97,7 @@ impl Client {
         target: &Bound<'_, PyAny>,
         heartbeat: f64,
         timeout: f64,
-    ) -> PyResult<Self> {
+    ) -> PyResult<PyClassInitializer<Self>> {
         let timeout = seconds(timeout, "timeout")?;
         let mut config = ClientConfig::default()
             .with_heartbeat(seconds(heartbeat, "heartbeat")?)
@@ -186,10 +128,11 @@ impl Client {
                 "no answer from {endpoint} within {timeout:?}"
             )));
         }
-        Ok(Self {
+        let client = Self {
             inner: Mutex::new(Some(client)),
             endpoint,
-        })
+        };
+        Ok(PyClassInitializer::from(Closeable).add_subclass(client))
     }
 
     /// The control endpoint this client talks to.
@@ -258,7 +201,7 @@ impl Client {
         sensor_id: Option<String>,
         endpoint: &str,
         queue: usize,
-    ) -> PyResult<Subscription> {
+    ) -> PyResult<Py<Subscription>> {
         let prefer_depth_v2 = match endpoint {
             ENDPOINT_DEPTH_V2 => true,
             ENDPOINT_DEPTH => false,
@@ -290,31 +233,12 @@ impl Client {
                  reads the original format"
             )));
         }
-        Ok(Subscription {
-            inner: Mutex::new(Some(Arc::new(subscription))),
-            sensor_id,
-            endpoint: endpoint.to_owned(),
-        })
+        closeable(py, Subscription::new(subscription, sensor_id, endpoint))
     }
 
     /// Closes the connection. Subscriptions made from it keep working until closed.
     fn close(&self, py: Python<'_>) {
         close_released(py, &self.inner);
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __exit__(
-        &self,
-        py: Python<'_>,
-        _exc_type: &Bound<'_, PyAny>,
-        _exc_value: &Bound<'_, PyAny>,
-        _traceback: &Bound<'_, PyAny>,
-    ) -> bool {
-        self.close(py);
-        false
     }
 
     fn __repr__(&self) -> String {
@@ -329,232 +253,8 @@ impl Client {
     }
 }
 
-/// One decoded depth frame.
-#[pyclass(frozen, module = "streamkinect2", name = "Frame")]
-pub(crate) struct Frame {
-    /// Depth in millimetres (0 = no measurement): a `uint16` numpy array of shape (height, width)
-    /// that owns its memory.
-    #[pyo3(get)]
-    depth: Py<PyArray2<u16>>,
-    /// The sensor's frame counter, or None on the `depth` endpoint (which carries none).
-    #[pyo3(get)]
-    sequence: Option<u64>,
-    /// When the server captured the frame, in ns since the Unix epoch (None on `depth`).
-    #[pyo3(get)]
-    capture_time_ns: Option<u64>,
-    /// The device's own timestamp, in its own units (None on `depth`).
-    #[pyo3(get)]
-    device_timestamp: Option<u64>,
-    /// How the frame travelled: "medhuf", "medans", "rvl", "raw" (`depth_v2`) or "sk2" (`depth`).
-    #[pyo3(get)]
-    codec: &'static str,
-    /// The sensor that produced it.
-    #[pyo3(get)]
-    sensor_id: String,
-}
-
-#[pymethods]
-impl Frame {
-    /// When the server captured the frame, as a timezone-aware `datetime` (UTC), or None on the
-    /// `depth` endpoint. Microsecond precision; `capture_time_ns` has it all.
-    #[getter]
-    fn capture_time<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some(ns) = self.capture_time_ns else {
-            return Ok(None);
-        };
-        let datetime = py.import("datetime")?;
-        let utc = datetime.getattr("timezone")?.getattr("utc")?;
-        let at = datetime
-            .getattr("datetime")?
-            .call_method1("fromtimestamp", (ns / 1_000_000_000, utc))?;
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("microsecond", (ns % 1_000_000_000) / 1_000)?;
-        at.call_method("replace", (), Some(&kwargs)).map(Some)
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let shape = self.depth.bind(py).shape().to_vec();
-        format!(
-            "<Frame sensor={} codec={} sequence={:?} shape={shape:?}>",
-            self.sensor_id, self.codec, self.sequence
-        )
-    }
-}
-
-use numpy::PyUntypedArrayMethods;
-
-/// A sensor's depth frames, decoded on a Rust thread (no GIL needed). Iterating blocks for each
-/// next frame and stops once the subscription is closed; `next(timeout)` waits at most `timeout`
-/// seconds. Both release the GIL and let Ctrl-C through.
-///
-/// The newest frame wins: when the application is slower than the sensor, frames are dropped
-/// (`dropped`), never queued without bound. Use it as a context manager, or call `close()`.
-#[pyclass(frozen, module = "streamkinect2", name = "Subscription")]
-pub(crate) struct Subscription {
-    inner: Mutex<Option<Arc<sk2_client::Subscription>>>,
-    sensor_id: String,
-    endpoint: String,
-}
-
-impl Subscription {
-    fn inner(&self) -> Option<Arc<sk2_client::Subscription>> {
-        lock(&self.inner).clone()
-    }
-
-    fn counters(&self) -> sk2_client::SubscriptionStats {
-        self.inner().map(|s| s.stats()).unwrap_or_default()
-    }
-
-    /// The next frame within `timeout` (`Ok(None)` if none came), or `Err(())` once the
-    /// subscription is closed or ended.
-    fn wait(
-        &self,
-        py: Python<'_>,
-        timeout: Option<Duration>,
-    ) -> PyResult<Result<Option<Frame>, ()>> {
-        let Some(subscription) = self.inner() else {
-            return Ok(Err(()));
-        };
-        let kind = subscription.kind();
-        let waited = wait_interruptibly(py, timeout, |slice| {
-            if lock(&self.inner).is_none() {
-                return Err(()); // closed by another thread
-            }
-            match subscription.frames().recv_timeout(slice) {
-                Ok(frame) => Ok(Some(frame)),
-                Err(RecvTimeoutError::Timeout) => Ok(None),
-                Err(RecvTimeoutError::Disconnected) => Err(()),
-            }
-        })?;
-        Ok(waited.map(|frame| {
-            frame.map(|frame| {
-                let header = frame.header;
-                Frame {
-                    depth: into_array(py, frame.depth).unbind(),
-                    sequence: header.map(|h| h.sequence),
-                    capture_time_ns: header.map(|h| h.capture_time_ns),
-                    device_timestamp: header.map(|h| h.device_timestamp),
-                    codec: match (kind, header) {
-                        (_, Some(header)) => header.codec.name(),
-                        _ => SK2_CODEC_NAME,
-                    },
-                    sensor_id: frame.device_id,
-                }
-            })
-        }))
-    }
-}
-
-#[pymethods]
-impl Subscription {
-    /// Waits for the next frame, for at most `timeout` seconds (forever if None). Raises Timeout
-    /// if none comes in time, Sk2Error if the subscription is closed.
-    #[pyo3(signature = (timeout = None))]
-    fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Frame> {
-        let timeout = timeout.map(|t| seconds(t, "timeout")).transpose()?;
-        match self.wait(py, timeout)? {
-            Ok(Some(frame)) => Ok(frame),
-            Ok(None) => Err(Timeout::new_err(format!(
-                "no frame from sensor {:?} within {:?}",
-                self.sensor_id,
-                timeout.unwrap_or_default()
-            ))),
-            Err(()) => Err(Sk2Error::new_err("the subscription is closed")),
-        }
-    }
-
-    fn __iter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Frame>> {
-        Ok(self.wait(py, None)?.ok().flatten())
-    }
-
-    /// The sensor this subscription reads.
-    #[getter]
-    fn sensor_id(&self) -> &str {
-        &self.sensor_id
-    }
-
-    /// The endpoint it reads: "depth_v2" or "depth".
-    #[getter]
-    fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    /// Messages received from the server.
-    #[getter]
-    fn received(&self) -> u64 {
-        self.counters().received
-    }
-
-    /// Frames the sensor produced that never reached this subscription (from gaps in sequence
-    /// numbers; always 0 on the `depth` endpoint, which has none).
-    #[getter]
-    fn lost(&self) -> u64 {
-        self.counters().lost
-    }
-
-    /// Frames received but dropped because the application did not take them in time (decoded
-    /// and queued, or skipped undecoded behind a newer one).
-    #[getter]
-    fn dropped(&self) -> u64 {
-        let stats = self.counters();
-        stats.dropped + stats.skipped
-    }
-
-    /// Every counter: received, decoded, dropped, skipped, decode_errors, lost, refused.
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let stats = self.counters();
-        let dict = PyDict::new(py);
-        dict.set_item("received", stats.received)?;
-        dict.set_item("decoded", stats.decoded)?;
-        dict.set_item("dropped", stats.dropped)?;
-        dict.set_item("skipped", stats.skipped)?;
-        dict.set_item("decode_errors", stats.decode_errors)?;
-        dict.set_item("lost", stats.lost)?;
-        dict.set_item("refused", stats.refused)?;
-        Ok(dict)
-    }
-
-    /// Stops receiving and closes the socket. A thread blocked in `next()` returns within 50 ms.
-    fn close(&self, py: Python<'_>) {
-        close_released(py, &self.inner);
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __exit__(
-        &self,
-        py: Python<'_>,
-        _exc_type: &Bound<'_, PyAny>,
-        _exc_value: &Bound<'_, PyAny>,
-        _traceback: &Bound<'_, PyAny>,
-    ) -> bool {
-        self.close(py);
-        false
-    }
-
-    fn __repr__(&self) -> String {
-        let state = if lock(&self.inner).is_some() {
-            "open"
-        } else {
-            "closed"
-        };
-        format!(
-            "<Subscription sensor={} endpoint={} {state}>",
-            self.sensor_id, self.endpoint
-        )
-    }
-}
-
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Client>()?;
     m.add_class::<Sensor>()?;
-    m.add_class::<Subscription>()?;
-    m.add_class::<Frame>()?;
     Ok(())
 }

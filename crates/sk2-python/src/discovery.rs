@@ -8,7 +8,8 @@ use crossbeam_channel::RecvTimeoutError;
 use pyo3::prelude::*;
 use sk2_client::{Browser, BrowserEvent, ClientConfig};
 
-use crate::client::{close_released, seconds, wait_interruptibly, Sensor};
+use crate::blocking::{close_released, closeable, lock, seconds, wait_interruptibly, Closeable};
+use crate::client::Sensor;
 use crate::errors::{Sk2Error, Timeout};
 
 /// How long `browse()` gives each server found to tell its sensors.
@@ -154,7 +155,7 @@ impl ServerEvent {
 /// Watches the network for servers: iterate to get `ServerEvent`s as servers appear and
 /// disappear (blocking; Ctrl-C interrupts), or call `next(timeout)`. Servers already present are
 /// reported as "appeared" first. Use it as a context manager, or call `close()`.
-#[pyclass(frozen, module = "streamkinect2", name = "Watcher")]
+#[pyclass(frozen, extends = Closeable, module = "streamkinect2", name = "Watcher")]
 pub(crate) struct Watcher {
     browser: Mutex<Option<Arc<Browser>>>,
 }
@@ -165,12 +166,7 @@ impl Watcher {
         py: Python<'_>,
         timeout: Option<Duration>,
     ) -> PyResult<Result<Option<ServerEvent>, ()>> {
-        let Some(browser) = self
-            .browser
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        else {
+        let Some(browser) = lock(&self.browser).clone() else {
             return Ok(Err(()));
         };
         let events = browser.events();
@@ -247,30 +243,16 @@ impl Watcher {
     fn close(&self, py: Python<'_>) {
         close_released(py, &self.browser);
     }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __exit__(
-        &self,
-        py: Python<'_>,
-        _exc_type: &Bound<'_, PyAny>,
-        _exc_value: &Bound<'_, PyAny>,
-        _traceback: &Bound<'_, PyAny>,
-    ) -> bool {
-        self.close(py);
-        false
-    }
 }
 
 /// Starts watching the network for servers; returns a `Watcher` to iterate over.
 #[pyfunction]
-pub(crate) fn watch(py: Python<'_>) -> PyResult<Watcher> {
+pub(crate) fn watch(py: Python<'_>) -> PyResult<Py<Watcher>> {
     let browser = py.detach(Browser::new).map_err(browser_error)?;
-    Ok(Watcher {
+    let watcher = Watcher {
         browser: Mutex::new(Some(Arc::new(browser))),
-    })
+    };
+    closeable(py, watcher)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -5,8 +5,8 @@
 //! ([`sk2_client`]), receiving and decoding depth frames (a [`sk2_client::Subscription`]'s own
 //! thread), and the codecs ([`sk2_proto`]). This crate only converts between Rust and Python:
 //!
-//! * every blocking wait releases the GIL and wakes every [`WAIT_SLICE`] to run Python's signal
-//!   handlers, so Ctrl-C interrupts it;
+//! * every blocking wait releases the GIL and wakes every `WAIT_SLICE` (50 ms) to run Python's
+//!   signal handlers, so Ctrl-C interrupts it;
 //! * decoded frames become numpy arrays without a copy (the decoder's `Vec<u16>` becomes the
 //!   array's memory);
 //! * errors become a small exception hierarchy (`Sk2Error` and its subclasses) carrying the Rust
@@ -16,10 +16,12 @@
 
 use pyo3::prelude::*;
 
+mod blocking;
 mod client;
 mod codecs;
 mod discovery;
 mod errors;
+mod subscription;
 
 /// Longest time a blocking call waits with the GIL released before it checks for signals
 /// (Ctrl-C): short enough to interrupt within 100 ms, long enough to cost nothing.
@@ -30,7 +32,9 @@ pub(crate) const WAIT_SLICE: std::time::Duration = std::time::Duration::from_mil
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     codecs::register(m)?;
+    m.add_class::<blocking::Closeable>()?;
     client::register(m)?;
+    subscription::register(m)?;
     discovery::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -33,6 +33,24 @@ def test_a_client_learns_name_and_sensors_and_pings(start_server):
         client.ping()
 
 
+
+def test_leaving_with_by_an_exception_closes_everything_and_lets_the_exception_through(
+    start_server,
+):
+    server = start_server()
+    with pytest.raises(KeyError, match="from inside"):
+        with sk2.Client(server.endpoint) as client, client.subscribe() as frames:
+            with sk2.watch() as watcher:
+                assert all(isinstance(held, sk2.Closeable) for held in (client, frames, watcher))
+                frames.next(timeout=WAIT_S)
+                raise KeyError("from inside")
+    with pytest.raises(sk2.Unreachable, match="closed"):
+        client.ping()
+    with pytest.raises(sk2.Sk2Error, match="closed"):
+        frames.next(timeout=0.1)
+    with pytest.raises(sk2.Sk2Error, match="closed"):
+        watcher.next(timeout=0.1)
+
 def test_exact_frames_on_depth_v2_equal_the_replayed_frames(start_server, replay_dir):
     server = start_server("--source", "replay", "--replay-dir", str(replay_dir), "--fps", "30")
     references = reference_frames()

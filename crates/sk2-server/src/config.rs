@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use sk2_proto::depth_v2::Codec;
 
+use crate::security::Curve;
+
 /// Default `SNDHWM` of depth PUB sockets, in messages per subscriber.
 ///
 /// libzmq's default of 1000 would let a slow subscriber hold hundreds of megabytes of frames
@@ -98,6 +100,16 @@ pub struct Config {
     /// [`DEFAULT_MAX_PEERS_PER_ADDRESS`]. A connection past it evicts that address's longest-idle
     /// peer, or is closed at once if none has been idle for a second (counted with the refusals).
     pub max_peers_per_address: usize,
+    /// Codec of the `ir_v2` endpoint offered for every sensor that delivers infrared, and
+    /// advertised under the device key `ir_codec`; `None`: no `ir_v2` endpoint. Default:
+    /// [`sk2_proto::ir_v2::DEFAULT_CODEC`].
+    pub ir_codec: Option<Codec>,
+    /// Offer the `color` endpoint for every sensor that delivers colour. Default: `true`.
+    pub color: bool,
+    /// CurveZMQ on every socket (docs/security.md); `None`: open, as the original, and
+    /// byte-compatible with its clients. A secure server cannot be reached by the original
+    /// clients, nor by any client that lacks its public key.
+    pub curve: Option<Curve>,
 }
 
 impl Default for Config {
@@ -119,6 +131,9 @@ impl Default for Config {
             max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
             max_control_peers: DEFAULT_MAX_CONTROL_PEERS,
             max_peers_per_address: DEFAULT_MAX_PEERS_PER_ADDRESS,
+            ir_codec: Some(sk2_proto::ir_v2::DEFAULT_CODEC),
+            color: true,
+            curve: None,
         }
     }
 }
@@ -234,6 +249,24 @@ impl Config {
     /// Sets [`Config::max_peers_per_address`].
     pub fn with_max_peers_per_address(mut self, max_peers_per_address: usize) -> Self {
         self.max_peers_per_address = max_peers_per_address;
+        self
+    }
+
+    /// Sets [`Config::ir_codec`].
+    pub fn with_ir_codec(mut self, ir_codec: Option<Codec>) -> Self {
+        self.ir_codec = ir_codec;
+        self
+    }
+
+    /// Sets [`Config::color`].
+    pub fn with_color(mut self, color: bool) -> Self {
+        self.color = color;
+        self
+    }
+
+    /// Sets [`Config::curve`].
+    pub fn with_curve(mut self, curve: Option<Curve>) -> Self {
+        self.curve = curve;
         self
     }
 }

@@ -49,6 +49,7 @@ pub(crate) fn serve(
                     depth_v2_messages = sensor.depth_v2_messages,
                     refused_subscribers = sensor.refused_subscribers,
                     evicted_subscribers = sensor.evicted_subscribers,
+                    unauthorised_subscribers = sensor.unauthorised_subscribers,
                     "sensor counters"
                 );
             }

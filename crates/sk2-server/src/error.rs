@@ -37,6 +37,11 @@ pub enum ServerError {
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// CurveZMQ was asked for, but the linked libzmq was built without it (docs/security.md).
+    #[error(
+        "this build's libzmq has no CURVE support, so --secure cannot work (docs/security.md)"
+    )]
+    CurveUnavailable,
     /// The machine's host name, needed for advertised endpoints and mDNS, is unavailable.
     #[error("cannot read the host name: {0}")]
     Hostname(std::io::Error),

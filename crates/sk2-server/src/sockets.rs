@@ -6,12 +6,18 @@ use std::time::Duration;
 use sk2_proto::control::MAX_CONTROL_MESSAGE_BYTES;
 
 use crate::admission::{Caps, Gatekeeper, PeerCounters};
-use crate::{Config, ServerError};
+use crate::{security, Config, ServerError};
 
 /// `MAXMSGSIZE` of depth PUB sockets. PUB sockets read subscription messages from the network:
 /// a subscription is one byte plus a topic, and clients of this protocol subscribe to everything
 /// (an empty topic). 256 bytes allows any sane topic and refuses a peer that sends megabytes.
 pub const MAX_SUBSCRIPTION_BYTES: i64 = 256;
+
+/// `MAXMSGSIZE` of depth PUB sockets of a secure server. libzmq applies the limit to the CurveZMQ
+/// handshake commands too, and a client's INITIATE is about 300 bytes (a 96-byte cookie, its
+/// public key, a vouch, its socket metadata), which 256 refused. 1 KiB admits any real client
+/// and still refuses a peer that sends megabytes.
+pub const MAX_SECURE_SUBSCRIPTION_BYTES: i64 = 1024;
 
 /// `RCVHWM` of the control socket, in requests per peer. A well-behaved client has one request in
 /// flight (REQ); a peer that pipelines more waits in TCP once 8 are queued, instead of libzmq's
@@ -35,6 +41,9 @@ pub(crate) fn control_socket(
     socket.set_rcvhwm(CONTROL_RCVHWM)?;
     socket.set_sndhwm(CONTROL_SNDHWM)?;
     socket.set_linger(linger_ms(config.linger))?;
+    if let Some(curve) = &config.curve {
+        security::secure(&socket, curve)?;
+    }
     // Before binding, so that every connection is counted.
     gatekeeper.guard(
         context,
@@ -45,6 +54,7 @@ pub(crate) fn control_socket(
             per_address: config.max_peers_per_address,
         },
         counters.clone(),
+        config.curve.as_ref(),
     )?;
     let port = bind(&socket, &config.bind_host, config.control_port, "control")?;
     Ok((socket, port))
@@ -64,8 +74,15 @@ pub(crate) fn depth_socket(
     let socket = context.socket(zmq::XPUB)?;
     socket.set_sndhwm(config.depth_sndhwm)?;
     // An XPUB reads subscription messages from the network.
-    socket.set_maxmsgsize(MAX_SUBSCRIPTION_BYTES)?;
+    socket.set_maxmsgsize(if config.curve.is_some() {
+        MAX_SECURE_SUBSCRIPTION_BYTES
+    } else {
+        MAX_SUBSCRIPTION_BYTES
+    })?;
     socket.set_linger(linger_ms(config.linger))?;
+    if let Some(curve) = &config.curve {
+        security::secure(&socket, curve)?;
+    }
     // Before binding, so that every connection is counted.
     gatekeeper.guard(
         context,
@@ -76,6 +93,7 @@ pub(crate) fn depth_socket(
             per_address: config.max_peers_per_address,
         },
         counters.clone(),
+        config.curve.as_ref(),
     )?;
     let port = bind(&socket, &config.bind_host, port, role)?;
     Ok((socket, port))

@@ -27,6 +27,10 @@ const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// How long a control request may wait for its reply. Shorter than the client's default 5 s so
 /// the page says "unreachable" soon; a server on the local network answers in milliseconds.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often each server is asked `who`: the client notices a server that crashed (no mDNS
+/// goodbye) only when a request goes unanswered, so the original's 10 s would leave a dead server
+/// on the page for up to 12 s. Every 2 s, as `kinect-browse` refreshes, costs a server nothing.
+const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Notice topic for discovery problems.
 const DISCOVERY_TOPIC: &str = "discovery";
 /// Notice topic for a `--sensor` that no server has.
@@ -41,6 +45,9 @@ pub struct NetworkSource {
     pub discover: bool,
     /// A sensor id that should exist (`kinect-view --sensor`): its absence is reported.
     pub sensor: Option<String>,
+    /// The settings every client starts from, such as the CurveZMQ keys of secure servers
+    /// (`kinect-view --server-key`); the source sets its own request timeout.
+    pub client: ClientConfig,
 }
 
 /// What the source keeps of one watched server: where it is, its subscriptions.
@@ -207,9 +214,14 @@ fn sensors(client: &Client) -> Vec<(String, String)> {
 }
 
 impl NetworkSource {
-    fn watcher_config() -> WatcherConfig {
+    fn watcher_config(&self) -> WatcherConfig {
         WatcherConfig::default()
-            .with_client(ClientConfig::default().with_request_timeout(REQUEST_TIMEOUT))
+            .with_client(
+                self.client
+                    .clone()
+                    .with_request_timeout(REQUEST_TIMEOUT)
+                    .with_heartbeat(HEARTBEAT),
+            )
             .with_retry_after(RETRY_AFTER)
     }
 
@@ -236,7 +248,7 @@ impl NetworkSource {
 
 impl FrameSource for NetworkSource {
     fn run(self: Box<Self>, hub: Hub, shutdown: Receiver<()>) {
-        let mut watcher = Watcher::new(Self::watcher_config());
+        let mut watcher = Watcher::new(self.watcher_config());
         for endpoint in &self.connect {
             if let Err(error) = watcher.add_endpoint(endpoint) {
                 // Malformed: no retry can help, but the page and the terminal say why.

@@ -44,6 +44,7 @@ fn the_network_source_streams_a_sensor_only_while_a_tab_wants_it() {
         connect: vec![control],
         discover: false,
         sensor: None,
+        ..NetworkSource::default()
     });
     let thread = {
         let hub = hub.clone();
@@ -126,6 +127,7 @@ fn two_servers_with_one_name_are_both_listed() {
         connect: endpoints.clone(),
         discover: false,
         sensor: None,
+        ..NetworkSource::default()
     });
     let thread = {
         let hub = hub.clone();

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 mod sk2_fuzz;
 
 use sk2_fuzz::{join_frames, join_shape};
+use sk2_proto::curve::{self, KeyPair, PublicKey, SecretKey};
 use sk2_proto::depth_v2::{self, Codec};
 use sk2_proto::{sk2, CapturedFrame, DepthFrame, Device, ErrorPayload, Me, Reply, Request};
 use sk2_record::{RecordFormat, RecordingWriter};
@@ -29,6 +30,26 @@ fn main() {
         std::fs::write(&path, bytes).unwrap_or_else(|e| fail(&path, e));
         written += 1;
     };
+
+    // Key files: a secret and a public certificate, a bare key, and a broken value.
+    let keys = KeyPair {
+        public: PublicKey::from_z85("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7").expect("Z85"),
+        secret: SecretKey::from_z85("JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6").expect("Z85"),
+    };
+    for (name, text) in [
+        ("secret", curve::encode_secret_certificate(&keys, "seed")),
+        (
+            "public",
+            curve::encode_public_certificate(&keys.public, "seed"),
+        ),
+        ("bare", format!("{}\n", keys.public)),
+        (
+            "short_value",
+            "curve\n    public-key = \"rq:rM\"\n".to_owned(),
+        ),
+    ] {
+        write("curve_certificate", name, text.as_bytes());
+    }
 
     // Control requests: the two valid ones and one of each malformed kind the spec lists.
     for (name, frames) in [
@@ -86,6 +107,33 @@ fn main() {
     ] {
         write("control_reply", name, &join_frames(&frames));
     }
+
+    // A `me` whose device carries a calibration (docs/protocol.md section 3.3).
+    let mut calibrated = Me::new("K", "tcp://h:1");
+    calibrated.devices.push(Device {
+        id: "a".into(),
+        endpoints: [("depth".to_owned(), "tcp://h:2".to_owned())].into(),
+    });
+    calibrated
+        .calibrations
+        .insert("a".into(), sk2_proto::Calibration::KINECT_V2_TYPICAL);
+    write(
+        "control_reply",
+        "me_calibration",
+        &join_frames(&Reply::Me(calibrated).encode()),
+    );
+
+    // color: the example of docs/protocol.md section 5.7 (SOI and a frame header of 2 x 1).
+    let skeleton = vec![
+        0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x01, 0x00, 0x02, 0x01, 0x01, 0x11, 0x00,
+    ];
+    let color_message = sk2_proto::color::encode(&sk2_proto::CapturedColorFrame {
+        jpeg: sk2_proto::JpegImage::new(skeleton).expect("a readable frame header"),
+        sequence: 7,
+        device_timestamp: 0x10,
+        capture_time_ns: 0x20,
+    });
+    write("color_decode", "spec_example", &color_message);
 
     // sk2: the worked example of docs/protocol.md section 4 and the fixtures Python's lz4 made.
     let worked = DepthFrame::new(

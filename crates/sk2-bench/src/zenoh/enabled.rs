@@ -48,7 +48,7 @@ pub fn serve(
     connect: Option<&str>,
 ) -> Result<()> {
     let codec = codec_of(stack)?;
-    let mut server = crate::real::bench_server(Some(codec), input, rate_fps)?;
+    let mut server = crate::real::bench_server(Stack::Zenoh(codec), input, rate_fps)?;
     let control = server
         .control_endpoint()
         .context("server has no control endpoint")?;

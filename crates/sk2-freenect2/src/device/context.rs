@@ -40,6 +40,9 @@ pub struct OpenOptions {
     pub min_depth_m: f32,
     /// Farthest depth kept, metres; farther pixels become 0.
     pub max_depth_m: f32,
+    /// Whether to stream colour too (the device's JPEG, passed through undecoded). Colour takes
+    /// USB bandwidth besides depth; without it only depth and IR run.
+    pub color: bool,
 }
 
 impl Default for OpenOptions {
@@ -49,6 +52,7 @@ impl Default for OpenOptions {
             pipeline: Pipeline::Cpu,
             min_depth_m: DEFAULT_MIN_DEPTH_M,
             max_depth_m: DEFAULT_MAX_DEPTH_M,
+            color: true,
         }
     }
 }
@@ -248,7 +252,9 @@ impl Freenect2 {
             raw,
             serial,
             pipeline: options.pipeline,
+            color: options.color,
             streaming: false,
+            color_streaming: false,
             context: Arc::clone(&self.context),
         })
     }

@@ -82,19 +82,23 @@ pub enum Freenect2Error {
         /// The device's serial.
         serial: String,
     },
-    /// libfreenect2 delivered a frame that is not a float depth image.
+    /// libfreenect2 delivered a frame that is not what it documents: depth and IR must be
+    /// float images, colour the device's JPEG (a Raw frame of at most
+    /// [`crate::MAX_COLOR_JPEG_BYTES`] starting with the JPEG SOI marker).
     #[error(
-        "unexpected depth frame from libfreenect2: {width}x{height}, {bytes_per_pixel} bytes per \
-         pixel, format {format}"
+        "unexpected {stream} frame from libfreenect2: {width}x{height}, {bytes_per_pixel} bytes \
+         per pixel, format {format}"
     )]
     BadFrame {
+        /// Which stream: "depth", "IR" or "colour".
+        stream: &'static str,
         /// Width in pixels.
         width: usize,
         /// Height in pixels.
         height: usize,
-        /// Bytes per pixel (4 expected).
+        /// Bytes per pixel (4 expected; for colour, the JPEG's length).
         bytes_per_pixel: usize,
-        /// `libfreenect2::Frame::Format` (2, Float, expected).
+        /// `libfreenect2::Frame::Format` (2, Float, for depth and IR; 1, Raw, for colour).
         format: i32,
     },
     /// libfreenect2 threw a C++ exception (caught in the shim).

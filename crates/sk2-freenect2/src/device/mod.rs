@@ -1,26 +1,30 @@
 //! Safe wrappers over the shim: [`Freenect2`] (the library context), [`Device`] (one open Kinect
-//! v2) and [`HeldFrame`] (a depth frame borrowed from libfreenect2 until dropped).
+//! v2), [`HeldFrame`] (a depth frame and its IR frame borrowed from libfreenect2 until dropped)
+//! and [`HeldColorFrame`] (the device's JPEG, likewise). [`Device::streams`] splits a device into
+//! its [`DepthStream`] and [`ColorStream`], which two threads can wait on at once.
 //!
 //! Ownership across the boundary:
 //! * A [`Device`] holds an `Arc` of its context, so the context (whose C++ destructor deletes
 //!   every device still open) is freed only after the last device was closed.
-//! * A [`HeldFrame`] mutably borrows its [`Device`]: the frame buffer cannot outlive the device,
-//!   and no other device call (which could release or overwrite the frame) can happen while it
-//!   is alive. Dropping it gives the buffer back to libfreenect2.
+//! * A [`HeldFrame`] mutably borrows its [`Device`] (or its [`DepthStream`]): the frame buffer
+//!   cannot outlive the device, and no other device call (which could release or overwrite the
+//!   frame) can happen while it is alive. Dropping it gives the buffer back to libfreenect2.
+//!   [`HeldColorFrame`] and [`ColorStream`] likewise; the shim lets the colour calls run beside
+//!   the depth calls, and nothing else can run while the streams borrow the device.
 //! * Context-wide calls (enumerate, open, start, stop, close) go through one mutex per context,
 //!   because libfreenect2's context is not thread-safe; waiting for a frame does not take it.
 
 mod context;
 mod error;
+mod frames;
 
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sk2_proto::frame::MAX_FRAME_PIXELS;
-use sk2_proto::DepthFrame;
+use sk2_proto::{Calibration, ColorCameraParams, IrCameraParams};
 
-use crate::convert::depth_mm_from_ne_f32_bytes;
 use crate::ffi;
 use crate::pipeline::Pipeline;
 
@@ -30,6 +34,7 @@ pub use context::{
 };
 use error::status_error;
 pub use error::Freenect2Error;
+pub use frames::{HeldColorFrame, HeldFrame, MAX_COLOR_JPEG_BYTES};
 
 /// One open Kinect v2. Dropping it stops streaming and closes the device.
 #[derive(Debug)]
@@ -37,7 +42,10 @@ pub struct Device {
     raw: NonNull<ffi::RawDevice>,
     serial: String,
     pipeline: Pipeline,
+    color: bool,
     streaming: bool,
+    /// Whether the colour stream runs (only while `streaming`).
+    color_streaming: bool,
     // Declared last and dropped after `Drop::drop` closed the device: keeps the context alive.
     context: Arc<Context>,
 }
@@ -58,91 +66,152 @@ impl Device {
         self.pipeline
     }
 
-    /// Whether the depth stream is running.
+    /// Whether the device was opened with colour ([`OpenOptions::color`]).
+    pub fn has_color(&self) -> bool {
+        self.color
+    }
+
+    /// Whether the streams are running.
     pub fn is_streaming(&self) -> bool {
         self.streaming
     }
 
-    /// Starts the depth stream (colour stays off). Starting a streaming device does nothing.
+    /// Starts depth and IR, and colour if the device was opened with [`OpenOptions::color`].
+    /// Starting a streaming device does nothing.
     pub fn start(&mut self) -> Result<(), Freenect2Error> {
+        self.start_streams(self.color)
+    }
+
+    /// Starts depth and IR, and colour if `color` and the device was opened with colour.
+    /// Starting a streaming device does nothing.
+    pub fn start_streams(&mut self, color: bool) -> Result<(), Freenect2Error> {
         if self.streaming {
             return Ok(());
         }
+        let color = color && self.color;
         let status = {
             let _calls = self.context.lock();
             // SAFETY: `raw` is a live device handle owned by `self`; the context lock is held.
-            unsafe { ffi::sk2f2_start_depth(self.raw.as_ptr()) }
+            unsafe { ffi::sk2f2_start(self.raw.as_ptr(), i32::from(color)) }
         };
         match status {
             ffi::OK => {
                 self.streaming = true;
-                tracing::debug!(serial = %self.serial, "depth stream started");
+                self.color_streaming = color;
+                tracing::debug!(serial = %self.serial, color, "streams started");
                 Ok(())
             }
             ffi::ERR_START => Err(Freenect2Error::StartFailed {
                 serial: self.serial.clone(),
             }),
-            status => Err(status_error("sk2f2_start_depth", status)),
+            status => Err(status_error("sk2f2_start", status)),
         }
     }
 
-    /// Waits up to `timeout` for the next depth frame; `Ok(None)` on timeout. The frame is
-    /// libfreenect2's buffer, lent until the [`HeldFrame`] is dropped. Meanwhile libfreenect2
-    /// keeps only the newest frame that arrives (it deletes the one before, which then shows as
-    /// a gap in the device's frame counter) and the next wait returns it at once.
+    /// The factory calibration the device reported when it was last started; `None` before
+    /// the first start (libfreenect2 reads it from the device while starting).
+    pub fn camera_params(&self) -> Option<Calibration> {
+        let mut ir = ffi::RawIrParams::default();
+        let mut color = ffi::RawColorParams::default();
+        // SAFETY: `raw` is a live device handle; `ir` and `color` are valid places to write.
+        // The shim only copies values it stored at start, which cannot run concurrently
+        // (`start` takes `&mut self`).
+        let status = unsafe { ffi::sk2f2_camera_params(self.raw.as_ptr(), &mut ir, &mut color) };
+        if status != ffi::OK {
+            return None;
+        }
+        let [mx_x3y0, mx_x0y3, mx_x2y1, mx_x1y2, mx_x2y0, mx_x0y2, mx_x1y1, mx_x1y0, mx_x0y1, mx_x0y0] =
+            color.mx;
+        let [my_x3y0, my_x0y3, my_x2y1, my_x1y2, my_x2y0, my_x0y2, my_x1y1, my_x1y0, my_x0y1, my_x0y0] =
+            color.my;
+        Some(Calibration {
+            ir: IrCameraParams {
+                fx: ir.fx,
+                fy: ir.fy,
+                cx: ir.cx,
+                cy: ir.cy,
+                k1: ir.k1,
+                k2: ir.k2,
+                k3: ir.k3,
+                p1: ir.p1,
+                p2: ir.p2,
+            },
+            color: ColorCameraParams {
+                fx: color.fx,
+                fy: color.fy,
+                cx: color.cx,
+                cy: color.cy,
+                shift_d: color.shift_d,
+                shift_m: color.shift_m,
+                mx_x3y0,
+                mx_x0y3,
+                mx_x2y1,
+                mx_x1y2,
+                mx_x2y0,
+                mx_x0y2,
+                mx_x1y1,
+                mx_x1y0,
+                mx_x0y1,
+                mx_x0y0,
+                my_x3y0,
+                my_x0y3,
+                my_x2y1,
+                my_x1y2,
+                my_x2y0,
+                my_x0y2,
+                my_x1y1,
+                my_x1y0,
+                my_x0y1,
+                my_x0y0,
+            },
+        })
+    }
+
+    /// Waits up to `timeout` for the next depth frame and its IR frame; `Ok(None)` on timeout.
+    /// The frames are libfreenect2's buffers, lent until the [`HeldFrame`] is dropped.
+    /// Meanwhile libfreenect2 keeps only the newest pair that arrives (it deletes the one
+    /// before, which then shows as a gap in the device's frame counter) and the next wait
+    /// returns it at once.
     pub fn wait_frame(
         &mut self,
         timeout: Duration,
     ) -> Result<Option<HeldFrame<'_>>, Freenect2Error> {
-        if !self.streaming {
-            return Err(Freenect2Error::NotStreaming {
-                serial: self.serial.clone(),
-            });
-        }
-        let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        let mut raw_frame = ffi::RawFrame::EMPTY;
-        // SAFETY: `raw` is a live device handle used by this thread only (`&mut self`), no frame
-        // is held (a HeldFrame borrows `self` mutably, so none can be alive here), and
-        // `raw_frame` is a valid place to write the frame description.
-        let status =
-            unsafe { ffi::sk2f2_wait_depth(self.raw.as_ptr(), timeout_ms, &mut raw_frame) };
-        match status {
-            0 => return Ok(None),
-            1 => {}
-            status => return Err(status_error("sk2f2_wait_depth", status)),
-        }
-        let frame = HeldFrame {
-            device: self,
-            raw: raw_frame,
-        };
-        // Validate before anyone can look at the bytes; on error the frame is released by Drop.
-        let pixels = frame.raw.width.checked_mul(frame.raw.height);
-        let plausible = frame.raw.format == ffi::FORMAT_FLOAT
-            && frame.raw.bytes_per_pixel == 4
-            && !frame.raw.data.is_null()
-            && matches!(pixels, Some(n) if n > 0 && n <= MAX_FRAME_PIXELS);
-        if !plausible {
-            return Err(Freenect2Error::BadFrame {
-                width: frame.raw.width,
-                height: frame.raw.height,
-                bytes_per_pixel: frame.raw.bytes_per_pixel,
-                format: frame.raw.format,
-            });
-        }
-        Ok(Some(frame))
+        // SAFETY: `raw` is live for the borrow of `self`, which the frame takes over; no other
+        // call on the device can run meanwhile (`&mut self`).
+        unsafe { frames::wait_depth(self.raw, &self.serial, self.streaming, timeout) }
     }
 
-    /// Stops the depth stream. Stopping a stopped device does nothing.
+    /// Splits a streaming device into its depth (with IR) and colour streams, for two threads
+    /// to wait on at once. Both borrow the device: it cannot be stopped or closed meanwhile.
+    pub fn streams(&mut self) -> (DepthStream<'_>, ColorStream<'_>) {
+        (
+            DepthStream {
+                raw: self.raw,
+                serial: &self.serial,
+                streaming: self.streaming,
+                _device: PhantomData,
+            },
+            ColorStream {
+                raw: self.raw,
+                serial: &self.serial,
+                streaming: self.streaming && self.color_streaming,
+                _device: PhantomData,
+            },
+        )
+    }
+
+    /// Stops the streams. Stopping a stopped device does nothing.
     pub fn stop(&mut self) -> Result<(), Freenect2Error> {
         if !self.streaming {
             return Ok(());
         }
         self.streaming = false;
+        self.color_streaming = false;
         let _calls = self.context.lock();
         // SAFETY: `raw` is a live device handle owned by `self`; the context lock is held; no
         // frame is held (that would borrow `self`).
         let status = unsafe { ffi::sk2f2_stop(self.raw.as_ptr()) };
-        tracing::debug!(serial = %self.serial, "depth stream stopped");
+        tracing::debug!(serial = %self.serial, "streams stopped");
         match status {
             ffi::OK => Ok(()),
             status => Err(status_error("sk2f2_stop", status)),
@@ -164,72 +233,54 @@ impl Drop for Device {
     }
 }
 
-/// A depth frame lent by libfreenect2; given back when dropped.
+/// The depth and IR half of a streaming [`Device`] (see [`Device::streams`]).
 #[derive(Debug)]
-pub struct HeldFrame<'device> {
-    device: &'device mut Device,
-    raw: ffi::RawFrame,
+pub struct DepthStream<'device> {
+    raw: NonNull<ffi::RawDevice>,
+    serial: &'device str,
+    streaming: bool,
+    _device: PhantomData<&'device mut Device>,
 }
 
-impl HeldFrame<'_> {
-    /// Width in pixels (512 for a Kinect v2).
-    pub fn width(&self) -> usize {
-        self.raw.width
-    }
+// SAFETY: the shim allows the depth calls on one thread while the colour calls run on another;
+// `DepthStream` is not `Sync`, its wait takes `&mut self`, and it borrows the device, so no other
+// call on the device can run meanwhile.
+unsafe impl Send for DepthStream<'_> {}
 
-    /// Height in pixels (424 for a Kinect v2).
-    pub fn height(&self) -> usize {
-        self.raw.height
-    }
-
-    /// The device's frame counter.
-    pub fn device_sequence(&self) -> u32 {
-        self.raw.sequence
-    }
-
-    /// The device's timestamp, in ticks of 0.125 ms.
-    pub fn device_timestamp(&self) -> u32 {
-        self.raw.timestamp
-    }
-
-    /// libfreenect2's status word: 0 if the frame is fine.
-    pub fn status(&self) -> u32 {
-        self.raw.status
-    }
-
-    /// The raw pixels: `width * height` native-endian `f32` millimetres.
-    pub fn bytes(&self) -> &[u8] {
-        // Cannot overflow: wait_frame checked width * height <= MAX_FRAME_PIXELS.
-        let len = self.raw.width * self.raw.height * 4;
-        // SAFETY: wait_frame checked that `data` is non-null and that the frame is
-        // width x height pixels of 4 bytes; libfreenect2 owns the buffer until we release it,
-        // which happens only when `self` is dropped (so not during this borrow), and the driver
-        // never writes a frame it handed to the listener. u8 needs no alignment.
-        unsafe { std::slice::from_raw_parts(self.raw.data, len) }
-    }
-
-    /// Converts the pixels to millimetres into `out` (see [`crate::convert`] for the rule).
-    pub fn convert_into(&self, out: &mut Vec<u16>) {
-        depth_mm_from_ne_f32_bytes(self.bytes(), out);
-    }
-
-    /// The frame as a [`DepthFrame`] of `u16` millimetres (see [`crate::convert`]).
-    pub fn to_depth_frame(&self) -> DepthFrame {
-        let mut depth_mm = Vec::new();
-        self.convert_into(&mut depth_mm);
-        // Cannot fail: wait_frame checked the shape is within 1..=MAX_FRAME_PIXELS and the
-        // buffer holds exactly width * height pixels.
-        DepthFrame::new(self.raw.width, self.raw.height, depth_mm)
-            .expect("shape checked by wait_frame")
+impl DepthStream<'_> {
+    /// As [`Device::wait_frame`].
+    pub fn wait_frame(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<HeldFrame<'_>>, Freenect2Error> {
+        // SAFETY: `raw` is live while the device is borrowed; only this stream makes depth
+        // calls (`&mut self`), and the shim lets them run beside the colour calls.
+        unsafe { frames::wait_depth(self.raw, self.serial, self.streaming, timeout) }
     }
 }
 
-impl Drop for HeldFrame<'_> {
-    fn drop(&mut self) {
-        // SAFETY: the device handle is live (borrowed) and holds exactly this frame.
-        let status = unsafe { ffi::sk2f2_release_frame(self.device.raw.as_ptr()) };
-        if status != ffi::OK {
-            tracing::warn!(status, serial = %self.device.serial, "releasing a depth frame failed");
-        }
+/// The colour half of a streaming [`Device`] (see [`Device::streams`]).
+#[derive(Debug)]
+pub struct ColorStream<'device> {
+    raw: NonNull<ffi::RawDevice>,
+    serial: &'device str,
+    streaming: bool,
+    _device: PhantomData<&'device mut Device>,
+}
+
+// SAFETY: as for `DepthStream`, with the colour calls.
+unsafe impl Send for ColorStream<'_> {}
+
+impl ColorStream<'_> {
+    /// Waits up to `timeout` for the next colour frame, the device's JPEG; `Ok(None)` on
+    /// timeout. Like [`Device::wait_frame`], the newest frame wins while one is held. An error
+    /// if the colour stream is not running (opened or started without colour).
+    pub fn wait_frame(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<HeldColorFrame<'_>>, Freenect2Error> {
+        // SAFETY: `raw` is live while the device is borrowed; only this stream makes colour
+        // calls (`&mut self`), and the shim lets them run beside the depth calls.
+        unsafe { frames::wait_color(self.raw, self.serial, self.streaming, timeout) }
     }
 }

@@ -69,7 +69,8 @@ use super::{
     MODE_MODELLED,
 };
 
-/// Contexts: 0..=11 from the row above, then [`RUN`] and [`INTERRUPT`].
+/// Contexts: 0..=11 from the row above, then 12 for run lengths and 13 for the pixel that ends a
+/// run before the end of its row.
 pub const CONTEXTS: usize = 14;
 /// The context of run lengths.
 const RUN: usize = 12;

@@ -8,10 +8,15 @@ blocking call releases the GIL and can be interrupted with Ctrl-C.
 
 Errors are :class:`Sk2Error` or one of its subclasses :class:`Timeout`, :class:`Unreachable`,
 :class:`ProtocolError` and :class:`UnknownSensor`.
+
+:class:`Client`, :class:`Subscription` and :class:`Watcher` hold a connection or a thread: use them
+in a ``with`` block (their common base :class:`Closeable` closes them on the way out) or call
+``close()``.
 """
 
 from ._native import (
     Client as Client,
+    Closeable as Closeable,
     Frame as Frame,
     FrameHeader as FrameHeader,
     ProtocolError as ProtocolError,
@@ -32,6 +37,7 @@ from . import codecs as codecs
 
 __all__ = [
     "Client",
+    "Closeable",
     "Frame",
     "FrameHeader",
     "ProtocolError",

@@ -2,7 +2,7 @@
 
 import datetime
 from types import TracebackType
-from typing import Dict, Iterator, List, Optional, Tuple, Type, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Type, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -10,6 +10,8 @@ import numpy.typing as npt
 __version__: str
 
 DepthArray = npt.NDArray[np.uint16]
+
+_Closing = TypeVar("_Closing", bound="Closeable")
 
 class Sk2Error(Exception):
     """Base class of every error streamkinect2 raises."""
@@ -25,6 +27,18 @@ class ProtocolError(Sk2Error):
 
 class UnknownSensor(Sk2Error):
     """The server has no sensor with this id (or no sensor at all)."""
+
+class Closeable:
+    """Base of ``Client``, ``Subscription`` and ``Watcher``: ``with`` calls ``close()`` on exit."""
+
+    def close(self) -> None: ...
+    def __enter__(self: _Closing) -> _Closing: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> bool: ...
 
 class FrameHeader:
     """The 44-byte header of a ``depth_v2`` message."""
@@ -113,21 +127,13 @@ class ServerEvent:
     def server(self) -> Optional[ServerInfo]:
         """The server, for "appeared" and "changed"; None for "disappeared"."""
 
-class Watcher:
+class Watcher(Closeable):
     """Iterates over ``ServerEvent``s as servers appear and disappear."""
 
     def next(self, timeout: Optional[float] = None) -> ServerEvent:
         """Waits for the next event; raises Timeout after ``timeout`` seconds."""
-    def close(self) -> None: ...
     def __iter__(self) -> Iterator[ServerEvent]: ...
     def __next__(self) -> ServerEvent: ...
-    def __enter__(self) -> "Watcher": ...
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc_value: Optional[BaseException],
-        traceback: Optional[TracebackType],
-    ) -> bool: ...
 
 def browse(timeout: float = 3.0) -> List[ServerInfo]:
     """Listens for servers over mDNS for ``timeout`` seconds; returns them with their sensors."""
@@ -158,7 +164,7 @@ class Frame:
     @property
     def sensor_id(self) -> str: ...
 
-class Subscription:
+class Subscription(Closeable):
     """A sensor's depth frames; iterate, or call ``next(timeout)``."""
 
     def next(self, timeout: Optional[float] = None) -> Frame:
@@ -179,18 +185,10 @@ class Subscription:
         """Frames received but dropped because the application did not take them in time."""
     def stats(self) -> Dict[str, int]:
         """received, decoded, dropped, skipped, decode_errors, lost, refused."""
-    def close(self) -> None: ...
     def __iter__(self) -> Iterator[Frame]: ...
     def __next__(self) -> Frame: ...
-    def __enter__(self) -> "Subscription": ...
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc_value: Optional[BaseException],
-        traceback: Optional[TracebackType],
-    ) -> bool: ...
 
-class Client:
+class Client(Closeable):
     """A connection to one server's control endpoint."""
 
     def __init__(
@@ -212,11 +210,3 @@ class Client:
         self, sensor_id: Optional[str] = None, endpoint: str = "depth_v2", queue: int = 4
     ) -> Subscription:
         """Subscribes to a sensor's depth frames (default: the first sensor, ``depth_v2``)."""
-    def close(self) -> None: ...
-    def __enter__(self) -> "Client": ...
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc_value: Optional[BaseException],
-        traceback: Optional[TracebackType],
-    ) -> bool: ...

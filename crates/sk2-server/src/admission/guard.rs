@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
+
+use sk2_proto::curve::PublicKey;
 
 use super::{Caps, PeerCounters, EVICTABLE_IDLE, REFUSAL_LOG_INTERVAL};
 use crate::connection::{Connection, Ends};
@@ -24,6 +27,10 @@ pub(super) struct Guard {
     pub(super) counters: PeerCounters,
     pub(super) last_refusal_log: Option<Instant>,
     pub(super) last_eviction_log: Option<Instant>,
+    /// On a secure server with a list of authorised clients: their public keys.
+    pub(super) authorized_clients: Option<Arc<BTreeSet<PublicKey>>>,
+    /// Failed CURVE handshakes reported whose `DISCONNECTED` has not come yet.
+    pub(super) failed_handshakes: u32,
 }
 
 /// The address a peer is counted under: IPv4 peers of a dual-stack socket as IPv4.
@@ -178,6 +185,8 @@ pub(super) fn guard_with(
         counters,
         last_refusal_log: None,
         last_eviction_log: None,
+        authorized_clients: None,
+        failed_handshakes: 0,
     };
     (BTreeMap::from([("d".to_owned(), guard)]), refused)
 }

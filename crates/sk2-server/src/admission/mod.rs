@@ -42,11 +42,20 @@
 //! command and is disconnected; libzmq does not reconnect after that on its own (our client
 //! retries with a backoff; an original Python client stays refused until it reconnects).
 //!
+//! On a secure server (CurveZMQ, docs/security.md) the gatekeeper also refuses, with `400`, a
+//! client whose CURVE public key (in the ZAP request) is not among the authorised keys, if the
+//! server has such a list; and it counts the peers whose handshake failed before any ZAP request
+//! (no CURVE at all, or the wrong server key): libzmq reports those as `HANDSHAKE_FAILED_PROTOCOL`
+//! on the monitor, followed by the `DISCONNECTED` of their connection, which names the address.
+//! Such peers are refused before they can send a message, and are logged at most once per
+//! [`UNAUTHORISED_LOG_INTERVAL`] per address.
+//!
 //! Every guarded socket keeps working if the gatekeeper thread is gone: libzmq then admits peers
 //! without asking (ZAP is only enforced when a handler is bound).
 
 mod guard;
 mod monitor;
+mod unauthorised;
 mod zap;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,10 +65,12 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::security::Curve;
 use crate::thread::ServerThread;
 use crate::ServerError;
 use guard::Guard;
 use monitor::MonitorEvent;
+use unauthorised::UnauthorisedLog;
 
 /// Where libzmq sends ZAP requests (RFC 27): fixed by the library, one handler per context.
 const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";
@@ -88,6 +99,10 @@ pub(crate) const EVICTABLE_IDLE: Duration = Duration::from_secs(1);
 /// At most one log line per guarded socket in this interval about refused peers.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
+/// At most one log line per source address in this interval about unauthorised peers (a client
+/// with the wrong keys retries every few hundred milliseconds).
+const UNAUTHORISED_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Counters of one guarded socket (or of several: the two depth endpoints of a sensor share).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PeerCounters {
@@ -95,6 +110,8 @@ pub(crate) struct PeerCounters {
     pub(crate) refused: Arc<AtomicU64>,
     /// Idle peers closed to make room for a newcomer.
     pub(crate) evicted: Arc<AtomicU64>,
+    /// Peers refused by CurveZMQ: no CURVE, the wrong server key, or a client key not authorised.
+    pub(crate) unauthorised: Arc<AtomicU64>,
 }
 
 /// The caps of one guarded socket.
@@ -144,13 +161,17 @@ impl Gatekeeper {
         role: &'static str,
         caps: Caps,
         counters: PeerCounters,
+        curve: Option<&Curve>,
     ) -> Result<(), ServerError> {
         self.next_id += 1;
         let domain = format!("sk2-{role}-{}", self.next_id);
         let address = format!("inproc://sk2-admission-{}", self.next_id);
-        let events = zmq::SocketEvent::ACCEPTED as i32
+        let mut events = zmq::SocketEvent::ACCEPTED as i32
             | zmq::SocketEvent::DISCONNECTED as i32
             | zmq::SocketEvent::MONITOR_STOPPED as i32;
+        if curve.is_some() {
+            events |= zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32;
+        }
         socket.monitor(&address, events)?;
         let monitor = context.socket(zmq::PAIR)?;
         monitor.set_linger(0)?;
@@ -169,6 +190,8 @@ impl Gatekeeper {
             counters,
             last_refusal_log: None,
             last_eviction_log: None,
+            authorized_clients: curve.and_then(|curve| curve.authorized_clients.clone()),
+            failed_handshakes: 0,
         };
         // The thread only ends after `stop`, which takes `self`: the channel is open.
         self.guards
@@ -186,6 +209,7 @@ impl Gatekeeper {
 /// The gatekeeper thread: answers ZAP requests from what the monitors say.
 fn serve(zap: &zmq::Socket, new_guards: &Receiver<Guard>, shutdown: &AtomicBool) {
     let mut guards: BTreeMap<String, Guard> = BTreeMap::new();
+    let mut unauthorised = UnauthorisedLog::default();
     let timeout_ms = i64::try_from(POLL_INTERVAL.as_millis()).unwrap_or(50);
     while !shutdown.load(Ordering::Acquire) {
         let ready = {
@@ -201,7 +225,7 @@ fn serve(zap: &zmq::Socket, new_guards: &Receiver<Guard>, shutdown: &AtomicBool)
                 }
             }
         };
-        catch_up(&mut guards, new_guards);
+        catch_up(&mut guards, new_guards, &mut unauthorised);
         if ready == 0 {
             continue;
         }
@@ -210,8 +234,8 @@ fn serve(zap: &zmq::Socket, new_guards: &Receiver<Guard>, shutdown: &AtomicBool)
                 Ok(request) => {
                     // A guard registered and a monitor event queued just before this request
                     // must count: catch up again (cheap when nothing is waiting).
-                    catch_up(&mut guards, new_guards);
-                    let reply = zap::answer(&request, &mut guards);
+                    catch_up(&mut guards, new_guards, &mut unauthorised);
+                    let reply = zap::answer(&request, &mut guards, &mut unauthorised);
                     if let Err(error) = zap.send_multipart(reply, 0) {
                         tracing::warn!(%error, "cannot answer a ZAP request");
                     }
@@ -229,15 +253,19 @@ fn serve(zap: &zmq::Socket, new_guards: &Receiver<Guard>, shutdown: &AtomicBool)
 
 /// Takes in the guards registered since the last call, then applies every waiting monitor event:
 /// what the gatekeeper must know before it answers a ZAP request.
-fn catch_up(guards: &mut BTreeMap<String, Guard>, new_guards: &Receiver<Guard>) {
+fn catch_up(
+    guards: &mut BTreeMap<String, Guard>,
+    new_guards: &Receiver<Guard>,
+    unauthorised: &mut UnauthorisedLog,
+) {
     for guard in new_guards.try_iter() {
         guards.insert(guard.domain.clone(), guard);
     }
-    read_monitors(guards);
+    read_monitors(guards, unauthorised);
 }
 
 /// Applies every waiting monitor event; forgets the guards of sockets that closed.
-fn read_monitors(guards: &mut BTreeMap<String, Guard>) {
+fn read_monitors(guards: &mut BTreeMap<String, Guard>, unauthorised: &mut UnauthorisedLog) {
     guards.retain(|_, guard| loop {
         let event = match guard.monitor.recv_multipart(zmq::DONTWAIT) {
             Ok(frames) => MonitorEvent::parse(&frames),
@@ -247,8 +275,18 @@ fn read_monitors(guards: &mut BTreeMap<String, Guard>) {
         match event {
             Some(MonitorEvent::Accepted { fd, port }) => guard.accepted(fd, port),
             Some(MonitorEvent::Disconnected(fd)) => {
-                guard.connected.remove(&fd);
+                let ends = guard.connected.remove(&fd).flatten();
                 guard.closing.remove(&fd);
+                // libzmq reports a failed handshake, then at once the end of that connection.
+                if guard.failed_handshakes > 0 {
+                    guard.failed_handshakes -= 1;
+                    let peer = ends.map(|ends| ends.peer.ip().to_canonical());
+                    unauthorised.refused(guard, peer, "no CURVE, or the wrong server key");
+                }
+            }
+            Some(MonitorEvent::HandshakeFailed) => {
+                // Bounded: each is consumed by the DISCONNECTED that follows it.
+                guard.failed_handshakes = guard.failed_handshakes.saturating_add(1).min(64);
             }
             Some(MonitorEvent::Stopped) => return false,
             None => {}

@@ -10,6 +10,9 @@ pub(super) enum MonitorEvent {
         port: Option<u16>,
     },
     Disconnected(u32),
+    /// A CURVE handshake failed on protocol grounds (no CURVE, or the wrong server key); the
+    /// connection's `Disconnected` follows.
+    HandshakeFailed,
     Stopped,
 }
 
@@ -30,6 +33,7 @@ impl MonitorEvent {
                 Some(Self::Accepted { fd: value, port })
             }
             zmq::SocketEvent::DISCONNECTED => Some(Self::Disconnected(value)),
+            zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL => Some(Self::HandshakeFailed),
             zmq::SocketEvent::MONITOR_STOPPED => Some(Self::Stopped),
             _ => None,
         }
@@ -66,6 +70,10 @@ mod tests {
         assert_eq!(
             MonitorEvent::parse(&event(0x0400, 0)),
             Some(MonitorEvent::Stopped)
+        );
+        assert_eq!(
+            MonitorEvent::parse(&event(0x2000, 0x1100_0001)),
+            Some(MonitorEvent::HandshakeFailed)
         );
         assert_eq!(MonitorEvent::parse(&event(0x0008, 3)), None);
         assert_eq!(MonitorEvent::parse(&[vec![1, 2, 3]]), None);
