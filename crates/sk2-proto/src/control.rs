@@ -23,6 +23,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::calibration::Calibration;
+
 /// Type byte of an `error` reply (server to client).
 pub const TYPE_ERROR: u8 = 0x00;
 /// Type byte of a `ping` request (client to server).
@@ -51,6 +53,8 @@ pub const MAX_CONTROL_MESSAGE_BYTES: usize = 64 * 1024;
 pub const ENDPOINT_CONTROL: &str = "control";
 /// Name of a device endpoint serving the original 12-bit + LZ4 depth format ([`crate::sk2`]).
 pub const ENDPOINT_DEPTH: &str = "depth";
+/// The device-record key of a sensor's calibration object ([`Calibration`]).
+pub const DEVICE_CALIBRATION_KEY: &str = "calibration";
 
 /// A message a client sends to a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +103,7 @@ impl ErrorPayload {
 /// `endpoints` maps endpoint names to ZeroMQ addresses (`tcp://host:port`); it must contain
 /// [`ENDPOINT_CONTROL`]. Names a reader does not know are kept but mean nothing to it: new endpoint
 /// names are how the protocol grows without breaking old clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Me {
     /// The server's human-readable name (the mDNS instance name).
     pub name: String,
@@ -108,9 +112,14 @@ pub struct Me {
     /// One record per attached sensor.
     pub devices: Vec<Device>,
     /// Extra string keys of device records, by device id, such as `"codec"` of the `depth_v2`
-    /// extension. Written after `id` and `endpoints` (keys named `id` or `endpoints` are skipped);
+    /// extension. Written after `id` and `endpoints` (keys named `id`, `endpoints` or
+    /// `calibration` are skipped);
     /// a reader keeps every extra key whose value is a string. Old clients ignore them.
     pub device_keys: BTreeMap<String, BTreeMap<String, String>>,
+    /// Calibrations of the devices that know theirs, by device id: the `"calibration"` object
+    /// of a device record, written last. A reader rejects a `me` whose calibration object is
+    /// malformed; old clients ignore the key.
+    pub calibrations: BTreeMap<String, Calibration>,
 }
 
 impl Me {
@@ -121,6 +130,7 @@ impl Me {
             endpoints: BTreeMap::from([(ENDPOINT_CONTROL.to_owned(), control_endpoint.into())]),
             devices: Vec::new(),
             device_keys: BTreeMap::new(),
+            calibrations: BTreeMap::new(),
         }
     }
 
@@ -132,6 +142,11 @@ impl Me {
     /// The device with this id, if the server has it.
     pub fn device(&self, id: &str) -> Option<&Device> {
         self.devices.iter().find(|device| device.id == id)
+    }
+
+    /// The calibration of the device with this id, if the server sent one.
+    pub fn calibration(&self, id: &str) -> Option<&Calibration> {
+        self.calibrations.get(id)
     }
 }
 
@@ -307,7 +322,8 @@ fn parse_json(payload: &[u8]) -> Result<Value, ControlError> {
 }
 
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    // Cannot fail: these types hold only strings, integers, maps with string keys and vectors.
+    // Cannot fail: these types hold only strings, numbers, maps with string keys and vectors
+    // (serde_json writes a non-finite float as null rather than failing).
     serde_json::to_vec(value).expect("control payloads always serialise")
 }
 
@@ -363,13 +379,17 @@ fn decode_me(json: Value) -> Result<Me, ControlError> {
         return Err(missing("control endpoint"));
     }
     let mut device_keys = BTreeMap::new();
+    let mut calibrations = BTreeMap::new();
     let devices = match map.remove("devices") {
         Some(Value::Array(items)) => items
             .into_iter()
             .map(|item| {
-                let (device, keys) = decode_device(item)?;
+                let (device, keys, calibration) = decode_device(item)?;
                 if !keys.is_empty() {
                     device_keys.insert(device.id.clone(), keys);
+                }
+                if let Some(calibration) = calibration {
+                    calibrations.insert(device.id.clone(), calibration);
                 }
                 Ok(device)
             })
@@ -382,14 +402,25 @@ fn decode_me(json: Value) -> Result<Me, ControlError> {
         endpoints,
         devices,
         device_keys,
+        calibrations,
     })
 }
 
-/// A device record and its extra string keys (see [`Me::device_keys`]).
-fn decode_device(json: Value) -> Result<(Device, BTreeMap<String, String>), ControlError> {
+/// A device record as read: the record, its extra string keys (see [`Me::device_keys`]) and its
+/// calibration.
+type DecodedDevice = (Device, BTreeMap<String, String>, Option<Calibration>);
+
+fn decode_device(json: Value) -> Result<DecodedDevice, ControlError> {
     let mut map = object(json, "device")?;
     let id = string(&mut map, "id", "device id")?;
     let endpoints = decode_endpoints(map.remove("endpoints"), "device endpoints")?;
+    let calibration = match map.remove(DEVICE_CALIBRATION_KEY) {
+        None => None,
+        Some(value) => Some(
+            Calibration::from_json(value)
+                .map_err(|error| ControlError::InvalidPayload(format!("device {id:?}: {error}")))?,
+        ),
+    };
     let keys = map
         .into_iter()
         .filter_map(|(key, value)| match value {
@@ -397,7 +428,7 @@ fn decode_device(json: Value) -> Result<(Device, BTreeMap<String, String>), Cont
             _ => None,
         })
         .collect();
-    Ok((Device { id, endpoints }, keys))
+    Ok((Device { id, endpoints }, keys, calibration))
 }
 
 /// Endpoint maps: values of the names this crate knows must be strings; entries with other names
@@ -431,13 +462,16 @@ struct WireMe<'a> {
     devices: Vec<WireDevice<'a>>,
 }
 
-/// A device record as it goes on the wire: `id`, `endpoints`, then any extra keys.
+/// A device record as it goes on the wire: `id`, `endpoints`, any extra keys, then the
+/// calibration.
 #[derive(Serialize)]
 struct WireDevice<'a> {
     id: &'a str,
     endpoints: &'a BTreeMap<String, String>,
     #[serde(flatten)]
     keys: BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calibration: Option<&'a Calibration>,
 }
 
 impl<'a> From<&'a Me> for WireMe<'a> {
@@ -457,9 +491,12 @@ impl<'a> From<&'a Me> for WireMe<'a> {
                         .get(&device.id)
                         .into_iter()
                         .flatten()
-                        .filter(|(key, _)| key.as_str() != "id" && key.as_str() != "endpoints")
+                        .filter(|(key, _)| {
+                            !["id", "endpoints", DEVICE_CALIBRATION_KEY].contains(&key.as_str())
+                        })
                         .map(|(key, value)| (key.as_str(), value.as_str()))
                         .collect(),
+                    calibration: me.calibrations.get(&device.id),
                 })
                 .collect(),
         }

@@ -10,7 +10,7 @@
 //!      0     4  magic              "SKD2" (53 4B 44 32)
 //!      4     1  header_version     1
 //!      5     1  codec              codec id (see Codec): 0x00 raw, 0x01 RVL, 0x02 MEDANS,
-//!                                    0x03 MEDHUF
+//!                                    0x03 MEDHUF; 0x10 JPEG is colour only (crate::color)
 //!      6     2  flags              0; a reader rejects any other value (room for later flags)
 //!      8     4  width              pixels per row, u32 LE, >= 1
 //!     12     4  height             rows, u32 LE, >= 1, width * height <= MAX_FRAME_PIXELS
@@ -27,6 +27,10 @@
 //! codec's bound for the shape. Only then does it allocate `width * height` pixels and decode,
 //! and the codec must fill them exactly from exactly `payload_len` bytes. The normative copy of
 //! this layout, with a complete example in hex, is `docs/protocol.md, section 5`.
+//!
+//! The same header carries the other streams of a sensor: [`crate::ir_v2`] (infrared amplitudes,
+//! the same `u16` codecs) and [`crate::color`] (JPEG, codec id `0x10`). A `depth_v2` reader
+//! refuses `0x10` as an unknown codec, so a colour message can never be mistaken for depth.
 
 use std::fmt;
 use std::str::FromStr;
@@ -203,17 +207,45 @@ impl FrameHeader {
 
     /// Appends the 44 header bytes to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&MAGIC);
-        out.push(HEADER_VERSION);
-        out.push(self.codec.id());
-        out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&self.width.to_le_bytes());
-        out.extend_from_slice(&self.height.to_le_bytes());
-        out.extend_from_slice(&self.sequence.to_le_bytes());
-        out.extend_from_slice(&self.device_timestamp.to_le_bytes());
-        out.extend_from_slice(&self.capture_time_ns.to_le_bytes());
-        out.extend_from_slice(&self.payload_len.to_le_bytes());
+        write_header(
+            self.codec.id(),
+            &HeaderFields {
+                width: self.width,
+                height: self.height,
+                sequence: self.sequence,
+                device_timestamp: self.device_timestamp,
+                capture_time_ns: self.capture_time_ns,
+                payload_len: self.payload_len,
+            },
+            out,
+        );
     }
+}
+
+/// The header fields other than magic, version, codec and flags: what the `depth_v2`, `ir_v2` and
+/// `color` endpoints share, whatever their codec byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeaderFields {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) sequence: u64,
+    pub(crate) device_timestamp: u64,
+    pub(crate) capture_time_ns: u64,
+    pub(crate) payload_len: u32,
+}
+
+/// Appends a 44-byte header with this codec byte to `out`.
+pub(crate) fn write_header(codec_id: u8, fields: &HeaderFields, out: &mut Vec<u8>) {
+    out.extend_from_slice(&MAGIC);
+    out.push(HEADER_VERSION);
+    out.push(codec_id);
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&fields.width.to_le_bytes());
+    out.extend_from_slice(&fields.height.to_le_bytes());
+    out.extend_from_slice(&fields.sequence.to_le_bytes());
+    out.extend_from_slice(&fields.device_timestamp.to_le_bytes());
+    out.extend_from_slice(&fields.capture_time_ns.to_le_bytes());
+    out.extend_from_slice(&fields.payload_len.to_le_bytes());
 }
 
 /// Why a `depth_v2` message could not be decoded.
@@ -278,28 +310,74 @@ pub fn encode(frame: &CapturedFrame, codec: Codec) -> Vec<u8> {
 
 /// Like [`encode`], but replaces the contents of `out`, so a long-running encoder can reuse it.
 pub fn encode_into(frame: &CapturedFrame, codec: Codec, out: &mut Vec<u8>) {
+    let depth = &frame.depth;
+    let stamp = (
+        frame.sequence,
+        frame.device_timestamp,
+        frame.capture_time_ns,
+    );
+    encode_u16_into(
+        depth.depth_mm(),
+        depth.width(),
+        depth.height(),
+        stamp,
+        codec,
+        out,
+    );
+}
+
+/// Replaces `out` with a complete message: header (codec `codec`, this shape and
+/// `(sequence, device_timestamp, capture_time_ns)`) then the payload of `pixels`. Shared by
+/// `depth_v2` and `ir_v2`, whose messages differ only in what the pixels mean.
+pub(crate) fn encode_u16_into(
+    pixels: &[u16],
+    width: usize,
+    height: usize,
+    (sequence, device_timestamp, capture_time_ns): (u64, u64, u64),
+    codec: Codec,
+    out: &mut Vec<u8>,
+) {
     out.clear();
     out.resize(HEADER_LEN, 0);
-    codec.encode_payload(frame.depth.depth_mm(), frame.depth.width(), out);
-    // A DepthFrame has at most MAX_FRAME_PIXELS (2^24) pixels, so its width and height fit in
+    codec.encode_payload(pixels, width, out);
+    // Frames have at most MAX_FRAME_PIXELS (2^24) pixels, so their width and height fit in
     // u32, and every codec's bound for 2^24 pixels (under 2^27 bytes) fits in u32.
-    let header = FrameHeader {
-        codec,
-        width: u32::try_from(frame.depth.width()).unwrap_or(u32::MAX),
-        height: u32::try_from(frame.depth.height()).unwrap_or(u32::MAX),
-        sequence: frame.sequence,
-        device_timestamp: frame.device_timestamp,
-        capture_time_ns: frame.capture_time_ns,
+    let fields = HeaderFields {
+        width: u32::try_from(width).unwrap_or(u32::MAX),
+        height: u32::try_from(height).unwrap_or(u32::MAX),
+        sequence,
+        device_timestamp,
+        capture_time_ns,
         payload_len: u32::try_from(out.len() - HEADER_LEN).unwrap_or(u32::MAX),
     };
     let mut head = Vec::with_capacity(HEADER_LEN);
-    header.write_to(&mut head);
+    write_header(codec.id(), &fields, &mut head);
     out[..HEADER_LEN].copy_from_slice(&head);
 }
 
 /// Reads and checks the header of a `depth_v2` message without decoding the payload: every
 /// check of the [module docs](self) except the payload itself.
 pub fn decode_header(message: &[u8]) -> Result<FrameHeader, DepthV2Error> {
+    let (codec, fields) = parse_header(message, Codec::from_id, Codec::max_payload_len)?;
+    Ok(FrameHeader {
+        codec,
+        width: fields.width,
+        height: fields.height,
+        sequence: fields.sequence,
+        device_timestamp: fields.device_timestamp,
+        capture_time_ns: fields.capture_time_ns,
+        payload_len: fields.payload_len,
+    })
+}
+
+/// The checks of the [module docs](self), in their order, for any family of codecs: `codec_of`
+/// names the codec ids the caller's endpoint knows (others are [`DepthV2Error::UnknownCodec`]),
+/// `max_payload_len` bounds a payload for a codec and a number of pixels.
+pub(crate) fn parse_header<C: Copy>(
+    message: &[u8],
+    codec_of: impl Fn(u8) -> Option<C>,
+    max_payload_len: impl Fn(C, usize) -> usize,
+) -> Result<(C, HeaderFields), DepthV2Error> {
     let head: &[u8; HEADER_LEN] = message
         .first_chunk()
         .ok_or(DepthV2Error::Truncated(message.len()))?;
@@ -317,7 +395,7 @@ pub fn decode_header(message: &[u8]) -> Result<FrameHeader, DepthV2Error> {
     if head[4] != HEADER_VERSION {
         return Err(DepthV2Error::UnsupportedVersion(head[4]));
     }
-    let codec = Codec::from_id(head[5]).ok_or(DepthV2Error::UnknownCodec(head[5]))?;
+    let codec = codec_of(head[5]).ok_or(DepthV2Error::UnknownCodec(head[5]))?;
     let flags = u16::from_le_bytes([head[6], head[7]]);
     if flags != 0 {
         return Err(DepthV2Error::UnknownFlags(flags));
@@ -332,22 +410,24 @@ pub fn decode_header(message: &[u8]) -> Result<FrameHeader, DepthV2Error> {
             actual,
         });
     }
-    let max = codec.max_payload_len(pixels);
+    let max = max_payload_len(codec, pixels);
     if actual > max {
         return Err(DepthV2Error::PayloadTooLarge {
             declared: payload_len,
             max,
         });
     }
-    Ok(FrameHeader {
+    Ok((
         codec,
-        width,
-        height,
-        sequence: u64_at(16),
-        device_timestamp: u64_at(24),
-        capture_time_ns: u64_at(32),
-        payload_len,
-    })
+        HeaderFields {
+            width,
+            height,
+            sequence: u64_at(16),
+            device_timestamp: u64_at(24),
+            capture_time_ns: u64_at(32),
+            payload_len,
+        },
+    ))
 }
 
 /// Decodes a complete `depth_v2` message into its header and the exact frame.

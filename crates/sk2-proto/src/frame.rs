@@ -1,4 +1,5 @@
-//! [`DepthFrame`]: one depth image of `u16` millimetres, row-major.
+//! [`DepthFrame`]: one depth image of `u16` millimetres, row-major; [`IrFrame`]: one infrared
+//! amplitude image of the same sensor.
 
 use ndarray::{Array2, ArrayView2};
 
@@ -180,6 +181,81 @@ impl TryFrom<Array2<u16>> for DepthFrame {
             array.iter().copied().collect()
         };
         Self::new(width, height, depth_mm)
+    }
+}
+
+/// An infrared amplitude image: `height` rows of `width` pixels, row 0 first, each the amplitude of
+/// the modulated light the depth sensor received (unitless, brighter is larger).
+///
+/// A Kinect v2 reports amplitudes as floats in 0..=65535; sensors round them to the nearest
+/// `u16`. They span a wide range (a few hundred for a dark wall, tens of thousands for a
+/// retro-reflector), so viewers usually show them through a square root or a log curve.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IrFrame {
+    // The same row-major u16 image as a depth frame; only the meaning of the values differs.
+    image: DepthFrame,
+}
+
+impl IrFrame {
+    /// Wraps a row-major buffer of `width * height` amplitudes.
+    pub fn new(width: usize, height: usize, amplitude: Vec<u16>) -> Result<Self, FrameError> {
+        DepthFrame::new(width, height, amplitude).map(|image| Self { image })
+    }
+
+    /// Reads `width * height` little-endian `u16` amplitudes, row-major (the layout of raw
+    /// `.ir.u16` recordings).
+    pub fn from_le_bytes(width: usize, height: usize, bytes: &[u8]) -> Result<Self, FrameError> {
+        DepthFrame::from_le_bytes(width, height, bytes).map(|image| Self { image })
+    }
+
+    /// Width in pixels (columns).
+    pub fn width(&self) -> usize {
+        self.image.width()
+    }
+
+    /// Height in pixels (rows).
+    pub fn height(&self) -> usize {
+        self.image.height()
+    }
+
+    /// The amplitudes, row-major.
+    pub fn amplitude(&self) -> &[u16] {
+        self.image.depth_mm()
+    }
+
+    /// The amplitudes, row-major, for in-place edits.
+    pub fn amplitude_mut(&mut self) -> &mut [u16] {
+        self.image.depth_mm_mut()
+    }
+
+    /// The amplitude at (`row`, `col`), or `None` outside the image.
+    pub fn at(&self, row: usize, col: usize) -> Option<u16> {
+        self.image.at(row, col)
+    }
+
+    /// Gives back the row-major buffer.
+    pub fn into_vec(self) -> Vec<u16> {
+        self.image.into_vec()
+    }
+
+    /// A `(height, width)` view of the amplitudes, without copying.
+    pub fn view(&self) -> ArrayView2<'_, u16> {
+        self.image.view()
+    }
+
+    /// Converts into a `(height, width)` array that owns the same buffer (no copy).
+    pub fn into_array(self) -> Array2<u16> {
+        self.image.into_array()
+    }
+}
+
+impl std::fmt::Debug for IrFrame {
+    // Like DepthFrame: the shape, not hundreds of thousands of pixels.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IrFrame")
+            .field("width", &self.width())
+            .field("height", &self.height())
+            .finish_non_exhaustive()
     }
 }
 

@@ -9,11 +9,16 @@
 //!   Python streamkinect2 of 2014. Lossy at 4096 mm and above, by design of the original.
 //! * [`depth_v2`]: the `depth_v2` endpoint: a 44-byte header (shape, sequence, timestamps, codec)
 //!   then an exact payload; [`codec`] holds its lossless codecs (RVL, ...).
+//! * [`ir_v2`]: the `ir_v2` endpoint: infrared amplitudes ([`IrFrame`]) in the `depth_v2` envelope.
+//! * [`color`]: the `color` endpoint: JPEG colour frames in the `depth_v2` envelope.
+//! * [`calibration`]: depth and colour intrinsics and the depth-to-colour mapping, as libfreenect2
+//!   reports them, carried in `me`.
 //! * [`frame`]: [`DepthFrame`], a row-major image of `u16` millimetres, convertible to
-//!   [`ndarray::Array2`] without copying.
+//!   [`ndarray::Array2`] without copying; [`IrFrame`], the same for infrared amplitudes.
 //! * [`discovery`]: the mDNS service type and TXT keys that servers announce and clients browse.
 //! * [`id`]: random 128-bit hex ids (sensor ids, default server names).
-//! * [`sensor`]: the contract between a depth source (mock, replay, Kinect v2) and the server.
+//! * [`sensor`]: the contract between a sensor (mock, replay, Kinect v2) and the server: which
+//!   streams it offers, one sink per stream, its calibration.
 //!
 //! The normative description of every byte is `docs/protocol.md` at the repository root; the hex
 //! examples there are golden tests in this crate.
@@ -30,18 +35,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod calibration;
 pub mod codec;
+pub mod color;
 pub mod control;
 pub mod depth_v2;
 pub mod discovery;
 pub mod frame;
 pub mod id;
+pub mod ir_v2;
 pub mod sensor;
 pub mod sk2;
 
+pub use calibration::{Calibration, ColorCameraParams, IrCameraParams};
+pub use color::JpegImage;
 pub use control::{Device, ErrorPayload, Me, Reply, Request};
-pub use frame::{shape_from_file_name, DepthFrame, FrameError};
-pub use sensor::{CapturedFrame, FrameSink, Sensor, SensorError};
+pub use frame::{shape_from_file_name, DepthFrame, FrameError, IrFrame};
+pub use sensor::{
+    CapturedColorFrame, CapturedFrame, CapturedIrFrame, ColorSink, FrameSink, IrSink, Sensor,
+    SensorError, StreamSinks, Streams,
+};
 
 /// Width of a Kinect v2 depth image in pixels; the original protocol assumes it for `depth`.
 pub const KINECT_V2_WIDTH_PX: usize = 512;

@@ -5,8 +5,16 @@
 //! which kind it has. A sensor runs its own capture thread (or the driver's) and hands each frame
 //! to a [`FrameSink`]; the sink must return at once, so a slow consumer can never stall the sensor.
 //! (The server's sink tries a bounded channel and counts a drop when it is full.)
+//!
+//! Depth is the one stream every sensor has. A sensor may offer more ([`Sensor::streams`]):
+//! infrared amplitudes and colour JPEGs. The server then starts it with [`Sensor::start_streams`]
+//! and one sink per stream ([`StreamSinks`]); each sink feeds its own bounded queue, so a slow
+//! colour path never delays depth. A sensor that only makes depth implements [`Sensor::start`]
+//! and inherits the rest.
 
-use crate::frame::DepthFrame;
+use crate::calibration::Calibration;
+use crate::color::JpegImage;
+use crate::frame::{DepthFrame, IrFrame};
 
 /// One frame as captured, with the facts the original protocol never carried.
 #[derive(Debug, Clone)]
@@ -23,8 +31,115 @@ pub struct CapturedFrame {
     pub capture_time_ns: u64,
 }
 
+/// One infrared amplitude frame as captured.
+#[derive(Debug, Clone)]
+pub struct CapturedIrFrame {
+    /// The amplitude image; the same shape as the sensor's depth frames ([`Sensor::shape`]).
+    pub ir: IrFrame,
+    /// The `sequence` of the depth frame from the same exposure (a Kinect v2 measures both at
+    /// once), so a client pairs IR and depth by it.
+    pub sequence: u64,
+    /// The device's own timestamp, as for depth.
+    pub device_timestamp: u64,
+    /// When the host received the frame, in nanoseconds since the Unix epoch.
+    pub capture_time_ns: u64,
+}
+
+/// One colour frame as captured: a JPEG, either the device's own or encoded by the sensor.
+#[derive(Debug, Clone)]
+pub struct CapturedColorFrame {
+    /// The JPEG file and its size.
+    pub jpeg: JpegImage,
+    /// Counts colour frames from 0, +1 per colour frame the sensor produced (independent of the
+    /// depth sequence: colour has its own camera and rate).
+    pub sequence: u64,
+    /// The device's own timestamp of the colour frame, in the device's units.
+    pub device_timestamp: u64,
+    /// When the host received the frame, in nanoseconds since the Unix epoch.
+    pub capture_time_ns: u64,
+}
+
 /// Where a sensor delivers frames. Must not block: it is called on the capture thread.
 pub type FrameSink = Box<dyn FnMut(CapturedFrame) + Send + 'static>;
+/// Where a sensor delivers infrared frames. Must not block.
+pub type IrSink = Box<dyn FnMut(CapturedIrFrame) + Send + 'static>;
+/// Where a sensor delivers colour frames. Must not block. It may be called from another thread
+/// than the depth sink (a Kinect v2 delivers colour on its own thread).
+pub type ColorSink = Box<dyn FnMut(CapturedColorFrame) + Send + 'static>;
+
+/// The streams a sensor offers besides depth, which every sensor has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Streams {
+    ir: bool,
+    color: bool,
+}
+
+impl Streams {
+    /// Depth only: what [`Sensor::streams`] says unless a sensor overrides it.
+    pub const DEPTH_ONLY: Streams = Streams {
+        ir: false,
+        color: false,
+    };
+    /// Depth, infrared and colour: a whole Kinect v2.
+    pub const ALL: Streams = Streams {
+        ir: true,
+        color: true,
+    };
+
+    /// These streams and infrared.
+    pub const fn with_ir(self) -> Streams {
+        Streams { ir: true, ..self }
+    }
+
+    /// These streams and colour.
+    pub const fn with_color(self) -> Streams {
+        Streams {
+            color: true,
+            ..self
+        }
+    }
+
+    /// Whether infrared frames are offered.
+    pub const fn ir(self) -> bool {
+        self.ir
+    }
+
+    /// Whether colour frames are offered.
+    pub const fn color(self) -> bool {
+        self.color
+    }
+}
+
+/// One sink per stream, handed to [`Sensor::start_streams`]. `None` means nobody wants that
+/// stream: the sensor should not spend time producing it (a mock skips its JPEG encoding).
+pub struct StreamSinks {
+    /// Depth frames; always wanted.
+    pub depth: FrameSink,
+    /// Infrared frames, if wanted and offered.
+    pub ir: Option<IrSink>,
+    /// Colour frames, if wanted and offered.
+    pub color: Option<ColorSink>,
+}
+
+impl StreamSinks {
+    /// Only depth.
+    pub fn depth_only(depth: FrameSink) -> Self {
+        Self {
+            depth,
+            ir: None,
+            color: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for StreamSinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamSinks")
+            .field("ir", &self.ir.is_some())
+            .field("color", &self.color.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 /// Why a sensor could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,12 +161,33 @@ pub trait Sensor: Send {
     /// `(width, height)` in pixels of every frame this sensor produces.
     fn shape(&self) -> (usize, usize);
 
-    /// Starts capturing; every frame goes to `sink` until [`Sensor::stop`].
+    /// Starts capturing depth only; every frame goes to `sink` until [`Sensor::stop`].
     fn start(&mut self, sink: FrameSink) -> Result<(), SensorError>;
 
-    /// Stops capturing and drops the sink. Returns once no more frames will be delivered.
-    /// Stopping a stopped sensor does nothing.
+    /// Stops capturing and drops the sinks. Returns once no more frames will be delivered on any
+    /// stream. Stopping a stopped sensor does nothing.
     fn stop(&mut self);
+
+    /// The streams this sensor can deliver besides depth. Depth only unless overridden.
+    fn streams(&self) -> Streams {
+        Streams::DEPTH_ONLY
+    }
+
+    /// Starts capturing every stream that has a sink: depth to `sinks.depth`, and infrared and
+    /// colour to theirs when present. A sensor ignores sinks for streams it does not offer.
+    ///
+    /// The default starts depth only, through [`Sensor::start`]. A sensor that offers more
+    /// overrides this, and usually implements `start` as
+    /// `self.start_streams(StreamSinks::depth_only(sink))`.
+    fn start_streams(&mut self, sinks: StreamSinks) -> Result<(), SensorError> {
+        self.start(sinks.depth)
+    }
+
+    /// The device's calibration, if it knows one (`None` unless overridden). Fixed while the
+    /// sensor exists: the server reads it once, when the sensor is added.
+    fn calibration(&self) -> Option<Calibration> {
+        None
+    }
 }
 
 /// Nanoseconds since the Unix epoch now, from the system clock (0 if the clock is before 1970).

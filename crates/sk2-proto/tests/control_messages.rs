@@ -2,7 +2,7 @@
 //! typed error for every malformed message a peer may send.
 
 use sk2_proto::control::{ControlError, ENDPOINT_DEPTH};
-use sk2_proto::{Device, ErrorPayload, Me, Reply, Request};
+use sk2_proto::{Calibration, Device, ErrorPayload, Me, Reply, Request};
 
 fn frames(parts: &[&[u8]]) -> Vec<Vec<u8>> {
     parts.iter().map(|part| part.to_vec()).collect()
@@ -293,4 +293,42 @@ fn extra_device_keys_follow_id_and_endpoints_and_survive_a_round_trip() {
         Reply::Me(bobs_kinect()).encode()[1],
         BOBS_ME_JSON.as_bytes()
     );
+}
+
+#[test]
+fn a_device_calibration_is_written_last_and_survives_a_round_trip() {
+    let mut me = bobs_kinect();
+    let id = me.devices[0].id.clone();
+    me.device_keys.insert(
+        id.clone(),
+        [("codec".to_owned(), "medhuf".to_owned())].into(),
+    );
+    me.calibrations
+        .insert(id.clone(), Calibration::KINECT_V2_TYPICAL);
+    let frames = Reply::Me(me.clone()).encode();
+    let text = std::str::from_utf8(&frames[1]).unwrap();
+    let tail = r#""codec":"medhuf","calibration":{"ir":{"fx":368.147,"#;
+    assert!(text.contains(tail), "{text}");
+    assert!(text.ends_with(r#""my_x0y1":0.632964,"my_x0y0":-0.000370404}}}]}"#));
+    let Reply::Me(decoded) = Reply::decode(&frames).unwrap() else {
+        panic!("not a me");
+    };
+    assert_eq!(decoded, me);
+    assert_eq!(
+        decoded.calibration(&id),
+        Some(&Calibration::KINECT_V2_TYPICAL)
+    );
+}
+
+#[test]
+fn a_malformed_calibration_is_a_typed_error_and_an_absent_one_is_none() {
+    let text = BOBS_ME_JSON.replace(r#"40603"}}]}"#, r#"40603"},"calibration":{"ir":{}}}]}"#);
+    assert!(matches!(
+        Reply::decode(&frames(&[&[0x04], text.as_bytes()])),
+        Err(ControlError::InvalidPayload(reason)) if reason.contains("calibration")
+    ));
+    let Reply::Me(me) = Reply::decode(&frames(&[&[0x04], BOBS_ME_JSON.as_bytes()])).unwrap() else {
+        panic!("not a me");
+    };
+    assert!(me.calibrations.is_empty());
 }
