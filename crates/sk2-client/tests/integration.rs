@@ -6,6 +6,7 @@ mod common;
 
 mod control;
 mod discovery;
+mod image_subscription;
 mod sensor_stall;
 mod subscription;
 mod with_server;
