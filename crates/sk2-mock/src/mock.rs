@@ -1,10 +1,19 @@
 //! [`MockKinect`]: the original's simulated Kinect, plus a realistic variant.
 
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use sk2_proto::{DepthFrame, FrameSink, Sensor, SensorError};
+use sk2_proto::sensor::unix_time_ns;
+use sk2_proto::{
+    Calibration, CapturedColorFrame, ColorSink, DepthFrame, FrameSink, IrFrame, JpegImage, Sensor,
+    SensorError, StreamDemand, StreamSinks, Streams,
+};
 
+use crate::appearance::{to_ir_frame, ColorView, Geometry, Material};
 use crate::capture::{period_of, start_in, Capture};
+use crate::companions::{wanted_only, with_ir};
 
 /// Frame rate that turns a sequence number into the animation time `t` (seconds).
 ///
@@ -73,7 +82,17 @@ pub struct MockConfig {
     pub mode: MockMode,
     /// Seed of the realistic mode's noise and holes: the same seed gives the same frames.
     pub seed: u64,
+    /// Colour image width in pixels (Kinect v2: 1920).
+    pub color_width: usize,
+    /// Colour image height in pixels (Kinect v2: 1080).
+    pub color_height: usize,
+    /// JPEG quality of colour frames, 1..=100.
+    pub jpeg_quality: u8,
 }
+
+/// Default JPEG quality of the mock's colour frames: visually clean, about 0.2 MB per 1080p
+/// frame of the mock's smooth scene.
+pub const DEFAULT_JPEG_QUALITY: u8 = 85;
 
 impl Default for MockConfig {
     fn default() -> Self {
@@ -83,6 +102,9 @@ impl Default for MockConfig {
             fps: Some(crate::DEFAULT_FPS),
             mode: MockMode::Plain,
             seed: 0,
+            color_width: 1920,
+            color_height: 1080,
+            jpeg_quality: DEFAULT_JPEG_QUALITY,
         }
     }
 }
@@ -113,6 +135,23 @@ impl MockConfig {
         self.height = height.max(1);
         self
     }
+
+    /// Sets [`MockConfig::color_width`] and [`MockConfig::color_height`] (clamped to what a
+    /// JPEG can hold: 1..=65535 each, and at most 16 Mpx).
+    pub fn with_color_shape(mut self, width: usize, height: usize) -> Self {
+        self.color_width = width.clamp(1, usize::from(u16::MAX));
+        self.color_height = height.clamp(1, usize::from(u16::MAX));
+        while self.color_width * self.color_height > sk2_proto::frame::MAX_FRAME_PIXELS {
+            self.color_height /= 2;
+        }
+        self
+    }
+
+    /// Sets [`MockConfig::jpeg_quality`] (clamped to 1..=100).
+    pub fn with_jpeg_quality(mut self, quality: u8) -> Self {
+        self.jpeg_quality = quality.clamp(1, 100);
+        self
+    }
 }
 
 /// A simulated Kinect v2 (see the crate documentation).
@@ -122,6 +161,9 @@ pub struct MockKinect {
     config: MockConfig,
     scene: Arc<Scene>,
     capture: Option<Capture>,
+    color_capture: Option<ColorCapture>,
+    /// Set by a server: skip IR and colour work nobody wants.
+    demand: Option<StreamDemand>,
 }
 
 impl MockKinect {
@@ -139,6 +181,8 @@ impl MockKinect {
             config,
             scene,
             capture: None,
+            color_capture: None,
+            demand: None,
         }
     }
 
@@ -150,6 +194,37 @@ impl MockKinect {
     /// The exact frame this mock delivers with the given sequence number.
     pub fn frame(&self, sequence: u64) -> DepthFrame {
         self.scene.render(sequence)
+    }
+
+    /// The exact infrared frame this mock delivers with the depth frame of this sequence number.
+    pub fn ir_frame(&self, sequence: u64) -> IrFrame {
+        self.scene.render_ir(sequence)
+    }
+
+    /// The colour picture of this sequence number before JPEG encoding: RGB bytes, row-major,
+    /// [`MockConfig::color_width`] x [`MockConfig::color_height`]. The scene is the one of the
+    /// depth frame with the same sequence number, seen by the colour camera.
+    pub fn color_rgb(&self, sequence: u64) -> Vec<u8> {
+        let view = self.color_view();
+        let mut rgb = Vec::new();
+        view.gather(&self.scene.shaded(sequence), &mut rgb);
+        rgb
+    }
+
+    /// The colour frame of this sequence number, JPEG-encoded as the running mock sends it.
+    pub fn color_frame(&self, sequence: u64) -> JpegImage {
+        let view = self.color_view();
+        let mut encoder = ColorEncoder::new(view, self.config.jpeg_quality);
+        encoder.encode(&self.scene, sequence)
+    }
+
+    fn color_view(&self) -> ColorView {
+        ColorView::new(
+            self.config.color_width,
+            self.config.color_height,
+            self.scene.width,
+            self.scene.height,
+        )
     }
 }
 
@@ -163,21 +238,173 @@ impl Sensor for MockKinect {
     }
 
     fn start(&mut self, sink: FrameSink) -> Result<(), SensorError> {
+        self.start_streams(StreamSinks::depth_only(sink))
+    }
+
+    fn stop(&mut self) {
+        // Dropping a capture stops and joins its thread.
+        self.capture.take();
+        self.color_capture.take();
+    }
+
+    fn streams(&self) -> Streams {
+        Streams::ALL
+    }
+
+    /// Depth and IR come from one capture thread (one exposure: the IR frame follows its depth
+    /// frame, with the same sequence number); colour from its own thread, so its JPEG encoding
+    /// never delays depth.
+    fn start_streams(&mut self, sinks: StreamSinks) -> Result<(), SensorError> {
+        let StreamSinks { depth, ir, color } = sinks;
         let scene = Arc::clone(&self.scene);
+        let depth_sink: FrameSink = match ir {
+            None => depth,
+            Some(ir) => {
+                let scene = Arc::clone(&self.scene);
+                let demand = self.demand.clone();
+                let ir = wanted_only(ir, move || demand.as_ref().map_or(true, StreamDemand::ir));
+                with_ir(depth, ir, move |sequence| scene.render_ir(sequence))
+            }
+        };
         let period = period_of(self.config.fps);
         start_in(
             &mut self.capture,
             "mock",
             &self.id,
             period,
-            sink,
+            depth_sink,
             move |sequence| scene.render(sequence),
-        )
+        )?;
+        if let Some(color) = color {
+            let encoder = ColorEncoder::new(self.color_view(), self.config.jpeg_quality);
+            let name = format!("mock-color-{}", &self.id[..self.id.len().min(8)]);
+            let scene = Arc::clone(&self.scene);
+            let demand = self.demand.clone();
+            let wanted = move || demand.as_ref().map_or(true, StreamDemand::color);
+            match ColorCapture::spawn(name, period, color, scene, encoder, wanted) {
+                Ok(capture) => self.color_capture = Some(capture),
+                Err(error) => {
+                    self.capture.take();
+                    return Err(SensorError::Unavailable(format!(
+                        "cannot start colour thread: {error}"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
-    fn stop(&mut self) {
-        // Dropping the capture stops and joins its thread.
-        self.capture.take();
+    fn set_demand(&mut self, demand: StreamDemand) {
+        self.demand = Some(demand);
+    }
+
+    fn calibration(&self) -> Option<Calibration> {
+        Some(Calibration::KINECT_V2_TYPICAL)
+    }
+}
+
+/// Renders and JPEG-encodes colour frames, reusing its buffers.
+struct ColorEncoder {
+    view: ColorView,
+    quality: u8,
+    rgb: Vec<u8>,
+}
+
+impl ColorEncoder {
+    fn new(view: ColorView, quality: u8) -> Self {
+        Self {
+            view,
+            quality,
+            rgb: Vec::new(),
+        }
+    }
+
+    fn encode(&mut self, scene: &Scene, sequence: u64) -> JpegImage {
+        self.view.gather(&scene.shaded(sequence), &mut self.rgb);
+        let mut jpeg = Vec::with_capacity(self.rgb.len() / 8);
+        // Width and height were clamped to 1..=65535 by MockConfig::with_color_shape (and the
+        // default is 1920 x 1080), the buffer holds exactly width * height RGB pixels, and
+        // writing to a Vec cannot fail: encoding cannot fail.
+        let (width, height) = (self.view.width as u16, self.view.height as u16);
+        jpeg_encoder::Encoder::new(&mut jpeg, self.quality)
+            .encode(&self.rgb, width, height, jpeg_encoder::ColorType::Rgb)
+            .expect("a valid shape and an in-memory buffer");
+        // The encoder writes a frame header of exactly that shape.
+        JpegImage::new(jpeg).expect("jpeg-encoder writes a readable frame header")
+    }
+}
+
+impl std::fmt::Debug for ColorEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColorEncoder")
+            .field("quality", &self.quality)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The mock's colour camera: its own thread, at the depth camera's rate, counting its own
+/// sequence numbers (which equal the depth frames' of the same scene time).
+#[derive(Debug)]
+struct ColorCapture {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ColorCapture {
+    fn spawn(
+        name: String,
+        period: Option<Duration>,
+        mut sink: ColorSink,
+        scene: Arc<Scene>,
+        mut encoder: ColorEncoder,
+        wanted: impl Fn() -> bool + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
+            let mut next = Instant::now();
+            for sequence in 0u64.. {
+                let wait = next.saturating_duration_since(Instant::now());
+                match stopped.recv_timeout(wait) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+                // As the depth capture: when late, skip ahead rather than burst to catch up.
+                if let Some(period) = period {
+                    let now = Instant::now();
+                    next += period;
+                    if next + period < now {
+                        next = now;
+                    }
+                }
+                if !wanted() {
+                    // A real camera still takes the frame; nobody would see it, so neither
+                    // draw nor encode it.
+                    continue;
+                }
+                let jpeg = encoder.encode(&scene, sequence);
+                let capture_time_ns = unix_time_ns();
+                sink(CapturedColorFrame {
+                    jpeg,
+                    sequence,
+                    device_timestamp: capture_time_ns,
+                    capture_time_ns,
+                });
+            }
+        })?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ColorCapture {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            // A panic has already been reported by the panic hook.
+            let _ = thread.join();
+        }
     }
 }
 
@@ -192,6 +419,8 @@ struct Scene {
     sphere: Vec<u16>,
     /// Realistic: the room without the ball, noise-free.
     room: Vec<u16>,
+    /// Realistic: what each pixel of `room` is.
+    room_material: Vec<Material>,
 }
 
 impl Scene {
@@ -205,8 +434,8 @@ impl Scene {
                 sphere.push(saturate(500.0 + distance.trunc()));
             }
         }
-        let room = match config.mode {
-            MockMode::Plain => Vec::new(),
+        let (room, room_material) = match config.mode {
+            MockMode::Plain => (Vec::new(), Vec::new()),
             MockMode::Realistic => room(width, height),
         };
         Self {
@@ -216,6 +445,7 @@ impl Scene {
             seed: config.seed,
             sphere,
             room,
+            room_material,
         }
     }
 
@@ -226,39 +456,98 @@ impl Scene {
 
     fn render(&self, sequence: u64) -> DepthFrame {
         let depth_mm = match self.mode {
-            MockMode::Plain => self.render_plain(sequence),
-            MockMode::Realistic => self.render_realistic(sequence),
+            MockMode::Plain => self.render_plain(sequence).0,
+            MockMode::Realistic => {
+                let (mut depth_mm, _) = self.realistic_geometry(sequence);
+                self.add_sensor_noise(sequence, &mut depth_mm);
+                depth_mm
+            }
         };
         // Cannot fail: both renderers fill exactly width * height pixels, a shape Scene::new clamped
         // to be non-empty; an absurd configured shape is the caller's bug, shown at once.
         DepthFrame::new(self.width, self.height, depth_mm).expect("the scene has a valid shape")
     }
 
-    /// `min(wall, roll(sphere, dx))` as the original computes it, with the wall `1000 + row / 2`.
-    fn render_plain(&self, sequence: u64) -> Vec<u16> {
+    /// The noise-free depth of a frame and what each pixel hit: what IR and colour are drawn
+    /// from.
+    fn geometry(&self, sequence: u64) -> (Vec<u16>, Vec<Material>) {
+        match self.mode {
+            MockMode::Plain => self.render_plain(sequence),
+            MockMode::Realistic => self.realistic_geometry(sequence),
+        }
+    }
+
+    /// The infrared amplitudes of a frame; realistic mode adds noise drawn from
+    /// `(seed, sequence)`.
+    fn render_ir(&self, sequence: u64) -> IrFrame {
+        let (depth_mm, material) = self.geometry(sequence);
+        let geometry = Geometry {
+            width: self.width,
+            height: self.height,
+            depth_mm: &depth_mm,
+            material: &material,
+        };
+        let amplitude = geometry.infrared();
+        let noise = (self.mode == MockMode::Realistic).then(|| {
+            // Another stream of random numbers than the depth noise's.
+            let mut rng =
+                SplitMix64::new(!(self.seed ^ sequence.wrapping_mul(0xD6E8_FEB8_6659_FD93)));
+            move || standard_normal(rng.next()) as f32
+        });
+        to_ir_frame(self.width, self.height, &amplitude, noise)
+    }
+
+    /// The colour of every depth pixel of a frame under the room's light.
+    fn shaded(&self, sequence: u64) -> Vec<[u8; 3]> {
+        let (depth_mm, material) = self.geometry(sequence);
+        Geometry {
+            width: self.width,
+            height: self.height,
+            depth_mm: &depth_mm,
+            material: &material,
+        }
+        .shaded_rgb()
+    }
+
+    /// `min(wall, roll(sphere, dx))` as the original computes it, with the wall `1000 + row / 2`;
+    /// and where the sphere is the nearer.
+    fn render_plain(&self, sequence: u64) -> (Vec<u16>, Vec<Material>) {
         let width = self.width;
         let dx = self.swing_px(sequence).rem_euclid(width as i64) as usize;
         let mut out = Vec::with_capacity(width * self.height);
+        let mut material = Vec::with_capacity(width * self.height);
         for (row, sphere_row) in self.sphere.chunks_exact(width).enumerate() {
             let wall = saturate(1000.0 + (row >> 1) as f64);
             // numpy's roll by dx: out[c] = in[(c - dx) mod width].
             let (left, right) = sphere_row.split_at(width - dx);
-            out.extend(right.iter().chain(left).map(|&s| s.min(wall)));
+            for &sphere in right.iter().chain(left) {
+                out.push(sphere.min(wall));
+                material.push(if sphere < wall {
+                    Material::Ball
+                } else {
+                    Material::Wall
+                });
+            }
         }
-        out
+        (out, material)
     }
 
-    /// The room, the ball at its swing position (with an IR shadow of holes on its left), then
-    /// noise and random holes drawn from `(seed, sequence)`.
-    fn render_realistic(&self, sequence: u64) -> Vec<u16> {
+    /// The room and the ball at its swing position (with an IR shadow of holes on its left),
+    /// noise-free.
+    fn realistic_geometry(&self, sequence: u64) -> (Vec<u16>, Vec<Material>) {
         let (width, height) = (self.width, self.height);
         let mut out = self.room.clone();
+        let mut material = self.room_material.clone();
         let radius = (height as f64 / 5.0).max(1.0);
         let centre_x = width as f64 / 2.0 + self.swing_px(sequence) as f64;
         let centre_y = height as f64 / 2.0;
         const BALL_NEAREST_MM: f64 = 1200.0;
         const SHADOW_PX: f64 = 6.0;
-        for (row, pixels) in out.chunks_exact_mut(width).enumerate() {
+        for (row, (pixels, materials)) in out
+            .chunks_exact_mut(width)
+            .zip(material.chunks_exact_mut(width))
+            .enumerate()
+        {
             let dy = row as f64 - centre_y;
             if dy.abs() > radius {
                 continue;
@@ -274,13 +563,19 @@ impl Scene {
                 let inside = radius * radius - dx * dx - dy * dy;
                 if inside >= 0.0 {
                     *pixel = saturate(BALL_NEAREST_MM + (radius - inside.sqrt()) * 4.0);
+                    materials[col] = Material::Ball;
                 } else if dx < 0.0 {
                     *pixel = 0;
                 }
             }
         }
+        (out, material)
+    }
+
+    /// Noise and random holes drawn from `(seed, sequence)`.
+    fn add_sensor_noise(&self, sequence: u64, out: &mut [u16]) {
         let mut rng = SplitMix64::new(self.seed ^ sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        for pixel in &mut out {
+        for pixel in out.iter_mut() {
             let noise_bits = rng.next();
             let hole_bits = rng.next();
             if *pixel == 0 || hole_bits & 0xFFFF < HOLE_CHANCE {
@@ -294,32 +589,40 @@ impl Scene {
             let noisy = depth + sigma_mm * standard_normal(noise_bits);
             *pixel = saturate(noisy.round().clamp(1.0, f64::from(REALISTIC_MAX_DEPTH_MM)));
         }
-        out
     }
 }
 
 /// A room seen from the front: a back wall slanting from 3000 to 3800 mm, a floor in the bottom
-/// quarter, and a doorway on the right opening onto a corridor 6000..8000 mm away.
-fn room(width: usize, height: usize) -> Vec<u16> {
+/// quarter, and a doorway on the right opening onto a corridor 6000..8000 mm away; and what
+/// each pixel is.
+fn room(width: usize, height: usize) -> (Vec<u16>, Vec<Material>) {
     let mut out = Vec::with_capacity(width * height);
+    let mut material = Vec::with_capacity(width * height);
     let floor_start = height * 3 / 4;
     let (door_left, door_right) = (width * 3 / 4, width * 9 / 10);
     let (door_top, door_bottom) = (height / 8, floor_start);
     for row in 0..height {
         for col in 0..width {
             let mut depth = 3000.0 + 800.0 * col as f64 / width as f64;
+            let mut what = Material::Wall;
             if (door_left..door_right).contains(&col) && (door_top..door_bottom).contains(&row) {
                 let along = (row - door_top) as f64 / (door_bottom - door_top).max(1) as f64;
                 depth = 8000.0 - 2000.0 * along;
+                what = Material::Corridor;
             }
             if row >= floor_start {
                 let near = (row - floor_start) as f64 / (height - floor_start).max(1) as f64;
-                depth = depth.min(3000.0 - 1800.0 * near);
+                let floor = 3000.0 - 1800.0 * near;
+                if floor < depth {
+                    depth = floor;
+                    what = Material::Floor;
+                }
             }
             out.push(saturate(depth));
+            material.push(what);
         }
     }
-    out
+    (out, material)
 }
 
 fn saturate(value: f64) -> u16 {

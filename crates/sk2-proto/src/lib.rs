@@ -57,7 +57,7 @@ pub use control::{Device, ErrorPayload, Me, Reply, Request};
 pub use frame::{shape_from_file_name, DepthFrame, FrameError, IrFrame};
 pub use sensor::{
     CapturedColorFrame, CapturedFrame, CapturedIrFrame, ColorSink, FrameSink, IrSink, Sensor,
-    SensorError, StreamSinks, Streams,
+    SensorError, StreamDemand, StreamSinks, Streams,
 };
 
 /// Width of a Kinect v2 depth image in pixels; the original protocol assumes it for `depth`.

@@ -110,6 +110,39 @@ impl Streams {
     }
 }
 
+/// Whether anyone wants each extra stream right now: the server sets it from its subscribers and
+/// hands a clone to the sensor ([`Sensor::set_demand`]). A sensor may skip the work of a stream
+/// nobody wants (the mock skips drawing and JPEG-encoding colour); it must still deliver frames
+/// as usual when wanted. Cheap to clone and to read (two shared atomic flags).
+#[derive(Debug, Clone, Default)]
+pub struct StreamDemand {
+    ir: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    color: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StreamDemand {
+    /// Whether infrared frames are wanted now.
+    pub fn ir(&self) -> bool {
+        self.ir.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether colour frames are wanted now.
+    pub fn color(&self) -> bool {
+        self.color.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Says whether infrared frames are wanted (seen by every clone).
+    pub fn set_ir(&self, wanted: bool) {
+        self.ir.store(wanted, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Says whether colour frames are wanted (seen by every clone).
+    pub fn set_color(&self, wanted: bool) {
+        self.color
+            .store(wanted, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// One sink per stream, handed to [`Sensor::start_streams`]. `None` means nobody wants that
 /// stream: the sensor should not spend time producing it (a mock skips its JPEG encoding).
 pub struct StreamSinks {
@@ -181,6 +214,13 @@ pub trait Sensor: Send {
     /// `self.start_streams(StreamSinks::depth_only(sink))`.
     fn start_streams(&mut self, sinks: StreamSinks) -> Result<(), SensorError> {
         self.start(sinks.depth)
+    }
+
+    /// Tells the sensor where to see whether its extra streams are wanted; the server calls it
+    /// before [`Sensor::start_streams`]. A sensor that never got one produces every stream it
+    /// has a sink for. Ignored unless overridden.
+    fn set_demand(&mut self, demand: StreamDemand) {
+        let _ = demand;
     }
 
     /// The device's calibration, if it knows one (`None` unless overridden). Fixed while the

@@ -98,6 +98,12 @@ pub struct Config {
     /// [`DEFAULT_MAX_PEERS_PER_ADDRESS`]. A connection past it evicts that address's longest-idle
     /// peer, or is closed at once if none has been idle for a second (counted with the refusals).
     pub max_peers_per_address: usize,
+    /// Codec of the `ir_v2` endpoint offered for every sensor that delivers infrared, and
+    /// advertised under the device key `ir_codec`; `None`: no `ir_v2` endpoint. Default:
+    /// [`sk2_proto::ir_v2::DEFAULT_CODEC`].
+    pub ir_codec: Option<Codec>,
+    /// Offer the `color` endpoint for every sensor that delivers colour. Default: `true`.
+    pub color: bool,
 }
 
 impl Default for Config {
@@ -119,6 +125,8 @@ impl Default for Config {
             max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
             max_control_peers: DEFAULT_MAX_CONTROL_PEERS,
             max_peers_per_address: DEFAULT_MAX_PEERS_PER_ADDRESS,
+            ir_codec: Some(sk2_proto::ir_v2::DEFAULT_CODEC),
+            color: true,
         }
     }
 }
@@ -234,6 +242,18 @@ impl Config {
     /// Sets [`Config::max_peers_per_address`].
     pub fn with_max_peers_per_address(mut self, max_peers_per_address: usize) -> Self {
         self.max_peers_per_address = max_peers_per_address;
+        self
+    }
+
+    /// Sets [`Config::ir_codec`].
+    pub fn with_ir_codec(mut self, ir_codec: Option<Codec>) -> Self {
+        self.ir_codec = ir_codec;
+        self
+    }
+
+    /// Sets [`Config::color`].
+    pub fn with_color(mut self, color: bool) -> Self {
+        self.color = color;
         self
     }
 }

@@ -9,6 +9,8 @@
 //!   (never blocked)  |  (drops when workers+1     per sensor, XPUB      |      (depth: sk2,
 //!                    |   frames are in flight;    `depth` + XPUB        |       depth_v2:
 //!                    |   skips unwatched frames)  `depth_v2`            |       lossless)
+//! IR sink ---------> | queue (2) --> IR publisher: ir_v2 encode, XPUB   | ---> ir_v2
+//! colour sink -----> | queue (2) --> colour publisher: header, XPUB     | ---> color (JPEG)
 //!                    |                                                  |
 //!                    | announcer: <name>._kinect2._tcp.local. (mDNS)     |
 //!                    | gatekeeper: admits at most max_subscribers per    |
@@ -20,8 +22,10 @@
 //!
 //! Each sensor gets `depth` (the original 12-bit + LZ4 format, byte-compatible) and, unless
 //! [`Config::codec`] is `None`, `depth_v2` (exact frames with shape, sequence and timestamps,
-//! [`sk2_proto::depth_v2`]). A frame is encoded once per endpoint that has subscribers, and not
-//! at all when nobody watches.
+//! [`sk2_proto::depth_v2`]). A sensor that offers infrared or colour also gets `ir_v2`
+//! ([`Config::ir_codec`]) and `color` ([`Config::color`]), each with its own queue, thread and
+//! socket, so neither can hold depth back; and its calibration goes into `me`. A frame is
+//! encoded once per endpoint that has subscribers, and not at all when nobody watches.
 //!
 //! The server is generic over [`sk2_proto::Sensor`]: it never knows whether a sensor is a mock, a
 //! replay or a Kinect. Each ZeroMQ socket is owned by one thread; threads talk through bounded
@@ -47,7 +51,8 @@
 //!
 //! The crate's modules: `config` ([`Config`] and the defaults of its limits), `error`
 //! ([`ServerError`]), `sockets` (socket options, peer limits, binding, advertised host names),
-//! `control` (the control thread), `pipeline` (sink, encoder pool, publishers), `in_flight`
+//! `control` (the control thread), `pipeline` (sink, encoder pool, publishers), `streams`
+//! (the `ir_v2` and `color` sinks and publishers), `in_flight`
 //! (a sensor's budget of frames in flight, as slots that free themselves), `admission`
 //! (the gatekeeper enforcing peer limits fairly), `connection` (inspecting and closing one of
 //! libzmq's connections by descriptor), `announce` (mDNS), `stats` and `thread`.
@@ -62,6 +67,7 @@ mod in_flight;
 mod pipeline;
 mod sockets;
 mod stats;
+mod streams;
 mod thread;
 
 use std::collections::BTreeMap;
@@ -69,10 +75,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sk2_proto::color::ENDPOINT_COLOR;
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
 use sk2_proto::discovery::{TXT_CODEC, TXT_VERSION};
-use sk2_proto::{Device, Me, Sensor};
+use sk2_proto::ir_v2::{self, ENDPOINT_IR_V2};
+use sk2_proto::{Calibration, Device, Me, Sensor, StreamDemand, StreamSinks};
 
 pub use announce::SERVICE_TYPE;
 pub use config::{
@@ -84,6 +92,7 @@ pub use error::ServerError;
 pub use sk2_proto::depth_v2::Codec;
 pub use sockets::{CONTROL_RCVHWM, CONTROL_SNDHWM, MAX_SUBSCRIPTION_BYTES};
 pub use stats::SensorStats;
+pub use streams::{StreamStats, STREAM_QUEUE_FRAMES};
 
 use admission::{Gatekeeper, PeerCounters};
 use announce::Announcer;
@@ -91,6 +100,7 @@ use control::{lock, ControlShared};
 use pipeline::{EncoderPool, Publisher, Sockets};
 use sockets::{advertised_host, hostname_of_machine};
 use stats::Counters;
+use streams::StreamPublisher;
 use thread::ServerThread;
 
 /// Time `stop` waits for each thread to end before leaving it behind with a warning.
@@ -132,8 +142,12 @@ struct Attached {
     counters: Arc<Counters>,
     /// Set while the server runs.
     publisher: Option<Publisher>,
+    /// The `ir_v2` and `color` publishers, while the server runs and the sensor offers them.
+    stream_publishers: Vec<StreamPublisher>,
     /// Advertised endpoints, set while the server runs.
     endpoints: BTreeMap<String, String>,
+    /// The sensor's calibration, read once when it was added.
+    calibration: Option<Calibration>,
 }
 
 struct Running {
@@ -238,12 +252,15 @@ impl Server {
         if self.sensors.iter().any(|s| s.id == id) {
             return Err(ServerError::DuplicateSensor(id));
         }
+        let calibration = sensor.calibration();
         let mut attached = Attached {
             id: id.clone(),
             sensor,
             counters: Arc::default(),
             publisher: None,
+            stream_publishers: Vec::new(),
             endpoints: BTreeMap::new(),
+            calibration,
         };
         if let Some(running) = &mut self.running {
             start_sensor(&self.config, running, &mut attached)?;
@@ -389,22 +406,33 @@ impl Server {
                 endpoints: attached.endpoints.clone(),
             })
             .collect();
-        let device_keys = match self.config.codec {
-            Some(codec) => self
-                .sensors
-                .iter()
-                .filter(|attached| !attached.endpoints.is_empty())
-                .map(|attached| {
-                    let keys =
-                        BTreeMap::from([(DEVICE_CODEC_KEY.to_owned(), codec.name().to_owned())]);
-                    (attached.id.clone(), keys)
-                })
-                .collect(),
-            None => BTreeMap::new(),
-        };
+        let device_keys = self
+            .sensors
+            .iter()
+            .filter(|attached| !attached.endpoints.is_empty())
+            .map(|attached| {
+                let mut keys = BTreeMap::new();
+                if let Some(codec) = self.config.codec {
+                    keys.insert(DEVICE_CODEC_KEY.to_owned(), codec.name().to_owned());
+                }
+                if let Some(codec) = self.config.ir_codec {
+                    if attached.endpoints.contains_key(ENDPOINT_IR_V2) {
+                        keys.insert(ir_v2::DEVICE_CODEC_KEY.to_owned(), codec.name().to_owned());
+                    }
+                }
+                (attached.id.clone(), keys)
+            })
+            .filter(|(_, keys)| !keys.is_empty())
+            .collect();
+        let calibrations = self
+            .sensors
+            .iter()
+            .filter_map(|attached| Some((attached.id.clone(), attached.calibration?)))
+            .collect();
         let mut me = lock(&self.control.me);
         me.devices = devices;
         me.device_keys = device_keys;
+        me.calibrations = calibrations;
     }
 }
 
@@ -448,19 +476,61 @@ fn start_sensor(
         config.workers.max(1) + 1,
     )?;
     attached.publisher = Some(publisher);
-    attached
-        .sensor
-        .start(running.pool.sink(pipe))
-        .inspect_err(|_| {
-            stop_sensor(attached);
-        })?;
+    let mut sinks = StreamSinks::depth_only(running.pool.sink(pipe));
+    if let Err(error) = start_streams(config, running, attached, &mut sinks, &mut endpoints) {
+        stop_sensor(attached);
+        return Err(error);
+    }
+    attached.sensor.start_streams(sinks).inspect_err(|_| {
+        stop_sensor(attached);
+    })?;
     attached.endpoints = endpoints;
+    Ok(())
+}
+
+/// Binds and starts the `ir_v2` and `color` publishers of the streams the sensor offers and the
+/// configuration allows, puts their sinks in `sinks` and their addresses in `endpoints`.
+fn start_streams(
+    config: &Config,
+    running: &mut Running,
+    attached: &mut Attached,
+    sinks: &mut StreamSinks,
+    endpoints: &mut BTreeMap<String, String>,
+) -> Result<(), ServerError> {
+    let offered = attached.sensor.streams();
+    let demand = StreamDemand::default();
+    attached.sensor.set_demand(demand.clone());
+    let short_id = attached.id.get(..8).unwrap_or(&attached.id).to_owned();
+    let peers = attached.counters.subscribers.clone();
+    if let Some(codec) = config.ir_codec.filter(|_| offered.ir()) {
+        let (socket, port) = running.depth_socket(config, ENDPOINT_IR_V2, &peers)?;
+        let counters = Arc::clone(&attached.counters.ir);
+        let name = format!("sk2-ir-{short_id}");
+        let (publisher, sink) = streams::start_ir(name, socket, codec, counters, demand.clone())?;
+        attached.stream_publishers.push(publisher);
+        sinks.ir = Some(sink);
+        let address = format!("tcp://{}:{port}", running.host);
+        endpoints.insert(ENDPOINT_IR_V2.to_owned(), address);
+    }
+    if config.color && offered.color() {
+        let (socket, port) = running.depth_socket(config, ENDPOINT_COLOR, &peers)?;
+        let counters = Arc::clone(&attached.counters.color);
+        let name = format!("sk2-color-{short_id}");
+        let (publisher, sink) = streams::start_color(name, socket, counters, demand)?;
+        attached.stream_publishers.push(publisher);
+        sinks.color = Some(sink);
+        let address = format!("tcp://{}:{port}", running.host);
+        endpoints.insert(ENDPOINT_COLOR.to_owned(), address);
+    }
     Ok(())
 }
 
 fn stop_sensor(attached: &mut Attached) {
     attached.sensor.stop();
     if let Some(mut publisher) = attached.publisher.take() {
+        publisher.stop(JOIN_TIMEOUT);
+    }
+    for mut publisher in attached.stream_publishers.drain(..) {
         publisher.stop(JOIN_TIMEOUT);
     }
     attached.endpoints.clear();

@@ -28,7 +28,7 @@ use crate::thread::ServerThread;
 
 /// How often an idle publisher reads its sockets' subscription messages: bounds the delay
 /// between a client subscribing and the first frame being encoded for it.
-const SUBSCRIPTION_POLL_INTERVAL: Duration = Duration::from_millis(20);
+pub(crate) const SUBSCRIPTION_POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Logs one drop in this many at debug level, so a flood of drops does not flood the log.
 const LOG_EVERY_NTH_DROP: u64 = 10;
@@ -365,7 +365,7 @@ impl PublishLoop {
 /// Sends one message. (X)PUB never blocks: at the high-water mark libzmq drops the message for
 /// that subscriber only. The encoded buffer is handed to libzmq as it is (no copy); libzmq
 /// shares it between every subscriber's queue and frees it after the last send.
-fn send(socket: &zmq::Socket, message: Vec<u8>, sequence: u64) -> bool {
+pub(crate) fn send(socket: &zmq::Socket, message: Vec<u8>, sequence: u64) -> bool {
     let bytes = message.len();
     match socket.send(zmq::Message::from(message), zmq::DONTWAIT) {
         Ok(()) => {
@@ -381,7 +381,7 @@ fn send(socket: &zmq::Socket, message: Vec<u8>, sequence: u64) -> bool {
 
 /// Applies the subscription messages waiting on an XPUB socket: `0x01 topic` subscribes,
 /// `0x00 topic` unsubscribes.
-fn update_topics(socket: &zmq::Socket, topics: &mut HashSet<Vec<u8>>) {
+pub(crate) fn update_topics(socket: &zmq::Socket, topics: &mut HashSet<Vec<u8>>) {
     while let Ok(message) = socket.recv_bytes(zmq::DONTWAIT) {
         match message.split_first() {
             Some((1, topic)) => {

@@ -2,7 +2,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
 use crate::admission::PeerCounters;
+use crate::streams::{StreamCounters, StreamStats};
 
 /// What happened to one sensor's frames since it was attached. Every frame captured is, in the
 /// end, published, unwatched, or dropped for one of the reasons below (a few may be in flight).
@@ -54,6 +57,10 @@ pub struct SensorStats {
     /// Idle subscribers (or peers that never subscribed) closed on `depth` or `depth_v2` to make
     /// room for a newcomer.
     pub evicted_subscribers: u64,
+    /// The `ir_v2` stream, counted apart from depth (all zero when the sensor offers no IR).
+    pub ir: StreamStats,
+    /// The `color` stream, counted apart from depth (all zero when the sensor offers no colour).
+    pub color: StreamStats,
 }
 
 impl SensorStats {
@@ -82,6 +89,10 @@ pub(crate) struct Counters {
     pub(crate) depth_v2_bytes: AtomicU64,
     /// Shared with the gatekeeper thread, which counts refusals and evictions.
     pub(crate) subscribers: PeerCounters,
+    /// Shared with the `ir_v2` sink and publisher.
+    pub(crate) ir: Arc<StreamCounters>,
+    /// Shared with the `color` sink and publisher.
+    pub(crate) color: Arc<StreamCounters>,
 }
 
 impl Counters {
@@ -109,6 +120,8 @@ impl Counters {
             depth_v2_bytes: read(&self.depth_v2_bytes),
             refused_subscribers: read(&self.subscribers.refused),
             evicted_subscribers: read(&self.subscribers.evicted),
+            ir: self.ir.snapshot(),
+            color: self.color.snapshot(),
         }
     }
 }

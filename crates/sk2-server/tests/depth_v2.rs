@@ -162,6 +162,9 @@ fn frames_nobody_watches_are_not_encoded_and_each_endpoint_is_encoded_only_when_
 fn without_a_codec_only_the_original_depth_endpoint_is_offered() {
     let mut config = local_config();
     config.codec = None;
+    // Nor the mock's infrared and colour: exactly the original's device record.
+    config.ir_codec = None;
+    config.color = false;
     let mut server = Server::new(config);
     let id = server.add_sensor(Box::new(common::mock(30.0))).unwrap();
     server.start().unwrap();

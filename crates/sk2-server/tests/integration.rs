@@ -13,3 +13,4 @@ mod hostile_peers;
 mod lifetime;
 mod limits;
 mod mdns;
+mod streams;

@@ -81,14 +81,15 @@ fn the_limit_counts_each_depth_endpoint_apart() {
     let mut server = started(2, |config| config.max_subscribers = 1);
     let me = server.me();
     let context = zmq::Context::new();
-    // One subscriber on each of the four endpoints (two sensors x depth, depth_v2): all admitted.
+    // One subscriber on each of the eight endpoints (two sensors x depth, depth_v2, ir_v2,
+    // color): all admitted.
     let subscribers: Vec<_> = me
         .devices
         .iter()
         .flat_map(|device| device.endpoints.values())
         .map(|endpoint| sub(&context, endpoint))
         .collect();
-    assert_eq!(subscribers.len(), 4);
+    assert_eq!(subscribers.len(), 8);
     for subscriber in &subscribers {
         assert!(recv_within(subscriber, REPLY_TIMEOUT).is_some());
     }
