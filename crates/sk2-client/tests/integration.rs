@@ -10,3 +10,4 @@ mod image_subscription;
 mod sensor_stall;
 mod subscription;
 mod with_server;
+mod with_server_streams;
