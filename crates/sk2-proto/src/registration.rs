@@ -274,8 +274,9 @@ impl Undistortion {
     }
 
     fn cloud_of(&self, undistorted_mm: &[f32]) -> PointCloud {
-        let mut points = Vec::new();
-        let mut pixels = Vec::new();
+        // Sized for a frame without holes: one allocation each, the common case's exact size.
+        let mut points = Vec::with_capacity(undistorted_mm.len() * 3);
+        let mut pixels = Vec::with_capacity(undistorted_mm.len());
         for (index, &depth_mm) in undistorted_mm.iter().enumerate() {
             if let Some(point) = self.point_at(index, depth_mm) {
                 points.extend_from_slice(&point);
