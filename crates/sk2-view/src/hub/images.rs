@@ -123,7 +123,8 @@ impl Hub {
     }
 
     /// The newest image of `stream` of sensor `key` numbered above `after`, waiting up to
-    /// `timeout` for one. Asking marks the sensor as wanted, as [`Hub::wait_frame`] does.
+    /// `timeout` for one; at once [`WaitError::Timeout`] if the stream never sent an image. Asking
+    /// marks the sensor as wanted, as [`Hub::wait_frame`] does.
     pub fn wait_image(
         &self,
         key: &SourceKey,
@@ -144,9 +145,14 @@ impl Hub {
                     )))
                 }
             }
-            let newest = state.images.get(&(key.clone(), stream));
-            if let Some(image) = newest.filter(|image| after.map_or(true, |a| image.number > a)) {
-                return Ok(Arc::clone(image));
+            // A stream that never sent an image (a depth-only sensor, or not yet) is answered at
+            // once: a tab's long poll would otherwise hold one of the browser's few connections
+            // to this host (six in Chromium) for nothing, and starve the depth requests.
+            let Some(newest) = state.images.get(&(key.clone(), stream)) else {
+                return Err(WaitError::Timeout);
+            };
+            if after.map_or(true, |a| newest.number > a) {
+                return Ok(Arc::clone(newest));
             }
             if now >= deadline {
                 return Err(WaitError::Timeout);
@@ -195,6 +201,15 @@ mod tests {
                 .unwrap_err(),
             WaitError::Timeout
         );
+    }
+
+    #[test]
+    fn a_stream_that_never_sent_an_image_is_answered_at_once() {
+        let (hub, key) = hub_with_sensor();
+        let asked = Instant::now();
+        let answer = hub.wait_image(&key, ImageStream::Color, None, Duration::from_secs(5));
+        assert_eq!(answer.unwrap_err(), WaitError::Timeout);
+        assert!(asked.elapsed() < Duration::from_secs(1));
     }
 
     #[test]

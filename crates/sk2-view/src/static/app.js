@@ -375,7 +375,13 @@ async function imageLoop(stream) {
       await sleep(RETRY_MS); // frameLoop reports an unreachable viewer
       continue;
     }
-    if (!sameSource(source, view.source) || response.status === 204) continue;
+    if (!sameSource(source, view.source)) continue;
+    if (response.status === 204) {
+      // Without an image yet the viewer answers at once (the sensor may not stream this at
+      // all): ask again later rather than hold a connection.
+      if (!shown) await sleep(RETRY_MS);
+      continue;
+    }
     if (response.status !== 200) { await sleep(RETRY_MS); continue; }
     const width = Number(response.headers.get('X-Width'));
     const height = Number(response.headers.get('X-Height'));
