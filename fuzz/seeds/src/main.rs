@@ -197,7 +197,7 @@ fn write_recording_seeds(scene: &DepthFrame, write: &mut impl FnMut(&str, &str, 
 }
 
 /// Infrared messages in every codec, and small JPEGs (4:4:4, 4:2:2, 4:2:0, grey, odd sizes) alone
-/// and in `color` messages, for `ir_v2_decode`, `jpeg_decode` and `color_decode`.
+/// and in `color` messages, for `ir_v2_decode`, `jpeg_decode` and `color_image_decode`.
 fn write_image_seeds(write: &mut impl FnMut(&str, &str, &[u8])) {
     let amplitude: Vec<u16> = (0..24 * 16u32)
         .map(|i| ((i * 2654) % 65536) as u16)
@@ -235,7 +235,7 @@ fn write_image_seeds(write: &mut impl FnMut(&str, &str, &[u8])) {
                 device_timestamp: 4,
                 capture_time_ns: 5,
             };
-            write("color_decode", &name, &color::encode(&frame));
+            write("color_image_decode", &name, &color::encode(&frame));
         }
     }
     let grey: Vec<u8> = (0..16 * 8).map(|i| (i * 5 % 256) as u8).collect();
