@@ -189,7 +189,7 @@ fn codec_none_offers_only_the_original_endpoint_and_a_bad_codec_is_refused() {
         !running
             .lines
             .iter()
-            .any(|l| l.contains("depth_v2") || l.contains("codec")),
+            .any(|l| l.contains("depth_v2") || l.contains(" codec:")),
         "{:?}",
         running.lines
     );

@@ -85,6 +85,13 @@ struct Args {
     /// original `depth` endpoint.
     #[arg(long, default_value_t = CodecChoice(Some(Codec::default())))]
     codec: CodecChoice,
+    /// Codec of the `ir_v2` endpoint of sensors that deliver infrared (raw, rvl, medans,
+    /// medhuf), or `none` to offer no `ir_v2`.
+    #[arg(long, default_value_t = CodecChoice(Some(sk2_proto::ir_v2::DEFAULT_CODEC)))]
+    ir_codec: CodecChoice,
+    /// Offer no `color` endpoint (the mock then draws and encodes no colour).
+    #[arg(long)]
+    no_color: bool,
     /// `SNDHWM` of depth sockets, in frames per subscriber.
     #[arg(long, default_value_t = sk2_server::DEFAULT_DEPTH_SNDHWM, value_parser = clap::value_parser!(i32).range(1..=1000))]
     depth_sndhwm: i32,
@@ -102,7 +109,7 @@ struct Args {
     max_peers_per_address: u32,
 }
 
-/// `--codec`: a depth_v2 codec name, or `none`.
+/// `--codec`, `--ir-codec`: a `u16` codec name, or `none`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct CodecChoice(Option<Codec>);
 
@@ -165,7 +172,9 @@ fn run(args: Args) -> Result<()> {
         .with_max_peers_per_address(
             usize::try_from(args.max_peers_per_address).unwrap_or(usize::MAX),
         )
-        .with_codec(args.codec.0);
+        .with_codec(args.codec.0)
+        .with_ir_codec(args.ir_codec.0)
+        .with_color(!args.no_color);
     // Without these flags, the defaults stand (`Kinect on <host name>`, workers from the core
     // count).
     if let Some(name) = args.name {
@@ -188,7 +197,12 @@ fn run(args: Args) -> Result<()> {
         format!("control: {}", server.control_endpoint().unwrap_or_default()),
     ];
     for device in &me.devices {
-        for (kind, endpoint) in &device.endpoints {
+        // `depth` first: scripts read the first device line as the original endpoint.
+        let (original, others): (Vec<_>, Vec<_>) = device
+            .endpoints
+            .iter()
+            .partition(|(kind, _)| kind.as_str() == sk2_proto::control::ENDPOINT_DEPTH);
+        for (kind, endpoint) in original.into_iter().chain(others) {
             banner.push(format!("device {} {kind}: {endpoint}", device.id));
         }
         if let Some(keys) = me.device_keys.get(&device.id) {

@@ -5,6 +5,8 @@ the Rust code: it proves a Rust server talks to third-party software.
 It browses for `_kinect2._tcp.local.` with python-zeroconf, does who / me / ping (and one malformed
 request) with pyzmq, subscribes to the first device's depth endpoint and decodes 30 frames with
 lz4 + numpy, checking each against the original mock's picture (a wall and a swinging sphere).
+The server offers depth_v2, ir_v2, color and a calibration as well; the client checks they are
+listed and otherwise ignores them, as a 2014 client does.
 
 Usage: python_client.py EXPECTED_SERVER_NAME   (run inside a private network namespace)
 Exit status 0 when every check passes; otherwise a one-line reason on stderr and status 1.
@@ -115,6 +117,11 @@ def main():
     check(len(device["id"]) == 32 and all(c in "0123456789abcdef" for c in device["id"]),
           f"id {device['id']!r}")
     depth = device["endpoints"]["depth"]
+    # The server offers infrared, colour and the calibration too (docs/protocol.md 3.3, 5.6,
+    # 5.7). Like a 2014 client, the rest of this one ignores them and uses depth only.
+    missing = {"depth_v2", "ir_v2", "color"} - set(device["endpoints"])
+    check(not missing, f"the server offers no {sorted(missing)}: {device['endpoints']}")
+    check("calibration" in device, "no calibration in the device record")
     print(f"me: {me}")
 
     check(request(req, [b"\x01"]) == [b"\x02"], "ping did not get a one-frame pong")

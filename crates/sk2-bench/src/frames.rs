@@ -11,7 +11,8 @@
 use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
-use sk2_proto::{DepthFrame, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
+use sk2_mock::{MockConfig, MockKinect, MockMode};
+use sk2_proto::{DepthFrame, IrFrame, JpegImage, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
 
 /// Pixels at the start of row 0 that carry the watermark.
 pub const WATERMARK_PIXELS: usize = 8;
@@ -77,6 +78,27 @@ pub fn load(input: &Input) -> Result<Vec<DepthFrame>> {
         Input::Mock => Ok((0..MOCK_FRAMES).map(|i| mock_frame(0x5eed, i)).collect()),
         Input::Corpus(dir) => load_corpus(dir),
     }
+}
+
+/// Colour frames cycled through by the colour stacks: a few 1080p JPEGs of a moving scene, made
+/// once (encoding is not what these stacks measure: a Kinect v2 delivers JPEG itself).
+pub const COLOR_FRAMES: usize = 4;
+
+/// The infrared templates of the IR stacks: the realistic mock's amplitudes (lit by the sensor,
+/// with noise), 512 x 424.
+pub fn ir_templates() -> Vec<IrFrame> {
+    let mock = MockKinect::new(MockConfig::default().with_mode(MockMode::Realistic));
+    (0..MOCK_FRAMES as u64)
+        .map(|sequence| mock.ir_frame(sequence * 4))
+        .collect()
+}
+
+/// The colour templates of the colour stacks: the realistic mock's 1920 x 1080 JPEGs.
+pub fn color_templates() -> Vec<JpegImage> {
+    let mock = MockKinect::new(MockConfig::default().with_mode(MockMode::Realistic));
+    (0..COLOR_FRAMES as u64)
+        .map(|sequence| mock.color_frame(sequence * 8))
+        .collect()
 }
 
 fn load_corpus(dir: &Path) -> Result<Vec<DepthFrame>> {

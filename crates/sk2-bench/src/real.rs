@@ -14,10 +14,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use sk2_client::{Client, ClientConfig, SubscriptionConfig};
+use sk2_proto::color::ENDPOINT_COLOR;
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::ENDPOINT_DEPTH_V2;
+use sk2_proto::ir_v2::ENDPOINT_IR_V2;
 use sk2_proto::sensor::unix_time_ns;
-use sk2_proto::{CapturedFrame, DepthFrame, FrameSink, Sensor, SensorError};
+use sk2_proto::{
+    CapturedColorFrame, CapturedFrame, CapturedIrFrame, DepthFrame, FrameSink, IrFrame, JpegImage,
+    Sensor, SensorError, StreamSinks, Streams,
+};
 
 use crate::frames::{self, Input};
 use crate::roles::{self, Stack, POLL_INTERVAL, RCVHWM_FRAMES};
@@ -25,10 +30,13 @@ use crate::roles::{self, Stack, POLL_INTERVAL, RCVHWM_FRAMES};
 /// How long a subscriber waits for the server's `me`: generous, 100+ clients start at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A sensor that replays templates at a fixed rate with the watermark stamped in.
+/// A sensor that replays templates at a fixed rate with the watermark stamped in; optionally
+/// infrared and colour templates beside the depth ones, delivered after each depth frame.
 #[derive(Debug)]
 pub struct BenchSensor {
     templates: Arc<Vec<DepthFrame>>,
+    ir: Arc<Vec<IrFrame>>,
+    color: Arc<Vec<JpegImage>>,
     rate_fps: f64,
     running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
@@ -38,9 +46,23 @@ impl BenchSensor {
     pub fn new(templates: Vec<DepthFrame>, rate_fps: f64) -> Self {
         Self {
             templates: Arc::new(templates),
+            ir: Arc::default(),
+            color: Arc::default(),
             rate_fps,
             running: None,
         }
+    }
+
+    /// Also offers infrared, cycling through `ir` (empty: none).
+    pub fn with_ir(mut self, ir: Vec<IrFrame>) -> Self {
+        self.ir = Arc::new(ir);
+        self
+    }
+
+    /// Also offers colour, cycling through `color` (empty: none).
+    pub fn with_color(mut self, color: Vec<JpegImage>) -> Self {
+        self.color = Arc::new(color);
+        self
     }
 }
 
@@ -55,10 +77,31 @@ impl Sensor for BenchSensor {
             .map_or((0, 0), |frame| (frame.width(), frame.height()))
     }
 
-    fn start(&mut self, mut sink: FrameSink) -> Result<(), SensorError> {
+    fn start(&mut self, sink: FrameSink) -> Result<(), SensorError> {
+        self.start_streams(StreamSinks::depth_only(sink))
+    }
+
+    fn streams(&self) -> Streams {
+        let mut streams = Streams::DEPTH_ONLY;
+        if !self.ir.is_empty() {
+            streams = streams.with_ir();
+        }
+        if !self.color.is_empty() {
+            streams = streams.with_color();
+        }
+        streams
+    }
+
+    fn start_streams(&mut self, sinks: StreamSinks) -> Result<(), SensorError> {
         if self.running.is_some() {
             return Err(SensorError::AlreadyStarted(self.id().to_owned()));
         }
+        let StreamSinks {
+            depth: mut sink,
+            ir: mut ir_sink,
+            color: mut color_sink,
+        } = sinks;
+        let (ir, color) = (Arc::clone(&self.ir), Arc::clone(&self.color));
         let stop = Arc::new(AtomicBool::new(false));
         let templates = Arc::clone(&self.templates);
         // 0 fps: as fast as the thread goes (the server's sink drops what its encoders cannot take).
@@ -83,6 +126,24 @@ impl Sensor for BenchSensor {
                     device_timestamp: capture_time_ns,
                     capture_time_ns,
                 });
+                // Infrared and colour of the same instant: copies of ready frames, as a driver
+                // hands over its buffers.
+                if let (Some(ir_sink), false) = (&mut ir_sink, ir.is_empty()) {
+                    ir_sink(CapturedIrFrame {
+                        ir: ir[sequence as usize % ir.len()].clone(),
+                        sequence,
+                        device_timestamp: capture_time_ns,
+                        capture_time_ns,
+                    });
+                }
+                if let (Some(color_sink), false) = (&mut color_sink, color.is_empty()) {
+                    color_sink(CapturedColorFrame {
+                        jpeg: color[sequence as usize % color.len()].clone(),
+                        sequence,
+                        device_timestamp: capture_time_ns,
+                        capture_time_ns,
+                    });
+                }
             }
         });
         self.running = Some((stop, thread));
@@ -111,8 +172,18 @@ const BENCH_PEER_LIMIT: usize = 10_000;
 pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Result<()> {
     let templates = frames::load(input)?;
     // `server-sk2` runs the server as the original (no depth_v2 offered); otherwise the codec.
-    let codec = match stack {
-        Stack::Server(codec) => codec,
+    // The IR and colour stacks offer their stream beside depth (whose endpoints nobody reads).
+    let mut sensor = BenchSensor::new(templates, rate_fps);
+    let (codec, ir_codec) = match stack {
+        Stack::Server(codec) => (codec, None),
+        Stack::ServerIr(ir_codec) => {
+            sensor = sensor.with_ir(frames::ir_templates());
+            (None, Some(ir_codec))
+        }
+        Stack::ServerColor => {
+            sensor = sensor.with_color(frames::color_templates());
+            (None, None)
+        }
         _ => anyhow::bail!("{stack} is not a server stack"),
     };
     // The capacity rows measure how many subscribers the server can feed, so the peer limits (a
@@ -121,6 +192,7 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
     // from 127.0.0.1.
     let config = sk2_server::Config::default()
         .with_codec(codec)
+        .with_ir_codec(ir_codec)
         .with_bind_host("127.0.0.1")
         .with_announce(false)
         .with_stats_interval(Duration::from_secs(3600))
@@ -128,7 +200,7 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
         .with_max_control_peers(BENCH_PEER_LIMIT)
         .with_max_peers_per_address(BENCH_PEER_LIMIT);
     let mut server = sk2_server::Server::new(config);
-    server.add_sensor(Box::new(BenchSensor::new(templates, rate_fps)))?;
+    server.add_sensor(Box::new(sensor))?;
     server.start()?;
     let endpoint = server
         .control_endpoint()
@@ -149,6 +221,13 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
 /// connects a raw SUB socket to that endpoint and never reads it (the client library always
 /// drains its socket, so it cannot stall by itself).
 pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) -> Result<()> {
+    if let Some(name) = match stack {
+        Stack::ServerIr(_) => Some(ENDPOINT_IR_V2),
+        Stack::ServerColor => Some(ENDPOINT_COLOR),
+        _ => None,
+    } {
+        return subscribe_raw(stack, endpoint, name, stall, max_seconds);
+    }
     let v2 = matches!(stack, Stack::Server(Some(_)));
     let config = ClientConfig::default()
         .with_subscription(SubscriptionConfig::default().with_prefer_depth_v2(v2));
@@ -218,6 +297,34 @@ pub fn subscribe(stack: Stack, endpoint: &str, stall: bool, max_seconds: f64) ->
         summary.decode_ns += received_at.elapsed().as_nanos() as u64;
     }
     window.finish()
+}
+
+/// A subscriber to the `ir_v2` or `color` endpoint (`name`) of the server at `control`: the
+/// endpoint comes from `me` through `sk2-client`, the frames through a plain SUB socket decoded
+/// with sk2-proto, as the plain-PUB stacks do.
+fn subscribe_raw(
+    stack: Stack,
+    control: &str,
+    name: &str,
+    stall: bool,
+    max_seconds: f64,
+) -> Result<()> {
+    let client = Client::connect_blocking(control, ClientConfig::default(), CONNECT_TIMEOUT)
+        .with_context(|| format!("connecting to {control}"))?;
+    let me = client.me().context("no `me` from the server")?;
+    let endpoint = me
+        .devices
+        .first()
+        .and_then(|device| device.endpoint(name))
+        .with_context(|| format!("the server's device has no {name} endpoint"))?
+        .to_owned();
+    drop(client);
+    roles::subscribe(&roles::SubscriberOptions {
+        stack,
+        endpoint,
+        stall,
+        max_seconds,
+    })
 }
 
 #[cfg(test)]

@@ -16,10 +16,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use sk2_proto::depth_v2::{self, Codec};
 use sk2_proto::sensor::unix_time_ns;
-use sk2_proto::{sk2, CapturedFrame, DepthFrame, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
+use sk2_proto::{
+    color, ir_v2, sk2, CapturedColorFrame, CapturedFrame, CapturedIrFrame, DepthFrame,
+    KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX,
+};
 
 use crate::frames::{self, Input};
 use crate::histogram::Histogram;
@@ -56,6 +60,37 @@ pub enum Stack {
     /// `None`: the original `depth` endpoint (sk2), sequence and capture time in the watermark
     /// pixels; `Some(codec)`: `depth_v2` with that codec, sequence and time from its header.
     Server(Option<Codec>),
+    /// An `ir_v2` message of the mock's infrared (header + the codec's payload), encoded once per
+    /// frame, over plain PUB/SUB.
+    IrPub(Codec),
+    /// A `color` message of the mock's 1080p JPEG (header + the JPEG as it is: the passthrough a
+    /// Kinect v2's own JPEG gets), over plain PUB/SUB. Subscribers check the header and the
+    /// JPEG's frame header; decoding JPEG to pixels is the client's and not measured here.
+    ColorPub,
+    /// `sk2-server` streaming a bench sensor's infrared on `ir_v2` with that codec (and depth
+    /// beside it, unwatched); subscribers read `ir_v2`.
+    ServerIr(Codec),
+    /// `sk2-server` passing a bench sensor's JPEGs through on `color` (and depth beside it,
+    /// unwatched); subscribers read `color`.
+    ServerColor,
+}
+
+impl Stack {
+    /// Whether the publisher is an `sk2-server` (the subscribers then start from its `me`).
+    pub fn is_server(self) -> bool {
+        matches!(
+            self,
+            Stack::Server(_) | Stack::ServerIr(_) | Stack::ServerColor
+        )
+    }
+
+    /// Whether the stack carries depth (and so can replay a depth corpus).
+    pub fn is_depth(self) -> bool {
+        matches!(
+            self,
+            Stack::Raw | Stack::Sk2Pub | Stack::V2Pub(_) | Stack::Server(_)
+        )
+    }
 }
 
 impl std::fmt::Display for Stack {
@@ -67,6 +102,10 @@ impl std::fmt::Display for Stack {
             Stack::V2Pub(codec) => write!(f, "v2-{codec}-pub"),
             Stack::Server(None) => f.write_str("server-sk2"),
             Stack::Server(Some(codec)) => write!(f, "server-v2-{codec}"),
+            Stack::IrPub(codec) => write!(f, "ir-{codec}-pub"),
+            Stack::ColorPub => f.write_str("color-pub"),
+            Stack::ServerIr(codec) => write!(f, "server-ir-{codec}"),
+            Stack::ServerColor => f.write_str("server-color"),
         }
     }
 }
@@ -79,6 +118,8 @@ impl std::str::FromStr for Stack {
             "raw" => Ok(Stack::Raw),
             "sk2-pub" => Ok(Stack::Sk2Pub),
             "server-sk2" => Ok(Stack::Server(None)),
+            "color-pub" => Ok(Stack::ColorPub),
+            "server-color" => Ok(Stack::ServerColor),
             _ => text
                 .strip_prefix("v2-")
                 .and_then(|rest| rest.strip_suffix("-pub"))
@@ -89,10 +130,22 @@ impl std::str::FromStr for Stack {
                         .and_then(|codec| codec.parse::<Codec>().ok())
                         .map(|codec| Stack::Server(Some(codec)))
                 })
+                .or_else(|| {
+                    text.strip_prefix("ir-")
+                        .and_then(|rest| rest.strip_suffix("-pub"))
+                        .and_then(|codec| codec.parse::<Codec>().ok())
+                        .map(Stack::IrPub)
+                })
+                .or_else(|| {
+                    text.strip_prefix("server-ir-")
+                        .and_then(|codec| codec.parse::<Codec>().ok())
+                        .map(Stack::ServerIr)
+                })
                 .with_context(|| {
                     format!(
                         "unknown stack {text:?} (known: raw, sk2-pub, v2-<codec>-pub, server-sk2, \
-                         server-v2-<codec>)"
+                         server-v2-<codec>, ir-<codec>-pub, color-pub, server-ir-<codec>, \
+                         server-color)"
                     )
                 }),
         }
@@ -172,6 +225,14 @@ pub(crate) fn count(summary: &mut Summary, sequence: u64, latency_ns: u64) {
 /// Runs the publisher until stdin closes or `max_seconds` pass.
 pub fn publish(options: &PublisherOptions) -> Result<()> {
     let templates = frames::load(&options.input)?;
+    let ir_templates = match options.stack {
+        Stack::IrPub(_) => frames::ir_templates(),
+        _ => Vec::new(),
+    };
+    let color_templates = match options.stack {
+        Stack::ColorPub => frames::color_templates(),
+        _ => Vec::new(),
+    };
     // Little-endian bytes of each template, made once: the baseline's per-frame work is one copy.
     let raw_templates: Vec<Vec<u8>> = templates
         .iter()
@@ -218,11 +279,29 @@ pub fn publish(options: &PublisherOptions) -> Result<()> {
                 message.extend_from_slice(&raw_templates[index]);
                 message
             }
-            Stack::Sk2Pub | Stack::Server(_) => {
+            Stack::Sk2Pub | Stack::Server(_) | Stack::ServerIr(_) | Stack::ServerColor => {
                 // A sensor hands over a fresh buffer per frame; the clone stands for that.
                 let mut frame = templates[index].clone();
                 frames::stamp(frame.depth_mm_mut(), sequence, capture_time_ns);
                 sk2::encode_with(&frame, &mut packing)?
+            }
+            Stack::IrPub(codec) => {
+                let captured = CapturedIrFrame {
+                    ir: ir_templates[sequence as usize % ir_templates.len()].clone(),
+                    sequence,
+                    device_timestamp: capture_time_ns,
+                    capture_time_ns,
+                };
+                ir_v2::encode(&captured, codec)
+            }
+            Stack::ColorPub => {
+                let captured = CapturedColorFrame {
+                    jpeg: color_templates[sequence as usize % color_templates.len()].clone(),
+                    sequence,
+                    device_timestamp: capture_time_ns,
+                    capture_time_ns,
+                };
+                color::encode(&captured)
             }
             Stack::V2Pub(codec) => {
                 let captured = CapturedFrame {
@@ -339,8 +418,49 @@ impl Window {
     }
 }
 
-/// Decodes one message into `(sequence, capture_time_ns, array)`.
-fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u64, DepthFrame)> {
+/// What a subscriber ends with: the pixels as an array, or (colour) a checked JPEG.
+#[derive(Debug)]
+// Held, not read, outside the tests: having it is the subscriber's measured end point.
+#[allow(dead_code)]
+enum Decoded {
+    /// Depth or infrared, as the application gets them.
+    Array(Array2<u16>),
+    /// Bytes of a JPEG whose header and frame header were checked.
+    Jpeg(usize),
+}
+
+/// Decodes one message into `(sequence, capture_time_ns, what the application gets)`.
+fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u64, Decoded)> {
+    match stack {
+        Stack::IrPub(_) | Stack::ServerIr(_) => {
+            let (header, frame) = ir_v2::decode(message)?;
+            Ok((
+                header.sequence,
+                header.capture_time_ns,
+                Decoded::Array(frame.into_array()),
+            ))
+        }
+        Stack::ColorPub | Stack::ServerColor => {
+            let (header, jpeg) = color::decode(message)?;
+            Ok((
+                header.sequence,
+                header.capture_time_ns,
+                Decoded::Jpeg(jpeg.len()),
+            ))
+        }
+        _ => {
+            let (sequence, capture, frame) = decode_depth(stack, message, packing)?;
+            Ok((sequence, capture, Decoded::Array(frame.into_array())))
+        }
+    }
+}
+
+/// Decodes one depth message into `(sequence, capture_time_ns, frame)`.
+fn decode_depth(
+    stack: Stack,
+    message: &[u8],
+    packing: &mut Vec<u8>,
+) -> Result<(u64, u64, DepthFrame)> {
     match stack {
         Stack::Raw => {
             ensure!(
@@ -366,6 +486,7 @@ fn decode(stack: Stack, message: &[u8], packing: &mut Vec<u8>) -> Result<(u64, u
             let (header, frame) = depth_v2::decode(message)?;
             Ok((header.sequence, header.capture_time_ns, frame))
         }
+        _ => bail!("{stack} carries no depth"),
     }
 }
 
@@ -421,11 +542,11 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
                 continue;
             }
         };
-        // The measured end point: an ndarray the application can use.
-        let array = std::hint::black_box(frame.into_array());
+        // The measured end point: an ndarray the application can use (colour: a checked JPEG).
+        let decoded = std::hint::black_box(frame);
         let now_ns = unix_time_ns();
         let decode_ns = decode_start.elapsed().as_nanos() as u64;
-        drop(array);
+        drop(decoded);
         if !window.decoded()? {
             continue;
         }
@@ -434,7 +555,7 @@ pub fn subscribe(options: &SubscriberOptions) -> Result<()> {
             Stack::Sk2Pub | Stack::Server(_) => {
                 unwrap_sequence32(summary.last_sequence, sequence as u32)
             }
-            Stack::Raw | Stack::V2Pub(_) => sequence,
+            _ => sequence,
         };
         count(summary, sequence, now_ns.saturating_sub(capture_time_ns));
         summary.decode_ns += decode_ns;
@@ -462,7 +583,7 @@ mod tests {
         raw.extend_from_slice(&42u64.to_le_bytes());
         raw.extend_from_slice(&777u64.to_le_bytes());
         raw.extend(frame.depth_mm().iter().flat_map(|v| v.to_le_bytes()));
-        let (sequence, time, decoded) = decode(Stack::Raw, &raw, &mut packing).unwrap();
+        let (sequence, time, decoded) = decode_depth(Stack::Raw, &raw, &mut packing).unwrap();
         assert_eq!((sequence, time), (42, 777));
         assert_eq!(decoded, frame);
         assert!(decode(Stack::Raw, &raw[1..], &mut packing).is_err());
@@ -482,11 +603,49 @@ mod tests {
             };
             let message = depth_v2::encode(&captured, codec);
             let stack = Stack::V2Pub(codec);
-            let (sequence, time, decoded) = decode(stack, &message, &mut packing).unwrap();
+            let (sequence, time, decoded) = decode_depth(stack, &message, &mut packing).unwrap();
             assert_eq!((sequence, time), (1 << 40, 779));
             assert_eq!(decoded, frame);
             assert_eq!(stack.to_string().parse::<Stack>().unwrap(), stack);
         }
         assert!("v2-nope-pub".parse::<Stack>().is_err());
+    }
+
+    #[test]
+    fn the_ir_and_colour_stacks_decode_what_the_publisher_builds() {
+        let mut packing = Vec::new();
+        let ir = frames::ir_templates().swap_remove(0);
+        let captured = CapturedIrFrame {
+            ir: ir.clone(),
+            sequence: 9,
+            device_timestamp: 1,
+            capture_time_ns: 780,
+        };
+        for stack in [Stack::IrPub(Codec::MedHuf), Stack::ServerIr(Codec::Rvl)] {
+            let codec = match stack {
+                Stack::IrPub(codec) | Stack::ServerIr(codec) => codec,
+                _ => unreachable!("IR stacks only"),
+            };
+            let message = ir_v2::encode(&captured, codec);
+            let (sequence, time, decoded) = decode(stack, &message, &mut packing).unwrap();
+            assert_eq!((sequence, time), (9, 780));
+            assert!(matches!(decoded, Decoded::Array(array) if array == ir.clone().into_array()));
+            assert_eq!(stack.to_string().parse::<Stack>().unwrap(), stack);
+        }
+        let jpeg = frames::color_templates().swap_remove(0);
+        let message = color::encode(&CapturedColorFrame {
+            jpeg: jpeg.clone(),
+            sequence: 10,
+            device_timestamp: 1,
+            capture_time_ns: 781,
+        });
+        for stack in [Stack::ColorPub, Stack::ServerColor] {
+            let (sequence, time, decoded) = decode(stack, &message, &mut packing).unwrap();
+            assert_eq!((sequence, time), (10, 781));
+            assert!(matches!(decoded, Decoded::Jpeg(bytes) if bytes == jpeg.bytes().len()));
+            assert_eq!(stack.to_string().parse::<Stack>().unwrap(), stack);
+            assert!(decode(Stack::IrPub(Codec::Raw), &message, &mut packing).is_err());
+        }
+        assert!(decode(Stack::ColorPub, &message[..50], &mut packing).is_err());
     }
 }

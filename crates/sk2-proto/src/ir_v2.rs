@@ -9,7 +9,7 @@
 //! exposure, so a client pairs IR with depth by sequence number.
 //!
 //! Example: a 2x1 frame of amplitudes `[0x0102, 0xFFFF]`, sequence 7, device timestamp 0x10,
-//! capture time 0x20, raw codec (`docs/protocol.md`, section 5b):
+//! capture time 0x20, raw codec (`docs/protocol.md`, section 5.6):
 //!
 //! ```text
 //! 53 4b 44 32 01 00 00 00  02 00 00 00 01 00 00 00   "SKD2" v1 raw flags 0, width 2, height 1

@@ -3,6 +3,7 @@
 //! `cargo test -p sk2-proto --test integration sk2_golden::`.
 
 mod color_image;
+mod color_properties;
 mod control_messages;
 mod depth_v2_golden;
 mod depth_v2_properties;
@@ -10,3 +11,4 @@ mod registration_golden;
 mod sk2_golden;
 mod sk2_properties;
 mod sk2_reuse;
+mod streams_golden;

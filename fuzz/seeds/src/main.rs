@@ -92,6 +92,33 @@ fn main() {
         write("control_reply", name, &join_frames(&frames));
     }
 
+    // A `me` whose device carries a calibration (docs/protocol.md section 3.3).
+    let mut calibrated = Me::new("K", "tcp://h:1");
+    calibrated.devices.push(Device {
+        id: "a".into(),
+        endpoints: [("depth".to_owned(), "tcp://h:2".to_owned())].into(),
+    });
+    calibrated
+        .calibrations
+        .insert("a".into(), sk2_proto::Calibration::KINECT_V2_TYPICAL);
+    write(
+        "control_reply",
+        "me_calibration",
+        &join_frames(&Reply::Me(calibrated).encode()),
+    );
+
+    // color: the example of docs/protocol.md section 5.7 (SOI and a frame header of 2 x 1).
+    let skeleton = vec![
+        0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x01, 0x00, 0x02, 0x01, 0x01, 0x11, 0x00,
+    ];
+    let color_message = sk2_proto::color::encode(&sk2_proto::CapturedColorFrame {
+        jpeg: sk2_proto::JpegImage::new(skeleton).expect("a readable frame header"),
+        sequence: 7,
+        device_timestamp: 0x10,
+        capture_time_ns: 0x20,
+    });
+    write("color_decode", "spec_example", &color_message);
+
     // sk2: the worked example of docs/protocol.md section 4 and the fixtures Python's lz4 made.
     let worked = DepthFrame::new(
         4,

@@ -31,8 +31,11 @@ struct Args {
     quick: bool,
     /// Stacks to measure besides the `raw` baseline, comma-separated: `server-sk2` (sk2-server
     /// and sk2-client on the original `depth` endpoint), `server-v2-<codec>` (the same on
-    /// `depth_v2`), `sk2-pub` and `v2-<codec>-pub` (the codec alone over plain PUB/SUB); codecs:
-    /// raw, rvl, medans, medhuf. Default: all but `v2-raw`; quick: server-sk2,server-v2-medhuf.
+    /// `depth_v2`), `sk2-pub` and `v2-<codec>-pub` (the codec alone over plain PUB/SUB); the
+    /// mock's infrared as `server-ir-<codec>` (on `ir_v2`) and `ir-<codec>-pub`, its 1080p JPEG
+    /// colour as `server-color` (passed through on `color`) and `color-pub`; codecs: raw, rvl,
+    /// medans, medhuf. Default: all but `v2-raw` and `ir-raw-pub`; quick:
+    /// server-sk2,server-v2-medhuf. The IR and colour stacks run on the mock input only.
     #[arg(long, value_delimiter = ',')]
     stacks: Option<Vec<Stack>>,
     /// Offered frame rate of the throughput scenario, frames/s; 0 = as fast as the producer goes
@@ -91,7 +94,8 @@ enum Role {
 
 /// Stacks of a full run: the real stack on both endpoints, then each codec alone.
 const FULL_STACKS: &str = "server-sk2,server-v2-rvl,server-v2-medans,server-v2-medhuf,sk2-pub,\
-     v2-rvl-pub,v2-medans-pub,v2-medhuf-pub";
+     v2-rvl-pub,v2-medans-pub,v2-medhuf-pub,server-ir-medhuf,ir-rvl-pub,ir-medhuf-pub,\
+     server-color,color-pub";
 /// Stacks of a quick run: the real stack on both endpoints, so CI stays within seconds.
 const QUICK_STACKS: &str = "server-sk2,server-v2-medhuf";
 
@@ -114,9 +118,7 @@ fn main() {
             input,
             rate,
             max_seconds,
-        }) if matches!(stack, Stack::Server(_)) => {
-            sk2_bench::real::serve(*stack, input, *rate, *max_seconds)
-        }
+        }) if stack.is_server() => sk2_bench::real::serve(*stack, input, *rate, *max_seconds),
         Some(Role::Publish {
             stack,
             input,
@@ -133,7 +135,7 @@ fn main() {
             endpoint,
             stall,
             max_seconds,
-        }) if matches!(stack, Stack::Server(_)) => {
+        }) if stack.is_server() => {
             sk2_bench::real::subscribe(*stack, endpoint, *stall, *max_seconds)
         }
         Some(Role::Subscribe {
@@ -242,7 +244,11 @@ fn orchestrate(args: &Args) -> Result<()> {
     };
     let result = (|| -> Result<()> {
         for input in &inputs {
-            for &stack in &stacks {
+            // Infrared and colour templates come from the mock; a depth corpus has neither.
+            let stacks_here = stacks
+                .iter()
+                .filter(|stack| *input == Input::Mock || stack.is_depth());
+            for &stack in stacks_here {
                 let base = Scenario {
                     kind: "latency",
                     stack,
