@@ -401,3 +401,46 @@ fn a_crashed_server_disappears_from_the_list() -> Result<()> {
     eprintln!("crashed server dropped after {:?}", crashed.elapsed());
     Ok(())
 }
+
+#[test]
+fn infrared_and_colour_of_the_mock_appear_beside_depth() -> Result<()> {
+    if !browser_available("infrared_and_colour_of_the_mock_appear_beside_depth") {
+        return Ok(());
+    }
+    let server = start_mock_server(&["--name", "Streams", "--fps", "10"])?;
+    let (viewer, url) = start_viewer(&["--connect", &server.control])?;
+    let browser = Browser::start()?;
+    browser.open(&url)?;
+    // Both figures are hidden until their first image has been drawn.
+    let shown = browser.wait_for("infrared and colour on the page", PAGE_TIMEOUT, |b| {
+        let state = b.eval(
+            "const ir = document.getElementById('ir'); const img = document.getElementById('color');
+             return {ir: !document.getElementById('ir-view').hidden, irWidth: ir.width,
+                     color: !document.getElementById('color-view').hidden,
+                     colorWidth: img.naturalWidth, colorHeight: img.naturalHeight};",
+            json!([]),
+        )?;
+        let both = state["ir"] == true && state["color"] == true && state["colorWidth"] != 0;
+        Ok(both.then_some(state))
+    });
+    let shown = shown.with_context(|| format!("viewer stderr: {}", viewer.stderr()))?;
+    ensure!(shown["irWidth"] == 512, "{shown}");
+    ensure!(
+        shown["colorWidth"] == 1920 && shown["colorHeight"] == 1080,
+        "{shown}"
+    );
+    // The mock lights its scene: the infrared picture is not one flat grey.
+    let spread = browser.eval(
+        "const c = document.getElementById('ir'); const d = c.getContext('2d')
+           .getImageData(0, 0, c.width, c.height).data;
+         let low = 255, high = 0;
+         for (let i = 0; i < d.length; i += 4) { low = Math.min(low, d[i]); high = Math.max(high, d[i]); }
+         return high - low;",
+        json!([]),
+    )?;
+    ensure!(
+        spread.as_i64().unwrap_or(0) > 50,
+        "infrared spread {spread}"
+    );
+    Ok(())
+}

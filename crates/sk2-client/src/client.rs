@@ -273,7 +273,7 @@ impl Client {
     /// The address of the depth endpoint `pick` chooses for `device_id`. The device must be in
     /// the server's `me`; if it is not in the latest one, a fresh `who` is asked before failing
     /// with [`ClientError::UnknownDevice`].
-    fn depth_address(
+    pub(crate) fn depth_address(
         &self,
         device_id: &str,
         pick: impl FnOnce(&Device) -> Result<(EndpointKind, &str), ClientError>,
@@ -320,5 +320,18 @@ impl Client {
 impl Drop for Client {
     fn drop(&mut self) {
         self.disconnect();
+    }
+}
+
+/// What the other subscription handles (`image_subscription`) need of a client.
+impl Client {
+    /// The ZeroMQ context the client's sockets share.
+    pub(crate) fn context(&self) -> &zmq::Context {
+        &self.context
+    }
+
+    /// The client's default subscription settings.
+    pub(crate) fn subscription_config(&self) -> &SubscriptionConfig {
+        &self.config.subscription
     }
 }

@@ -38,6 +38,14 @@ pub enum ClientError {
     /// The device offers no depth endpoint this client can read.
     #[error("device {0:?} offers no depth endpoint this client understands")]
     NoDepthEndpoint(String),
+    /// The device does not offer this stream (`ir_v2`, `color`).
+    #[error("device {device_id:?} offers no {endpoint} endpoint")]
+    NoStreamEndpoint {
+        /// The device.
+        device_id: String,
+        /// The endpoint name it lacks.
+        endpoint: &'static str,
+    },
     /// An endpoint is malformed or its host cannot be resolved.
     #[error(transparent)]
     Endpoint(#[from] EndpointError),

@@ -8,6 +8,12 @@
 //!   ([`SubscriptionStats`]) of what was lost, skipped or dropped. [`RawSubscription`]
 //!   ([`Client::subscribe_raw`]) gives every `depth_v2` message byte for byte instead, for
 //!   recorders.
+//! * [`IrSubscription`] ([`Client::subscribe_ir`]: infrared amplitudes, `ir_v2`),
+//!   [`ColorSubscription`] ([`Client::subscribe_color`]: colour decoded to an RGB
+//!   `ndarray::Array3<u8>` of shape (height, width, 3)) and [`ColorJpegSubscription`]
+//!   ([`Client::subscribe_color_jpeg`]: the JPEG as sent): the same rules and counters, each on
+//!   its own socket, thread and queue. [`Client::calibration`] gives a sensor's intrinsics for
+//!   [`sk2_proto::registration`] (point clouds, colour per point).
 //! * [`Watcher`]: all of the above for every server at once: browses, keeps one client per server,
 //!   merges their events into [`WatchEvent`]s, and has mDNS re-verify servers that stop answering.
 //! * [`ClientConfig`], [`SubscriptionConfig`], [`WatcherConfig`]: plain settings, built with
@@ -42,7 +48,9 @@
 //! `drop_oldest` are leaves; `config` knows only `endpoint`; `browser`, `receiving` (the thread
 //! that owns a subscription's socket) and `control` (the thread that owns a client's socket) build
 //! on those; the handles `subscription` and `raw_subscription` on `receiving`; `client` (the
-//! handle) on `control` and the subscription handles; `watcher` on `browser` and `client`.
+//! handle) on `control` and the subscription handles; `image_subscription` on `receiving` and
+//! `client` (it adds the infrared, colour and calibration methods to `Client`); `watcher` on
+//! `browser` and `client`.
 
 mod backoff;
 mod browser;
@@ -53,6 +61,7 @@ mod curve;
 mod drop_oldest;
 mod endpoint;
 mod error;
+mod image_subscription;
 mod raw_subscription;
 mod receiving;
 mod subscription;
@@ -74,6 +83,10 @@ pub use endpoint::{
     resolve_local_host, zmq_address, Endpoint, EndpointError, HostAddresses, HOST_RESOLVE_TIMEOUT,
 };
 pub use error::ClientError;
+pub use image_subscription::{
+    ColorJpegSubscription, ColorSubscription, ImageSubscription, IrSubscription,
+    ReceivedColorFrame, ReceivedColorJpeg, ReceivedIrFrame,
+};
 pub use raw_subscription::{RawSubscription, DEFAULT_RAW_QUEUE_LEN};
 pub use receiving::{
     EndpointKind, RawMessage, ReceivedFrame, SubscriptionStats, MAX_DEPTH_MESSAGE_BYTES,

@@ -49,6 +49,10 @@ pub enum EndpointKind {
     Depth,
     /// `depth_v2`: lossless, with header.
     DepthV2,
+    /// `ir_v2`: infrared amplitudes in the `depth_v2` envelope.
+    Ir,
+    /// `color`: JPEG in the `depth_v2` envelope.
+    Color,
 }
 
 /// One decoded depth frame.
@@ -159,6 +163,9 @@ pub(crate) enum Output {
     Decoded(DropOldest<ReceivedFrame>),
     /// Every `depth_v2` message, undecoded.
     Raw(DropOldest<RawMessage>),
+    /// Another stream's messages, decoded and queued by the sink; only the newest waiting
+    /// message is decoded.
+    Sink(Box<dyn MessageSink>),
 }
 
 impl Output {
@@ -166,8 +173,28 @@ impl Output {
         match self {
             Output::Decoded(queue) => queue.dropped_counter(),
             Output::Raw(queue) => queue.dropped_counter(),
+            Output::Sink(sink) => sink.dropped_counter(),
         }
     }
+}
+
+/// Decodes one stream's messages and queues the result, for the image subscriptions (which
+/// build on this module, not it on them).
+pub(crate) trait MessageSink: Send {
+    /// The message's sequence number from its header alone, to count gaps; `None` if the header
+    /// is malformed.
+    fn sequence(&self, message: &[u8]) -> Option<u64>;
+
+    /// Decodes `message` and queues it, or says why it cannot be decoded.
+    fn deliver(
+        &mut self,
+        device_id: &str,
+        message: &[u8],
+        received_at: Instant,
+    ) -> Result<(), String>;
+
+    /// The queue's count of frames dropped because the application did not take them in time.
+    fn dropped_counter(&self) -> Arc<AtomicU64>;
 }
 
 /// A started receiving thread, for its subscription to keep: what both kinds of subscription
@@ -367,6 +394,21 @@ impl Receiving {
             let Some(message) = newest else { continue };
             self.retry_backoff.reset();
             let received_at = Instant::now();
+            if let Output::Sink(sink) = &mut self.output {
+                let delivered = match message.as_slice() {
+                    [single] => sink.deliver(&self.device_id, single, received_at),
+                    other => Err(format!("expected 1 frame, got {}", other.len())),
+                };
+                let counter = match delivered {
+                    Ok(()) => &self.counters.decoded,
+                    Err(error) => {
+                        tracing::debug!(%error, device = %short_id(&self.device_id), kind = ?self.kind, "undecodable message");
+                        &self.counters.decode_errors
+                    }
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             let decoded = match message.as_slice() {
                 [single] => self.decode(single, &mut raw),
                 other => Err(format!("expected 1 frame, got {}", other.len())),
@@ -470,6 +512,8 @@ impl Receiving {
             EndpointKind::DepthV2 => depth_v2::decode(message)
                 .map(|(header, depth)| (depth, Some(header)))
                 .map_err(|error| error.to_string()),
+            // Their subscriptions deliver through Output::Sink, never here.
+            EndpointKind::Ir | EndpointKind::Color => Err(format!("{:?} is not depth", self.kind)),
         }
     }
 
@@ -477,10 +521,14 @@ impl Receiving {
     /// its header alone: every received message counts, decoded or skipped, so `lost` is what
     /// never reached this client.
     fn count_gap_of(&mut self, message: &[Vec<u8>]) {
-        if let (EndpointKind::DepthV2, [single]) = (self.kind, message) {
-            if let Ok(header) = depth_v2::decode_header(single) {
-                self.count_gap(header.sequence);
-            }
+        let [single] = message else { return };
+        let sequence = match (&self.output, self.kind) {
+            (Output::Sink(sink), _) => sink.sequence(single),
+            (_, EndpointKind::DepthV2) => depth_v2::decode_header(single).ok().map(|h| h.sequence),
+            _ => None,
+        };
+        if let Some(sequence) = sequence {
+            self.count_gap(sequence);
         }
     }
 

@@ -6,7 +6,9 @@ mod common;
 
 mod control;
 mod discovery;
+mod image_subscription;
 mod secure;
 mod sensor_stall;
 mod subscription;
 mod with_server;
+mod with_server_streams;

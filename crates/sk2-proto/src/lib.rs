@@ -10,9 +10,11 @@
 //! * [`depth_v2`]: the `depth_v2` endpoint: a 44-byte header (shape, sequence, timestamps, codec)
 //!   then an exact payload; [`codec`] holds its lossless codecs (RVL, ...).
 //! * [`ir_v2`]: the `ir_v2` endpoint: infrared amplitudes ([`IrFrame`]) in the `depth_v2` envelope.
-//! * [`color`]: the `color` endpoint: JPEG colour frames in the `depth_v2` envelope.
+//! * [`color`]: the `color` endpoint: JPEG colour frames in the `depth_v2` envelope;
+//!   [`color_image`] decodes them to RGB `ndarray`s.
 //! * [`calibration`]: depth and colour intrinsics and the depth-to-colour mapping, as libfreenect2
-//!   reports them, carried in `me`.
+//!   reports them, carried in `me`; [`registration`] turns depth into point clouds and gives each
+//!   point its colour, as libfreenect2's registration does.
 //! * [`frame`]: [`DepthFrame`], a row-major image of `u16` millimetres, convertible to
 //!   [`ndarray::Array2`] without copying; [`IrFrame`], the same for infrared amplitudes.
 //! * [`curve`]: CurveZMQ keys as Z85 text and key files (opt-in encryption, `docs/security.md`).
@@ -40,6 +42,7 @@
 pub mod calibration;
 pub mod codec;
 pub mod color;
+pub mod color_image;
 pub mod control;
 pub mod curve;
 pub mod depth_v2;
@@ -47,6 +50,7 @@ pub mod discovery;
 pub mod frame;
 pub mod id;
 pub mod ir_v2;
+pub mod registration;
 pub mod sensor;
 pub mod sk2;
 pub mod zenoh_keys;

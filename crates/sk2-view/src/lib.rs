@@ -1,4 +1,5 @@
-//! kinect-view's library: watch live depth frames in a browser.
+//! kinect-view's library: watch live depth frames in a browser, with the infrared and colour
+//! images beside them when the sensor streams those (`/api/image`, see the `routes` module).
 //!
 //! ```text
 //!  FrameSource thread(s)             Hub                        ViewServer

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::hub::ServedFrame;
+use crate::hub::{ServedFrame, ServedImage};
 
 /// One parsed request: what the routes need.
 pub(crate) struct Request {
@@ -19,9 +19,10 @@ pub(crate) struct Reply {
     pub(crate) body: Body,
 }
 
-/// A response body: a shared frame (no copy per tab), static page text, or owned bytes.
+/// A response body: a shared frame or image (no copy per tab), static page text, or owned bytes.
 pub(crate) enum Body {
     Frame(Arc<ServedFrame>),
+    Image(Arc<ServedImage>),
     Static(&'static str),
     Owned(Vec<u8>),
 }
@@ -30,6 +31,7 @@ impl Body {
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Self::Frame(frame) => &frame.depth_le,
+            Self::Image(image) => &image.bytes,
             Self::Static(text) => text.as_bytes(),
             Self::Owned(bytes) => bytes,
         }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 use sk2_client::{
-    Client, ClientConfig, ClientEvent, Subscription, WatchEvent, WatchedServer, Watcher,
-    WatcherConfig,
+    Client, ClientConfig, ClientEvent, ColorJpegSubscription, IrSubscription, Subscription,
+    WatchEvent, WatchedServer, Watcher, WatcherConfig,
 };
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
 
@@ -67,6 +67,10 @@ struct Link {
 struct Followed {
     subscription: Subscription,
     lost_reported: u64,
+    /// Infrared, when the sensor offers it.
+    ir: Option<IrSubscription>,
+    /// Colour as JPEG (the browser decodes it), when the sensor offers it.
+    color: Option<ColorJpegSubscription>,
 }
 
 impl Link {
@@ -150,9 +154,13 @@ impl Link {
                     tracing::info!(source = %key, endpoint = subscription.endpoint(), "subscribed");
                     self.failed.remove(&id);
                     hub.sensor_error(&key, None);
+                    // Infrared and colour are extras: a sensor without them (or a server of 2014)
+                    // still shows depth.
                     let followed = Followed {
                         subscription,
                         lost_reported: 0,
+                        ir: client.subscribe_ir(&id).ok(),
+                        color: client.subscribe_color_jpeg(&id).ok(),
                     };
                     self.subscriptions.insert(id, followed);
                 }
@@ -168,6 +176,8 @@ impl Link {
     /// with the client's own figures: its latency, and the frames it counted as lost since.
     fn forward_frames(&mut self, hub: &Hub) {
         for (id, followed) in &mut self.subscriptions {
+            let key = SourceKey::new(self.endpoint.clone(), id.clone());
+            forward_images(followed, &key, hub);
             let Some(frame) = followed.subscription.frames().try_iter().last() else {
                 continue;
             };
@@ -185,6 +195,32 @@ impl Link {
                 },
             );
         }
+    }
+}
+
+/// Publishes the newest waiting infrared and colour image of a followed sensor.
+fn forward_images(followed: &Followed, key: &SourceKey, hub: &Hub) {
+    if let Some(image) = followed
+        .ir
+        .as_ref()
+        .and_then(|ir| ir.frames().try_iter().last())
+    {
+        let (width, height) = (image.ir.width(), image.ir.height());
+        hub.publish_ir(
+            key,
+            width,
+            height,
+            image.ir.amplitude(),
+            image.header.sequence,
+        );
+    }
+    if let Some(image) = followed
+        .color
+        .as_ref()
+        .and_then(|c| c.frames().try_iter().last())
+    {
+        let (width, height) = (image.header.width as usize, image.header.height as usize);
+        hub.publish_color_jpeg(key, width, height, image.jpeg, image.header.sequence);
     }
 }
 

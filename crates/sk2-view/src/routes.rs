@@ -1,4 +1,5 @@
-//! The routes of the web server, served by [`App`]: the page, `/api/state` and `/api/frame`.
+//! The routes of the web server, served by [`App`]: the page, `/api/state`, `/api/frame` and
+//! `/api/image`.
 //! The transport ([`crate::http`]) parses requests and writes replies; it knows nothing of
 //! the routes.
 //!
@@ -9,6 +10,7 @@
 //! | `/`, `/app.js`, `/style.css`               | the page, embedded in the binary              |
 //! | `/api/state`                               | JSON [`crate::hub::Snapshot`] + server stats  |
 //! | `/api/frame?server=S&sensor=I&after=N`     | 200: newest frame numbered above N, as raw LE `u16` with `X-*` headers; 204: none within the timeout; 404 + JSON `{"error"}`: unknown sensor |
+//! | `/api/image?server=S&sensor=I&stream=T&after=N` | the same for the sensor's other images: `T` = `ir` (raw LE `u16` amplitudes) or `color` (`image/jpeg`, as the sensor sent it) |
 //!
 //! `S` is the server's key (`key` in `/api/state`: a network server's control endpoint, since
 //! names may repeat) and `I` the full sensor id.
@@ -18,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::config::{ViewConfig, ViewStats};
-use crate::hub::{Hub, SourceKey, WaitError};
+use crate::hub::{Hub, ImageStream, SourceKey, WaitError};
 use crate::message::{bytes_reply, json_error, static_file, Body, Reply, Request};
 
 const INDEX_HTML: &str = include_str!("static/index.html");
@@ -105,6 +107,7 @@ impl App {
                 bytes_reply(200, body, "application/json")
             }
             "/api/frame" => self.frame_reply(query),
+            "/api/image" => self.image_reply(query),
             _ => json_error(404, &format!("no page at {path}")),
         }
     }
@@ -157,6 +160,65 @@ impl App {
                     status: 200,
                     headers,
                     body: Body::Frame(frame),
+                }
+            }
+            Err(WaitError::Timeout) => Reply {
+                status: 204,
+                headers: vec![("Cache-Control", "no-store".to_owned())],
+                body: Body::Owned(Vec::new()),
+            },
+            Err(error) => json_error(404, &error.to_string()),
+        }
+    }
+}
+
+impl App {
+    /// `/api/image`: the newest infrared or colour image of a sensor numbered above `after`,
+    /// waiting for one up to the long-poll timeout.
+    fn image_reply(&self, query: &str) -> Reply {
+        let (mut server, mut sensor, mut stream, mut after) = (None, None, None, None);
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*name {
+                "server" => server = Some(value.into_owned()),
+                "sensor" => sensor = Some(value.into_owned()),
+                "stream" => match ImageStream::from_name(&value) {
+                    Some(named) => stream = Some(named),
+                    None => return json_error(400, "`stream` must be `ir` or `color`"),
+                },
+                "after" => match value.parse::<u64>() {
+                    Ok(number) => after = Some(number),
+                    Err(_) => return json_error(400, "`after` must be an image number"),
+                },
+                _ => {}
+            }
+        }
+        let (Some(server), Some(sensor), Some(stream)) = (server, sensor, stream) else {
+            return json_error(400, "`server`, `sensor` and `stream` are required");
+        };
+        if self.is_stopping() {
+            return json_error(503, "the viewer is stopping");
+        }
+        let key = SourceKey::new(server, sensor);
+        let timeout = self.config.long_poll_timeout;
+        match self.hub.wait_image(&key, stream, after, timeout) {
+            Ok(image) => {
+                self.counters.frames_served.fetch_add(1, Ordering::SeqCst);
+                let content_type = match stream {
+                    ImageStream::Color => "image/jpeg",
+                    _ => "application/octet-stream",
+                };
+                let headers = vec![
+                    ("Content-Type", content_type.to_owned()),
+                    ("Cache-Control", "no-store".to_owned()),
+                    ("X-Frame-Number", image.number.to_string()),
+                    ("X-Width", image.width_px.to_string()),
+                    ("X-Height", image.height_px.to_string()),
+                    ("X-Sensor-Sequence", image.sensor_sequence.to_string()),
+                ];
+                Reply {
+                    status: 200,
+                    headers,
+                    body: Body::Image(image),
                 }
             }
             Err(WaitError::Timeout) => Reply {

@@ -350,3 +350,39 @@ fn many_keep_alive_connections_opened_at_once_are_all_served() {
     }
     assert_eq!(server.stats().rejected, 0);
 }
+
+#[test]
+fn infrared_and_colour_are_served_beside_depth_as_amplitudes_and_jpeg() {
+    let config = ViewConfig::default().with_long_poll_timeout(Duration::from_millis(100));
+    let (hub, server) = start(config);
+    hub.publish_ir(&key(), 2, 1, &[0x0102, 0xFFFF], 7);
+    let jpeg = vec![0xFF, 0xD8, 0xFF, 0xD9];
+    hub.publish_color_jpeg(&key(), 16, 8, jpeg.clone(), 3);
+
+    let ir = get(&server, "/api/image?server=srv&sensor=abc&stream=ir");
+    assert_eq!(ir.status, 200);
+    assert_eq!(ir.header("Content-Type"), Some("application/octet-stream"));
+    assert_eq!(
+        (ir.header("X-Width"), ir.header("X-Sensor-Sequence")),
+        (Some("2"), Some("7"))
+    );
+    assert_eq!(ir.body, [0x02, 0x01, 0xFF, 0xFF]);
+    let color = get(&server, "/api/image?server=srv&sensor=abc&stream=color");
+    assert_eq!(color.status, 200);
+    assert_eq!(color.header("Content-Type"), Some("image/jpeg"));
+    assert_eq!(color.header("X-Height"), Some("8"));
+    assert_eq!(color.body, jpeg);
+
+    let after = "/api/image?server=srv&sensor=abc&stream=color&after=1";
+    assert_eq!(get(&server, after).status, 204);
+    // Depth is untouched by images, and the other errors are the frame route's.
+    assert_eq!(get(&server, "/api/frame?server=srv&sensor=abc").status, 204);
+    assert_eq!(
+        get(&server, "/api/image?server=srv&sensor=abc&stream=sonar").status,
+        400
+    );
+    assert_eq!(
+        get(&server, "/api/image?server=srv&sensor=nope&stream=ir").status,
+        404
+    );
+}

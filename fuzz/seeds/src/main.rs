@@ -12,9 +12,14 @@ use std::path::{Path, PathBuf};
 #[allow(dead_code)]
 mod sk2_fuzz;
 
+use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use sk2_fuzz::{join_frames, join_shape};
+use sk2_proto::color::{self, JpegImage};
 use sk2_proto::curve::{self, KeyPair, PublicKey, SecretKey};
 use sk2_proto::depth_v2::{self, Codec};
+use sk2_proto::frame::IrFrame;
+use sk2_proto::ir_v2;
+use sk2_proto::sensor::{CapturedColorFrame, CapturedIrFrame};
 use sk2_proto::{sk2, CapturedFrame, DepthFrame, Device, ErrorPayload, Me, Reply, Request};
 use sk2_record::{RecordFormat, RecordingWriter};
 
@@ -197,6 +202,7 @@ fn main() {
             write("codec_payload", &name, &payload_input);
         }
     }
+    write_image_seeds(&mut write);
     println!(
         "make-seeds: wrote {written} seeds under {}",
         corpus.display()
@@ -236,6 +242,56 @@ fn write_recording_seeds(scene: &DepthFrame, write: &mut impl FnMut(&str, &str, 
             &file[..file.len() * 2 / 3],
         );
     }
+}
+
+/// Infrared messages in every codec, and small JPEGs (4:4:4, 4:2:2, 4:2:0, grey, odd sizes) alone
+/// and in `color` messages, for `ir_v2_decode`, `jpeg_decode` and `color_image_decode`.
+fn write_image_seeds(write: &mut impl FnMut(&str, &str, &[u8])) {
+    let amplitude: Vec<u16> = (0..24 * 16u32)
+        .map(|i| ((i * 2654) % 65536) as u16)
+        .collect();
+    let ir = CapturedIrFrame {
+        ir: IrFrame::new(24, 16, amplitude).expect("valid infrared frame"),
+        sequence: 7,
+        device_timestamp: 16,
+        capture_time_ns: 32,
+    };
+    for &codec in Codec::ALL {
+        write("ir_v2_decode", codec.name(), &ir_v2::encode(&ir, codec));
+    }
+    let samplings = [
+        ("444", SamplingFactor::R_4_4_4),
+        ("422", SamplingFactor::R_4_2_2),
+        ("420", SamplingFactor::R_4_2_0),
+    ];
+    for (width, height) in [(16u16, 16u16), (21, 13)] {
+        for (sampling_name, sampling) in samplings {
+            let rgb: Vec<u8> = (0..usize::from(width) * usize::from(height) * 3)
+                .map(|i| (i * 37 % 256) as u8)
+                .collect();
+            let mut jpeg = Vec::new();
+            let mut encoder = Encoder::new(&mut jpeg, 85);
+            encoder.set_sampling_factor(sampling);
+            encoder
+                .encode(&rgb, width, height, ColorType::Rgb)
+                .expect("encodes");
+            let name = format!("rgb_{width}x{height}_{sampling_name}");
+            write("jpeg_decode", &name, &jpeg);
+            let frame = CapturedColorFrame {
+                jpeg: JpegImage::new(jpeg).expect("a JPEG"),
+                sequence: 3,
+                device_timestamp: 4,
+                capture_time_ns: 5,
+            };
+            write("color_image_decode", &name, &color::encode(&frame));
+        }
+    }
+    let grey: Vec<u8> = (0..16 * 8).map(|i| (i * 5 % 256) as u8).collect();
+    let mut jpeg = Vec::new();
+    Encoder::new(&mut jpeg, 85)
+        .encode(&grey, 16, 8, ColorType::Luma)
+        .expect("encodes");
+    write("jpeg_decode", "grey_16x8", &jpeg);
 }
 
 fn codec_index(codec: Codec) -> u8 {

@@ -24,6 +24,8 @@ pub struct FakeState {
     /// Do not answer at all until cleared.
     pub silent: bool,
     pub requests: Vec<Request>,
+    /// Calibrations sent in `me`, by device id.
+    pub calibrations: BTreeMap<String, sk2_proto::calibration::Calibration>,
 }
 
 pub struct FakeServer {
@@ -263,6 +265,7 @@ fn serve(
                 Ok(Request::Who) => {
                     let mut me = Me::new(state.name.clone(), control.clone());
                     me.devices = state.devices.clone();
+                    me.calibrations = state.calibrations.clone();
                     Reply::Me(me)
                 }
                 Ok(_) => Reply::Error(ErrorPayload::bad_request("unknown request")),

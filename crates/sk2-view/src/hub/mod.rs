@@ -10,6 +10,7 @@
 //! someone is looking at.
 
 mod frame;
+mod images;
 mod snapshot;
 mod state;
 #[cfg(test)]
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 pub use frame::{ServedFrame, SourceFrame, SourceKey};
+pub use images::{ImageStream, ServedImage};
 pub use snapshot::{SensorSnapshot, ServerSnapshot, Snapshot};
 pub use state::DEFAULT_WANTED_FOR;
 use state::{unknown_message, SensorState, State};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::frame::{ServedFrame, SourceKey};
+use super::images::{ImageStream, ServedImage};
 
 /// By default a sensor stays "wanted" this long after a tab last asked for it
 /// ([`Hub::with_wanted_for`](super::Hub::with_wanted_for)). Tabs ask once per frame (at least
@@ -26,6 +27,8 @@ pub(super) struct State {
     pub(super) preferred_sensor: Option<String>,
     /// Unknown sensors a tab asked for that were logged already (each once).
     pub(super) logged_unknown: BTreeSet<SourceKey>,
+    /// The latest infrared and colour image of each listed sensor that streams them.
+    pub(super) images: BTreeMap<(SourceKey, ImageStream), Arc<ServedImage>>,
 }
 
 impl Default for State {
@@ -38,6 +41,7 @@ impl Default for State {
             notices: BTreeMap::new(),
             preferred_sensor: None,
             logged_unknown: BTreeSet::new(),
+            images: BTreeMap::new(),
         }
     }
 }

@@ -335,6 +335,81 @@ async function frameLoop() {
   }
 }
 
+// ---- infrared and colour, beside depth ---------------------------------------------------------
+
+// Infrared is shown in grey from 0 to this percentile of the picture's amplitudes: the strongest
+// returns (a retro-reflector, a close surface) would otherwise leave the rest near black.
+const IR_HIGH_FRACTION = 0.99;
+
+function drawIr(width, height, amplitude) {
+  const ir = $('ir');
+  if (ir.width !== width || ir.height !== height) { ir.width = width; ir.height = height; }
+  const sorted = amplitude.slice().sort();
+  const high = Math.max(1, sorted[Math.floor((sorted.length - 1) * IR_HIGH_FRACTION)]);
+  const irContext = ir.getContext('2d');
+  const image = irContext.createImageData(width, height);
+  const pixels = new Uint32Array(image.data.buffer);
+  for (let i = 0; i < pixels.length; i++) {
+    const grey = Math.min(255, Math.round(amplitude[i] / high * 255));
+    pixels[i] = packRgba([grey, grey, grey]);
+  }
+  irContext.putImageData(image, 0, 0);
+}
+
+// Follows the selected sensor's `stream` ('ir' or 'color') like frameLoop follows depth; the
+// figure stays hidden until the sensor sends an image (a depth-only sensor never does).
+async function imageLoop(stream) {
+  const figure = $(stream + '-view');
+  let shown = null; // {source, number}
+  let colourUrl = null;
+  for (;;) {
+    const source = view.source;
+    if (!source) { await sleep(200); continue; }
+    if (shown && !sameSource(shown.source, source)) { shown = null; figure.hidden = true; }
+    const params = new URLSearchParams({ server: source.server, sensor: source.sensor, stream });
+    if (shown) params.set('after', String(shown.number));
+    let response;
+    try {
+      response = await fetch('/api/image?' + params, { cache: 'no-store' });
+    } catch (error) {
+      await sleep(RETRY_MS); // frameLoop reports an unreachable viewer
+      continue;
+    }
+    if (!sameSource(source, view.source)) continue;
+    if (response.status === 204) {
+      // Without an image yet the viewer answers at once (the sensor may not stream this at
+      // all): ask again later rather than hold a connection.
+      if (!shown) await sleep(RETRY_MS);
+      continue;
+    }
+    if (response.status !== 200) { await sleep(RETRY_MS); continue; }
+    const width = Number(response.headers.get('X-Width'));
+    const height = Number(response.headers.get('X-Height'));
+    const number = Number(response.headers.get('X-Frame-Number'));
+    const sequence = response.headers.get('X-Sensor-Sequence');
+    if (stream === 'ir') {
+      const buffer = await response.arrayBuffer();
+      if (!(width > 0 && height > 0 && buffer.byteLength === width * height * 2)) {
+        await sleep(RETRY_MS);
+        continue;
+      }
+      const data = new DataView(buffer);
+      drawIr(width, height, Uint16Array.from({ length: width * height }, (_, i) => data.getUint16(2 * i, true)));
+    } else {
+      const blob = await response.blob();
+      const url = URL.createObjectURL(blob);
+      const img = $('color');
+      await new Promise((resolve) => { img.onload = resolve; img.onerror = resolve; img.src = url; });
+      if (colourUrl) URL.revokeObjectURL(colourUrl);
+      colourUrl = url;
+    }
+    $(stream + '-info').textContent = `${width}×${height} #${sequence}`;
+    figure.hidden = false;
+    shown = { source, number };
+    await nextPaint();
+  }
+}
+
 async function stateLoop() {
   for (;;) {
     try {
@@ -463,3 +538,5 @@ render();
 fitCanvas();
 stateLoop();
 frameLoop();
+imageLoop('ir');
+imageLoop('color');

@@ -1,0 +1,349 @@
+//! Infrared and colour subscriptions: [`IrSubscription`] (`ir_v2`, `u16` amplitudes),
+//! [`ColorSubscription`] (`color`, decoded to RGB) and [`ColorJpegSubscription`] (`color`, the JPEG
+//! as sent, for viewers and recorders that pass it on).
+//!
+//! They run on the same receiving thread as depth subscriptions (see the `receiving` module) and
+//! keep the same rules: only the newest waiting message is decoded (older ones are counted in
+//! [`SubscriptionStats::skipped`]), decoded frames wait in a bounded queue that drops its oldest
+//! frame when the application falls behind ([`SubscriptionStats::dropped`]), a message that cannot
+//! be decoded is counted ([`SubscriptionStats::decode_errors`]) and skipped, and gaps in sequence
+//! numbers are counted as [`SubscriptionStats::lost`]. Each stream has its own socket, thread and
+//! queue: a slow colour consumer never delays depth or infrared.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use ndarray::Array3;
+use sk2_proto::calibration::Calibration;
+use sk2_proto::color::{self, ColorHeader, ENDPOINT_COLOR};
+use sk2_proto::color_image;
+use sk2_proto::depth_v2::FrameHeader;
+use sk2_proto::frame::IrFrame;
+use sk2_proto::ir_v2::{self, ENDPOINT_IR_V2};
+
+use crate::client::Client;
+use crate::config::SubscriptionConfig;
+use crate::drop_oldest::DropOldest;
+use crate::error::ClientError;
+use crate::receiving::{
+    EndpointKind, MessageSink, Output, ReceiverThread, Receiving, SubscriptionStats,
+};
+
+/// One decoded infrared frame.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReceivedIrFrame {
+    /// The device that produced it.
+    pub device_id: String,
+    /// The amplitudes; [`IrFrame::into_array`] gives an `ndarray::Array2<u16>` (rows, columns).
+    pub ir: IrFrame,
+    /// The message header: codec, shape, and the sequence number and timestamps of the depth
+    /// frame of the same exposure (pair them by sequence).
+    pub header: FrameHeader,
+    /// When the message arrived at this client.
+    pub received_at: Instant,
+}
+
+/// One decoded colour frame.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReceivedColorFrame {
+    /// The device that produced it.
+    pub device_id: String,
+    /// The image, RGB, shape `(height, width, 3)`.
+    pub rgb: Array3<u8>,
+    /// The message header (colour frames have their own sequence numbers and clock).
+    pub header: ColorHeader,
+    /// When the message arrived at this client.
+    pub received_at: Instant,
+}
+
+/// One colour frame as the server sent it: a JPEG whose size was checked against the header, not
+/// decoded.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReceivedColorJpeg {
+    /// The device that produced it.
+    pub device_id: String,
+    /// The JPEG file.
+    pub jpeg: Vec<u8>,
+    /// The message header.
+    pub header: ColorHeader,
+    /// When the message arrived at this client.
+    pub received_at: Instant,
+}
+
+/// A live subscription to one of a device's image streams, generic over what it delivers
+/// ([`IrSubscription`], [`ColorSubscription`], [`ColorJpegSubscription`]). Dropping it (or
+/// [`ImageSubscription::unsubscribe`]) stops the thread and closes the socket.
+#[derive(Debug)]
+pub struct ImageSubscription<T> {
+    /// Declared first so that dropping stops the thread before its queue goes.
+    receiving: ReceiverThread,
+    frames: Receiver<T>,
+}
+
+/// Infrared frames of a device (`ir_v2`).
+pub type IrSubscription = ImageSubscription<ReceivedIrFrame>;
+/// Colour frames of a device (`color`), decoded to RGB.
+pub type ColorSubscription = ImageSubscription<ReceivedColorFrame>;
+/// Colour frames of a device (`color`) as JPEG files, undecoded.
+pub type ColorJpegSubscription = ImageSubscription<ReceivedColorJpeg>;
+
+impl<T: Send + 'static> ImageSubscription<T> {
+    fn open<D>(
+        context: &zmq::Context,
+        device_id: &str,
+        kind: EndpointKind,
+        address: SocketAddr,
+        config: &SubscriptionConfig,
+        decode: D,
+    ) -> Result<Self, ClientError>
+    where
+        D: Fn(&str, &[u8], Instant) -> Result<T, String> + Send + 'static,
+    {
+        let (frames_tx, frames) = DropOldest::new(config.queue_len);
+        let sink = QueueSink {
+            queue: frames_tx,
+            decode,
+            sequence_of: sequence_of(kind),
+        };
+        let receiving = Receiving::start(
+            context,
+            device_id,
+            kind,
+            address,
+            config,
+            Output::Sink(Box::new(sink)),
+        )?;
+        Ok(Self { receiving, frames })
+    }
+
+    /// The device this subscription reads.
+    pub fn device_id(&self) -> &str {
+        self.receiving.device_id()
+    }
+
+    /// The resolved address the socket connected to.
+    pub fn endpoint(&self) -> &str {
+        self.receiving.endpoint()
+    }
+
+    /// Waits for the next frame. Fails only once the subscription's thread has ended.
+    pub fn recv(&self) -> Result<T, ClientError> {
+        self.frames.recv().map_err(|_| ClientError::ConnectionLost)
+    }
+
+    /// Waits up to `timeout` for the next frame.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<T> {
+        self.frames.recv_timeout(timeout).ok()
+    }
+
+    /// The next frame if one is waiting.
+    pub fn try_recv(&self) -> Option<T> {
+        self.frames.try_recv().ok()
+    }
+
+    /// The queue of decoded frames, for `crossbeam_channel::select!` over many subscriptions.
+    pub fn frames(&self) -> &Receiver<T> {
+        &self.frames
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> SubscriptionStats {
+        self.receiving.stats()
+    }
+
+    /// Stops receiving and closes the socket; returns once it is closed.
+    pub fn unsubscribe(self) {
+        drop(self);
+    }
+}
+
+impl<T: Send + 'static> Iterator for ImageSubscription<T> {
+    type Item = T;
+
+    /// Blocks for the next frame; `None` once the subscription has ended.
+    fn next(&mut self) -> Option<T> {
+        self.recv().ok()
+    }
+}
+
+/// The sequence number of a message of `kind`, read from its header alone (the envelopes share
+/// the `depth_v2` layout but not their codec ids, so each is read by its own module).
+fn sequence_of(kind: EndpointKind) -> fn(&[u8]) -> Option<u64> {
+    match kind {
+        EndpointKind::Color => |message| color::decode_header(message).ok().map(|h| h.sequence),
+        _ => |message| ir_v2::decode_header(message).ok().map(|h| h.sequence),
+    }
+}
+
+/// Decodes with `decode` and queues into a drop-oldest queue.
+struct QueueSink<T, D> {
+    queue: DropOldest<T>,
+    decode: D,
+    sequence_of: fn(&[u8]) -> Option<u64>,
+}
+
+impl<T, D> MessageSink for QueueSink<T, D>
+where
+    T: Send + 'static,
+    D: Fn(&str, &[u8], Instant) -> Result<T, String> + Send + 'static,
+{
+    fn sequence(&self, message: &[u8]) -> Option<u64> {
+        (self.sequence_of)(message)
+    }
+
+    fn deliver(
+        &mut self,
+        device_id: &str,
+        message: &[u8],
+        received_at: Instant,
+    ) -> Result<(), String> {
+        let frame = (self.decode)(device_id, message, received_at)?;
+        self.queue.send(frame);
+        Ok(())
+    }
+
+    fn dropped_counter(&self) -> Arc<AtomicU64> {
+        self.queue.dropped_counter()
+    }
+}
+
+fn decode_ir(
+    device_id: &str,
+    message: &[u8],
+    received_at: Instant,
+) -> Result<ReceivedIrFrame, String> {
+    let (header, ir) = ir_v2::decode(message).map_err(|error| error.to_string())?;
+    Ok(ReceivedIrFrame {
+        device_id: device_id.to_owned(),
+        ir,
+        header,
+        received_at,
+    })
+}
+
+fn decode_color(
+    device_id: &str,
+    message: &[u8],
+    received_at: Instant,
+) -> Result<ReceivedColorFrame, String> {
+    let (header, rgb) = color_image::decode(message).map_err(|error| error.to_string())?;
+    Ok(ReceivedColorFrame {
+        device_id: device_id.to_owned(),
+        rgb,
+        header,
+        received_at,
+    })
+}
+
+fn check_color_jpeg(
+    device_id: &str,
+    message: &[u8],
+    received_at: Instant,
+) -> Result<ReceivedColorJpeg, String> {
+    let (header, jpeg) = color::decode(message).map_err(|error| error.to_string())?;
+    Ok(ReceivedColorJpeg {
+        device_id: device_id.to_owned(),
+        jpeg: jpeg.to_vec(),
+        header,
+        received_at,
+    })
+}
+
+/// Infrared, colour and calibration: the parts of [`Client`] beyond depth.
+impl Client {
+    /// Subscribes to `device_id`'s infrared frames (`ir_v2`) with the client's subscription
+    /// settings. [`ClientError::NoStreamEndpoint`] if the device offers no infrared.
+    pub fn subscribe_ir(&self, device_id: &str) -> Result<IrSubscription, ClientError> {
+        self.subscribe_ir_with(device_id, self.subscription_config().clone())
+    }
+
+    /// [`Client::subscribe_ir`] with other subscription settings.
+    pub fn subscribe_ir_with(
+        &self,
+        device_id: &str,
+        config: SubscriptionConfig,
+    ) -> Result<IrSubscription, ClientError> {
+        let address = self.stream_address(device_id, ENDPOINT_IR_V2, EndpointKind::Ir)?;
+        ImageSubscription::open(
+            self.context(),
+            device_id,
+            EndpointKind::Ir,
+            address,
+            &config,
+            decode_ir,
+        )
+    }
+
+    /// Subscribes to `device_id`'s colour frames (`color`), decoded to RGB off the application's
+    /// thread. [`ClientError::NoStreamEndpoint`] if the device offers no colour.
+    pub fn subscribe_color(&self, device_id: &str) -> Result<ColorSubscription, ClientError> {
+        self.subscribe_color_with(device_id, self.subscription_config().clone())
+    }
+
+    /// [`Client::subscribe_color`] with other subscription settings.
+    pub fn subscribe_color_with(
+        &self,
+        device_id: &str,
+        config: SubscriptionConfig,
+    ) -> Result<ColorSubscription, ClientError> {
+        let address = self.stream_address(device_id, ENDPOINT_COLOR, EndpointKind::Color)?;
+        ImageSubscription::open(
+            self.context(),
+            device_id,
+            EndpointKind::Color,
+            address,
+            &config,
+            decode_color,
+        )
+    }
+
+    /// Subscribes to `device_id`'s colour frames as JPEG files, checked but not decoded: for
+    /// applications that pass them on (a browser decodes JPEG itself) or store them.
+    pub fn subscribe_color_jpeg(
+        &self,
+        device_id: &str,
+    ) -> Result<ColorJpegSubscription, ClientError> {
+        let config = self.subscription_config().clone();
+        let address = self.stream_address(device_id, ENDPOINT_COLOR, EndpointKind::Color)?;
+        ImageSubscription::open(
+            self.context(),
+            device_id,
+            EndpointKind::Color,
+            address,
+            &config,
+            check_color_jpeg,
+        )
+    }
+
+    /// The calibration of `device_id` as the server last described it in `me`: depth and colour
+    /// intrinsics and the depth-to-colour mapping, for
+    /// [`sk2_proto::registration::Registration`]. `None` if the device is unknown or its server
+    /// sends no calibration (the 2014 server does not).
+    pub fn calibration(&self, device_id: &str) -> Option<Calibration> {
+        self.me()?.calibration(device_id).copied()
+    }
+
+    fn stream_address(
+        &self,
+        device_id: &str,
+        endpoint_name: &'static str,
+        kind: EndpointKind,
+    ) -> Result<SocketAddr, ClientError> {
+        let (_, address) = self.depth_address(device_id, |device| {
+            device
+                .endpoint(endpoint_name)
+                .map(|endpoint| (kind, endpoint))
+                .ok_or_else(|| ClientError::NoStreamEndpoint {
+                    device_id: device.id.clone(),
+                    endpoint: endpoint_name,
+                })
+        })?;
+        Ok(address)
+    }
+}
