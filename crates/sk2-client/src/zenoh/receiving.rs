@@ -127,6 +127,11 @@ impl Decoder {
                 EndpointKind::DepthV2 => depth_v2::decode(&newest)
                     .map(|(header, depth)| (depth, Some(header)))
                     .map_err(|error| error.to_string()),
+                // The bridge publishes depth streams only; a Zenoh subscription is never opened
+                // on these, and if it were, every message is counted as undecodable.
+                EndpointKind::Ir | EndpointKind::Color => {
+                    Err("the Zenoh key space carries depth streams only".to_owned())
+                }
             };
             match decoded {
                 Ok((depth, header)) => {
