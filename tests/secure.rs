@@ -151,7 +151,7 @@ fn a_secure_server_says_original_clients_cannot_connect_and_browse_needs_its_key
     let endpoint = format!("tcp://127.0.0.1:{port}");
     let browse = |extra: &[&str]| {
         Command::new(BROWSE)
-            .args(["--once", "--timeout", "5", "--connect", &endpoint])
+            .args(["--once", "--timeout", "30", "--connect", &endpoint])
             .args(extra)
             .env("XDG_CONFIG_HOME", home.path())
             .output()
@@ -160,7 +160,8 @@ fn a_secure_server_says_original_clients_cannot_connect_and_browse_needs_its_key
     let started = Instant::now();
     let keyless = browse(&[]);
     assert_one_line_error(&keyless, "requires CurveZMQ");
-    assert!(started.elapsed() < Duration::from_secs(4), "waited out");
+    // Told at once, not after the 30 s timeout (a loaded machine takes seconds to start it).
+    assert!(started.elapsed() < Duration::from_secs(15), "waited out");
     let keyed = browse(&["--server-key", key_file.to_str().unwrap()]);
     assert!(
         keyed.status.success(),
