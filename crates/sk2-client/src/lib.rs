@@ -52,6 +52,10 @@
 //! `client` (it adds the infrared, colour and calibration methods to `Client`); `watcher` on
 //! `browser` and `client`.
 
+// Without `zenoh` the `zenoh` module is not compiled, so the link above to it cannot resolve;
+// `cargo doc -p sk2-client --features zenoh` resolves it.
+#![cfg_attr(not(feature = "zenoh"), allow(rustdoc::broken_intra_doc_links))]
+
 mod backoff;
 mod browser;
 mod client;

@@ -2,7 +2,7 @@
 //!
 //! A server lists the endpoint name [`ENDPOINT_COLOR`] in the device record of a sensor that
 //! offers colour. Each message is one ZeroMQ frame: the 44-byte header of
-//! [`depth_v2`](crate::depth_v2), with codec id [`ColorCodec::Jpeg`] (`0x10`), then one complete
+//! [`depth_v2`], with codec id [`ColorCodec::Jpeg`] (`0x10`), then one complete
 //! JPEG file (JFIF or Exif, baseline or progressive, as the sensor made it) as the payload.
 //! `width` and `height` in the header are the image's own, and a reader checks that they equal the
 //! frame header (SOFn segment) of the JPEG before it decodes anything, so the header bounds what a

@@ -1,4 +1,4 @@
-//! Colour frames as pixels: decoding the JPEG of a [`color`](crate::color) message into an RGB
+//! Colour frames as pixels: decoding the JPEG of a [`color`] message into an RGB
 //! image, `ndarray::Array3<u8>` of shape `(height, width, 3)`.
 //!
 //! The decoder is `zune-jpeg`, built without SIMD so that it compiles with `forbid(unsafe_code)`
@@ -6,7 +6,7 @@
 //! entropy-coded segment, a marker out of place or missing image data is an error, not a partly
 //! grey picture, so a client can count and skip it; and it must end with its end-of-image marker
 //! (zero padding after it is allowed), which a JPEG cut short lacks. Before anything is decoded,
-//! [`color::decode`](crate::color::decode) has checked that the JPEG's own size equals the message
+//! [`color::decode`] has checked that the JPEG's own size equals the message
 //! header's, which is at most [`MAX_FRAME_PIXELS`]; the decoder is also told that size as its
 //! limit, so what it allocates is bounded by the header.
 //!

@@ -2,7 +2,7 @@
 //!
 //! A server lists the endpoint name [`ENDPOINT_IR_V2`] in the device record of a sensor that
 //! offers infrared, and the codec it uses under the device key [`DEVICE_CODEC_KEY`]. Each message
-//! is one ZeroMQ frame laid out exactly as a [`depth_v2`](crate::depth_v2) message (44-byte header,
+//! is one ZeroMQ frame laid out exactly as a [`depth_v2`] message (44-byte header,
 //! then the payload of the `u16` codec named in the header: raw, RVL, MEDANS or MEDHUF); only the
 //! meaning of the pixels differs: amplitudes ([`IrFrame`]), not millimetres. `sequence`,
 //! `device_timestamp` and `capture_time_ns` are those of the depth frame measured in the same
