@@ -16,6 +16,7 @@ use sk2_client::{
     WatchEvent, WatchedServer, Watcher, WatcherConfig,
 };
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
+use sk2_proto::Me;
 
 use crate::hub::{FrameSource, Hub, SourceFrame, SourceKey};
 
@@ -226,9 +227,12 @@ fn forward_images(followed: &Followed, key: &SourceKey, hub: &Hub) {
 
 /// The sensors of the server `client` talks to, as (id, codec) for the hub.
 fn sensors(client: &Client) -> Vec<(String, String)> {
-    let Some(me) = client.me() else {
-        return Vec::new();
-    };
+    client.me().map_or_else(Vec::new, |me| sensors_of(&me, ""))
+}
+
+/// The sensors of `me` as (id, codec) for the hub; `via` follows the endpoint name in the label
+/// (`""` for a direct subscription, `" over Zenoh"` through a bridge).
+pub(crate) fn sensors_of(me: &Me, via: &str) -> Vec<(String, String)> {
     me.devices
         .iter()
         .map(|device| {
@@ -240,9 +244,9 @@ fn sensors(client: &Client) -> Vec<(String, String)> {
                     .get(&device.id)
                     .and_then(|keys| keys.get(DEVICE_CODEC_KEY))
                     .map_or("?", String::as_str);
-                format!("{name} (depth_v2)")
+                format!("{name} (depth_v2{via})")
             } else {
-                "sk2 (depth)".to_owned()
+                format!("sk2 (depth{via})")
             };
             (device.id.clone(), codec)
         })

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 use sk2_client::zenoh::{ZenohClient, ZenohConfig, ZenohServerEvent};
 use sk2_client::{Subscription, SubscriptionConfig};
-use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
 use sk2_proto::zenoh_keys::server_key;
 use sk2_proto::Me;
 
 use crate::hub::{FrameSource, Hub, SourceFrame, SourceKey};
+use crate::network::sensors_of;
 
 /// Longest the loop sleeps without an event (see the network source).
 const TICK: Duration = Duration::from_millis(100);
@@ -70,7 +70,7 @@ impl Link {
             Ok(me) => {
                 hub.name_server(&self.key, &me.name);
                 hub.server_seen(&self.key, &self.key);
-                hub.set_sensors(&self.key, &sensors(&me));
+                hub.set_sensors(&self.key, &sensors_of(&me, " over Zenoh"));
                 self.me = Some(me);
                 self.me_retry = None;
             }
@@ -143,26 +143,6 @@ impl Link {
             );
         }
     }
-}
-
-/// The sensors of `me` as (id, codec) for the hub.
-fn sensors(me: &Me) -> Vec<(String, String)> {
-    me.devices
-        .iter()
-        .map(|device| {
-            let codec = if device.endpoint(ENDPOINT_DEPTH_V2).is_some() {
-                let name = me
-                    .device_keys
-                    .get(&device.id)
-                    .and_then(|keys| keys.get(DEVICE_CODEC_KEY))
-                    .map_or("?", String::as_str);
-                format!("{name} (depth_v2 over Zenoh)")
-            } else {
-                "sk2 (depth over Zenoh)".to_owned()
-            };
-            (device.id.clone(), codec)
-        })
-        .collect()
 }
 
 impl FrameSource for ZenohSource {
