@@ -6,6 +6,7 @@
 //! `kill -INT` for good. [`BackgroundJob`] lets a test send the job a signal and measure how long
 //! it takes to exit, and with which status.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -18,6 +19,9 @@ pub struct BackgroundJob {
     /// The program's process id (the shell's `$!`).
     pub pid: u32,
     lines: Receiver<String>,
+    /// Lines the program printed before the shell's pid line, read by [`BackgroundJob::start`]
+    /// and still to be offered to [`BackgroundJob::wait_for_line`]: the two race for the pipe.
+    early: VecDeque<String>,
     /// Every line seen so far (for failure messages).
     pub transcript: Vec<String>,
 }
@@ -58,13 +62,27 @@ impl BackgroundJob {
             shell,
             pid: 0,
             lines,
+            early: VecDeque::new(),
             transcript: Vec::new(),
         };
-        let line = job
-            .wait_for_line(Duration::from_secs(10), |line| line.starts_with("pid "))
-            .unwrap_or_else(|| panic!("no pid from the shell: {:?}", job.transcript));
-        job.pid = line["pid ".len()..].trim().parse().expect("$! is a number");
+        job.read_pid();
         job
+    }
+
+    /// Reads the shell's `pid N` line, keeping the program's lines that came before it.
+    fn read_pid(&mut self) {
+        let mut program_lines = Vec::new();
+        let line = self
+            .wait_for_line(Duration::from_secs(10), |line| {
+                let is_pid = line.starts_with("pid ");
+                if !is_pid {
+                    program_lines.push(line.to_owned());
+                }
+                is_pid
+            })
+            .unwrap_or_else(|| panic!("no pid from the shell: {:?}", self.transcript));
+        self.pid = line["pid ".len()..].trim().parse().expect("$! is a number");
+        self.early = program_lines.into();
     }
 
     /// Waits up to `timeout` for a line matching `wanted`; returns it, or `None` on timeout or
@@ -74,6 +92,11 @@ impl BackgroundJob {
         timeout: Duration,
         mut wanted: impl FnMut(&str) -> bool,
     ) -> Option<String> {
+        while let Some(line) = self.early.pop_front() {
+            if wanted(&line) {
+                return Some(line);
+            }
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -142,6 +165,31 @@ impl Drop for BackgroundJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_the_program_prints_before_the_shells_pid_line_are_still_found() {
+        let (sender, lines) = mpsc::channel();
+        let shell = Command::new("sh").args(["-c", "exit 0"]).spawn().unwrap();
+        let mut job = BackgroundJob {
+            shell,
+            pid: 0,
+            lines,
+            early: VecDeque::new(),
+            transcript: Vec::new(),
+        };
+        for line in ["ready", "pid 4242", "later"] {
+            sender.send(line.to_owned()).unwrap();
+        }
+        job.read_pid();
+        assert_eq!(job.pid, 4242);
+        let found = job.wait_for_line(Duration::from_millis(10), |line| line == "ready");
+        assert_eq!(found.as_deref(), Some("ready"));
+        let found = job.wait_for_line(Duration::from_millis(10), |line| line == "later");
+        assert_eq!(found.as_deref(), Some("later"));
+        assert_eq!(job.transcript, ["ready", "pid 4242", "later"]);
+        // The shell has exited, so dropping the job signals nothing (4242 is not ours).
+        job.shell.wait().unwrap();
+    }
 
     #[test]
     fn a_background_job_starts_with_sigint_ignored_and_survives_kill_int() {
