@@ -7,26 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sk2_client::{Client, ClientConfig, ClientEvent};
+use sk2_testkit::{free_port, free_port_run};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_kinect-server");
 const WAIT: Duration = Duration::from_secs(5);
-
-/// A control port and a depth port that were free a moment ago, the depth port's successor too
-/// (the server binds `depth_v2` there): all three bound at once, read, then released.
-fn free_ports() -> (u16, u16) {
-    let bind = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port));
-    loop {
-        let control = bind(0).unwrap();
-        let depth = bind(0).unwrap();
-        let depth_port = depth.local_addr().unwrap().port();
-        let Some(next) = depth_port.checked_add(1) else {
-            continue;
-        };
-        if let Ok(_depth_v2) = bind(next) {
-            return (control.local_addr().unwrap().port(), depth_port);
-        }
-    }
-}
 
 /// Starts `kinect-server` on fixed ports and returns it with its printed control endpoint.
 fn start_server(control_port: u16, depth_port: u16) -> (Child, String) {
@@ -95,7 +79,8 @@ impl Drop for KillOnDrop {
 
 #[test]
 fn a_server_killed_and_restarted_on_the_same_port_is_reconnected_within_two_seconds() {
-    let (control_port, depth_port) = free_ports();
+    // The mock sensor's four streams (depth, depth_v2, ir_v2, color) count up from depth_port.
+    let (control_port, depth_port) = (free_port(), free_port_run(4));
     let (child, endpoint) = start_server(control_port, depth_port);
     let mut server = KillOnDrop(child);
     let config = ClientConfig::default()

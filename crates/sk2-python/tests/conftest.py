@@ -6,6 +6,7 @@ target/release (`cargo build --bin kinect-server`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import signal
@@ -144,21 +145,23 @@ def replay_dir(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 def free_ports() -> tuple:
-    """A control port and a depth port whose successor is free too (the server binds depth_v2
-    there): all three bound at once, then released."""
+    """A control port and the first of four consecutive free depth ports (the mock sensor's
+    depth, depth_v2, ir_v2 and color streams count up from it): all bound at once, then released."""
+    streams = 4
     while True:
-        with socket.socket() as control, socket.socket() as depth:
+        with contextlib.ExitStack() as held:
+            control, depth = (held.enter_context(socket.socket()) for _ in range(2))
             control.bind(("127.0.0.1", 0))
             depth.bind(("127.0.0.1", 0))
             depth_port = depth.getsockname()[1]
-            if depth_port >= 65535:
+            if depth_port + streams - 1 > 65535:
                 continue
-            with socket.socket() as next_port:
-                try:
-                    next_port.bind(("127.0.0.1", depth_port + 1))
-                except OSError:
-                    continue
-                return control.getsockname()[1], depth_port
+            try:
+                for port in range(depth_port + 1, depth_port + streams):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return control.getsockname()[1], depth_port
 
 
 def only_loopback() -> bool:

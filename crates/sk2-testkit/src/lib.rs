@@ -197,6 +197,27 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The first of `count` consecutive loopback TCP ports that were all free a moment ago, for a
+/// server told its first port and counting up from it (`kinect-server --depth-port` binds one
+/// port per stream). They are held at once while they are picked, then released.
+pub fn free_port_run(count: u16) -> u16 {
+    let bind = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port));
+    loop {
+        let first = bind(0).expect("cannot bind a loopback port");
+        let start = first
+            .local_addr()
+            .expect("a bound port has an address")
+            .port();
+        let Some(end) = start.checked_add(count.saturating_sub(1)) else {
+            continue;
+        };
+        let rest: Result<Vec<_>, _> = (start + 1..=end).map(bind).collect();
+        if rest.is_ok() {
+            return start;
+        }
+    }
+}
+
 /// Width in pixels of [`worked_example_slope`].
 pub const SLOPE_WIDTH: usize = 16;
 /// Height in pixels of [`worked_example_slope`].
@@ -217,4 +238,18 @@ pub fn worked_example_slope() -> Vec<u16> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_free_port_run_is_consecutive_ports_that_can_all_be_bound() {
+        let start = free_port_run(4);
+        let held: Vec<_> = (start..start + 4)
+            .map(|port| std::net::TcpListener::bind(("127.0.0.1", port)))
+            .collect();
+        assert!(held.iter().all(Result::is_ok), "{held:?}");
+    }
 }
