@@ -1,7 +1,7 @@
 //! CurveZMQ on the client's sockets (docs/security.md), and what a failed handshake means.
 //!
-//! With [`ClientConfig::server_key`] set, every socket the client opens (control and depth) is a
-//! CURVE client of that server key, with [`ClientConfig::client_keys`] or, without them, a key
+//! With [`crate::ClientConfig::server_key`] set, every socket the client opens (control and depth)
+//! is a CURVE client of that server key, with [`crate::ClientConfig::client_keys`] or, without them, a key
 //! pair made for this client alone (enough for a server that admits anyone knowing its key).
 //!
 //! A handshake that fails is reported by libzmq on the socket's monitor, not as an error of a
@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sk2_proto::curve::{KeyPair, PublicKey, SecretKey};
 
-use crate::config::ClientConfig;
 use crate::error::ClientError;
 
 /// libzmq's `ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH`: one side uses CURVE, the other not.
@@ -30,10 +29,14 @@ pub(crate) struct CurveClient {
 }
 
 impl CurveClient {
-    /// The keys `config` asks for; `None` for an open client.
-    pub(crate) fn from_config(config: &ClientConfig) -> Result<Option<Self>, ClientError> {
-        let Some(server) = config.server_key else {
-            if config.client_keys.is_some() {
+    /// The keys a client configured with `server_key` and `client_keys` uses; `None` for an open
+    /// client.
+    pub(crate) fn from_keys(
+        server_key: Option<PublicKey>,
+        client_keys: Option<&KeyPair>,
+    ) -> Result<Option<Self>, ClientError> {
+        let Some(server) = server_key else {
+            if client_keys.is_some() {
                 return Err(ClientError::Curve(
                     "a client key pair needs the server's public key too".into(),
                 ));
@@ -45,7 +48,7 @@ impl CurveClient {
                 "this build's libzmq has no CURVE support".into(),
             ));
         }
-        let keys = match &config.client_keys {
+        let keys = match client_keys {
             Some(keys) => keys.clone(),
             None => {
                 let pair = zmq::CurveKeyPair::new()?;
@@ -177,18 +180,19 @@ mod tests {
 
     #[test]
     fn client_keys_without_a_server_key_are_refused() {
-        let config = ClientConfig::default().with_client_keys(KeyPair {
+        let keys = KeyPair {
             public: PublicKey([1; 32]),
             secret: SecretKey([2; 32]),
-        });
+        };
         assert!(matches!(
-            CurveClient::from_config(&config),
+            CurveClient::from_keys(None, Some(&keys)),
             Err(ClientError::Curve(_))
         ));
-        assert!(CurveClient::from_config(&ClientConfig::default())
+        assert!(CurveClient::from_keys(None, None).unwrap().is_none());
+        let server = Some(PublicKey([3; 32]));
+        assert!(CurveClient::from_keys(server, None).unwrap().is_some());
+        assert!(CurveClient::from_keys(server, Some(&keys))
             .unwrap()
-            .is_none());
-        let secure = ClientConfig::default().with_server_key(PublicKey([3; 32]));
-        assert!(CurveClient::from_config(&secure).unwrap().is_some());
+            .is_some());
     }
 }

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use sk2_proto::sensor::unix_time_ns;
 use sk2_proto::{
@@ -13,8 +14,13 @@ use sk2_proto::{
 };
 
 use crate::device::{ColorStream, DepthStream, Device, HeldFrame};
-use crate::sensor::POLL_INTERVAL;
 use crate::sequence::SequenceTracker;
+
+/// How long the capture thread waits for a frame before checking whether it must stop: the
+/// upper bound on how long stopping a [`crate::Freenect2Sensor`] waits (plus one frame's
+/// conversion). At 30 fps a frame is due every 33 ms, so 100 ms never times out while
+/// streaming yet stops promptly.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// `(width, height)` of every Kinect v2 depth and IR frame.
 const KINECT_V2_SHAPE: (usize, usize) = (

@@ -81,12 +81,12 @@ pub use pipeline::{ParsePipelineError, Pipeline};
 pub use sequence::{sensor_id, SequenceTracker};
 
 #[cfg(feature = "ffi")]
+pub use capture::POLL_INTERVAL;
+#[cfg(feature = "ffi")]
 pub use device::{
     ColorStream, DepthStream, Device, Freenect2, Freenect2Error, HeldColorFrame, HeldFrame,
     OpenOptions, DEFAULT_MAX_DEPTH_M, DEFAULT_MIN_DEPTH_M, MAX_COLOR_JPEG_BYTES,
     PIPELINE_PROBE_TIMEOUT,
 };
 #[cfg(feature = "ffi")]
-pub use sensor::{
-    Freenect2Sensor, Freenect2Stats, FIRST_FRAME_TIMEOUT, POLL_INTERVAL, STOP_TIMEOUT,
-};
+pub use sensor::{Freenect2Sensor, Freenect2Stats, FIRST_FRAME_TIMEOUT, STOP_TIMEOUT};

@@ -9,15 +9,10 @@ use std::time::{Duration, Instant};
 
 use sk2_proto::{Calibration, FrameSink, Sensor, SensorError, StreamDemand, StreamSinks, Streams};
 
-use crate::capture::{capture, Counters, Run};
+use crate::capture::{capture, Counters, Run, POLL_INTERVAL};
 use crate::device::{Device, Freenect2, Freenect2Error, OpenOptions};
 use crate::pipeline::Pipeline;
 use crate::sequence::sensor_id;
-
-/// How long the capture thread waits for a frame before checking whether it must stop: the
-/// upper bound on how long [`Sensor::stop`] waits (plus one frame's conversion). At 30 fps a
-/// frame is due every 33 ms, so 100 ms never times out while streaming yet stops promptly.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How long [`Sensor::stop`] waits for the capture thread. It normally returns within
 /// [`POLL_INTERVAL`] plus one frame's conversion and libfreenect2's `stop()`; only a

@@ -1,5 +1,4 @@
-//! `Client` and `Sensor`: a control connection to one server and the sensors it reports, over
-//! [`sk2_client`].
+//! `Client`: a control connection to one server, over [`sk2_client`].
 //!
 //! The Rust client lives behind an `Arc` in a frozen Python class, so a thread blocked in a
 //! request (GIL released) and another calling `close()` never fight over a borrow: `close()`
@@ -10,60 +9,13 @@ use std::sync::{Arc, Mutex};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use sk2_client::{ClientConfig, EndpointKind, SubscriptionConfig};
-use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
-use sk2_proto::{Device, Me};
+use sk2_proto::depth_v2::ENDPOINT_DEPTH_V2;
 
 use crate::blocking::{close_released, closeable, lock, seconds, wait_interruptibly, Closeable};
 use crate::discovery::ServerInfo;
 use crate::errors::{client_error, Sk2Error, Timeout, UnknownSensor, Unreachable};
+use crate::sensor::Sensor;
 use crate::subscription::{Subscription, ENDPOINT_DEPTH};
-
-/// One sensor of a server, as its latest `me` describes it.
-#[pyclass(frozen, module = "streamkinect2", name = "Sensor")]
-#[derive(Debug, Clone)]
-pub(crate) struct Sensor {
-    /// The sensor's id (32 hex characters on the original server).
-    #[pyo3(get)]
-    id: String,
-    /// Endpoint name ("depth", "depth_v2", ...) to ZeroMQ address.
-    #[pyo3(get)]
-    endpoints: std::collections::BTreeMap<String, String>,
-    /// Codec of its `depth_v2` endpoint, if the server says ("medhuf", ...).
-    #[pyo3(get)]
-    codec: Option<String>,
-}
-
-impl Sensor {
-    pub(crate) fn all_of(me: &Me) -> Vec<Sensor> {
-        me.devices
-            .iter()
-            .map(|device| Sensor::of(me, device))
-            .collect()
-    }
-
-    fn of(me: &Me, device: &Device) -> Sensor {
-        Sensor {
-            id: device.id.clone(),
-            endpoints: device.endpoints.clone(),
-            codec: me
-                .device_keys
-                .get(&device.id)
-                .and_then(|keys| keys.get(DEVICE_CODEC_KEY))
-                .cloned(),
-        }
-    }
-}
-
-#[pymethods]
-impl Sensor {
-    fn __repr__(&self) -> String {
-        let endpoints: Vec<&str> = self.endpoints.keys().map(String::as_str).collect();
-        format!(
-            "Sensor(id={:?}, endpoints={endpoints:?}, codec={:?})",
-            self.id, self.codec
-        )
-    }
-}
 
 /// A connection to one server's control endpoint.
 ///
@@ -255,6 +207,5 @@ impl Client {
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Client>()?;
-    m.add_class::<Sensor>()?;
     Ok(())
 }

@@ -9,8 +9,8 @@ use pyo3::prelude::*;
 use sk2_client::{Browser, BrowserEvent, ClientConfig};
 
 use crate::blocking::{close_released, closeable, lock, seconds, wait_interruptibly, Closeable};
-use crate::client::Sensor;
 use crate::errors::{Sk2Error, Timeout};
+use crate::sensor::Sensor;
 
 /// How long `browse()` gives each server found to tell its sensors.
 const SENSOR_QUERY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -21,6 +21,7 @@ mod client;
 mod codecs;
 mod discovery;
 mod errors;
+mod sensor;
 mod subscription;
 
 /// Longest time a blocking call waits with the GIL released before it checks for signals
@@ -34,6 +35,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     codecs::register(m)?;
     m.add_class::<blocking::Closeable>()?;
     client::register(m)?;
+    sensor::register(m)?;
     subscription::register(m)?;
     discovery::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

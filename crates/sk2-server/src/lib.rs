@@ -97,8 +97,8 @@ pub use sk2_proto::depth_v2::Codec;
 pub use sockets::{
     CONTROL_RCVHWM, CONTROL_SNDHWM, MAX_SECURE_SUBSCRIPTION_BYTES, MAX_SUBSCRIPTION_BYTES,
 };
-pub use stats::SensorStats;
-pub use streams::{StreamStats, STREAM_QUEUE_FRAMES};
+pub use stats::{SensorStats, StreamStats};
+pub use streams::STREAM_QUEUE_FRAMES;
 
 use admission::{Gatekeeper, PeerCounters};
 use announce::Announcer;
