@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use sk2_proto::{Calibration, FrameSink, Sensor, SensorError, StreamDemand, StreamSinks, Streams};
 
-use crate::capture::{capture, Counters, Run, POLL_INTERVAL};
+use crate::capture::{capture, Counters, Run};
 use crate::device::{Device, Freenect2, Freenect2Error, OpenOptions};
 use crate::pipeline::Pipeline;
 use crate::sequence::sensor_id;
 
 /// How long [`Sensor::stop`] waits for the capture thread. It normally returns within
-/// [`POLL_INTERVAL`] plus one frame's conversion and libfreenect2's `stop()`; only a
+/// [`crate::POLL_INTERVAL`] plus one frame's conversion and libfreenect2's `stop()`; only a
 /// libfreenect2 built without C++11 threading (whose waits ignore their timeout) that delivers
 /// no more frames (a Kinect unplugged while streaming) keeps it longer. Then `stop` gives up,
 /// leaves the thread and the device behind (closed if frames ever resume) and returns, so that a
