@@ -4,8 +4,9 @@
 //! out of a depth endpoint; the server's descriptors and memory stay bounded. And when a socket
 //! is full, a newcomer takes the slot of the longest-idle peer.
 //!
-//! The tests share the lock of `hostile_peers` (they hold thousands of descriptors, which its
-//! descriptor counts would see) and want the CPU of a small machine to themselves.
+//! The tests run one at a time (see [`serial`]): each holds thousands of descriptors and wants
+//! most of the CPU of a small machine. They may run beside one test of `hostile_peers`, whose
+//! descriptor count runs in a process of its own.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread;
@@ -19,7 +20,13 @@ use crate::common::horde::{
     descriptors_on_port, raise_open_files_limit, resident_bytes, Behaviour, Horde,
 };
 use crate::common::{depth_endpoint, local_config, mock};
-use crate::hostile_peers::serial;
+
+/// Serialises the tests of this module (see the module docs).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Connections in each crowd.
 const CROWD: usize = 1000;
@@ -152,7 +159,7 @@ fn idle_and_silent_crowds_from_two_addresses_do_not_keep_a_control_client_out() 
                 Reply::decode(&frames)? == Reply::Pong,
                 "not a pong: {frames:?}"
             );
-            thread::sleep(Duration::from_millis(10));
+            thread::sleep(Duration::from_millis(5));
         }
         Ok(latencies)
     })?;

@@ -149,7 +149,8 @@ fn a_subscriber_that_never_reads_gets_a_bounded_queue_and_others_get_every_frame
     stuck.set_subscribe(b"")?;
     stuck.connect(&format!("tcp://127.0.0.1:{depth_port}"))?;
 
-    // The good subscriber reads on its own thread until two seconds pass without a frame.
+    // The good subscriber reads on its own thread until it has the last frame, or two seconds
+    // pass without one (when the server dropped the last frame).
     let good = context.socket(zmq::SUB)?;
     good.set_rcvtimeo(2000)?;
     good.set_subscribe(b"")?;
@@ -167,8 +168,12 @@ fn a_subscriber_that_never_reads_gets_a_bounded_queue_and_others_get_every_frame
     let good_reader = thread::spawn(move || -> Result<(Vec<u64>, usize)> {
         let (mut numbers, mut smallest) = (Vec::new(), usize::MAX);
         while let Ok(message) = good.recv_bytes(0) {
-            numbers.push(number_of(&message)?);
+            let number = number_of(&message)?;
+            numbers.push(number);
             smallest = smallest.min(message.len());
+            if number == FRAMES_WHILE_STUCK {
+                break;
+            }
         }
         Ok((numbers, smallest))
     });
