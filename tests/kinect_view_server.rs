@@ -7,6 +7,7 @@ use crate::browser;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use base64::Engine as _;
 use browser::{
     browser_available, free_port, start_mock_server, start_server_with, start_viewer, Browser,
 };
@@ -74,25 +75,41 @@ struct Drawn {
 
 impl Drawn {
     fn read(browser: &Browser) -> Result<Self> {
+        // The depth values and canvas pixels travel as base64 of their bytes: as JSON arrays of
+        // numbers they are megabytes that a debug build takes seconds to parse.
         let value = browser.eval(
-            "const f = view.frame; const c = document.getElementById('depth');
+            "const base64 = (bytes) => { let s = '';
+               for (let i = 0; i < bytes.length; i += 8192)
+                 s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+               return btoa(s); };
+             const f = view.frame; const c = document.getElementById('depth');
              const l = document.getElementById('legend-bar');
              const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
              const lg = l.getContext('2d').getImageData(0, 0, l.width, 1).data;
-             return { width: f.width, depth: Array.from(f.depth),
+             const depth = new Uint16Array(f.depth);
+             return { width: f.width,
+                      depthLe: base64(new Uint8Array(depth.buffer)),
                       readout: document.getElementById('readout').textContent,
                       pointer: view.pointer ? [view.pointer.x, view.pointer.y] : null,
-                      canvasRgba: Array.from(px), legendRgba: Array.from(lg),
+                      canvasRgba: base64(new Uint8Array(px.buffer)), legendRgba: Array.from(lg),
                       near: view.near, far: view.far };",
             json!([]),
         )?;
+        let bytes = |key: &str| -> Result<Vec<u8>> {
+            let text = value[key].as_str().with_context(|| format!("no {key}"))?;
+            Ok(base64::engine::general_purpose::STANDARD.decode(text)?)
+        };
+        let depth = bytes("depthLe")?
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+            .collect();
         let pointer: Option<(usize, usize)> = serde_json::from_value(value["pointer"].clone())?;
         Ok(Self {
             width: serde_json::from_value(value["width"].clone())?,
-            depth: serde_json::from_value(value["depth"].clone())?,
+            depth,
             readout: value["readout"].as_str().unwrap_or_default().to_owned(),
             pointer: pointer.context("the page has no pointer position")?,
-            canvas_rgba: serde_json::from_value(value["canvasRgba"].clone())?,
+            canvas_rgba: bytes("canvasRgba")?,
             legend_rgba: serde_json::from_value(value["legendRgba"].clone())?,
             near: value["near"].as_f64().context("near")?,
             far: value["far"].as_f64().context("far")?,
