@@ -5,51 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::frame::SourceKey;
+use super::frame::{ImageStream, ServedImage, SourceKey};
 use super::state::State;
 use super::{Hub, WaitError};
-
-/// Which image stream of a sensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum ImageStream {
-    /// Infrared amplitudes (`ir_v2`).
-    Ir,
-    /// Colour as JPEG (`color`).
-    Color,
-}
-
-impl ImageStream {
-    /// The name in `/api/image?stream=`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ImageStream::Ir => "ir",
-            ImageStream::Color => "color",
-        }
-    }
-
-    /// The stream named `name`, if any.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [ImageStream::Ir, ImageStream::Color]
-            .into_iter()
-            .find(|stream| stream.name() == name)
-    }
-}
-
-/// An image as the hub keeps it.
-#[derive(Debug)]
-pub struct ServedImage {
-    /// Counts up by one per image of this stream the hub received for this sensor, from 1.
-    pub number: u64,
-    /// Width in pixels.
-    pub width_px: usize,
-    /// Height in pixels.
-    pub height_px: usize,
-    /// Infrared: the amplitudes as little-endian `u16`, row-major. Colour: a JPEG file.
-    pub bytes: Vec<u8>,
-    /// The stream's own sequence number.
-    pub sensor_sequence: u64,
-}
 
 impl Hub {
     /// A source hands in the newest infrared image of a listed sensor (amplitudes, row-major).
