@@ -50,6 +50,7 @@ pub mod discovery;
 pub mod frame;
 pub mod id;
 pub mod ir_v2;
+mod jpeg;
 pub mod registration;
 pub mod sensor;
 pub mod sk2;
