@@ -124,8 +124,9 @@ fn three_hundred_recorded_frames_replay_with_identical_pixels_and_sequence_numbe
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mock.mcap");
     {
-        // Three times the sensor's 30 fps: the same frames in a third of the time.
-        let server = Server::start(&["--fps", "90"]);
+        // Twice the sensor's 30 fps: the same frames in half the time. (At 120 fps a debug build
+        // of the replaying server on a loaded machine dropped more than the 10 % allowed below.)
+        let server = Server::start(&["--fps", "60"]);
         let output = record(&server.control, &file, &["--frames", "300"]);
         assert!(output.status.success(), "{output:?}");
     }
