@@ -334,4 +334,9 @@ impl Client {
     pub(crate) fn subscription_config(&self) -> &SubscriptionConfig {
         &self.config.subscription
     }
+
+    /// The client's CurveZMQ keys, which every socket it opens uses; `None` for an open client.
+    pub(crate) fn curve(&self) -> Option<&CurveClient> {
+        self.curve.as_ref()
+    }
 }

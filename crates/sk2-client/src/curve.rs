@@ -1,8 +1,9 @@
 //! CurveZMQ on the client's sockets (docs/security.md), and what a failed handshake means.
 //!
-//! With [`ClientConfig::server_key`] set, every socket the client opens (control and depth) is a
-//! CURVE client of that server key, with [`ClientConfig::client_keys`] or, without them, a key
-//! pair made for this client alone (enough for a server that admits anyone knowing its key).
+//! With [`ClientConfig::server_key`] set, every socket the client opens (control, depth, infrared
+//! and colour) is a CURVE client of that server key, with [`ClientConfig::client_keys`] or,
+//! without them, a key pair made for this client alone (enough for a server that admits anyone
+//! knowing its key).
 //!
 //! A handshake that fails is reported by libzmq on the socket's monitor, not as an error of a
 //! call; [`HandshakeWatch`] reads those events so that a request fails at once with the reason

@@ -20,7 +20,8 @@ use ndarray::Array3;
 use sk2_proto::calibration::Calibration;
 use sk2_proto::color::{self, ColorHeader, ENDPOINT_COLOR};
 use sk2_proto::color_image;
-use sk2_proto::depth_v2::FrameHeader;
+use sk2_proto::control::ENDPOINT_DEPTH;
+use sk2_proto::depth_v2::{FrameHeader, ENDPOINT_DEPTH_V2};
 use sk2_proto::frame::IrFrame;
 use sk2_proto::ir_v2::{self, ENDPOINT_IR_V2};
 
@@ -181,6 +182,16 @@ fn sequence_of(kind: EndpointKind) -> fn(&[u8]) -> Option<u64> {
     }
 }
 
+/// The name under which a device advertises its endpoint of `kind`.
+fn endpoint_name(kind: EndpointKind) -> &'static str {
+    match kind {
+        EndpointKind::Depth => ENDPOINT_DEPTH,
+        EndpointKind::DepthV2 => ENDPOINT_DEPTH_V2,
+        EndpointKind::Ir => ENDPOINT_IR_V2,
+        EndpointKind::Color => ENDPOINT_COLOR,
+    }
+}
+
 /// Decodes with `decode` and queues into a drop-oldest queue.
 struct QueueSink<T, D> {
     queue: DropOldest<T>,
@@ -269,15 +280,7 @@ impl Client {
         device_id: &str,
         config: SubscriptionConfig,
     ) -> Result<IrSubscription, ClientError> {
-        let address = self.stream_address(device_id, ENDPOINT_IR_V2, EndpointKind::Ir)?;
-        ImageSubscription::open(
-            self.context(),
-            device_id,
-            EndpointKind::Ir,
-            address,
-            &config,
-            decode_ir,
-        )
+        self.subscribe_image(device_id, EndpointKind::Ir, config, decode_ir)
     }
 
     /// Subscribes to `device_id`'s colour frames (`color`), decoded to RGB off the application's
@@ -292,15 +295,7 @@ impl Client {
         device_id: &str,
         config: SubscriptionConfig,
     ) -> Result<ColorSubscription, ClientError> {
-        let address = self.stream_address(device_id, ENDPOINT_COLOR, EndpointKind::Color)?;
-        ImageSubscription::open(
-            self.context(),
-            device_id,
-            EndpointKind::Color,
-            address,
-            &config,
-            decode_color,
-        )
+        self.subscribe_image(device_id, EndpointKind::Color, config, decode_color)
     }
 
     /// Subscribes to `device_id`'s colour frames as JPEG files, checked but not decoded: for
@@ -310,15 +305,7 @@ impl Client {
         device_id: &str,
     ) -> Result<ColorJpegSubscription, ClientError> {
         let config = self.subscription_config().clone();
-        let address = self.stream_address(device_id, ENDPOINT_COLOR, EndpointKind::Color)?;
-        ImageSubscription::open(
-            self.context(),
-            device_id,
-            EndpointKind::Color,
-            address,
-            &config,
-            check_color_jpeg,
-        )
+        self.subscribe_image(device_id, EndpointKind::Color, config, check_color_jpeg)
     }
 
     /// The calibration of `device_id` as the server last described it in `me`: depth and colour
@@ -329,12 +316,22 @@ impl Client {
         self.me()?.calibration(device_id).copied()
     }
 
-    fn stream_address(
+    /// Opens a subscription to `device_id`'s endpoint of `kind`, whose messages `decode` turns
+    /// into what the subscription delivers. Its socket uses the client's CurveZMQ keys, as depth
+    /// subscriptions do: a secure server secures every stream.
+    fn subscribe_image<T, D>(
         &self,
         device_id: &str,
-        endpoint_name: &'static str,
         kind: EndpointKind,
-    ) -> Result<SocketAddr, ClientError> {
+        mut config: SubscriptionConfig,
+        decode: D,
+    ) -> Result<ImageSubscription<T>, ClientError>
+    where
+        T: Send + 'static,
+        D: Fn(&str, &[u8], Instant) -> Result<T, String> + Send + 'static,
+    {
+        config.curve = self.curve().cloned();
+        let endpoint_name = endpoint_name(kind);
         let (_, address) = self.depth_address(device_id, |device| {
             device
                 .endpoint(endpoint_name)
@@ -344,6 +341,6 @@ impl Client {
                     endpoint: endpoint_name,
                 })
         })?;
-        Ok(address)
+        ImageSubscription::open(self.context(), device_id, kind, address, &config, decode)
     }
 }
