@@ -9,13 +9,16 @@
 //! be decoded is counted ([`SubscriptionStats::decode_errors`]) and skipped, and gaps in sequence
 //! numbers are counted as [`SubscriptionStats::lost`]. Each stream has its own socket, thread and
 //! queue: a slow colour consumer never delays depth or infrared.
+//!
+//! [`SubscriptionStats::skipped`]: crate::SubscriptionStats::skipped
+//! [`SubscriptionStats::dropped`]: crate::SubscriptionStats::dropped
+//! [`SubscriptionStats::decode_errors`]: crate::SubscriptionStats::decode_errors
+//! [`SubscriptionStats::lost`]: crate::SubscriptionStats::lost
 
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crossbeam_channel::Receiver;
 use ndarray::Array3;
 use sk2_proto::calibration::Calibration;
 use sk2_proto::color::{self, ColorHeader, ENDPOINT_COLOR};
@@ -29,9 +32,8 @@ use crate::client::Client;
 use crate::config::SubscriptionConfig;
 use crate::drop_oldest::DropOldest;
 use crate::error::ClientError;
-use crate::receiving::{
-    EndpointKind, MessageSink, Output, ReceiverThread, Receiving, SubscriptionStats,
-};
+use crate::feed::{frame_methods, handle_methods, Feed};
+use crate::receiving::{EndpointKind, MessageSink, Output};
 
 /// One decoded infrared frame.
 #[derive(Debug, Clone)]
@@ -82,9 +84,7 @@ pub struct ReceivedColorJpeg {
 /// [`ImageSubscription::unsubscribe`]) stops the thread and closes the socket.
 #[derive(Debug)]
 pub struct ImageSubscription<T> {
-    /// Declared first so that dropping stops the thread before its queue goes.
-    receiving: ReceiverThread,
-    frames: Receiver<T>,
+    feed: Feed<T>,
 }
 
 /// Infrared frames of a device (`ir_v2`).
@@ -95,73 +95,8 @@ pub type ColorSubscription = ImageSubscription<ReceivedColorFrame>;
 pub type ColorJpegSubscription = ImageSubscription<ReceivedColorJpeg>;
 
 impl<T: Send + 'static> ImageSubscription<T> {
-    fn open<D>(
-        context: &zmq::Context,
-        device_id: &str,
-        kind: EndpointKind,
-        address: SocketAddr,
-        config: &SubscriptionConfig,
-        decode: D,
-    ) -> Result<Self, ClientError>
-    where
-        D: Fn(&str, &[u8], Instant) -> Result<T, String> + Send + 'static,
-    {
-        let (frames_tx, frames) = DropOldest::new(config.queue_len);
-        let sink = QueueSink {
-            queue: frames_tx,
-            decode,
-            sequence_of: sequence_of(kind),
-        };
-        let receiving = Receiving::start(
-            context,
-            device_id,
-            kind,
-            address,
-            config,
-            Output::Sink(Box::new(sink)),
-        )?;
-        Ok(Self { receiving, frames })
-    }
-
-    /// The device this subscription reads.
-    pub fn device_id(&self) -> &str {
-        self.receiving.device_id()
-    }
-
-    /// The resolved address the socket connected to.
-    pub fn endpoint(&self) -> &str {
-        self.receiving.endpoint()
-    }
-
-    /// Waits for the next frame. Fails only once the subscription's thread has ended.
-    pub fn recv(&self) -> Result<T, ClientError> {
-        self.frames.recv().map_err(|_| ClientError::ConnectionLost)
-    }
-
-    /// Waits up to `timeout` for the next frame.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<T> {
-        self.frames.recv_timeout(timeout).ok()
-    }
-
-    /// The next frame if one is waiting.
-    pub fn try_recv(&self) -> Option<T> {
-        self.frames.try_recv().ok()
-    }
-
-    /// The queue of decoded frames, for `crossbeam_channel::select!` over many subscriptions.
-    pub fn frames(&self) -> &Receiver<T> {
-        &self.frames
-    }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> SubscriptionStats {
-        self.receiving.stats()
-    }
-
-    /// Stops receiving and closes the socket; returns once it is closed.
-    pub fn unsubscribe(self) {
-        drop(self);
-    }
+    handle_methods!();
+    frame_methods!(T);
 }
 
 impl<T: Send + 'static> Iterator for ImageSubscription<T> {
@@ -341,6 +276,14 @@ impl Client {
                     endpoint: endpoint_name,
                 })
         })?;
-        ImageSubscription::open(self.context(), device_id, kind, address, &config, decode)
+        let sink = |queue| {
+            Output::Sink(Box::new(QueueSink {
+                queue,
+                decode,
+                sequence_of: sequence_of(kind),
+            }))
+        };
+        let feed = Feed::open(self.context(), device_id, kind, address, &config, sink)?;
+        Ok(ImageSubscription { feed })
     }
 }

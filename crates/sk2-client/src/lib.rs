@@ -65,6 +65,7 @@ mod curve;
 mod drop_oldest;
 mod endpoint;
 mod error;
+mod feed;
 mod image_subscription;
 mod raw_subscription;
 mod receiving;
