@@ -79,7 +79,7 @@ impl Client {
     /// A client for the control endpoint `endpoint` (`tcp://host:port`), not yet connected.
     pub fn new(endpoint: &str, config: ClientConfig) -> Result<Self, ClientError> {
         let endpoint: Endpoint = endpoint.parse()?;
-        let curve = CurveClient::from_config(&config)?;
+        let curve = CurveClient::from_keys(config.server_key, config.client_keys.as_ref())?;
         let (events_sink, events) = DropOldest::new(config.event_queue_len);
         Ok(Self {
             curve,

@@ -8,12 +8,14 @@
 //! A handshake that fails is reported by libzmq on the socket's monitor, not as an error of a
 //! call; [`HandshakeWatch`] reads those events so that a request fails at once with the reason
 //! instead of waiting for a reply that cannot come.
+//!
+//! [`ClientConfig::server_key`]: crate::ClientConfig::server_key
+//! [`ClientConfig::client_keys`]: crate::ClientConfig::client_keys
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sk2_proto::curve::{KeyPair, PublicKey, SecretKey};
 
-use crate::config::ClientConfig;
 use crate::error::ClientError;
 
 /// libzmq's `ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH`: one side uses CURVE, the other not.
@@ -31,10 +33,15 @@ pub(crate) struct CurveClient {
 }
 
 impl CurveClient {
-    /// The keys `config` asks for; `None` for an open client.
-    pub(crate) fn from_config(config: &ClientConfig) -> Result<Option<Self>, ClientError> {
-        let Some(server) = config.server_key else {
-            if config.client_keys.is_some() {
+    /// The keys of a client given `server_key` and `client_keys` (the two fields of its
+    /// `ClientConfig`); `None` for an open client. Takes the fields, not the config: the config
+    /// holds a `CurveClient`, and this module stays below `config`.
+    pub(crate) fn from_keys(
+        server_key: Option<PublicKey>,
+        client_keys: Option<&KeyPair>,
+    ) -> Result<Option<Self>, ClientError> {
+        let Some(server) = server_key else {
+            if client_keys.is_some() {
                 return Err(ClientError::Curve(
                     "a client key pair needs the server's public key too".into(),
                 ));
@@ -46,7 +53,7 @@ impl CurveClient {
                 "this build's libzmq has no CURVE support".into(),
             ));
         }
-        let keys = match &config.client_keys {
+        let keys = match client_keys {
             Some(keys) => keys.clone(),
             None => {
                 let pair = zmq::CurveKeyPair::new()?;
@@ -178,18 +185,18 @@ mod tests {
 
     #[test]
     fn client_keys_without_a_server_key_are_refused() {
-        let config = ClientConfig::default().with_client_keys(KeyPair {
+        let keys = KeyPair {
             public: PublicKey([1; 32]),
             secret: SecretKey([2; 32]),
-        });
+        };
         assert!(matches!(
-            CurveClient::from_config(&config),
+            CurveClient::from_keys(None, Some(&keys)),
             Err(ClientError::Curve(_))
         ));
-        assert!(CurveClient::from_config(&ClientConfig::default())
-            .unwrap()
-            .is_none());
-        let secure = ClientConfig::default().with_server_key(PublicKey([3; 32]));
-        assert!(CurveClient::from_config(&secure).unwrap().is_some());
+        assert!(CurveClient::from_keys(None, None).unwrap().is_none());
+        let secure = CurveClient::from_keys(Some(PublicKey([3; 32])), None).unwrap();
+        assert!(secure.is_some());
+        let authorised = CurveClient::from_keys(Some(PublicKey([3; 32])), Some(&keys)).unwrap();
+        assert_eq!(authorised.unwrap().keys.public, keys.public);
     }
 }
