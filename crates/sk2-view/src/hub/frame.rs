@@ -1,5 +1,6 @@
-//! The keys and frames that pass through the [`Hub`](super::Hub): [`SourceKey`] names a sensor,
-//! a source hands in a [`SourceFrame`], and tabs get a [`ServedFrame`].
+//! The keys, frames and images that pass through the [`Hub`](super::Hub): [`SourceKey`] names a
+//! sensor, a source hands in a [`SourceFrame`], and tabs get a [`ServedFrame`] and a
+//! [`ServedImage`] of each [`ImageStream`].
 
 use std::fmt;
 use std::time::Duration;
@@ -70,4 +71,46 @@ pub struct ServedFrame {
     pub sensor_sequence: Option<u64>,
     /// From [`SourceFrame::capture_time_ns`].
     pub capture_time_ns: Option<u64>,
+}
+
+/// Which image stream of a sensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum ImageStream {
+    /// Infrared amplitudes (`ir_v2`).
+    Ir,
+    /// Colour as JPEG (`color`).
+    Color,
+}
+
+impl ImageStream {
+    /// The name in `/api/image?stream=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageStream::Ir => "ir",
+            ImageStream::Color => "color",
+        }
+    }
+
+    /// The stream named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [ImageStream::Ir, ImageStream::Color]
+            .into_iter()
+            .find(|stream| stream.name() == name)
+    }
+}
+
+/// An image as the hub keeps it.
+#[derive(Debug)]
+pub struct ServedImage {
+    /// Counts up by one per image of this stream the hub received for this sensor, from 1.
+    pub number: u64,
+    /// Width in pixels.
+    pub width_px: usize,
+    /// Height in pixels.
+    pub height_px: usize,
+    /// Infrared: the amplitudes as little-endian `u16`, row-major. Colour: a JPEG file.
+    pub bytes: Vec<u8>,
+    /// The stream's own sequence number.
+    pub sensor_sequence: u64,
 }

@@ -1,55 +1,14 @@
-//! The infrared and colour images of a sensor, beside its depth frames: the latest of each, as
-//! the bytes a tab downloads (infrared: little-endian `u16` amplitudes; colour: the JPEG as the
-//! sensor sent it, which the browser decodes itself, so the viewer never decodes colour).
+//! The infrared and colour images of a sensor, beside its depth frames: how a source publishes
+//! them and a tab waits for the latest of each ([`ServedImage`], as the bytes a tab downloads:
+//! infrared as little-endian `u16` amplitudes; colour as the JPEG the sensor sent, which the
+//! browser decodes itself, so the viewer never decodes colour).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::frame::SourceKey;
+use super::frame::{ImageStream, ServedImage, SourceKey};
 use super::state::State;
 use super::{Hub, WaitError};
-
-/// Which image stream of a sensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum ImageStream {
-    /// Infrared amplitudes (`ir_v2`).
-    Ir,
-    /// Colour as JPEG (`color`).
-    Color,
-}
-
-impl ImageStream {
-    /// The name in `/api/image?stream=`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ImageStream::Ir => "ir",
-            ImageStream::Color => "color",
-        }
-    }
-
-    /// The stream named `name`, if any.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [ImageStream::Ir, ImageStream::Color]
-            .into_iter()
-            .find(|stream| stream.name() == name)
-    }
-}
-
-/// An image as the hub keeps it.
-#[derive(Debug)]
-pub struct ServedImage {
-    /// Counts up by one per image of this stream the hub received for this sensor, from 1.
-    pub number: u64,
-    /// Width in pixels.
-    pub width_px: usize,
-    /// Height in pixels.
-    pub height_px: usize,
-    /// Infrared: the amplitudes as little-endian `u16`, row-major. Colour: a JPEG file.
-    pub bytes: Vec<u8>,
-    /// The stream's own sequence number.
-    pub sensor_sequence: u64,
-}
 
 impl Hub {
     /// A source hands in the newest infrared image of a listed sensor (amplitudes, row-major).

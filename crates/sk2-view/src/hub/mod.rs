@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-pub use frame::{ServedFrame, SourceFrame, SourceKey};
-pub use images::{ImageStream, ServedImage};
+pub use frame::{ImageStream, ServedFrame, ServedImage, SourceFrame, SourceKey};
 pub use snapshot::{SensorSnapshot, ServerSnapshot, Snapshot};
 pub use state::DEFAULT_WANTED_FOR;
 use state::{unknown_message, SensorState, State};

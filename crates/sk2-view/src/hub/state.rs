@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::frame::{ServedFrame, SourceKey};
-use super::images::{ImageStream, ServedImage};
+use super::frame::{ImageStream, ServedFrame, ServedImage, SourceKey};
 
 /// By default a sensor stays "wanted" this long after a tab last asked for it
 /// ([`Hub::with_wanted_for`](super::Hub::with_wanted_for)). Tabs ask once per frame (at least
