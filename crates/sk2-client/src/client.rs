@@ -18,8 +18,9 @@ use crate::curve::CurveClient;
 use crate::drop_oldest::DropOldest;
 use crate::endpoint::{resolve_endpoint, Endpoint};
 use crate::error::ClientError;
+use crate::feed::Feed;
 use crate::raw_subscription::RawSubscription;
-use crate::receiving::EndpointKind;
+use crate::receiving::{EndpointKind, Output};
 use crate::subscription::{depth_endpoint, Subscription};
 
 /// Application requests waiting for the control thread. Requests are serialised anyway; a caller
@@ -252,7 +253,15 @@ impl Client {
         config.curve = self.curve.clone();
         let (kind, address) =
             self.depth_address(device_id, |device| depth_endpoint(device, &config))?;
-        Subscription::open(&self.context, device_id, kind, address, &config)
+        let feed = Feed::open(
+            &self.context,
+            device_id,
+            kind,
+            address,
+            &config,
+            Output::Decoded,
+        )?;
+        Ok(Subscription::new(feed, kind))
     }
 
     /// Subscribes to every `depth_v2` message of a device exactly as received, undecoded (see
@@ -333,5 +342,10 @@ impl Client {
     /// The client's default subscription settings.
     pub(crate) fn subscription_config(&self) -> &SubscriptionConfig {
         &self.config.subscription
+    }
+
+    /// The client's CurveZMQ keys, which every socket it opens uses; `None` for an open client.
+    pub(crate) fn curve(&self) -> Option<&CurveClient> {
+        self.curve.as_ref()
     }
 }

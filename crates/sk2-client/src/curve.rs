@@ -1,12 +1,16 @@
 //! CurveZMQ on the client's sockets (docs/security.md), and what a failed handshake means.
 //!
-//! With [`crate::ClientConfig::server_key`] set, every socket the client opens (control and depth)
-//! is a CURVE client of that server key, with [`crate::ClientConfig::client_keys`] or, without them, a key
-//! pair made for this client alone (enough for a server that admits anyone knowing its key).
+//! With [`ClientConfig::server_key`] set, every socket the client opens (control, depth, infrared
+//! and colour) is a CURVE client of that server key, with [`ClientConfig::client_keys`] or,
+//! without them, a key pair made for this client alone (enough for a server that admits anyone
+//! knowing its key).
 //!
 //! A handshake that fails is reported by libzmq on the socket's monitor, not as an error of a
 //! call; [`HandshakeWatch`] reads those events so that a request fails at once with the reason
 //! instead of waiting for a reply that cannot come.
+//!
+//! [`ClientConfig::server_key`]: crate::ClientConfig::server_key
+//! [`ClientConfig::client_keys`]: crate::ClientConfig::client_keys
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,8 +33,9 @@ pub(crate) struct CurveClient {
 }
 
 impl CurveClient {
-    /// The keys a client configured with `server_key` and `client_keys` uses; `None` for an open
-    /// client.
+    /// The keys of a client given `server_key` and `client_keys` (the two fields of its
+    /// `ClientConfig`); `None` for an open client. Takes the fields, not the config: the config
+    /// holds a `CurveClient`, and this module stays below `config`.
     pub(crate) fn from_keys(
         server_key: Option<PublicKey>,
         client_keys: Option<&KeyPair>,
@@ -189,10 +194,9 @@ mod tests {
             Err(ClientError::Curve(_))
         ));
         assert!(CurveClient::from_keys(None, None).unwrap().is_none());
-        let server = Some(PublicKey([3; 32]));
-        assert!(CurveClient::from_keys(server, None).unwrap().is_some());
-        assert!(CurveClient::from_keys(server, Some(&keys))
-            .unwrap()
-            .is_some());
+        let secure = CurveClient::from_keys(Some(PublicKey([3; 32])), None).unwrap();
+        assert!(secure.is_some());
+        let authorised = CurveClient::from_keys(Some(PublicKey([3; 32])), Some(&keys)).unwrap();
+        assert_eq!(authorised.unwrap().keys.public, keys.public);
     }
 }

@@ -9,18 +9,22 @@
 //! be decoded is counted ([`SubscriptionStats::decode_errors`]) and skipped, and gaps in sequence
 //! numbers are counted as [`SubscriptionStats::lost`]. Each stream has its own socket, thread and
 //! queue: a slow colour consumer never delays depth or infrared.
+//!
+//! [`SubscriptionStats::skipped`]: crate::SubscriptionStats::skipped
+//! [`SubscriptionStats::dropped`]: crate::SubscriptionStats::dropped
+//! [`SubscriptionStats::decode_errors`]: crate::SubscriptionStats::decode_errors
+//! [`SubscriptionStats::lost`]: crate::SubscriptionStats::lost
 
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crossbeam_channel::Receiver;
 use ndarray::Array3;
 use sk2_proto::calibration::Calibration;
 use sk2_proto::color::{self, ColorHeader, ENDPOINT_COLOR};
 use sk2_proto::color_image;
-use sk2_proto::depth_v2::FrameHeader;
+use sk2_proto::control::ENDPOINT_DEPTH;
+use sk2_proto::depth_v2::{FrameHeader, ENDPOINT_DEPTH_V2};
 use sk2_proto::frame::IrFrame;
 use sk2_proto::ir_v2::{self, ENDPOINT_IR_V2};
 
@@ -28,9 +32,8 @@ use crate::client::Client;
 use crate::config::SubscriptionConfig;
 use crate::drop_oldest::DropOldest;
 use crate::error::ClientError;
-use crate::receiving::{
-    EndpointKind, MessageSink, Output, ReceiverThread, Receiving, SubscriptionStats,
-};
+use crate::feed::{frame_methods, handle_methods, Feed};
+use crate::receiving::{EndpointKind, MessageSink, Output};
 
 /// One decoded infrared frame.
 #[derive(Debug, Clone)]
@@ -81,9 +84,7 @@ pub struct ReceivedColorJpeg {
 /// [`ImageSubscription::unsubscribe`]) stops the thread and closes the socket.
 #[derive(Debug)]
 pub struct ImageSubscription<T> {
-    /// Declared first so that dropping stops the thread before its queue goes.
-    receiving: ReceiverThread,
-    frames: Receiver<T>,
+    feed: Feed<T>,
 }
 
 /// Infrared frames of a device (`ir_v2`).
@@ -94,73 +95,8 @@ pub type ColorSubscription = ImageSubscription<ReceivedColorFrame>;
 pub type ColorJpegSubscription = ImageSubscription<ReceivedColorJpeg>;
 
 impl<T: Send + 'static> ImageSubscription<T> {
-    fn open<D>(
-        context: &zmq::Context,
-        device_id: &str,
-        kind: EndpointKind,
-        address: SocketAddr,
-        config: &SubscriptionConfig,
-        decode: D,
-    ) -> Result<Self, ClientError>
-    where
-        D: Fn(&str, &[u8], Instant) -> Result<T, String> + Send + 'static,
-    {
-        let (frames_tx, frames) = DropOldest::new(config.queue_len);
-        let sink = QueueSink {
-            queue: frames_tx,
-            decode,
-            sequence_of: sequence_of(kind),
-        };
-        let receiving = Receiving::start(
-            context,
-            device_id,
-            kind,
-            address,
-            config,
-            Output::Sink(Box::new(sink)),
-        )?;
-        Ok(Self { receiving, frames })
-    }
-
-    /// The device this subscription reads.
-    pub fn device_id(&self) -> &str {
-        self.receiving.device_id()
-    }
-
-    /// The resolved address the socket connected to.
-    pub fn endpoint(&self) -> &str {
-        self.receiving.endpoint()
-    }
-
-    /// Waits for the next frame. Fails only once the subscription's thread has ended.
-    pub fn recv(&self) -> Result<T, ClientError> {
-        self.frames.recv().map_err(|_| ClientError::ConnectionLost)
-    }
-
-    /// Waits up to `timeout` for the next frame.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<T> {
-        self.frames.recv_timeout(timeout).ok()
-    }
-
-    /// The next frame if one is waiting.
-    pub fn try_recv(&self) -> Option<T> {
-        self.frames.try_recv().ok()
-    }
-
-    /// The queue of decoded frames, for `crossbeam_channel::select!` over many subscriptions.
-    pub fn frames(&self) -> &Receiver<T> {
-        &self.frames
-    }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> SubscriptionStats {
-        self.receiving.stats()
-    }
-
-    /// Stops receiving and closes the socket; returns once it is closed.
-    pub fn unsubscribe(self) {
-        drop(self);
-    }
+    handle_methods!();
+    frame_methods!(T);
 }
 
 impl<T: Send + 'static> Iterator for ImageSubscription<T> {
@@ -178,6 +114,16 @@ fn sequence_of(kind: EndpointKind) -> fn(&[u8]) -> Option<u64> {
     match kind {
         EndpointKind::Color => |message| color::decode_header(message).ok().map(|h| h.sequence),
         _ => |message| ir_v2::decode_header(message).ok().map(|h| h.sequence),
+    }
+}
+
+/// The name under which a device advertises its endpoint of `kind`.
+fn endpoint_name(kind: EndpointKind) -> &'static str {
+    match kind {
+        EndpointKind::Depth => ENDPOINT_DEPTH,
+        EndpointKind::DepthV2 => ENDPOINT_DEPTH_V2,
+        EndpointKind::Ir => ENDPOINT_IR_V2,
+        EndpointKind::Color => ENDPOINT_COLOR,
     }
 }
 
@@ -269,15 +215,7 @@ impl Client {
         device_id: &str,
         config: SubscriptionConfig,
     ) -> Result<IrSubscription, ClientError> {
-        let address = self.stream_address(device_id, ENDPOINT_IR_V2, EndpointKind::Ir)?;
-        ImageSubscription::open(
-            self.context(),
-            device_id,
-            EndpointKind::Ir,
-            address,
-            &config,
-            decode_ir,
-        )
+        self.subscribe_image(device_id, EndpointKind::Ir, config, decode_ir)
     }
 
     /// Subscribes to `device_id`'s colour frames (`color`), decoded to RGB off the application's
@@ -292,15 +230,7 @@ impl Client {
         device_id: &str,
         config: SubscriptionConfig,
     ) -> Result<ColorSubscription, ClientError> {
-        let address = self.stream_address(device_id, ENDPOINT_COLOR, EndpointKind::Color)?;
-        ImageSubscription::open(
-            self.context(),
-            device_id,
-            EndpointKind::Color,
-            address,
-            &config,
-            decode_color,
-        )
+        self.subscribe_image(device_id, EndpointKind::Color, config, decode_color)
     }
 
     /// Subscribes to `device_id`'s colour frames as JPEG files, checked but not decoded: for
@@ -310,15 +240,7 @@ impl Client {
         device_id: &str,
     ) -> Result<ColorJpegSubscription, ClientError> {
         let config = self.subscription_config().clone();
-        let address = self.stream_address(device_id, ENDPOINT_COLOR, EndpointKind::Color)?;
-        ImageSubscription::open(
-            self.context(),
-            device_id,
-            EndpointKind::Color,
-            address,
-            &config,
-            check_color_jpeg,
-        )
+        self.subscribe_image(device_id, EndpointKind::Color, config, check_color_jpeg)
     }
 
     /// The calibration of `device_id` as the server last described it in `me`: depth and colour
@@ -329,12 +251,22 @@ impl Client {
         self.me()?.calibration(device_id).copied()
     }
 
-    fn stream_address(
+    /// Opens a subscription to `device_id`'s endpoint of `kind`, whose messages `decode` turns
+    /// into what the subscription delivers. Its socket uses the client's CurveZMQ keys, as depth
+    /// subscriptions do: a secure server secures every stream.
+    fn subscribe_image<T, D>(
         &self,
         device_id: &str,
-        endpoint_name: &'static str,
         kind: EndpointKind,
-    ) -> Result<SocketAddr, ClientError> {
+        mut config: SubscriptionConfig,
+        decode: D,
+    ) -> Result<ImageSubscription<T>, ClientError>
+    where
+        T: Send + 'static,
+        D: Fn(&str, &[u8], Instant) -> Result<T, String> + Send + 'static,
+    {
+        config.curve = self.curve().cloned();
+        let endpoint_name = endpoint_name(kind);
         let (_, address) = self.depth_address(device_id, |device| {
             device
                 .endpoint(endpoint_name)
@@ -344,6 +276,14 @@ impl Client {
                     endpoint: endpoint_name,
                 })
         })?;
-        Ok(address)
+        let sink = |queue| {
+            Output::Sink(Box::new(QueueSink {
+                queue,
+                decode,
+                sequence_of: sequence_of(kind),
+            }))
+        };
+        let feed = Feed::open(self.context(), device_id, kind, address, &config, sink)?;
+        Ok(ImageSubscription { feed })
     }
 }

@@ -45,12 +45,14 @@
 //! [`Browser::events`] (both `crossbeam_channel::Receiver`s, usable in `select!`).
 //!
 //! Inside, the modules form layers, and none reaches back up: `endpoint`, `backoff` and
-//! `drop_oldest` are leaves; `config` knows only `endpoint`; `browser`, `receiving` (the thread
+//! `drop_oldest` are leaves; `error` knows only `endpoint`, `curve` (CurveZMQ keys and handshake
+//! failures) only `error`, `config` only `endpoint` and `curve`; `browser`, `receiving` (the thread
 //! that owns a subscription's socket) and `control` (the thread that owns a client's socket) build
-//! on those; the handles `subscription` and `raw_subscription` on `receiving`; `client` (the
-//! handle) on `control` and the subscription handles; `image_subscription` on `receiving` and
-//! `client` (it adds the infrared, colour and calibration methods to `Client`); `watcher` on
-//! `browser` and `client`.
+//! on those; `feed` (a subscription's thread and queue, and the methods every handle shares) on
+//! `receiving`; the handles `subscription` and `raw_subscription` on `feed`; `client` (the handle)
+//! on `control` and the subscription handles; `image_subscription` on `feed` and `client` (it adds
+//! the infrared, colour and calibration methods to `Client`); `watcher` on `browser` and
+//! `client`; `zenoh` on `subscription` and `receiving`.
 
 // Without `zenoh` the `zenoh` module is not compiled, so the link above to it cannot resolve;
 // `cargo doc -p sk2-client --features zenoh` resolves it.
@@ -65,6 +67,7 @@ mod curve;
 mod drop_oldest;
 mod endpoint;
 mod error;
+mod feed;
 mod image_subscription;
 mod raw_subscription;
 mod receiving;

@@ -11,21 +11,22 @@
 //! application is slower than the sensor the oldest queued frame is dropped and counted
 //! ([`SubscriptionStats::dropped`]). Memory stays bounded by `queue_len + rcvhwm` frames whatever
 //! the application does.
+//!
+//! [`SubscriptionStats::skipped`]: crate::SubscriptionStats::skipped
+//! [`SubscriptionStats::dropped`]: crate::SubscriptionStats::dropped
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
+#[cfg(feature = "zenoh")]
 use crossbeam_channel::Receiver;
 use sk2_proto::control::ENDPOINT_DEPTH;
 use sk2_proto::depth_v2::ENDPOINT_DEPTH_V2;
 use sk2_proto::Device;
 
 use crate::config::SubscriptionConfig;
-use crate::drop_oldest::DropOldest;
 use crate::error::ClientError;
-use crate::receiving::{
-    EndpointKind, Output, ReceivedFrame, ReceiverThread, Receiving, SubscriptionStats,
-};
+use crate::feed::{frame_methods, handle_methods, Feed};
+#[cfg(feature = "zenoh")]
+use crate::receiving::ReceiverThread;
+use crate::receiving::{EndpointKind, ReceivedFrame};
 
 /// The depth endpoint to read of `device`: `depth_v2` when offered and preferred, else the
 /// original `depth`. Returns its kind and the endpoint as the server advertised it.
@@ -47,36 +48,16 @@ pub(crate) fn depth_endpoint<'a>(
 /// stops the thread and closes the socket.
 #[derive(Debug)]
 pub struct Subscription {
-    /// Declared first so that dropping stops the thread before its queue goes.
-    receiving: ReceiverThread,
+    feed: Feed<ReceivedFrame>,
     kind: EndpointKind,
-    frames: Receiver<ReceivedFrame>,
 }
 
 impl Subscription {
-    /// Opens a subscription to `device_id`'s endpoint of `kind`, at `address` (already resolved
-    /// by the caller, see [`depth_endpoint`]).
-    pub(crate) fn open(
-        context: &zmq::Context,
-        device_id: &str,
-        kind: EndpointKind,
-        address: SocketAddr,
-        config: &SubscriptionConfig,
-    ) -> Result<Self, ClientError> {
-        let (frames_tx, frames) = DropOldest::new(config.queue_len);
-        let receiving = Receiving::start(
-            context,
-            device_id,
-            kind,
-            address,
-            config,
-            Output::Decoded(frames_tx),
-        )?;
-        Ok(Self {
-            receiving,
-            kind,
-            frames,
-        })
+    /// A subscription to the endpoint of `kind` that `feed` reads, whose thread decodes into it
+    /// (for a ZeroMQ subscription, [`Feed::open`] with
+    /// [`Output::Decoded`](crate::receiving::Output::Decoded)).
+    pub(crate) fn new(feed: Feed<ReceivedFrame>, kind: EndpointKind) -> Self {
+        Self { feed, kind }
     }
 
     /// A subscription over a thread that another transport (Zenoh) started.
@@ -86,57 +67,17 @@ impl Subscription {
         kind: EndpointKind,
         frames: Receiver<ReceivedFrame>,
     ) -> Self {
-        Self {
-            receiving,
-            kind,
-            frames,
-        }
+        Self::new(Feed::from_parts(receiving, frames), kind)
     }
 
-    /// The device this subscription reads.
-    pub fn device_id(&self) -> &str {
-        self.receiving.device_id()
-    }
-
-    /// The resolved address the socket connected to.
-    pub fn endpoint(&self) -> &str {
-        self.receiving.endpoint()
-    }
+    handle_methods!();
 
     /// Which endpoint kind this subscription reads.
     pub fn kind(&self) -> EndpointKind {
         self.kind
     }
 
-    /// Waits for the next frame. Fails only once the subscription's thread has ended.
-    pub fn recv(&self) -> Result<ReceivedFrame, ClientError> {
-        self.frames.recv().map_err(|_| ClientError::ConnectionLost)
-    }
-
-    /// Waits up to `timeout` for the next frame.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<ReceivedFrame> {
-        self.frames.recv_timeout(timeout).ok()
-    }
-
-    /// The next frame if one is waiting.
-    pub fn try_recv(&self) -> Option<ReceivedFrame> {
-        self.frames.try_recv().ok()
-    }
-
-    /// The queue of decoded frames, for `crossbeam_channel::select!` over many subscriptions.
-    pub fn frames(&self) -> &Receiver<ReceivedFrame> {
-        &self.frames
-    }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> SubscriptionStats {
-        self.receiving.stats()
-    }
-
-    /// Stops receiving and closes the socket; returns once it is closed.
-    pub fn unsubscribe(self) {
-        drop(self);
-    }
+    frame_methods!(ReceivedFrame);
 }
 
 impl Iterator for Subscription {

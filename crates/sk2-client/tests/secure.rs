@@ -175,6 +175,11 @@ fn without_a_list_of_keys_any_client_that_knows_the_server_key_streams() {
     .unwrap();
     let frames = client.subscribe(&id).unwrap();
     assert!(frames.recv_timeout(WAIT).is_some());
+    // A secure server secures every stream; the client's image subscriptions use its keys too.
+    let ir = client.subscribe_ir(&id).unwrap();
+    let color = client.subscribe_color_jpeg(&id).unwrap();
+    assert!(ir.recv_timeout(WAIT).is_some(), "no infrared frame");
+    assert!(color.recv_timeout(WAIT).is_some(), "no colour frame");
 }
 
 #[test]

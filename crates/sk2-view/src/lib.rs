@@ -32,6 +32,7 @@
 //! ```
 
 mod config;
+mod followed;
 mod http;
 pub mod hub;
 mod message;

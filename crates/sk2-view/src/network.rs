@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 use sk2_client::{
-    Client, ClientConfig, ClientEvent, ColorJpegSubscription, IrSubscription, Subscription,
-    WatchEvent, WatchedServer, Watcher, WatcherConfig,
+    Client, ClientConfig, ClientEvent, ColorJpegSubscription, IrSubscription, WatchEvent,
+    WatchedServer, Watcher, WatcherConfig,
 };
 use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
 use sk2_proto::Me;
 
-use crate::hub::{FrameSource, Hub, SourceFrame, SourceKey};
+use crate::followed::FollowedDepth;
+use crate::hub::{FrameSource, Hub, SourceKey};
 
 /// Longest the loop sleeps without an event: how soon a newly wanted sensor is subscribed and an
 /// unwanted one dropped (tabs mark sensors wanted in the hub, which sends no event).
@@ -64,10 +65,9 @@ struct Link {
     failed: BTreeMap<String, Instant>,
 }
 
-/// A subscription and the client's `lost` count already passed to the hub.
+/// A sensor's subscriptions.
 struct Followed {
-    subscription: Subscription,
-    lost_reported: u64,
+    depth: FollowedDepth,
     /// Infrared, when the sensor offers it.
     ir: Option<IrSubscription>,
     /// Colour as JPEG (the browser decodes it), when the sensor offers it.
@@ -158,8 +158,7 @@ impl Link {
                     // Infrared and colour are extras: a sensor without them (or a server of 2014)
                     // still shows depth.
                     let followed = Followed {
-                        subscription,
-                        lost_reported: 0,
+                        depth: FollowedDepth::new(subscription),
                         ir: client.subscribe_ir(&id).ok(),
                         color: client.subscribe_color_jpeg(&id).ok(),
                     };
@@ -173,28 +172,12 @@ impl Link {
         }
     }
 
-    /// Publishes the newest waiting frame of each subscription (older waiting ones are skipped),
-    /// with the client's own figures: its latency, and the frames it counted as lost since.
+    /// Publishes the newest waiting frame and images of each followed sensor.
     fn forward_frames(&mut self, hub: &Hub) {
         for (id, followed) in &mut self.subscriptions {
             let key = SourceKey::new(self.endpoint.clone(), id.clone());
             forward_images(followed, &key, hub);
-            let Some(frame) = followed.subscription.frames().try_iter().last() else {
-                continue;
-            };
-            let lost = followed.subscription.stats().lost;
-            let newly_lost = lost.saturating_sub(followed.lost_reported);
-            followed.lost_reported = lost;
-            hub.publish(
-                &SourceKey::new(self.endpoint.clone(), id.clone()),
-                SourceFrame {
-                    sensor_sequence: frame.sequence(),
-                    capture_time_ns: frame.capture_time_ns(),
-                    latency: frame.latency(),
-                    lost: newly_lost,
-                    depth: frame.depth,
-                },
-            );
+            followed.depth.forward(&key, hub);
         }
     }
 }
@@ -322,7 +305,7 @@ impl FrameSource for NetworkSource {
                 watcher.register(&mut select);
                 for link in links.values() {
                     for followed in link.subscriptions.values() {
-                        select.recv(followed.subscription.frames());
+                        select.recv(followed.depth.frames());
                     }
                 }
                 // Only readiness is used: each queue is then drained with try_recv below, which

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 use sk2_client::zenoh::{ZenohClient, ZenohConfig, ZenohServerEvent};
-use sk2_client::{Subscription, SubscriptionConfig};
+use sk2_client::SubscriptionConfig;
 use sk2_proto::zenoh_keys::server_key;
 use sk2_proto::Me;
 
-use crate::hub::{FrameSource, Hub, SourceFrame, SourceKey};
+use crate::followed::FollowedDepth;
+use crate::hub::{FrameSource, Hub, SourceKey};
 use crate::network::sensors_of;
 
 /// Longest the loop sleeps without an event (see the network source).
@@ -41,13 +42,8 @@ struct Link {
     me: Option<Me>,
     /// When to ask `me` again, if it failed.
     me_retry: Option<Instant>,
-    subscriptions: BTreeMap<String, Followed>,
+    subscriptions: BTreeMap<String, FollowedDepth>,
     failed: BTreeMap<String, Instant>,
-}
-
-struct Followed {
-    subscription: Subscription,
-    lost_reported: u64,
 }
 
 impl Link {
@@ -106,13 +102,8 @@ impl Link {
                     tracing::info!(source = %key, key = subscription.endpoint(), "subscribed over Zenoh");
                     self.failed.remove(&device.id);
                     hub.sensor_error(&key, None);
-                    self.subscriptions.insert(
-                        device.id.clone(),
-                        Followed {
-                            subscription,
-                            lost_reported: 0,
-                        },
-                    );
+                    self.subscriptions
+                        .insert(device.id.clone(), FollowedDepth::new(subscription));
                 }
                 Err(error) => {
                     hub.sensor_error(&key, Some(&format!("cannot subscribe: {error}; retrying")));
@@ -125,22 +116,7 @@ impl Link {
 
     fn forward_frames(&mut self, hub: &Hub) {
         for (id, followed) in &mut self.subscriptions {
-            let Some(frame) = followed.subscription.frames().try_iter().last() else {
-                continue;
-            };
-            let lost = followed.subscription.stats().lost;
-            let newly_lost = lost.saturating_sub(followed.lost_reported);
-            followed.lost_reported = lost;
-            hub.publish(
-                &SourceKey::new(self.key.clone(), id.clone()),
-                SourceFrame {
-                    sensor_sequence: frame.sequence(),
-                    capture_time_ns: frame.capture_time_ns(),
-                    latency: frame.latency(),
-                    lost: newly_lost,
-                    depth: frame.depth,
-                },
-            );
+            followed.forward(&SourceKey::new(self.key.clone(), id.clone()), hub);
         }
     }
 }
@@ -183,7 +159,7 @@ impl FrameSource for ZenohSource {
                 select.recv(watch.events());
                 for link in links.values() {
                     for followed in link.subscriptions.values() {
-                        select.recv(followed.subscription.frames());
+                        select.recv(followed.frames());
                     }
                 }
                 let _ = select.ready_timeout(TICK);

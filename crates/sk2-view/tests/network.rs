@@ -2,8 +2,10 @@
 //! loopback, without mDNS: it lists the server, subscribes only while a tab wants the sensor, and
 //! publishes the mock's known pictures.
 
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Sender;
 use sk2_mock::{MockConfig, MockKinect};
 use sk2_server::{Config, Server};
 use sk2_view::{FrameSource, Hub, NetworkSource, SourceKey};
@@ -23,6 +25,20 @@ fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Optio
     }
 }
 
+/// A network source feeding `hub` from the servers at `connect` (no mDNS), on a thread of its
+/// own; dropping the sender stops it.
+fn start_source(hub: &Hub, connect: Vec<String>) -> (Sender<()>, JoinHandle<()>) {
+    let (stop, shutdown) = crossbeam_channel::bounded::<()>(0);
+    let source = Box::new(NetworkSource {
+        connect,
+        discover: false,
+        sensor: None,
+        ..NetworkSource::default()
+    });
+    let hub = hub.clone();
+    (stop, std::thread::spawn(move || source.run(hub, shutdown)))
+}
+
 #[test]
 fn the_network_source_streams_a_sensor_only_while_a_tab_wants_it() {
     let mut config = Config::default();
@@ -39,17 +55,7 @@ fn the_network_source_streams_a_sensor_only_while_a_tab_wants_it() {
     let endpoint = control.clone();
 
     let hub = Hub::new().with_wanted_for(WANTED_FOR);
-    let (stop, shutdown) = crossbeam_channel::bounded::<()>(0);
-    let source = Box::new(NetworkSource {
-        connect: vec![control],
-        discover: false,
-        sensor: None,
-        ..NetworkSource::default()
-    });
-    let thread = {
-        let hub = hub.clone();
-        std::thread::spawn(move || source.run(hub, shutdown))
-    };
+    let (stop, thread) = start_source(&hub, vec![control]);
 
     // The server is listed under its endpoint and shown by its own name, with its sensor.
     let key = SourceKey::new(endpoint, sensor_id.clone());
@@ -122,17 +128,7 @@ fn two_servers_with_one_name_are_both_listed() {
         .map(|server| server.control_endpoint().unwrap())
         .collect();
     let hub = Hub::new();
-    let (stop, shutdown) = crossbeam_channel::bounded::<()>(0);
-    let source = Box::new(NetworkSource {
-        connect: endpoints.clone(),
-        discover: false,
-        sensor: None,
-        ..NetworkSource::default()
-    });
-    let thread = {
-        let hub = hub.clone();
-        std::thread::spawn(move || source.run(hub, shutdown))
-    };
+    let (stop, thread) = start_source(&hub, endpoints.clone());
     let snapshot = wait_until("both sensors listed", Duration::from_secs(10), || {
         let snapshot = hub.snapshot();
         (snapshot.sensors.len() == 2).then_some(snapshot)

@@ -1,6 +1,6 @@
 //! The keys, frames and images that pass through the [`Hub`](super::Hub): [`SourceKey`] names a
-//! sensor, a source hands in a [`SourceFrame`], and tabs get a [`ServedFrame`], or a
-//! [`ServedImage`] of one of its [`ImageStream`]s.
+//! sensor, a source hands in a [`SourceFrame`], and tabs get a [`ServedFrame`] and a
+//! [`ServedImage`] of each [`ImageStream`].
 
 use std::fmt;
 use std::time::Duration;

@@ -1,9 +1,10 @@
-//! The infrared and colour images of a sensor, beside its depth frames: the latest of each, as
-//! the bytes a tab downloads (infrared: little-endian `u16` amplitudes; colour: the JPEG as the
-//! sensor sent it, which the browser decodes itself, so the viewer never decodes colour).
+//! The infrared and colour images of a sensor, beside its depth frames: how a source publishes
+//! them and a tab waits for the latest of each ([`ServedImage`], as the bytes a tab downloads:
+//! infrared as little-endian `u16` amplitudes; colour as the JPEG the sensor sent, which the
+//! browser decodes itself, so the viewer never decodes colour).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::frame::{ImageStream, ServedImage, SourceKey};
 use super::state::State;
@@ -90,43 +91,22 @@ impl Hub {
         after: Option<u64>,
         timeout: Duration,
     ) -> Result<Arc<ServedImage>, WaitError> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        let wanted_for = state.wanted_for;
-        loop {
-            let now = Instant::now();
-            match state.sensors.get_mut(key) {
-                Some(sensor) => sensor.wanted_until = Some(now + wanted_for),
-                None => {
-                    return Err(WaitError::Unknown(super::state::unknown_message(
-                        &state, key,
-                    )))
-                }
-            }
+        self.long_poll(key, after, timeout, |state| {
             // A stream that never sent an image (a depth-only sensor, or not yet) is answered at
             // once: a tab's long poll would otherwise hold one of the browser's few connections
             // to this host (six in Chromium) for nothing, and starve the depth requests.
-            let Some(newest) = state.images.get(&(key.clone(), stream)) else {
-                return Err(WaitError::Timeout);
-            };
-            if after.map_or(true, |a| newest.number > a) {
-                return Ok(Arc::clone(newest));
+            match state.images.get(&(key.clone(), stream)) {
+                Some(newest) => Ok(Some(Arc::clone(newest))),
+                None => Err(WaitError::Timeout),
             }
-            if now >= deadline {
-                return Err(WaitError::Timeout);
-            }
-            state = self
-                .inner
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
-        }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     fn hub_with_sensor() -> (Hub, SourceKey) {

@@ -269,28 +269,38 @@ impl Hub {
         after: Option<u64>,
         timeout: Duration,
     ) -> Result<Arc<ServedFrame>, WaitError> {
+        // A sensor that has sent no frame yet is waited for like one that has sent no new one.
+        self.long_poll(key, after, timeout, |state| {
+            Ok(state
+                .sensors
+                .get(key)
+                .and_then(|sensor| sensor.latest.clone()))
+        })
+    }
+
+    /// A tab's long poll for something of sensor `key` (its depth frame, one of its images):
+    /// marks the sensor as wanted, and returns what `newest` finds in the state once it is
+    /// numbered above `after` (anything when `None`), waiting up to `timeout` for it. `newest`
+    /// answers `Ok(None)` to wait for a first one, or an error to answer at once.
+    fn long_poll<T: Numbered>(
+        &self,
+        key: &SourceKey,
+        after: Option<u64>,
+        timeout: Duration,
+        newest: impl Fn(&State) -> Result<Option<Arc<T>>, WaitError>,
+    ) -> Result<Arc<T>, WaitError> {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
         let wanted_for = state.wanted_for;
         loop {
             let now = Instant::now();
-            match state.sensors.get_mut(key) {
-                Some(sensor) => {
-                    sensor.wanted_until = Some(now + wanted_for);
-                    if let Some(latest) = &sensor.latest {
-                        if after.map_or(true, |after| latest.number > after) {
-                            return Ok(Arc::clone(latest));
-                        }
-                    }
-                }
-                None => {
-                    let message = unknown_message(&state, key);
-                    if state.logged_unknown.len() < MAX_LOGGED_UNKNOWN
-                        && state.logged_unknown.insert(key.clone())
-                    {
-                        tracing::warn!(source = %key, "a tab asked for it: {message}");
-                    }
-                    return Err(WaitError::Unknown(message));
+            let Some(sensor) = state.sensors.get_mut(key) else {
+                return Err(unknown_sensor(&mut state, key));
+            };
+            sensor.wanted_until = Some(now + wanted_for);
+            if let Some(newest) = newest(&state)? {
+                if after.map_or(true, |after| newest.number() > after) {
+                    return Ok(newest);
                 }
             }
             if now >= deadline {
@@ -346,6 +356,34 @@ impl Hub {
     pub(crate) fn wake_all(&self) {
         self.inner.changed.notify_all();
     }
+}
+
+/// What a tab long-polls for: numbered from 1 in the order the hub received them, per sensor and
+/// stream, so that a tab can ask for one newer than the one it has.
+trait Numbered {
+    fn number(&self) -> u64;
+}
+
+impl Numbered for ServedFrame {
+    fn number(&self) -> u64 {
+        self.number
+    }
+}
+
+impl Numbered for ServedImage {
+    fn number(&self) -> u64 {
+        self.number
+    }
+}
+
+/// The answer to a tab asking for sensor `key`, which no source reported; the first few such
+/// sensors are logged too, each once.
+fn unknown_sensor(state: &mut State, key: &SourceKey) -> WaitError {
+    let message = unknown_message(state, key);
+    if state.logged_unknown.len() < MAX_LOGGED_UNKNOWN && state.logged_unknown.insert(key.clone()) {
+        tracing::warn!(source = %key, "a tab asked for it: {message}");
+    }
+    WaitError::Unknown(message)
 }
 
 fn smooth(average: Option<f64>, sample: f64) -> f64 {
