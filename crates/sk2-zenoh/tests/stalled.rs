@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sk2_client::{EndpointKind, SubscriptionConfig};
 use sk2_proto::zenoh_keys::depth_key;
-use sk2_testkit::{free_port, test_name};
+use sk2_testkit::{free_port, helper_args, test_name};
 use zenoh::Wait;
 
 use crate::common::{
@@ -47,13 +47,7 @@ fn a_stalled_zenoh_subscriber_neither_grows_the_bridge_nor_slows_the_others() {
 
     let exe = std::env::current_exe().unwrap();
     let mut stalled = Command::new(exe)
-        .args([
-            test_name!("stalled_zenoh_subscriber_process").as_str(),
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(helper_args(&test_name!("stalled_zenoh_subscriber_process")))
         .env(PORT_ENV, zenoh_port.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
