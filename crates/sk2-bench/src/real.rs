@@ -82,14 +82,7 @@ impl Sensor for BenchSensor {
     }
 
     fn streams(&self) -> Streams {
-        let mut streams = Streams::DEPTH_ONLY;
-        if !self.ir.is_empty() {
-            streams = streams.with_ir();
-        }
-        if !self.color.is_empty() {
-            streams = streams.with_color();
-        }
-        streams
+        Streams::new(!self.ir.is_empty(), !self.color.is_empty())
     }
 
     fn start_streams(&mut self, sinks: StreamSinks) -> Result<(), SensorError> {
