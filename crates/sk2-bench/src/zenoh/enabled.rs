@@ -71,13 +71,7 @@ pub fn serve(
             .with_zenoh(zenoh),
     )?;
     roles::say(&format!("endpoint {endpoint}"))?;
-    let commands = roles::stdin_lines();
-    let deadline = Instant::now() + Duration::from_secs_f64(max_seconds);
-    while Instant::now() < deadline {
-        if let Err(mpsc::RecvTimeoutError::Disconnected) = commands.recv_timeout(POLL_INTERVAL) {
-            break;
-        }
-    }
+    crate::real::serve_until_stdin_closes(max_seconds);
     bridge.stop();
     server.stop();
     Ok(())
