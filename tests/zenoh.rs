@@ -64,6 +64,24 @@ impl Drop for Running {
     }
 }
 
+/// `kinect-server` on loopback without mDNS, publishing on Zenoh as `server_id` and listening
+/// for Zenoh peers on `port`.
+fn zenoh_server(server_id: &str, port: u16) -> Running {
+    Running::start(
+        SERVER,
+        &[
+            "--bind",
+            "127.0.0.1",
+            "--no-announce",
+            "--zenoh",
+            "--zenoh-server-id",
+            server_id,
+            "--zenoh-listen",
+            &format!("tcp/127.0.0.1:{port}"),
+        ],
+    )
+}
+
 fn zenoh_client(port: u16) -> ZenohClient {
     ZenohClient::open(
         &ZenohConfig::default()
@@ -89,20 +107,7 @@ fn first_frame(client: &ZenohClient, server_id: &str) -> sk2_client::ReceivedFra
 #[test]
 fn kinect_server_with_zenoh_is_listed_by_kinect_browse_and_streams_to_zenoh_subscribers() {
     let port = free_port();
-    let listen = format!("tcp/127.0.0.1:{port}");
-    let server = Running::start(
-        SERVER,
-        &[
-            "--bind",
-            "127.0.0.1",
-            "--no-announce",
-            "--zenoh",
-            "--zenoh-server-id",
-            "lab 1",
-            "--zenoh-listen",
-            &listen,
-        ],
-    );
+    let server = zenoh_server("lab 1", port);
     // Ids are escaped into key chunks (docs/protocol.md section 10).
     assert_eq!(server.line("zenoh:"), "kinect2/lab%201");
     let connect = format!("tcp/127.0.0.1:{port}");
@@ -150,19 +155,7 @@ fn kinect_zenoh_bridges_a_server_running_on_its_own() {
 #[test]
 fn kinect_view_with_zenoh_shows_a_sensor_published_on_zenoh() {
     let port = free_port();
-    let _server = Running::start(
-        SERVER,
-        &[
-            "--bind",
-            "127.0.0.1",
-            "--no-announce",
-            "--zenoh",
-            "--zenoh-server-id",
-            "lab",
-            "--zenoh-listen",
-            &format!("tcp/127.0.0.1:{port}"),
-        ],
-    );
+    let _server = zenoh_server("lab", port);
     let view = Running::start(
         VIEW,
         &[

@@ -13,13 +13,8 @@ else
   server=target/debug/kinect-server
 fi
 
-if [[ ${SK2_INTEROP_IN_NETNS:-} != 1 ]]; then
-  exec env SK2_INTEROP_IN_NETNS=1 unshare --net --map-root-user "$0" "$server"
-fi
-
-ip link set lo up
-ip link set lo multicast on
-ip route add 224.0.0.0/4 dev lo
+source tests/interop/private_netns.sh
+run_in_private_netns "$0" "$server"
 
 name="Interop Kinect $$"
 log=$(mktemp)

@@ -9,26 +9,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if [[ ${SK2_INTEROP_IN_NETNS:-} != 1 ]]; then
+source tests/interop/private_netns.sh
+
+if ! in_private_netns; then
   # Build outside the namespace (cargo may need the network for the first build).
   cargo build --quiet --bin kinect-browse
   cargo test --quiet --no-run --test integration
-  exec env SK2_INTEROP_IN_NETNS=1 unshare --net --map-root-user "$0"
 fi
-
-ip link set lo up
-ip link set lo multicast on
-ip route add 224.0.0.0/4 dev lo
+run_in_private_netns "$0"
 
 name="Python Kinect $$"
 log=$(mktemp)
 python3 tests/interop/python_server.py "$name" >"$log" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 100); do
-  grep -q ready "$log" && break
-  sleep 0.1
-done
+wait_for_ready "$log"
 
 status=0
 found=$(target/debug/kinect-browse --once --timeout 3 --json) || status=$?

@@ -9,15 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if [[ ${SK2_INTEROP_IN_NETNS:-} != 1 ]]; then
+source tests/interop/private_netns.sh
+
+if ! in_private_netns; then
   cargo build --quiet --features zenoh --bin kinect-browse --bin kinect-zenoh
   cargo test --quiet --features zenoh --no-run --test zenoh
-  exec env SK2_INTEROP_IN_NETNS=1 unshare --net --map-root-user "$0"
 fi
-
-ip link set lo up
-ip link set lo multicast on
-ip route add 224.0.0.0/4 dev lo
+run_in_private_netns "$0"
 
 name="Python Kinect $$"
 log=$(mktemp)
@@ -26,10 +24,7 @@ python3 tests/interop/python_server.py "$name" >"$log" 2>&1 &
 server_pid=$!
 bridge_pid=
 trap 'kill "$server_pid" $bridge_pid 2>/dev/null || true; rm -f "$log" "$bridge_log"' EXIT
-for _ in $(seq 100); do
-  grep -q ready "$log" && break
-  sleep 0.1
-done
+wait_for_ready "$log"
 
 # The Python server's control endpoint, as mDNS gives it.
 control=$(target/debug/kinect-browse --once --timeout 3 --json |

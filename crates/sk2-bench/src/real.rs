@@ -82,14 +82,7 @@ impl Sensor for BenchSensor {
     }
 
     fn streams(&self) -> Streams {
-        let mut streams = Streams::DEPTH_ONLY;
-        if !self.ir.is_empty() {
-            streams = streams.with_ir();
-        }
-        if !self.color.is_empty() {
-            streams = streams.with_color();
-        }
-        streams
+        Streams::new(!self.ir.is_empty(), !self.color.is_empty())
     }
 
     fn start_streams(&mut self, sinks: StreamSinks) -> Result<(), SensorError> {
@@ -188,6 +181,16 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
         .control_endpoint()
         .context("server has no control endpoint")?;
     roles::say(&format!("endpoint {endpoint}"))?;
+    serve_until_stdin_closes(max_seconds);
+    server.stop();
+    Ok(())
+}
+
+/// Returns when stdin closes or `max_seconds` have passed, while the caller's server (and
+/// bridge) serve on their own threads. Lines on stdin, `stop` too, are passed over: a serving
+/// role is stopped by closing its stdin, unlike the measuring roles, which stop on a `stop` line
+/// and then report (`roles::wait_for_stop`).
+pub(crate) fn serve_until_stdin_closes(max_seconds: f64) {
     let commands = roles::stdin_lines();
     let deadline = Instant::now() + Duration::from_secs_f64(max_seconds);
     while Instant::now() < deadline {
@@ -195,8 +198,6 @@ pub fn serve(stack: Stack, input: &Input, rate_fps: f64, max_seconds: f64) -> Re
             break;
         }
     }
-    server.stop();
-    Ok(())
 }
 
 /// A started `sk2-server` on loopback streaming `input` at `rate_fps` from one [`BenchSensor`],

@@ -11,12 +11,9 @@ fn bench() -> Command {
 }
 
 /// Runs `kinect-bench` with tiny windows on `stacks` (the `raw` baseline always runs too) and
-/// checks that each `(scenario, stack)` row shows frames published, and that no child is left.
-///
-/// The stacks are split over three tests, which the harness runs at the same time: most of a
-/// scenario is waiting (child start-up, the window), so runs side by side take little longer
-/// than one.
-fn tiny_run_measures(stacks: &str, rows: &[(&str, &str)]) {
+/// `extra_args`, tagged with [`RUN_TAG_ENV`]; checks that it succeeded and left no child running,
+/// and returns its stdout.
+fn tiny_run(stacks: &str, extra_args: &[&str]) -> String {
     let output = bench()
         .args([
             "--quick",
@@ -32,6 +29,7 @@ fn tiny_run_measures(stacks: &str, rows: &[(&str, &str)]) {
             "--stacks",
             stacks,
         ])
+        .args(extra_args)
         .env(RUN_TAG_ENV, stacks)
         .output()
         .unwrap();
@@ -41,6 +39,21 @@ fn tiny_run_measures(stacks: &str, rows: &[(&str, &str)]) {
         output.status.success(),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
+    assert_eq!(
+        role_processes(Some(stacks)),
+        Vec::<u32>::new(),
+        "children left running"
+    );
+    stdout.into_owned()
+}
+
+/// A [`tiny_run`] on `stacks`: each `(scenario, stack)` row shows frames published.
+///
+/// The stacks are split over three tests, which the harness runs at the same time: most of a
+/// scenario is waiting (child start-up, the window), so runs side by side take little longer
+/// than one.
+fn tiny_run_measures(stacks: &str, rows: &[(&str, &str)]) {
+    let stdout = tiny_run(stacks, &[]);
     for &(scenario, stack) in rows {
         let row = stdout
             .lines()
@@ -52,11 +65,6 @@ fn tiny_run_measures(stacks: &str, rows: &[(&str, &str)]) {
     }
     // Non-baseline rows carry ratios to the baseline.
     assert!(stdout.contains("x)"), "{stdout}");
-    assert_eq!(
-        role_processes(Some(stacks)),
-        Vec::<u32>::new(),
-        "children left running"
-    );
 }
 
 #[test]
@@ -217,32 +225,9 @@ fn a_run_in_the_background_stops_on_sigint_and_sigterm_with_its_children() {
 #[cfg(feature = "zenoh")]
 #[test]
 fn a_tiny_run_measures_the_zenoh_stack_and_the_fanout() {
-    let stacks = "zenoh-v2-medhuf";
-    let output = bench()
-        .args([
-            "--quick",
-            "--window-seconds",
-            "0.5",
-            "--stall-seconds",
-            "0.5",
-            "--capacity",
-            "3",
-            "--latency-subscribers",
-            "1",
-            "--stacks",
-            stacks,
-            "--fanout",
-            "--fanout-subscribers",
-            "1,2",
-        ])
-        .env(RUN_TAG_ENV, stacks)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    let stdout = tiny_run(
+        "zenoh-v2-medhuf",
+        &["--fanout", "--fanout-subscribers", "1,2"],
     );
     for scenario in ["latency", "throughput", "capacity", "stalled"] {
         assert!(
@@ -260,11 +245,6 @@ fn a_tiny_run_measures_the_zenoh_stack_and_the_fanout() {
         let bytes: u64 = row.split('|').nth(4).unwrap().trim().parse().unwrap();
         assert!(bytes > 0, "{row}");
     }
-    assert_eq!(
-        role_processes(Some(stacks)),
-        Vec::<u32>::new(),
-        "children left running"
-    );
 }
 
 /// Without the feature, asking for Zenoh fails at once with one line.

@@ -15,6 +15,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sk2_proto::curve::{KeyPair, PublicKey, SecretKey};
+use sk2_proto::monitor_event;
 
 use crate::error::ClientError;
 
@@ -122,9 +123,7 @@ impl HandshakeWatch {
 /// What a monitor event (libzmq's two frames: `u16 event, u32 value`, then the endpoint) says
 /// about a failed handshake, for a client that does (`secure`) or does not use CURVE.
 fn failure_reason(frames: &[Vec<u8>], secure: bool) -> Option<String> {
-    let head: &[u8; 6] = frames.first()?.as_slice().try_into().ok()?;
-    let event = u16::from_ne_bytes([head[0], head[1]]);
-    let value = u32::from_ne_bytes([head[2], head[3], head[4], head[5]]);
+    let (event, value) = monitor_event::decode(frames)?;
     let reason = match (zmq::SocketEvent::from_raw(event), value, secure) {
         (zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL, MECHANISM_MISMATCH, false) => {
             "the server requires CurveZMQ (it is a secure server): give this client the \
@@ -160,9 +159,7 @@ mod tests {
     use super::*;
 
     fn event(id: u16, value: u32) -> Vec<Vec<u8>> {
-        let mut head = id.to_ne_bytes().to_vec();
-        head.extend_from_slice(&value.to_ne_bytes());
-        vec![head, b"tcp://127.0.0.1:5555".to_vec()]
+        monitor_event::encode(id, value, "tcp://127.0.0.1:5555")
     }
 
     #[test]

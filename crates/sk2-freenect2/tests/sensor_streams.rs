@@ -11,8 +11,8 @@ use crate::streams::{expected_params, EXPECTED_SPECIAL_IR};
 use sk2_testkit::wait_until;
 
 use crate::{
-    assert_nothing_alive, channel_sink, color_channel_sink, exclusive, ir_channel_sink,
-    open_sensor, standin, FRAME_WAIT,
+    assert_nothing_alive, channel_sink, color_channel_sink, exclusive, open_sensor, standin,
+    start_all_streams, StreamReceivers, FRAME_WAIT,
 };
 
 #[test]
@@ -39,16 +39,7 @@ fn ir_and_colour_reach_their_own_sinks_ir_numbered_like_its_depth_frame() {
     let _bus = exclusive();
     standin::reset("AAA", 5_000, 300);
     let mut sensor = open_sensor(&OpenOptions::default());
-    let (depth_sink, depth) = channel_sink(64);
-    let (ir_sink, ir) = ir_channel_sink(64);
-    let (color_sink, color) = color_channel_sink(64);
-    sensor
-        .start_streams(StreamSinks {
-            depth: depth_sink,
-            ir: Some(ir_sink),
-            color: Some(color_sink),
-        })
-        .unwrap();
+    let StreamReceivers { depth, ir, color } = start_all_streams(&mut sensor, 64);
     let depth: Vec<_> = (0..5)
         .map(|_| depth.recv_timeout(FRAME_WAIT).unwrap())
         .collect();
@@ -203,16 +194,7 @@ fn streams_nobody_wants_are_skipped_without_counting_losses() {
     let mut sensor = open_sensor(&OpenOptions::default());
     let demand = StreamDemand::default(); // nothing wanted yet
     sensor.set_demand(demand.clone());
-    let (depth_sink, depth) = channel_sink(64);
-    let (ir_sink, ir) = ir_channel_sink(64);
-    let (color_sink, color) = color_channel_sink(64);
-    sensor
-        .start_streams(StreamSinks {
-            depth: depth_sink,
-            ir: Some(ir_sink),
-            color: Some(color_sink),
-        })
-        .unwrap();
+    let StreamReceivers { depth, ir, color } = start_all_streams(&mut sensor, 64);
     let made_before = standin::counts().color_frames_made;
     wait_until("colour frames to be made", FRAME_WAIT, || {
         standin::counts().color_frames_made >= made_before + 5

@@ -283,6 +283,29 @@ fn ir_channel_sink(capacity: usize) -> (sk2_proto::IrSink, mpsc::Receiver<Captur
     (sink, receiver)
 }
 
+/// The receivers of [`start_all_streams`]'s sinks, one per stream.
+struct StreamReceivers {
+    depth: mpsc::Receiver<CapturedFrame>,
+    ir: mpsc::Receiver<CapturedIrFrame>,
+    color: mpsc::Receiver<CapturedColorFrame>,
+}
+
+/// Starts `sensor`'s depth, IR and colour streams, each into a channel sink of `capacity` frames
+/// that never blocks; returns the channels.
+fn start_all_streams(sensor: &mut Freenect2Sensor, capacity: usize) -> StreamReceivers {
+    let (depth_sink, depth) = channel_sink(capacity);
+    let (ir_sink, ir) = ir_channel_sink(capacity);
+    let (color_sink, color) = color_channel_sink(capacity);
+    sensor
+        .start_streams(sk2_proto::StreamSinks {
+            depth: depth_sink,
+            ir: Some(ir_sink),
+            color: Some(color_sink),
+        })
+        .unwrap();
+    StreamReceivers { depth, ir, color }
+}
+
 /// Starts `sensor` into a channel sink of `capacity` frames and waits (up to [`FRAME_WAIT`]) for
 /// the first frame, which it takes from the channel; returns the channel.
 fn start_streaming(sensor: &mut Freenect2Sensor, capacity: usize) -> mpsc::Receiver<CapturedFrame> {

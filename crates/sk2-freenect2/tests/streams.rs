@@ -33,13 +33,9 @@ pub(crate) fn expected_params() -> Calibration {
             p1: 0.0,
             p2: 0.0,
         },
+        // The stand-in's colour focal lengths, centre and shifts are the typical Kinect v2 ones
+        // (sk2_standin_control.h); its mapping coefficients are its own.
         color: ColorCameraParams {
-            fx: 1081.37,
-            fy: 1081.37,
-            cx: 959.5,
-            cy: 539.5,
-            shift_d: 863.0,
-            shift_m: 52.0,
             mx_x3y0: 0.000_449_294,
             mx_x0y3: 1.916_56e-05,
             mx_x2y1: 4.580_35e-05,
@@ -60,6 +56,7 @@ pub(crate) fn expected_params() -> Calibration {
             my_x1y0: 0.002_961_26,
             my_x0y1: 0.646_066,
             my_x0y0: 0.004_510_63,
+            ..ColorCameraParams::KINECT_V2_TYPICAL
         },
     }
 }

@@ -31,7 +31,7 @@ impl From<IrSink> for WantedIr {
 
 /// `depth`, then the IR frame `ir_of(sequence)` to `ir` (rendered only when wanted).
 pub(crate) fn with_ir(
-    mut depth: FrameSink,
+    depth: FrameSink,
     ir: impl Into<WantedIr>,
     ir_of: impl Fn(u64) -> IrFrame + Send + 'static,
 ) -> FrameSink {
@@ -39,43 +39,57 @@ pub(crate) fn with_ir(
         sink: mut ir,
         wanted,
     } = ir.into();
-    Box::new(move |frame: CapturedFrame| {
-        let (sequence, device_timestamp, capture_time_ns) = (
-            frame.sequence,
-            frame.device_timestamp,
-            frame.capture_time_ns,
-        );
-        depth(frame);
-        if !wanted() {
-            return;
-        }
-        ir(CapturedIrFrame {
-            ir: ir_of(sequence),
-            sequence,
-            device_timestamp,
-            capture_time_ns,
-        });
-    })
+    followed_by(
+        depth,
+        wanted,
+        move |(sequence, device_timestamp, capture_time_ns)| {
+            ir(CapturedIrFrame {
+                ir: ir_of(sequence),
+                sequence,
+                device_timestamp,
+                capture_time_ns,
+            });
+        },
+    )
 }
 
 /// `depth`, then the colour frame `color_of(sequence)` to `color`.
 pub(crate) fn with_color(
-    mut depth: FrameSink,
+    depth: FrameSink,
     mut color: ColorSink,
     color_of: impl Fn(u64) -> JpegImage + Send + 'static,
 ) -> FrameSink {
+    followed_by(
+        depth,
+        || true,
+        move |(sequence, device_timestamp, capture_time_ns)| {
+            color(CapturedColorFrame {
+                jpeg: color_of(sequence),
+                sequence,
+                device_timestamp,
+                capture_time_ns,
+            });
+        },
+    )
+}
+
+/// `depth`, then, while `wanted()`, `follow` with the depth frame's
+/// `(sequence, device_timestamp, capture_time_ns)`: the wrapping [`with_ir`] and [`with_color`]
+/// share.
+fn followed_by(
+    mut depth: FrameSink,
+    wanted: impl Fn() -> bool + Send + 'static,
+    mut follow: impl FnMut((u64, u64, u64)) + Send + 'static,
+) -> FrameSink {
     Box::new(move |frame: CapturedFrame| {
-        let (sequence, device_timestamp, capture_time_ns) = (
+        let stamp = (
             frame.sequence,
             frame.device_timestamp,
             frame.capture_time_ns,
         );
         depth(frame);
-        color(CapturedColorFrame {
-            jpeg: color_of(sequence),
-            sequence,
-            device_timestamp,
-            capture_time_ns,
-        });
+        if wanted() {
+            follow(stamp);
+        }
     })
 }

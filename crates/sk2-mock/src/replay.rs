@@ -276,14 +276,7 @@ impl Sensor for ReplaySensor {
     }
 
     fn streams(&self) -> Streams {
-        let mut streams = Streams::DEPTH_ONLY;
-        if !self.ir.is_empty() {
-            streams = streams.with_ir();
-        }
-        if !self.color.is_empty() {
-            streams = streams.with_color();
-        }
-        streams
+        Streams::new(!self.ir.is_empty(), !self.color.is_empty())
     }
 
     /// One capture thread: each depth frame, then its IR and colour frames (already in memory:

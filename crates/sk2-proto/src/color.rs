@@ -25,7 +25,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::depth_v2::{self, DepthV2Error, HeaderFields, HEADER_LEN};
+use crate::depth_v2::{self, DepthV2Error, StreamHeader, HEADER_LEN};
 pub use crate::jpeg::{jpeg_shape, JpegError, JpegImage};
 use crate::sensor::CapturedColorFrame;
 
@@ -99,22 +99,13 @@ impl FromStr for ColorCodec {
 }
 
 /// The fixed header of a `color` message: the `depth_v2` layout with a colour codec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ColorHeader {
-    /// How the payload is encoded.
-    pub codec: ColorCodec,
-    /// Image width in pixels.
-    pub width: u32,
-    /// Image height in pixels.
-    pub height: u32,
-    /// Colour frame counter of the sensor; a gap means colour frames were dropped on the way.
-    pub sequence: u64,
-    /// The device's own timestamp of the colour frame, in the device's units.
-    pub device_timestamp: u64,
-    /// Host capture time in nanoseconds since the Unix epoch.
-    pub capture_time_ns: u64,
-    /// Bytes of payload after the header.
-    pub payload_len: u32,
+pub type ColorHeader = StreamHeader<ColorCodec>;
+
+impl ColorHeader {
+    /// Appends the 44 header bytes to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        self.write_with_codec_id(self.codec.id(), out);
+    }
 }
 
 /// Why a `color` message could not be read.
@@ -157,7 +148,8 @@ pub fn encode_into(frame: &CapturedColorFrame, out: &mut Vec<u8>) {
     // A JPEG is at most 65535 x 65535 pixels, so its width and height fit in u32; a payload
     // beyond 4 GiB cannot go in a ZeroMQ frame of a sane server anyway, and saturates here so
     // that every reader rejects it.
-    let fields = HeaderFields {
+    let header = ColorHeader {
+        codec: ColorCodec::Jpeg,
         width: u32::try_from(jpeg.width()).unwrap_or(u32::MAX),
         height: u32::try_from(jpeg.height()).unwrap_or(u32::MAX),
         sequence: frame.sequence,
@@ -165,24 +157,18 @@ pub fn encode_into(frame: &CapturedColorFrame, out: &mut Vec<u8>) {
         capture_time_ns: frame.capture_time_ns,
         payload_len: u32::try_from(jpeg.bytes().len()).unwrap_or(u32::MAX),
     };
-    depth_v2::write_header(ColorCodec::Jpeg.id(), &fields, out);
+    header.write_to(out);
     out.extend_from_slice(jpeg.bytes());
 }
 
 /// Reads and checks the header of a `color` message: the `depth_v2` checks with the colour
 /// codecs, not yet the JPEG itself.
 pub fn decode_header(message: &[u8]) -> Result<ColorHeader, ColorError> {
-    let (codec, fields) =
-        depth_v2::parse_header(message, ColorCodec::from_id, ColorCodec::max_payload_len)?;
-    Ok(ColorHeader {
-        codec,
-        width: fields.width,
-        height: fields.height,
-        sequence: fields.sequence,
-        device_timestamp: fields.device_timestamp,
-        capture_time_ns: fields.capture_time_ns,
-        payload_len: fields.payload_len,
-    })
+    Ok(depth_v2::parse_header(
+        message,
+        ColorCodec::from_id,
+        ColorCodec::max_payload_len,
+    )?)
 }
 
 /// Reads a complete `color` message: its header and its JPEG payload, checked to be a JPEG of

@@ -180,16 +180,20 @@ impl FromStr for Codec {
     }
 }
 
-/// The fixed header of a `depth_v2` message (layout in the [module docs](self)).
+/// The fixed header of a `depth_v2` message (layout in the [module docs](self)), which the
+/// `ir_v2` and `color` messages share: `C` is the family of codecs its codec byte names, [`Codec`]
+/// for `u16` pixels ([`FrameHeader`]) or [`ColorCodec`](crate::color::ColorCodec) for colour
+/// ([`ColorHeader`](crate::color::ColorHeader)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrameHeader {
+pub struct StreamHeader<C> {
     /// How the payload is encoded.
-    pub codec: Codec,
+    pub codec: C,
     /// Pixels per row.
     pub width: u32,
     /// Rows.
     pub height: u32,
-    /// Frame counter of the sensor; a gap means frames were dropped on the way.
+    /// Frame counter of the sensor (its own per stream); a gap means frames were dropped on the
+    /// way.
     pub sequence: u64,
     /// The device's own timestamp, in the device's units.
     pub device_timestamp: u64,
@@ -199,53 +203,36 @@ pub struct FrameHeader {
     pub payload_len: u32,
 }
 
-impl FrameHeader {
+/// The fixed header of a `depth_v2` or `ir_v2` message.
+pub type FrameHeader = StreamHeader<Codec>;
+
+impl<C> StreamHeader<C> {
     /// Pixels in the frame (`width * height`; at most [`MAX_FRAME_PIXELS`] once decoded).
     pub fn pixels(&self) -> u64 {
         u64::from(self.width) * u64::from(self.height)
     }
 
-    /// Appends the 44 header bytes to `out`.
-    pub fn write_to(&self, out: &mut Vec<u8>) {
-        write_header(
-            self.codec.id(),
-            &HeaderFields {
-                width: self.width,
-                height: self.height,
-                sequence: self.sequence,
-                device_timestamp: self.device_timestamp,
-                capture_time_ns: self.capture_time_ns,
-                payload_len: self.payload_len,
-            },
-            out,
-        );
+    /// Appends the 44 header bytes to `out`, with `codec_id` (the id of `self.codec`) as the
+    /// codec byte.
+    pub(crate) fn write_with_codec_id(&self, codec_id: u8, out: &mut Vec<u8>) {
+        out.extend_from_slice(&MAGIC);
+        out.push(HEADER_VERSION);
+        out.push(codec_id);
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&self.width.to_le_bytes());
+        out.extend_from_slice(&self.height.to_le_bytes());
+        out.extend_from_slice(&self.sequence.to_le_bytes());
+        out.extend_from_slice(&self.device_timestamp.to_le_bytes());
+        out.extend_from_slice(&self.capture_time_ns.to_le_bytes());
+        out.extend_from_slice(&self.payload_len.to_le_bytes());
     }
 }
 
-/// The header fields other than magic, version, codec and flags: what the `depth_v2`, `ir_v2` and
-/// `color` endpoints share, whatever their codec byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct HeaderFields {
-    pub(crate) width: u32,
-    pub(crate) height: u32,
-    pub(crate) sequence: u64,
-    pub(crate) device_timestamp: u64,
-    pub(crate) capture_time_ns: u64,
-    pub(crate) payload_len: u32,
-}
-
-/// Appends a 44-byte header with this codec byte to `out`.
-pub(crate) fn write_header(codec_id: u8, fields: &HeaderFields, out: &mut Vec<u8>) {
-    out.extend_from_slice(&MAGIC);
-    out.push(HEADER_VERSION);
-    out.push(codec_id);
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&fields.width.to_le_bytes());
-    out.extend_from_slice(&fields.height.to_le_bytes());
-    out.extend_from_slice(&fields.sequence.to_le_bytes());
-    out.extend_from_slice(&fields.device_timestamp.to_le_bytes());
-    out.extend_from_slice(&fields.capture_time_ns.to_le_bytes());
-    out.extend_from_slice(&fields.payload_len.to_le_bytes());
+impl FrameHeader {
+    /// Appends the 44 header bytes to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        self.write_with_codec_id(self.codec.id(), out);
+    }
 }
 
 /// Why a `depth_v2` message could not be decoded.
@@ -342,7 +329,8 @@ pub(crate) fn encode_u16_into(
     codec.encode_payload(pixels, width, out);
     // Frames have at most MAX_FRAME_PIXELS (2^24) pixels, so their width and height fit in
     // u32, and every codec's bound for 2^24 pixels (under 2^27 bytes) fits in u32.
-    let fields = HeaderFields {
+    let header = FrameHeader {
+        codec,
         width: u32::try_from(width).unwrap_or(u32::MAX),
         height: u32::try_from(height).unwrap_or(u32::MAX),
         sequence,
@@ -351,23 +339,14 @@ pub(crate) fn encode_u16_into(
         payload_len: u32::try_from(out.len() - HEADER_LEN).unwrap_or(u32::MAX),
     };
     let mut head = Vec::with_capacity(HEADER_LEN);
-    write_header(codec.id(), &fields, &mut head);
+    header.write_to(&mut head);
     out[..HEADER_LEN].copy_from_slice(&head);
 }
 
 /// Reads and checks the header of a `depth_v2` message without decoding the payload: every
 /// check of the [module docs](self) except the payload itself.
 pub fn decode_header(message: &[u8]) -> Result<FrameHeader, DepthV2Error> {
-    let (codec, fields) = parse_header(message, Codec::from_id, Codec::max_payload_len)?;
-    Ok(FrameHeader {
-        codec,
-        width: fields.width,
-        height: fields.height,
-        sequence: fields.sequence,
-        device_timestamp: fields.device_timestamp,
-        capture_time_ns: fields.capture_time_ns,
-        payload_len: fields.payload_len,
-    })
+    parse_header(message, Codec::from_id, Codec::max_payload_len)
 }
 
 /// The checks of the [module docs](self), in their order, for any family of codecs: `codec_of`
@@ -377,7 +356,7 @@ pub(crate) fn parse_header<C: Copy>(
     message: &[u8],
     codec_of: impl Fn(u8) -> Option<C>,
     max_payload_len: impl Fn(C, usize) -> usize,
-) -> Result<(C, HeaderFields), DepthV2Error> {
+) -> Result<StreamHeader<C>, DepthV2Error> {
     let head: &[u8; HEADER_LEN] = message
         .first_chunk()
         .ok_or(DepthV2Error::Truncated(message.len()))?;
@@ -417,17 +396,15 @@ pub(crate) fn parse_header<C: Copy>(
             max,
         });
     }
-    Ok((
+    Ok(StreamHeader {
         codec,
-        HeaderFields {
-            width,
-            height,
-            sequence: u64_at(16),
-            device_timestamp: u64_at(24),
-            capture_time_ns: u64_at(32),
-            payload_len,
-        },
-    ))
+        width,
+        height,
+        sequence: u64_at(16),
+        device_timestamp: u64_at(24),
+        capture_time_ns: u64_at(32),
+        payload_len,
+    })
 }
 
 /// Decodes a complete `depth_v2` message into its header and the exact frame.

@@ -18,6 +18,8 @@
 //! * [`frame`]: [`DepthFrame`], a row-major image of `u16` millimetres, convertible to
 //!   [`ndarray::Array2`] without copying; [`IrFrame`], the same for infrared amplitudes.
 //! * [`curve`]: CurveZMQ keys as Z85 text and key files (opt-in encryption, `docs/security.md`).
+//! * [`monitor_event`]: libzmq's socket-monitor event message, which the client (failed
+//!   handshakes) and the server (admission) both read.
 //! * [`discovery`]: the mDNS service type and TXT keys that servers announce and clients browse.
 //! * [`id`]: random 128-bit hex ids (sensor ids, default server names).
 //! * [`zenoh_keys`]: the Zenoh key space a bridge publishes on (docs/distributed.md).
@@ -51,6 +53,7 @@ pub mod frame;
 pub mod id;
 pub mod ir_v2;
 mod jpeg;
+pub mod monitor_event;
 pub mod registration;
 pub mod sensor;
 pub mod sk2;

@@ -86,6 +86,12 @@ impl Streams {
         color: true,
     };
 
+    /// Depth, with infrared if `ir` and colour if `color`: for a sensor whose extra streams
+    /// depend on what it was given (frames to replay, say).
+    pub const fn new(ir: bool, color: bool) -> Streams {
+        Streams { ir, color }
+    }
+
     /// These streams and infrared.
     pub const fn with_ir(self) -> Streams {
         Streams { ir: true, ..self }
@@ -237,4 +243,17 @@ pub fn unix_time_ns() -> u64 {
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_new_offers_the_extra_streams_it_is_told() {
+        assert_eq!(Streams::new(false, false), Streams::DEPTH_ONLY);
+        assert_eq!(Streams::new(true, false), Streams::DEPTH_ONLY.with_ir());
+        assert_eq!(Streams::new(false, true), Streams::DEPTH_ONLY.with_color());
+        assert_eq!(Streams::new(true, true), Streams::ALL);
+    }
 }

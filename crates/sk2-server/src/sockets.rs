@@ -40,23 +40,12 @@ pub(crate) fn control_socket(
     socket.set_maxmsgsize(MAX_CONTROL_MESSAGE_BYTES as i64)?;
     socket.set_rcvhwm(CONTROL_RCVHWM)?;
     socket.set_sndhwm(CONTROL_SNDHWM)?;
-    socket.set_linger(linger_ms(config.linger))?;
-    if let Some(curve) = &config.curve {
-        security::secure(&socket, curve)?;
-    }
-    // Before binding, so that every connection is counted.
-    gatekeeper.guard(
-        context,
-        &socket,
-        "control",
-        Caps {
-            limit: config.max_control_peers,
-            per_address: config.max_peers_per_address,
-        },
-        counters.clone(),
-        config.curve.as_ref(),
-    )?;
-    let port = bind(&socket, &config.bind_host, config.control_port, "control")?;
+    let place = Place {
+        role: "control",
+        limit: config.max_control_peers,
+        port: config.control_port,
+    };
+    let port = guard_and_bind(context, gatekeeper, config, counters, &socket, place)?;
     Ok((socket, port))
 }
 
@@ -79,24 +68,51 @@ pub(crate) fn depth_socket(
     } else {
         MAX_SUBSCRIPTION_BYTES
     })?;
+    let place = Place {
+        role,
+        limit: config.max_subscribers,
+        port,
+    };
+    let port = guard_and_bind(context, gatekeeper, config, counters, &socket, place)?;
+    Ok((socket, port))
+}
+
+/// Where a guarded socket serves: its role (in the gatekeeper's counters and in errors), how many
+/// peers it admits in all, and its port (0: any free port).
+struct Place {
+    role: &'static str,
+    limit: usize,
+    port: u16,
+}
+
+/// What the control and depth sockets share once their own options are set: the linger,
+/// CurveZMQ when the server is secure, the gatekeeper's guard, then binding to `place`. Returns
+/// the port bound.
+fn guard_and_bind(
+    context: &zmq::Context,
+    gatekeeper: &mut Gatekeeper,
+    config: &Config,
+    counters: &PeerCounters,
+    socket: &zmq::Socket,
+    place: Place,
+) -> Result<u16, ServerError> {
     socket.set_linger(linger_ms(config.linger))?;
     if let Some(curve) = &config.curve {
-        security::secure(&socket, curve)?;
+        security::secure(socket, curve)?;
     }
     // Before binding, so that every connection is counted.
     gatekeeper.guard(
         context,
-        &socket,
-        role,
+        socket,
+        place.role,
         Caps {
-            limit: config.max_subscribers,
+            limit: place.limit,
             per_address: config.max_peers_per_address,
         },
         counters.clone(),
         config.curve.as_ref(),
     )?;
-    let port = bind(&socket, &config.bind_host, port, role)?;
-    Ok((socket, port))
+    bind(socket, &config.bind_host, place.port, place.role)
 }
 
 pub(crate) fn linger_ms(linger: Duration) -> i32 {

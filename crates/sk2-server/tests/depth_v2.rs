@@ -5,11 +5,10 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{local_config, req, request, sub};
+use common::{local_config, sub, who_is};
 use sk2_mock::{MockConfig, MockKinect, MockMode};
-use sk2_proto::control::Reply;
 use sk2_proto::depth_v2::{self, Codec, ENDPOINT_DEPTH_V2};
-use sk2_proto::{sk2, Me, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
+use sk2_proto::{sk2, KINECT_V2_HEIGHT_PX, KINECT_V2_WIDTH_PX};
 use sk2_server::Server;
 use sk2_testkit::{wait_until, wait_until_some};
 
@@ -25,22 +24,13 @@ fn realistic(fps: f64) -> (MockKinect, MockKinect) {
     (MockKinect::new(config.clone()), MockKinect::new(config))
 }
 
-fn who(server: &Server) -> Me {
-    let context = zmq::Context::new();
-    let socket = req(&context, &server.control_endpoint().unwrap());
-    match Reply::decode(&request(&socket, &[&[0x03]])).unwrap() {
-        Reply::Me(me) => me,
-        other => panic!("expected me, got {other:?}"),
-    }
-}
-
 #[test]
 fn a_realistic_frame_arrives_exact_on_depth_v2_while_depth_still_serves_sk2() {
     let (sensor, reference) = realistic(15.0);
     let mut server = Server::new(local_config());
     let id = server.add_sensor(Box::new(sensor)).unwrap();
     server.start().unwrap();
-    let me = who(&server);
+    let me = who_is(&server);
     let device = me.device(&id).unwrap();
     assert_eq!(
         me.device_keys[&id]["codec"],
@@ -168,7 +158,7 @@ fn without_a_codec_only_the_original_depth_endpoint_is_offered() {
     let mut server = Server::new(config);
     let id = server.add_sensor(Box::new(common::mock(30.0))).unwrap();
     server.start().unwrap();
-    let me = who(&server);
+    let me = who_is(&server);
     let device = me.device(&id).unwrap();
     assert_eq!(device.endpoints.keys().collect::<Vec<_>>(), ["depth"]);
     assert!(me.device_keys.is_empty());

@@ -2,19 +2,9 @@
 
 use crate::common;
 
-use common::{local_config, mock, req, request, started_server};
-use sk2_proto::control::Reply;
+use common::{local_config, mock, started_server, who};
 use sk2_proto::Sensor;
 use sk2_server::{Server, ServerError};
-
-fn who(endpoint: &str) -> sk2_proto::Me {
-    let context = zmq::Context::new();
-    let socket = req(&context, endpoint);
-    match Reply::decode(&request(&socket, &[&[0x03]])).unwrap() {
-        Reply::Me(me) => me,
-        other => panic!("expected me, got {other:?}"),
-    }
-}
 
 #[test]
 fn a_new_server_is_not_running_until_started_and_not_after_stop() {

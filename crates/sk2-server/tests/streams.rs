@@ -7,29 +7,19 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{local_config, req, request, sub};
+use common::{local_config, sub, who_is};
 use sk2_mock::{MockConfig, MockKinect};
 use sk2_proto::color::{self, ENDPOINT_COLOR};
-use sk2_proto::control::Reply;
 use sk2_proto::depth_v2::{self, ENDPOINT_DEPTH_V2};
 use sk2_proto::ir_v2::{self, ENDPOINT_IR_V2};
 use sk2_proto::{
-    Calibration, CapturedColorFrame, CapturedFrame, DepthFrame, FrameSink, JpegImage, Me, Sensor,
+    Calibration, CapturedColorFrame, CapturedFrame, DepthFrame, FrameSink, JpegImage, Sensor,
     SensorError, StreamSinks, Streams,
 };
 use sk2_server::Server;
 use sk2_testkit::wait_until;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-fn who(server: &Server) -> Me {
-    let context = zmq::Context::new();
-    let socket = req(&context, &server.control_endpoint().unwrap());
-    match Reply::decode(&request(&socket, &[&[0x03]])).unwrap() {
-        Reply::Me(me) => me,
-        other => panic!("expected me, got {other:?}"),
-    }
-}
 
 /// A small colour picture keeps the debug-build JPEG encoding cheap.
 fn small_colour_mock() -> MockKinect {
@@ -48,7 +38,7 @@ fn me_lists_ir_v2_and_color_with_the_calibration_only_for_sensors_that_offer_the
         .add_sensor(Box::new(DepthAndColour::new(false)))
         .unwrap();
     server.start().unwrap();
-    let me = who(&server);
+    let me = who_is(&server);
     let device = me.device(&full).unwrap();
     for name in ["depth", ENDPOINT_DEPTH_V2, ENDPOINT_IR_V2, ENDPOINT_COLOR] {
         assert!(device.endpoint(name).is_some(), "{name} is listed");
@@ -70,7 +60,7 @@ fn ir_and_colour_frames_arrive_exactly_as_the_mock_made_them() {
     let mut server = Server::new(local_config());
     let id = server.add_sensor(Box::new(small_colour_mock())).unwrap();
     server.start().unwrap();
-    let me = who(&server);
+    let me = who_is(&server);
     let device = me.device(&id).unwrap();
     let context = zmq::Context::new();
     let ir = sub(&context, device.endpoint(ENDPOINT_IR_V2).unwrap());
@@ -99,7 +89,7 @@ fn a_frozen_colour_subscriber_never_delays_or_drops_depth() {
         .add_sensor(Box::new(DepthAndColour::new(true)))
         .unwrap();
     server.start().unwrap();
-    let me = who(&server);
+    let me = who_is(&server);
     let device = me.device(&id).unwrap();
     let context = zmq::Context::new();
     // Subscribed, never read: its queue and the TCP buffers fill with 2 MB colour frames.

@@ -24,12 +24,15 @@
 //!
 //! Each crate's integration tests are one test binary whose modules are the test files, so a
 //! test's name as the harness knows it includes its module (`depth::a_subscriber_…`).
-//! [`test_name!`] builds that name for tests that start a helper test as a child process.
+//! [`test_name!`] builds that name for tests that start a helper test as a child process, and
+//! [`helper_args`] the arguments that run it; [`hosts`] starts such helpers in network namespaces
+//! of their own, joined by veth pairs.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub mod background;
+pub mod hosts;
 pub mod tools;
 
 /// Set in the environment of a test process re-run inside a private network namespace.
@@ -157,6 +160,19 @@ pub fn test_name_in(module_path: &str, function: &str) -> String {
         Some((_crate, module)) => format!("{module}::{function}"),
         None => function.to_owned(),
     }
+}
+
+/// The arguments that make a test binary run exactly its ignored helper test `full_name` (its
+/// name as [`test_name!`] gives it), printing its output: for tests that start a helper test of
+/// their own binary as a child process.
+pub fn helper_args(full_name: &str) -> [&str; 5] {
+    [
+        full_name,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]
 }
 
 /// Polls `check` until it is true; panics naming `what` if that takes longer than `timeout`.

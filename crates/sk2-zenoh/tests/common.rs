@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use sk2_client::zenoh::{ZenohClient, ZenohConfig};
+use sk2_client::{EndpointKind, Subscription, SubscriptionConfig};
 use sk2_mock::{MockConfig, MockKinect};
+use sk2_proto::zenoh_keys::depth_key;
 use sk2_server::{Codec, Config, Server};
 use sk2_zenoh::{Bridge, BridgeConfig};
 
@@ -70,6 +72,19 @@ pub fn start_bridge(server: &Server, zenoh_port: u16) -> Bridge {
 /// A Zenoh client connected to the bridge on `zenoh_port`.
 pub fn zenoh_client(zenoh_port: u16) -> ZenohClient {
     ZenohClient::open(&connecting(zenoh_port)).unwrap()
+}
+
+/// `client`'s subscription, with `config`, to the `depth_v2` frames of the test sensor
+/// ([`SENSOR_ID`]) that the bridge publishes under [`SERVER_ID`].
+pub fn subscribe_depth_v2(client: &ZenohClient, config: &SubscriptionConfig) -> Subscription {
+    client
+        .subscribe_key(
+            &depth_key(SERVER_ID, SENSOR_ID, "depth_v2"),
+            SENSOR_ID,
+            EndpointKind::DepthV2,
+            config,
+        )
+        .unwrap()
 }
 
 /// Resident memory of process `pid`, in KiB.

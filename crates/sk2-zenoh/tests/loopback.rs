@@ -168,16 +168,12 @@ fn garbage_on_the_key_space_is_counted_and_skipped_by_the_client() {
             .unwrap(),
     )
     .unwrap();
-    let subscription = client
-        .subscribe_key(
-            &depth_key(SERVER_ID, SENSOR_ID, "depth_v2"),
-            SENSOR_ID,
-            EndpointKind::DepthV2,
-            &SubscriptionConfig::default()
-                .with_queue_len(64)
-                .with_rcvhwm(64),
-        )
-        .unwrap();
+    let subscription = crate::common::subscribe_depth_v2(
+        &client,
+        &SubscriptionConfig::default()
+            .with_queue_len(64)
+            .with_rcvhwm(64),
+    );
     subscription
         .recv_timeout(WAIT)
         .expect("frames before the garbage");

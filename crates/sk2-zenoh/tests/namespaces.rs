@@ -5,10 +5,11 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use sk2_client::zenoh::{ZenohClient, ZenohConfig, ZenohMode, ZenohServerEvent};
+use sk2_testkit::hosts::{child_output, veth, wait_child, Host};
 use sk2_testkit::test_name;
 use sk2_zenoh::{Bridge, BridgeConfig};
 
@@ -29,17 +30,17 @@ fn a_subscriber_gets_a_servers_frames_through_a_router_across_networks_it_cannot
     let Some(networks) = Networks::create() else {
         return;
     };
-    let mut router = networks.spawn(&networks.r, "router");
+    let mut router = Networks::spawn(&networks.r, "router");
     // A client-mode session fails at once when no router answers: start B's after R's is up.
     let mut router_out = BufReader::new(router.stdout.take().unwrap()).lines();
     assert!(
         router_out.any(|line| line.is_ok_and(|line| line.ends_with("router ready"))),
         "the router never came up"
     );
-    let mut server = networks.spawn(&networks.a, "server");
-    let mut subscriber = networks.spawn(&networks.b, "subscriber");
+    let mut server = Networks::spawn(&networks.a, "server");
+    let mut subscriber = Networks::spawn(&networks.b, "subscriber");
     let status = wait_child(&mut subscriber, Duration::from_secs(90));
-    let report = output(&mut subscriber);
+    let report = child_output(&mut subscriber);
     for child in [&mut server, &mut router] {
         drop(child.stdin.take());
         wait_child(child, Duration::from_secs(10));
@@ -48,8 +49,8 @@ fn a_subscriber_gets_a_servers_frames_through_a_router_across_networks_it_cannot
         status,
         Some(true),
         "subscriber in B: {report}\nserver in A: {}\nrouter: {}",
-        output(&mut server),
-        output(&mut router)
+        child_output(&mut server),
+        child_output(&mut router)
     );
     eprintln!("{report}");
 }
@@ -133,152 +134,51 @@ fn zenoh_network_helper_process() {
 
 /// Namespaces A, R and B, with veth links A-R and R-B; deleted on drop.
 struct Networks {
-    a: String,
-    r: String,
-    b: String,
+    a: Host,
+    r: Host,
+    b: Host,
 }
 
 impl Networks {
     /// Makes the namespaces, or skips (`None`) where `ip netns` cannot (not root).
     fn create() -> Option<Self> {
         let pid = std::process::id();
-        let networks = Self {
-            a: format!("sk2za{pid}"),
-            r: format!("sk2zr{pid}"),
-            b: format!("sk2zb{pid}"),
+        let a = match Host::add(format!("sk2za{pid}")) {
+            Ok(a) => a,
+            Err(error) => {
+                sk2_testkit::tools::skip_or_fail(
+                    "a_subscriber_gets_a_servers_frames_through_a_router_across_networks_it_cannot_reach",
+                    &format!(
+                        "`ip netns add` failed ({error}): run the tests as root (with iproute2 \
+                         installed)"
+                    ),
+                );
+                return None;
+            }
         };
-        if !ip(&["netns", "add", &networks.a]) {
-            sk2_testkit::tools::skip_or_fail(
-                "a_subscriber_gets_a_servers_frames_through_a_router_across_networks_it_cannot_reach",
-                "`ip netns add` failed: run the tests as root (with iproute2 installed)",
-            );
-            return None;
-        }
-        let links = [
-            (
-                &networks.a,
-                format!("za{pid}"),
-                IP_A,
-                format!("zra{pid}"),
-                IP_R_A,
-            ),
-            (
-                &networks.b,
-                format!("zb{pid}"),
-                IP_B,
-                format!("zrb{pid}"),
-                IP_R_B,
-            ),
-        ];
-        let ok = ip(&["netns", "add", &networks.r])
-            && ip(&["netns", "add", &networks.b])
-            && links.iter().all(|(ns, veth, address, peer, peer_address)| {
-                ip(&[
-                    "link",
-                    "add",
-                    veth,
-                    "netns",
-                    ns,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    peer,
-                    "netns",
-                    &networks.r,
-                ]) && ip(&[
-                    "-n",
-                    ns,
-                    "addr",
-                    "add",
-                    &format!("{address}/24"),
-                    "dev",
-                    veth,
-                ]) && ip(&["-n", ns, "link", "set", veth, "up"])
-                    && ip(&["-n", ns, "link", "set", "lo", "up"])
-                    && ip(&[
-                        "-n",
-                        &networks.r,
-                        "addr",
-                        "add",
-                        &format!("{peer_address}/24"),
-                        "dev",
-                        peer,
-                    ])
-                    && ip(&["-n", &networks.r, "link", "set", peer, "up"])
-            })
-            && ip(&["-n", &networks.r, "link", "set", "lo", "up"]);
-        assert!(ok, "could not set up the namespaces");
-        Some(networks)
+        let made = || -> Result<Self, String> {
+            let networks = Self {
+                a,
+                r: Host::add(format!("sk2zr{pid}"))?,
+                b: Host::add(format!("sk2zb{pid}"))?,
+            };
+            veth(
+                (&networks.a, &format!("za{pid}"), IP_A),
+                (&networks.r, &format!("zra{pid}"), IP_R_A),
+            )?;
+            veth(
+                (&networks.b, &format!("zb{pid}"), IP_B),
+                (&networks.r, &format!("zrb{pid}"), IP_R_B),
+            )?;
+            Ok(networks)
+        };
+        Some(made().unwrap_or_else(|error| panic!("could not set up the namespaces: {error}")))
     }
 
-    fn spawn(&self, namespace: &str, role: &str) -> Child {
-        let exe = std::env::current_exe().unwrap();
-        Command::new("ip")
-            .args(["netns", "exec", namespace])
-            .arg(exe)
-            .args([
-                test_name!("zenoh_network_helper_process").as_str(),
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(ROLE_ENV, role)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run `ip netns exec`")
+    fn spawn(host: &Host, role: &str) -> Child {
+        host.spawn_helper(
+            &test_name!("zenoh_network_helper_process"),
+            &[(ROLE_ENV, role), ("RUST_LOG", "warn")],
+        )
     }
-}
-
-impl Drop for Networks {
-    fn drop(&mut self) {
-        // Deleting a namespace deletes the veth ends in it, and so the pairs.
-        for ns in [&self.a, &self.r, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-/// Runs `ip` quietly; whether it succeeded.
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
-/// Waits for a child up to `timeout`; `Some(success)` if it ended, `None` (after killing it).
-fn wait_child(child: &mut Child, timeout: Duration) -> Option<bool> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status.success());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
-}
-
-/// A finished (or killed) child's stdout and stderr.
-fn output(child: &mut Child) -> String {
-    if child.try_wait().ok().flatten().is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let mut text = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        let _ = stdout.read_to_string(&mut text);
-    }
-    if let Some(mut stderr) = child.stderr.take() {
-        let _ = stderr.read_to_string(&mut text);
-    }
-    text
 }

@@ -3,11 +3,12 @@
 use std::time::{Duration, Instant};
 
 use sk2_client::zenoh::{ServerWatch, ZenohServerEvent};
-use sk2_client::{EndpointKind, SubscriptionConfig};
-use sk2_proto::zenoh_keys::depth_key;
+use sk2_client::SubscriptionConfig;
 use sk2_testkit::{free_port, wait_until_some};
 
-use crate::common::{start_bridge, start_server, zenoh_client, SENSOR_ID, SERVER_ID, WAIT};
+use crate::common::{
+    start_bridge, start_server, subscribe_depth_v2, zenoh_client, SERVER_ID, WAIT,
+};
 
 /// Waits for `expected` among the watch's events (others are passed over).
 fn wait_for_event(watch: &ServerWatch, expected: &ZenohServerEvent) {
@@ -28,14 +29,7 @@ fn the_bridge_survives_a_server_restart_and_its_zenoh_subscribers_resume() {
     let bridge = start_bridge(&server, zenoh_port);
     let client = zenoh_client(zenoh_port);
     let watch = client.watch().unwrap();
-    let subscription = client
-        .subscribe_key(
-            &depth_key(SERVER_ID, SENSOR_ID, "depth_v2"),
-            SENSOR_ID,
-            EndpointKind::DepthV2,
-            &SubscriptionConfig::default(),
-        )
-        .unwrap();
+    let subscription = subscribe_depth_v2(&client, &SubscriptionConfig::default());
     wait_for_event(&watch, &ZenohServerEvent::Appeared(SERVER_ID.to_owned()));
     subscription
         .recv_timeout(WAIT)

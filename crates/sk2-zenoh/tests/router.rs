@@ -4,12 +4,11 @@
 use std::time::{Duration, Instant};
 
 use sk2_client::zenoh::{ZenohClient, ZenohConfig, ZenohMode, ZenohServerEvent};
-use sk2_client::{EndpointKind, SubscriptionConfig};
-use sk2_proto::zenoh_keys::depth_key;
+use sk2_client::SubscriptionConfig;
 use sk2_testkit::{free_port, wait_until_some};
 use sk2_zenoh::{Bridge, BridgeConfig};
 
-use crate::common::{connecting, start_server, SENSOR_ID, SERVER_ID, WAIT};
+use crate::common::{connecting, start_server, subscribe_depth_v2, SERVER_ID, WAIT};
 
 fn router(port: u16) -> zenoh::Session {
     let config = ZenohConfig::default()
@@ -33,17 +32,8 @@ fn subscribers_behind_a_router_lose_the_server_while_it_is_down_and_resume_when_
     // A consumer in client mode behind the router: Zenoh's mode for consumers that talk only to
     // their router (peers behind a router expect to reach each other directly, which these
     // cannot: they do not listen).
-    let key = depth_key(SERVER_ID, SENSOR_ID, "depth_v2");
-    let subscribe = |client: &ZenohClient| {
-        client
-            .subscribe_key(
-                &key,
-                SENSOR_ID,
-                EndpointKind::DepthV2,
-                &SubscriptionConfig::default(),
-            )
-            .unwrap()
-    };
+    let subscribe =
+        |client: &ZenohClient| subscribe_depth_v2(client, &SubscriptionConfig::default());
     let client = ZenohClient::open(&connecting(router_port).with_mode(ZenohMode::Client)).unwrap();
     let watch = client.watch().unwrap();
     let subscription = subscribe(&client);

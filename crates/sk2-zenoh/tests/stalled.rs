@@ -5,13 +5,14 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sk2_client::{EndpointKind, SubscriptionConfig};
+use sk2_client::SubscriptionConfig;
 use sk2_proto::zenoh_keys::depth_key;
-use sk2_testkit::{free_port, test_name};
+use sk2_testkit::{free_port, helper_args, test_name};
 use zenoh::Wait;
 
 use crate::common::{
-    connecting, rss_kib, start_bridge, start_server, zenoh_client, SENSOR_ID, SERVER_ID, WAIT,
+    connecting, rss_kib, start_bridge, start_server, subscribe_depth_v2, zenoh_client, SENSOR_ID,
+    SERVER_ID, WAIT,
 };
 
 /// Set for the helper process: the bridge's Zenoh port.
@@ -35,25 +36,12 @@ fn a_stalled_zenoh_subscriber_neither_grows_the_bridge_nor_slows_the_others() {
     let zenoh_port = free_port();
     let bridge = start_bridge(&server, zenoh_port);
     let healthy = zenoh_client(zenoh_port);
-    let subscription = healthy
-        .subscribe_key(
-            &depth_key(SERVER_ID, SENSOR_ID, "depth_v2"),
-            SENSOR_ID,
-            EndpointKind::DepthV2,
-            &SubscriptionConfig::default(),
-        )
-        .unwrap();
+    let subscription = subscribe_depth_v2(&healthy, &SubscriptionConfig::default());
     subscription.recv_timeout(WAIT).expect("first frame");
 
     let exe = std::env::current_exe().unwrap();
     let mut stalled = Command::new(exe)
-        .args([
-            test_name!("stalled_zenoh_subscriber_process").as_str(),
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(helper_args(&test_name!("stalled_zenoh_subscriber_process")))
         .env(PORT_ENV, zenoh_port.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -71,13 +71,7 @@ pub fn serve(
             .with_zenoh(zenoh),
     )?;
     roles::say(&format!("endpoint {endpoint}"))?;
-    let commands = roles::stdin_lines();
-    let deadline = Instant::now() + Duration::from_secs_f64(max_seconds);
-    while Instant::now() < deadline {
-        if let Err(mpsc::RecvTimeoutError::Disconnected) = commands.recv_timeout(POLL_INTERVAL) {
-            break;
-        }
-    }
+    crate::real::serve_until_stdin_closes(max_seconds);
     bridge.stop();
     server.stop();
     Ok(())
@@ -189,7 +183,8 @@ fn fanout_one(
     let max_seconds = (window.as_secs_f64() + CHILD_SLACK_SECONDS).to_string();
     let mut children = Children::default();
     let relay_port = free_port()?;
-    let (relay, server_bytes) = if through_router {
+    // Where the subscribers connect: the router, or the relay in front of the server.
+    let (relay, server_bytes, subscriber_port) = if through_router {
         // server -> relay -> router <- subscribers: the server's bytes go out towards the router.
         let router_port = free_port()?;
         let router = children.spawn(
@@ -216,20 +211,7 @@ fn fanout_one(
             &max_seconds,
         )?;
         children.expect(publisher, "endpoint")?;
-        for _ in 0..subscribers {
-            children.spawn(
-                exe,
-                &[
-                    "subscribe",
-                    "--stack",
-                    &stack,
-                    "--endpoint",
-                    &format!("tcp/127.0.0.1:{router_port}"),
-                ],
-                &max_seconds,
-            )?;
-        }
-        (relay, counter)
+        (relay, counter, router_port)
     } else {
         // subscribers -> relay -> server: the server's bytes go back through the relay.
         let publisher = children.spawn(exe, &["zenoh-serve", "--stack", &stack], &max_seconds)?;
@@ -241,21 +223,21 @@ fn fanout_one(
             .context("bad endpoint from the publisher")?;
         let relay = Relay::start(relay_port, port)?;
         let counter = Arc::clone(&relay.sent_by_acceptor);
-        for _ in 0..subscribers {
-            children.spawn(
-                exe,
-                &[
-                    "subscribe",
-                    "--stack",
-                    &stack,
-                    "--endpoint",
-                    &format!("tcp/127.0.0.1:{relay_port}"),
-                ],
-                &max_seconds,
-            )?;
-        }
-        (relay, counter)
+        (relay, counter, relay_port)
     };
+    for _ in 0..subscribers {
+        children.spawn(
+            exe,
+            &[
+                "subscribe",
+                "--stack",
+                &stack,
+                "--endpoint",
+                &format!("tcp/127.0.0.1:{subscriber_port}"),
+            ],
+            &max_seconds,
+        )?;
+    }
     let readers: Vec<usize> = (children.len() - subscribers..children.len()).collect();
     for &reader in &readers {
         children.expect(reader, "ready")?;

@@ -5,7 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{disappeared, helper_args, next_server, WAIT};
+use super::{disappeared, next_server, WAIT};
 use crate::common::{announce, fast, wait_for};
 use sk2_client::Browser;
 use sk2_testkit::in_private_netns;
@@ -113,7 +113,7 @@ fn spawn_helper(test: &str, env: &[(&str, &str)]) -> Child {
     let exe = std::env::current_exe().unwrap();
     let mut command = Command::new(exe);
     command
-        .args(helper_args(&sk2_testkit::test_name!(test)))
+        .args(sk2_testkit::helper_args(&sk2_testkit::test_name!(test)))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     for (key, value) in env {

@@ -67,15 +67,3 @@ fn check_frames_flow(server: &FakeServer, id: &str, client: &Client) {
     }
     panic!("no frame from the discovered server");
 }
-
-/// The arguments that make this test binary run exactly the ignored helper test `full_name`
-/// (its name as `sk2_testkit::test_name!` gives it), printing its output.
-fn helper_args(full_name: &str) -> [&str; 5] {
-    [
-        full_name,
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]
-}

@@ -1,15 +1,16 @@
 //! Two hosts: namespaces A and B (made with `ip netns`, so root is needed) joined by a veth
 //! pair. The server and the browser are helper processes of this test binary, one in each.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{connect_to, disappeared, helper_args, next_server, WAIT};
+use super::{connect_to, disappeared, next_server, WAIT};
 use crate::common::{announce, test_frame, wait_for, FakeServer};
 use sk2_client::{Browser, BrowserEvent, SERVICE_TYPE};
+use sk2_testkit::hosts::{child_output, veth, wait_child, Host};
 
 /// Set for helper processes started inside namespaces made with `ip netns`.
 const HELPER_ENV: &str = "SK2_IN_TEST_NETNS";
@@ -23,12 +24,12 @@ fn a_browser_on_another_host_finds_the_server_gets_frames_and_loses_it_on_clean_
     let marker = marker_dir.path().join("browser-got-frames");
     let marker_text = marker.to_str().unwrap().to_owned();
 
-    let mut server = namespaces.spawn(
+    let mut server = TwoHosts::spawn(
         &namespaces.a,
         "two_host_server_process",
         &[("SK2_BIND_IP", TwoHosts::IP_A)],
     );
-    let mut browser = namespaces.spawn(
+    let mut browser = TwoHosts::spawn(
         &namespaces.b,
         "two_host_browser_process",
         &[
@@ -42,7 +43,7 @@ fn a_browser_on_another_host_finds_the_server_gets_frames_and_loses_it_on_clean_
         if let Ok(Some(status)) = browser.try_wait() {
             panic!(
                 "browser helper ended early ({status}): {}",
-                output(&mut browser)
+                child_output(&mut browser)
             );
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -50,17 +51,17 @@ fn a_browser_on_another_host_finds_the_server_gets_frames_and_loses_it_on_clean_
     assert!(
         marker.exists(),
         "B never got frames: {}",
-        output(&mut browser)
+        child_output(&mut browser)
     );
     drop(server.stdin.take());
     let status = wait_child(&mut browser, Duration::from_secs(20));
-    let browser_output = output(&mut browser);
+    let browser_output = child_output(&mut browser);
     assert_eq!(status, Some(true), "browser helper: {browser_output}");
     assert_eq!(
         wait_child(&mut server, Duration::from_secs(10)),
         Some(true),
         "server helper: {}",
-        output(&mut server)
+        child_output(&mut server)
     );
 }
 
@@ -124,118 +125,37 @@ fn two_host_browser_process() {
     );
 }
 
-/// Two network namespaces joined by a veth pair, deleted on drop (also when the test fails).
+/// Two hosts: network namespaces joined by a veth pair, deleted on drop (also when the test
+/// fails).
 struct TwoHosts {
-    a: String,
-    b: String,
+    a: Host,
+    b: Host,
 }
 
 impl TwoHosts {
     const IP_A: &'static str = "10.213.7.1";
     const IP_B: &'static str = "10.213.7.2";
 
+    /// Makes the hosts; panics where `ip netns` cannot (root is needed).
     fn create() -> Self {
         let pid = std::process::id();
-        let hosts = Self {
-            a: format!("sk2ca{pid}"),
-            b: format!("sk2cb{pid}"),
+        let made = || -> Result<Self, String> {
+            let hosts = Self {
+                a: Host::add(format!("sk2ca{pid}"))?,
+                b: Host::add(format!("sk2cb{pid}"))?,
+            };
+            veth(
+                (&hosts.a, &format!("va{pid}"), Self::IP_A),
+                (&hosts.b, &format!("vb{pid}"), Self::IP_B),
+            )?;
+            Ok(hosts)
         };
-        let (veth_a, veth_b) = (format!("va{pid}"), format!("vb{pid}"));
-        ip(&["netns", "add", &hosts.a]);
-        ip(&["netns", "add", &hosts.b]);
-        ip(&[
-            "link", "add", &veth_a, "netns", &hosts.a, "type", "veth", "peer", "name", &veth_b,
-            "netns", &hosts.b,
-        ]);
-        for (ns, veth, address) in [
-            (&hosts.a, &veth_a, Self::IP_A),
-            (&hosts.b, &veth_b, Self::IP_B),
-        ] {
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{address}/24"),
-                "dev",
-                veth,
-            ]);
-            ip(&["-n", ns, "link", "set", veth, "up"]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        hosts
+        made().unwrap_or_else(|error| panic!("{error} (root needed for two-host tests)"))
     }
 
-    fn spawn(&self, namespace: &str, test: &str, env: &[(&str, &str)]) -> Child {
-        let exe = std::env::current_exe().unwrap();
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", namespace])
-            .arg(exe)
-            .args(helper_args(&sk2_testkit::test_name!(test)))
-            .env(HELPER_ENV, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        command
-            .spawn()
-            .expect("cannot run `ip netns exec` (are we root?)")
+    fn spawn(host: &Host, test: &str, env: &[(&str, &str)]) -> Child {
+        let mut env = env.to_vec();
+        env.push((HELPER_ENV, "1"));
+        host.spawn_helper(&sk2_testkit::test_name!(test), &env)
     }
-}
-
-impl Drop for TwoHosts {
-    fn drop(&mut self) {
-        // Deleting a namespace also deletes the veth end inside it (and so the pair).
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-fn ip(args: &[&str]) {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("cannot run `ip`");
-    assert!(
-        output.status.success(),
-        "ip {args:?} failed (root needed for two-host tests): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Waits for a child up to `timeout`; `Some(success)` if it ended, `None` (after killing it) if not.
-fn wait_child(child: &mut Child, timeout: Duration) -> Option<bool> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status.success());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
-}
-
-/// A finished (or killed) child's stdout and stderr, for failure messages.
-fn output(child: &mut Child) -> String {
-    if child.try_wait().ok().flatten().is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let mut text = String::new();
-    if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            text.push_str(&line);
-            text.push('\n');
-        }
-    }
-    if let Some(mut stderr) = child.stderr.take() {
-        let _ = stderr.read_to_string(&mut text);
-    }
-    text
 }

@@ -1,5 +1,7 @@
 //! libzmq's socket monitor events, as the gatekeeper reads them.
 
+use sk2_proto::monitor_event;
+
 /// A monitor event the gatekeeper acts on.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum MonitorEvent {
@@ -17,12 +19,10 @@ pub(super) enum MonitorEvent {
 }
 
 impl MonitorEvent {
-    /// Parses libzmq's two-frame event: `u16 event id, u32 value` (native byte order) then the
-    /// endpoint. Anything else (events not asked for, a malformed message) is `None`.
+    /// Parses libzmq's two-frame event (see [`monitor_event`]). Anything else (events not asked
+    /// for, a malformed message) is `None`.
     pub(super) fn parse(frames: &[Vec<u8>]) -> Option<Self> {
-        let head: &[u8; 6] = frames.first()?.as_slice().try_into().ok()?;
-        let event = u16::from_ne_bytes([head[0], head[1]]);
-        let value = u32::from_ne_bytes([head[2], head[3], head[4], head[5]]);
+        let (event, value) = monitor_event::decode(frames)?;
         match zmq::SocketEvent::from_raw(event) {
             zmq::SocketEvent::ACCEPTED => {
                 let port = frames
@@ -45,9 +45,7 @@ mod tests {
     use super::*;
 
     fn event(id: u16, value: u32) -> Vec<Vec<u8>> {
-        let mut head = id.to_ne_bytes().to_vec();
-        head.extend_from_slice(&value.to_ne_bytes());
-        vec![head, b"tcp://127.0.0.1:5555".to_vec()]
+        monitor_event::encode(id, value, "tcp://127.0.0.1:5555")
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod horde;
 use std::time::Duration;
 
 use sk2_mock::{MockConfig, MockKinect};
+use sk2_proto::control::Reply;
+use sk2_proto::Me;
 use sk2_server::{Config, Server};
 
 /// How long a test client waits for any reply before the test fails.
@@ -51,6 +53,21 @@ pub fn request(socket: &zmq::Socket, frames: &[&[u8]]) -> Vec<Vec<u8>> {
     socket
         .recv_multipart(0)
         .expect("the server replies within the timeout")
+}
+
+/// `me` as the server at control `endpoint` answers it over the wire.
+pub fn who(endpoint: &str) -> Me {
+    let context = zmq::Context::new();
+    let socket = req(&context, endpoint);
+    match Reply::decode(&request(&socket, &[&[0x03]])).unwrap() {
+        Reply::Me(me) => me,
+        other => panic!("expected me, got {other:?}"),
+    }
+}
+
+/// `me` as `server` answers it over the wire, on its control endpoint.
+pub fn who_is(server: &Server) -> Me {
+    who(&server.control_endpoint().unwrap())
 }
 
 /// A SUB socket subscribed to everything on `endpoint`.
