@@ -12,7 +12,7 @@ pub enum MockMode {
     #[default]
     Plain,
     /// A room with a swinging ball, noise growing with distance, holes of `0`, and a far doorway
-    /// up to [`REALISTIC_MAX_DEPTH_MM`](crate::scene::REALISTIC_MAX_DEPTH_MM) (8000 mm): values at and above 4096 mm, which the sk2
+    /// up to `REALISTIC_MAX_DEPTH_MM` (8000 mm): values at and above 4096 mm, which the sk2
     /// format loses.
     Realistic,
 }
@@ -43,7 +43,7 @@ impl std::fmt::Display for MockMode {
     }
 }
 
-/// How a [`MockKinect`] behaves. Start from [`MockConfig::default`] and change what differs
+/// How a [`MockKinect`](crate::MockKinect) behaves. Start from [`MockConfig::default`] and change what differs
 /// with the `with_*` methods (the fields are public too).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
