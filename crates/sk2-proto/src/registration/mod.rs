@@ -1,22 +1,25 @@
 //! Depth to 3D points, and the colour of each point: libfreenect2's registration as pure functions.
 //!
 //! Two steps, as libfreenect2's `Registration` does them, so that a client gets the numbers a
-//! libfreenect2 user would get from the same frames and the same [`Calibration`]:
+//! libfreenect2 user would get from the same frames and the same
+//! [`Calibration`](crate::calibration::Calibration):
 //!
 //! 1. **Undistortion and back-projection** ([`Undistortion`], needs only the
-//!    [`IrCameraParams`]). For every pixel of the undistorted image, the Brown-Conrady model gives
-//!    the pixel of the raw depth frame that sees the same ray; its depth is taken as it is (nearest
-//!    neighbour, no interpolation, so no depth is invented between a foreground and a background
-//!    pixel). Pixel `(row, col)` with depth `z` metres is then the point
-//!    `((col + 0.5 - cx) * z / fx, (row + 0.5 - cy) * z / fy, z)`: x to the right, y down, z
-//!    forward, in the depth camera's frame, in metres. Pixels with no depth (0 mm, or a ray that
-//!    leaves the raw image) are holes and are left out of a point cloud.
-//! 2. **Registration** ([`Registration`], needs the [`ColorCameraParams`] too). Each undistorted
-//!    pixel maps to a colour pixel through libfreenect2's two cubic polynomials and its
-//!    depth-dependent x shift (see [`ColorCameraParams`]). As the colour camera sits beside the
-//!    depth camera, a far pixel can map to a colour pixel that actually shows a nearer surface;
-//!    the occlusion filter (libfreenect2's default) drops the colour of any pixel more than 1 %
-//!    farther than the nearest depth pixel mapped into a 5 x 3 colour-pixel window around it.
+//!    [`IrCameraParams`](crate::calibration::IrCameraParams)). For every pixel of the undistorted
+//!    image, the Brown-Conrady model gives the pixel of the raw depth frame that sees the same
+//!    ray; its depth is taken as it is (nearest neighbour, no interpolation, so no depth is
+//!    invented between a foreground and a background pixel). Pixel `(row, col)` with depth `z`
+//!    metres is then the point `((col + 0.5 - cx) * z / fx, (row + 0.5 - cy) * z / fy, z)`: x to
+//!    the right, y down, z forward, in the depth camera's frame, in metres. Pixels with no depth
+//!    (0 mm, or a ray that leaves the raw image) are holes and are left out of a point cloud.
+//! 2. **Registration** ([`Registration`], needs the
+//!    [`ColorCameraParams`](crate::calibration::ColorCameraParams) too). Each undistorted pixel
+//!    maps to a colour pixel through libfreenect2's two cubic polynomials and its depth-dependent
+//!    x shift (see [`ColorCameraParams`](crate::calibration::ColorCameraParams)). As the colour
+//!    camera sits beside the depth camera, a far pixel can map to a colour pixel that actually
+//!    shows a nearer surface; the occlusion filter (libfreenect2's default) drops the colour of
+//!    any pixel more than 1 % farther than the nearest depth pixel mapped into a 5 x 3
+//!    colour-pixel window around it.
 //!
 //! libfreenect2 fixes the shapes at 512 x 424 depth and 1920 x 1080 colour; here the depth shape is
 //! the frame's and the colour shape the image's, and every colour pixel is bounds-checked (where
