@@ -1,11 +1,11 @@
-//! Per-sensor counters: updated lock-free on the data path, read as [`SensorStats`] snapshots.
+//! Per-sensor counters: updated lock-free on the data path, read as [`SensorStats`] snapshots
+//! (with a [`StreamStats`] for each of the sensor's `ir_v2` and `color` streams).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::sync::Arc;
 
 use crate::admission::PeerCounters;
-use crate::streams::{StreamCounters, StreamStats};
 
 /// What happened to one sensor's frames since it was attached. Every frame captured is, in the
 /// end, published, unwatched, or dropped for one of the reasons below (a few may be in flight).
@@ -126,6 +126,45 @@ impl Counters {
             ir: self.ir.snapshot(),
             color: self.color.snapshot(),
             unauthorised_subscribers: read(&self.subscribers.unauthorised),
+        }
+    }
+}
+
+/// What happened to one extra stream's frames (`ir_v2` or `color`) since the sensor was attached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamStats {
+    /// Frames the sensor delivered on this stream.
+    pub captured: u64,
+    /// Not queued because nobody was subscribed: not a loss.
+    pub unwatched: u64,
+    /// Dropped on arrival: the stream's queue was full (its publisher was still busy).
+    pub dropped_busy: u64,
+    /// Messages handed to the socket.
+    pub published: u64,
+    /// Bytes of those messages.
+    pub bytes_published: u64,
+}
+
+/// The live counters behind [`StreamStats`].
+#[derive(Debug, Default)]
+pub(crate) struct StreamCounters {
+    pub(crate) captured: AtomicU64,
+    pub(crate) unwatched: AtomicU64,
+    pub(crate) dropped_busy: AtomicU64,
+    pub(crate) published: AtomicU64,
+    pub(crate) bytes_published: AtomicU64,
+}
+
+impl StreamCounters {
+    pub(crate) fn snapshot(&self) -> StreamStats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        StreamStats {
+            captured: read(&self.captured),
+            unwatched: read(&self.unwatched),
+            dropped_busy: read(&self.dropped_busy),
+            published: read(&self.published),
+            bytes_published: read(&self.bytes_published),
         }
     }
 }

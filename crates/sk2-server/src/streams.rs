@@ -15,7 +15,7 @@
 //! is the sensor's JPEG behind a 44-byte header, a copy of a few hundred kilobytes.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,52 +25,13 @@ use sk2_proto::{
 };
 
 use crate::pipeline::{send, update_topics, SUBSCRIPTION_POLL_INTERVAL};
-use crate::stats::Counters;
+use crate::stats::{Counters, StreamCounters};
 use crate::thread::ServerThread;
 use crate::Codec;
 
 /// Frames a stream's queue holds between the sensor and its publisher. Two: one being sent and
 /// the next; more would only add latency, since the newest frame is the one worth having.
 pub const STREAM_QUEUE_FRAMES: usize = 2;
-
-/// What happened to one extra stream's frames (`ir_v2` or `color`) since the sensor was attached.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StreamStats {
-    /// Frames the sensor delivered on this stream.
-    pub captured: u64,
-    /// Not queued because nobody was subscribed: not a loss.
-    pub unwatched: u64,
-    /// Dropped on arrival: the stream's queue was full (its publisher was still busy).
-    pub dropped_busy: u64,
-    /// Messages handed to the socket.
-    pub published: u64,
-    /// Bytes of those messages.
-    pub bytes_published: u64,
-}
-
-/// The live counters behind [`StreamStats`].
-#[derive(Debug, Default)]
-pub(crate) struct StreamCounters {
-    captured: AtomicU64,
-    unwatched: AtomicU64,
-    dropped_busy: AtomicU64,
-    published: AtomicU64,
-    bytes_published: AtomicU64,
-}
-
-impl StreamCounters {
-    pub(crate) fn snapshot(&self) -> StreamStats {
-        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        StreamStats {
-            captured: read(&self.captured),
-            unwatched: read(&self.unwatched),
-            dropped_busy: read(&self.dropped_busy),
-            published: read(&self.published),
-            bytes_published: read(&self.bytes_published),
-        }
-    }
-}
 
 /// A running stream publisher: its thread owns the stream's socket.
 pub(crate) struct StreamPublisher {
