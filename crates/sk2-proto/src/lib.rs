@@ -55,8 +55,6 @@ pub mod sensor;
 pub mod sk2;
 pub mod zenoh_keys;
 
-mod jpeg;
-
 pub use calibration::{Calibration, ColorCameraParams, IrCameraParams};
 pub use color::JpegImage;
 pub use control::{Device, ErrorPayload, Me, Reply, Request};

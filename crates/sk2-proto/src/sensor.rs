@@ -13,8 +13,8 @@
 //! and inherits the rest.
 
 use crate::calibration::Calibration;
+use crate::color::JpegImage;
 use crate::frame::{DepthFrame, IrFrame};
-use crate::jpeg::JpegImage;
 
 /// One frame as captured, with the facts the original protocol never carried.
 #[derive(Debug, Clone)]
