@@ -1,5 +1,5 @@
-//! Per-sensor counters: updated lock-free on the data path, read as [`SensorStats`] snapshots
-//! (with a [`StreamStats`] for each of the sensor's `ir_v2` and `color` streams).
+//! Per-sensor counters, and those of its `ir_v2` and `color` streams: updated lock-free on the
+//! data path, read as [`SensorStats`] and [`StreamStats`] snapshots.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
