@@ -3,6 +3,7 @@
 
 use std::io::IsTerminal;
 
+pub mod browse;
 pub mod keys;
 #[cfg(feature = "zenoh")]
 pub mod zenoh_browse;

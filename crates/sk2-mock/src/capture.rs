@@ -15,16 +15,15 @@ pub(crate) struct Capture {
 }
 
 impl Capture {
-    /// Starts a thread calling `produce(sequence)` once per `period` (as fast as possible when
-    /// `None`) and handing each frame to `sink`.
+    /// Starts a thread calling `tick(sequence)` once per `period` (as fast as possible when
+    /// `None`), with sequence numbers 0, 1, 2, ...
     ///
-    /// When the thread falls behind (slow `produce`, busy machine) it does not burst to catch up:
+    /// When the thread falls behind (slow `tick`, busy machine) it does not burst to catch up:
     /// a real camera skips frames rather than delivering them late and fast.
     pub(crate) fn spawn(
         name: String,
         period: Option<Duration>,
-        mut sink: FrameSink,
-        mut produce: impl FnMut(u64) -> DepthFrame + Send + 'static,
+        mut tick: impl FnMut(u64) + Send + 'static,
     ) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new().name(name).spawn(move || {
@@ -51,15 +50,7 @@ impl Capture {
                         next = now;
                     }
                 }
-                let depth = produce(sequence);
-                let capture_time_ns = unix_time_ns();
-                sink(CapturedFrame {
-                    depth,
-                    sequence,
-                    // The mock has no device clock; the trait says to use the host time then.
-                    device_timestamp: capture_time_ns,
-                    capture_time_ns,
-                });
+                tick(sequence);
             }
         })?;
         Ok(Self {
@@ -99,12 +90,35 @@ pub(crate) fn start_in(
     if slot.is_some() {
         return Err(SensorError::AlreadyStarted(id.to_owned()));
     }
-    let name = format!("{kind}-{}", &id[..id.len().min(8)]);
-    let capture = Capture::spawn(name, period, sink, produce).map_err(|error| {
-        SensorError::Unavailable(format!("cannot start capture thread: {error}"))
-    })?;
+    let capture = Capture::spawn(thread_name(kind, id), period, depth_tick(sink, produce))
+        .map_err(|error| {
+            SensorError::Unavailable(format!("cannot start capture thread: {error}"))
+        })?;
     *slot = Some(capture);
     Ok(())
+}
+
+/// A capture thread's name: `<kind>-<first 8 chars of the sensor id>`.
+pub(crate) fn thread_name(kind: &str, id: &str) -> String {
+    format!("{kind}-{}", &id[..id.len().min(8)])
+}
+
+/// The tick of a depth capture: `produce(sequence)`, stamped and handed to `sink`.
+fn depth_tick(
+    mut sink: FrameSink,
+    mut produce: impl FnMut(u64) -> DepthFrame + Send + 'static,
+) -> impl FnMut(u64) + Send + 'static {
+    move |sequence| {
+        let depth = produce(sequence);
+        let capture_time_ns = unix_time_ns();
+        sink(CapturedFrame {
+            depth,
+            sequence,
+            // These sensors have no device clock; the trait says to use the host time then.
+            device_timestamp: capture_time_ns,
+            capture_time_ns,
+        });
+    }
 }
 
 /// The period of a frame rate; `None` (unthrottled) for a rate that is not a positive finite number.

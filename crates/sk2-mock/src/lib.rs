@@ -34,14 +34,14 @@
 mod appearance;
 mod capture;
 mod companions;
+mod config;
 mod mock;
 mod pacing;
 mod recording;
 mod replay;
+mod scene;
 
-pub use mock::{MockConfig, MockKinect, MockMode, ParseMockModeError, DEFAULT_JPEG_QUALITY};
+pub use config::{MockConfig, MockMode, ParseMockModeError, DEFAULT_FPS, DEFAULT_JPEG_QUALITY};
+pub use mock::MockKinect;
 pub use recording::{PlaybackConfig, RecordedSensor, RecordingSensor};
 pub use replay::{ReplayError, ReplaySensor, COLOR_FILE_SUFFIX, IR_FILE_SUFFIX, MAX_REPLAY_BYTES};
-
-/// The mock's default frame rate: the Kinect v2 depth camera runs at 30 fps.
-pub const DEFAULT_FPS: f64 = 30.0;

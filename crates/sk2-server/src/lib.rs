@@ -50,13 +50,13 @@
 
 //!
 //! The crate's modules: `config` ([`Config`] and the defaults of its limits), `error`
-//! ([`ServerError`]), `sockets` (socket options, peer limits, binding, advertised host names),
-//! `control` (the control thread), `pipeline` (sink, encoder pool, publishers), `streams`
-//! (the `ir_v2` and `color` sinks and publishers), `in_flight`
-//! (a sensor's budget of frames in flight, as slots that free themselves), `admission`
-//! (the gatekeeper enforcing peer limits fairly), `connection` (inspecting and closing one of
-//! libzmq's connections by descriptor), `security` (CurveZMQ), `announce` (mDNS), `stats` and
-//! `thread`.
+//! ([`ServerError`]), `running` (the attached sensors and what a running server holds: starting
+//! and stopping a sensor with its sockets and publishers), `sockets` (socket options, peer limits,
+//! binding, advertised host names), `control` (the control thread), `pipeline` (sink, encoder
+//! pool, publishers), `streams` (the `ir_v2` and `color` sinks and publishers), `in_flight` (a
+//! sensor's budget of frames in flight, as slots that free themselves), `admission` (the
+//! gatekeeper enforcing peer limits fairly), `connection` (inspecting and closing one of libzmq's
+//! connections by descriptor), `security` (CurveZMQ), `announce` (mDNS), `stats` and `thread`.
 
 mod admission;
 mod announce;
@@ -66,6 +66,7 @@ mod control;
 mod error;
 mod in_flight;
 mod pipeline;
+mod running;
 mod security;
 mod sockets;
 mod stats;
@@ -75,14 +76,11 @@ mod thread;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use sk2_proto::color::ENDPOINT_COLOR;
-use sk2_proto::control::ENDPOINT_DEPTH;
-use sk2_proto::depth_v2::{DEVICE_CODEC_KEY, ENDPOINT_DEPTH_V2};
+use sk2_proto::depth_v2::DEVICE_CODEC_KEY;
 use sk2_proto::discovery::{TXT_CODEC, TXT_SECURE, TXT_SERVER_KEY, TXT_VERSION};
 use sk2_proto::ir_v2::{self, ENDPOINT_IR_V2};
-use sk2_proto::{Calibration, Device, Me, Sensor, StreamDemand, StreamSinks};
+use sk2_proto::{Device, Me, Sensor};
 
 pub use announce::SERVICE_TYPE;
 pub use config::{
@@ -103,14 +101,11 @@ pub use streams::STREAM_QUEUE_FRAMES;
 use admission::{Gatekeeper, PeerCounters};
 use announce::Announcer;
 use control::{lock, ControlShared};
-use pipeline::{EncoderPool, Publisher, Sockets};
+use pipeline::EncoderPool;
+use running::{start_sensor, stop_sensor, Attached, Running, JOIN_TIMEOUT};
 use sockets::{advertised_host, hostname_of_machine};
 use stats::Counters;
-use streams::StreamPublisher;
 use thread::ServerThread;
-
-/// Time `stop` waits for each thread to end before leaving it behind with a warning.
-const JOIN_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A streamkinect2 server. Not running until [`Server::start`]; stopped by [`Server::stop`] or
 /// when dropped.
@@ -141,60 +136,6 @@ impl std::fmt::Debug for Server {
 
 /// `(id, counters)` of the attached sensors, in the order they were added.
 type Registry = Mutex<Vec<(String, Arc<Counters>)>>;
-
-struct Attached {
-    id: String,
-    sensor: Box<dyn Sensor>,
-    counters: Arc<Counters>,
-    /// Set while the server runs.
-    publisher: Option<Publisher>,
-    /// The `ir_v2` and `color` publishers, while the server runs and the sensor offers them.
-    stream_publishers: Vec<StreamPublisher>,
-    /// Advertised endpoints, set while the server runs.
-    endpoints: BTreeMap<String, String>,
-    /// The sensor's calibration, read once when it was added.
-    calibration: Option<Calibration>,
-}
-
-struct Running {
-    context: zmq::Context,
-    control_endpoint: String,
-    control_thread: ServerThread,
-    /// Admits or refuses peers of every socket, to enforce the peer limits.
-    gatekeeper: Gatekeeper,
-    /// Host name in advertised endpoints.
-    host: String,
-    pool: EncoderPool,
-    announcer: Option<Announcer>,
-    /// Offset from `config.depth_port` of the next depth socket.
-    next_depth_offset: u16,
-}
-
-impl Running {
-    /// The next depth socket for `role`, bound to the next depth port of the configuration.
-    fn depth_socket(
-        &mut self,
-        config: &Config,
-        role: &'static str,
-        counters: &PeerCounters,
-    ) -> Result<(zmq::Socket, u16), ServerError> {
-        let port = if config.depth_port == 0 {
-            0
-        } else {
-            let port = config.depth_port.saturating_add(self.next_depth_offset);
-            self.next_depth_offset = self.next_depth_offset.saturating_add(1);
-            port
-        };
-        sockets::depth_socket(
-            &self.context,
-            &mut self.gatekeeper,
-            config,
-            port,
-            role,
-            counters,
-        )
-    }
-}
 
 impl Server {
     /// A stopped server with no sensors.
@@ -460,100 +401,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Binds the sensor's depth sockets, starts its publisher thread, then the sensor.
-fn start_sensor(
-    config: &Config,
-    running: &mut Running,
-    attached: &mut Attached,
-) -> Result<(), ServerError> {
-    let counters = &attached.counters.subscribers;
-    let (depth, depth_port) = running.depth_socket(config, "depth", counters)?;
-    let depth_v2 = match config.codec {
-        Some(codec) => Some((running.depth_socket(config, "depth_v2", counters)?, codec)),
-        None => None,
-    };
-    let mut endpoints = BTreeMap::from([(
-        ENDPOINT_DEPTH.to_owned(),
-        format!("tcp://{}:{depth_port}", running.host),
-    )]);
-    if let Some(((_, port), _)) = &depth_v2 {
-        endpoints.insert(
-            ENDPOINT_DEPTH_V2.to_owned(),
-            format!("tcp://{}:{port}", running.host),
-        );
-    }
-    let sockets = Sockets {
-        depth,
-        depth_v2: depth_v2.map(|((socket, _), codec)| (socket, codec)),
-    };
-    let short_id = attached.id.get(..8).unwrap_or(&attached.id);
-    let (publisher, pipe) = Publisher::start(
-        format!("sk2-publish-{short_id}"),
-        sockets,
-        Arc::clone(&attached.counters),
-        config.workers.max(1) + 1,
-    )?;
-    attached.publisher = Some(publisher);
-    let mut sinks = StreamSinks::depth_only(running.pool.sink(pipe));
-    if let Err(error) = start_streams(config, running, attached, &mut sinks, &mut endpoints) {
-        stop_sensor(attached);
-        return Err(error);
-    }
-    attached.sensor.start_streams(sinks).inspect_err(|_| {
-        stop_sensor(attached);
-    })?;
-    attached.endpoints = endpoints;
-    Ok(())
-}
-
-/// Binds and starts the `ir_v2` and `color` publishers of the streams the sensor offers and the
-/// configuration allows, puts their sinks in `sinks` and their addresses in `endpoints`.
-fn start_streams(
-    config: &Config,
-    running: &mut Running,
-    attached: &mut Attached,
-    sinks: &mut StreamSinks,
-    endpoints: &mut BTreeMap<String, String>,
-) -> Result<(), ServerError> {
-    let offered = attached.sensor.streams();
-    let demand = StreamDemand::default();
-    attached.sensor.set_demand(demand.clone());
-    let short_id = attached.id.get(..8).unwrap_or(&attached.id).to_owned();
-    let peers = attached.counters.subscribers.clone();
-    if let Some(codec) = config.ir_codec.filter(|_| offered.ir()) {
-        let (socket, port) = running.depth_socket(config, ENDPOINT_IR_V2, &peers)?;
-        let counters = Arc::clone(&attached.counters.ir);
-        let name = format!("sk2-ir-{short_id}");
-        let (publisher, sink) = streams::start_ir(name, socket, codec, counters, demand.clone())?;
-        attached.stream_publishers.push(publisher);
-        sinks.ir = Some(sink);
-        let address = format!("tcp://{}:{port}", running.host);
-        endpoints.insert(ENDPOINT_IR_V2.to_owned(), address);
-    }
-    if config.color && offered.color() {
-        let (socket, port) = running.depth_socket(config, ENDPOINT_COLOR, &peers)?;
-        let counters = Arc::clone(&attached.counters.color);
-        let name = format!("sk2-color-{short_id}");
-        let (publisher, sink) = streams::start_color(name, socket, counters, demand)?;
-        attached.stream_publishers.push(publisher);
-        sinks.color = Some(sink);
-        let address = format!("tcp://{}:{port}", running.host);
-        endpoints.insert(ENDPOINT_COLOR.to_owned(), address);
-    }
-    Ok(())
-}
-
-fn stop_sensor(attached: &mut Attached) {
-    attached.sensor.stop();
-    if let Some(mut publisher) = attached.publisher.take() {
-        publisher.stop(JOIN_TIMEOUT);
-    }
-    for mut publisher in attached.stream_publishers.drain(..) {
-        publisher.stop(JOIN_TIMEOUT);
-    }
-    attached.endpoints.clear();
 }
 
 fn snapshot(registry: &Registry) -> Vec<SensorStats> {

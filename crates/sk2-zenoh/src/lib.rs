@@ -43,14 +43,22 @@
 #[cfg(feature = "zenoh")]
 mod bridge;
 #[cfg(feature = "zenoh")]
+mod config;
+#[cfg(feature = "zenoh")]
 mod error;
+#[cfg(feature = "zenoh")]
+mod following;
 #[cfg(feature = "zenoh")]
 mod forward;
 
 #[cfg(feature = "zenoh")]
-pub use bridge::{Bridge, BridgeConfig, BridgeStats, DEFAULT_BRIDGE_HEARTBEAT, TICK};
+pub use bridge::{Bridge, BridgeStats};
+#[cfg(feature = "zenoh")]
+pub use config::{BridgeConfig, DEFAULT_BRIDGE_HEARTBEAT};
 #[cfg(feature = "zenoh")]
 pub use error::BridgeError;
+#[cfg(feature = "zenoh")]
+pub use following::TICK;
 #[cfg(feature = "zenoh")]
 pub use sk2_client::zenoh::{ZenohConfig, ZenohMode};
 

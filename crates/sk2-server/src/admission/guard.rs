@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use sk2_proto::curve::PublicKey;
 
-use super::{Caps, PeerCounters, EVICTABLE_IDLE, REFUSAL_LOG_INTERVAL};
+use super::limits::{Caps, PeerCounters, EVICTABLE_IDLE, REFUSAL_LOG_INTERVAL};
 use crate::connection::{Connection, Ends};
 
 /// One guarded socket, as the gatekeeper thread sees it.

@@ -54,12 +54,13 @@
 //! without asking (ZAP is only enforced when a handler is bound).
 
 mod guard;
+mod limits;
 mod monitor;
 mod unauthorised;
 mod zap;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +70,7 @@ use crate::security::Curve;
 use crate::thread::ServerThread;
 use crate::ServerError;
 use guard::Guard;
+pub(crate) use limits::{Caps, PeerCounters, HANDSHAKE_TIMEOUT};
 use monitor::MonitorEvent;
 use unauthorised::UnauthorisedLog;
 
@@ -82,46 +84,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// bytes; a peer opening and closing 1,000 connections makes 2,000. A lost event would leave a
 /// count wrong for good, so this is generous rather than tight.
 const MONITOR_QUEUE_EVENTS: i32 = 100_000;
-
-/// Time a new peer has to complete the ZMTP handshake on a guarded socket before libzmq closes
-/// its connection (libzmq's default is 30 s). A connection counts against the limit from the
-/// moment it is accepted, so this is how long a peer that connects and sends nothing can hold a
-/// slot. A real handshake takes a few round trips: milliseconds, even on Wi-Fi.
-pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long a peer must have been idle (sent and acknowledged nothing) before a newcomer may take
-/// its slot. A real client completes its handshake within milliseconds and a subscriber
-/// acknowledges a frame every 33 ms at 30 fps, so only peers that are truly idle qualify; and
-/// peers that were just admitted cannot be evicted by the next newcomer, so a socket full of
-/// active peers refuses newcomers rather than churning.
-pub(crate) const EVICTABLE_IDLE: Duration = Duration::from_secs(1);
-
-/// At most one log line per guarded socket in this interval about refused peers.
-const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(5);
-
-/// At most one log line per source address in this interval about unauthorised peers (a client
-/// with the wrong keys retries every few hundred milliseconds).
-const UNAUTHORISED_LOG_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Counters of one guarded socket (or of several: the two depth endpoints of a sensor share).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct PeerCounters {
-    /// Peers refused during the handshake, or closed at once because their address was full.
-    pub(crate) refused: Arc<AtomicU64>,
-    /// Idle peers closed to make room for a newcomer.
-    pub(crate) evicted: Arc<AtomicU64>,
-    /// Peers refused by CurveZMQ: no CURVE, the wrong server key, or a client key not authorised.
-    pub(crate) unauthorised: Arc<AtomicU64>,
-}
-
-/// The caps of one guarded socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Caps {
-    /// Most connections in all.
-    pub(crate) limit: usize,
-    /// Most connections from one source address.
-    pub(crate) per_address: usize,
-}
 
 /// The thread that admits or refuses peers of every guarded socket of one server.
 pub(crate) struct Gatekeeper {

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{Guard, UNAUTHORISED_LOG_INTERVAL};
+use super::guard::Guard;
+use super::limits::UNAUTHORISED_LOG_INTERVAL;
 
 /// Addresses remembered for rate-limiting. A flood from more addresses than this within one
 /// interval logs nothing new for the others until the oldest expire (all are still counted).

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::{Guard, UnauthorisedLog};
+use super::guard::Guard;
+use super::unauthorised::UnauthorisedLog;
 
 /// The ZAP status of a refused peer: "400 = the client is not authorised" (RFC 27).
 const ZAP_REFUSED: &[u8] = b"400";

@@ -9,6 +9,10 @@
 //!
 //! This module is below the handles: it knows nothing of them, they build on it.
 
+mod output;
+mod received;
+mod stats;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,9 +25,12 @@ use sk2_proto::{sk2, DepthFrame};
 
 use crate::backoff::Backoff;
 use crate::config::SubscriptionConfig;
-use crate::drop_oldest::DropOldest;
 use crate::endpoint::zmq_address;
 use crate::error::ClientError;
+pub(crate) use output::{MessageSink, Output};
+pub use received::{EndpointKind, RawMessage, ReceivedFrame};
+pub(crate) use stats::Counters;
+pub use stats::SubscriptionStats;
 
 /// Largest depth message accepted (ZeroMQ `MAXMSGSIZE`). A 512 x 424 `depth` message is at most
 /// about 330 KB even when LZ4 cannot compress; 16 MiB leaves room for larger sensors and lossless
@@ -40,162 +47,6 @@ pub const REFUSED_RETRY_MAX: Duration = Duration::from_secs(4);
 /// Numbers the monitor endpoints of the subscriptions of a process (inproc names are per
 /// context, and contexts may be shared).
 static NEXT_MONITOR: AtomicU64 = AtomicU64::new(0);
-
-/// Which endpoint kind a subscription reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EndpointKind {
-    /// The original `depth` format (lossy above 4095 mm, no metadata).
-    Depth,
-    /// `depth_v2`: lossless, with header.
-    DepthV2,
-    /// `ir_v2`: infrared amplitudes in the `depth_v2` envelope.
-    Ir,
-    /// `color`: JPEG in the `depth_v2` envelope.
-    Color,
-}
-
-/// One decoded depth frame.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ReceivedFrame {
-    /// The device that produced it.
-    pub device_id: String,
-    /// The image; [`DepthFrame::into_array`] gives an `ndarray::Array2<u16>` of shape (424, 512).
-    pub depth: DepthFrame,
-    /// The `depth_v2` header (codec, sequence, timestamps); `None` for the original `depth`.
-    pub header: Option<FrameHeader>,
-    /// When the message arrived at this client.
-    pub received_at: Instant,
-}
-
-impl ReceivedFrame {
-    /// The sensor's frame counter, when the endpoint carries one (`depth` does not).
-    pub fn sequence(&self) -> Option<u64> {
-        self.header.map(|header| header.sequence)
-    }
-
-    /// When the server captured the frame, in ns since the Unix epoch, if the endpoint says.
-    pub fn capture_time_ns(&self) -> Option<u64> {
-        self.header.map(|header| header.capture_time_ns)
-    }
-
-    /// Capture to now, by the two hosts' wall clocks (meaningful when they are synchronised).
-    pub fn latency(&self) -> Option<Duration> {
-        let captured = self.capture_time_ns()?;
-        let now = sk2_proto::sensor::unix_time_ns();
-        Some(Duration::from_nanos(now.saturating_sub(captured)))
-    }
-}
-
-/// One `depth_v2` message exactly as the server sent it, not decoded: what a recorder stores.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct RawMessage {
-    /// The device that produced it.
-    pub device_id: String,
-    /// Its header, checked (docs/protocol.md, section 5.4); the payload is not decoded.
-    pub header: FrameHeader,
-    /// The whole message, header and payload, byte for byte.
-    pub bytes: Vec<u8>,
-    /// When the message arrived at this client.
-    pub received_at: Instant,
-    /// When the message arrived, by this host's wall clock, in ns since the Unix epoch.
-    pub received_time_ns: u64,
-}
-
-/// Counters of a subscription, for fps / drop displays.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SubscriptionStats {
-    /// Messages received from the socket.
-    pub received: u64,
-    /// Frames decoded and queued (for a [`RawSubscription`](crate::RawSubscription): messages
-    /// whose header checked out, queued undecoded).
-    pub decoded: u64,
-    /// Queued frames (or raw messages) dropped because the application did not take them in
-    /// time (oldest first).
-    pub dropped: u64,
-    /// Messages skipped without decoding because a newer one was already waiting (the decoder
-    /// is slower than the sensor).
-    pub skipped: u64,
-    /// Messages that could not be decoded.
-    pub decode_errors: u64,
-    /// Frames the sensor produced that never reached this client (dropped by the server or a
-    /// high-water mark), from gaps in sequence numbers; only for endpoints that carry them.
-    /// Messages received but skipped are not in this count.
-    pub lost: u64,
-    /// Times the server refused the connection because it had as many subscribers as it allows
-    /// (the subscription keeps trying, see [`REFUSED_RETRY_MAX`]).
-    pub refused: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) received: AtomicU64,
-    pub(crate) decoded: AtomicU64,
-    /// Shared with the frame queue, which counts what it drops.
-    pub(crate) dropped: Arc<AtomicU64>,
-    pub(crate) skipped: AtomicU64,
-    pub(crate) decode_errors: AtomicU64,
-    pub(crate) lost: AtomicU64,
-    pub(crate) refused: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn snapshot(&self) -> SubscriptionStats {
-        SubscriptionStats {
-            received: self.received.load(Ordering::Relaxed),
-            decoded: self.decoded.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
-            skipped: self.skipped.load(Ordering::Relaxed),
-            decode_errors: self.decode_errors.load(Ordering::Relaxed),
-            lost: self.lost.load(Ordering::Relaxed),
-            refused: self.refused.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// Where the receiving thread puts what it receives; when the application falls behind, the
-/// oldest is dropped and counted in [`SubscriptionStats::dropped`].
-pub(crate) enum Output {
-    /// Decoded frames; only the newest waiting message is decoded.
-    Decoded(DropOldest<ReceivedFrame>),
-    /// Every `depth_v2` message, undecoded.
-    Raw(DropOldest<RawMessage>),
-    /// Another stream's messages, decoded and queued by the sink; only the newest waiting
-    /// message is decoded.
-    Sink(Box<dyn MessageSink>),
-}
-
-impl Output {
-    fn dropped_counter(&self) -> Arc<AtomicU64> {
-        match self {
-            Output::Decoded(queue) => queue.dropped_counter(),
-            Output::Raw(queue) => queue.dropped_counter(),
-            Output::Sink(sink) => sink.dropped_counter(),
-        }
-    }
-}
-
-/// Decodes one stream's messages and queues the result, for the image subscriptions (which
-/// build on this module, not it on them).
-pub(crate) trait MessageSink: Send {
-    /// The message's sequence number from its header alone, to count gaps; `None` if the header
-    /// is malformed.
-    fn sequence(&self, message: &[u8]) -> Option<u64>;
-
-    /// Decodes `message` and queues it, or says why it cannot be decoded.
-    fn deliver(
-        &mut self,
-        device_id: &str,
-        message: &[u8],
-        received_at: Instant,
-    ) -> Result<(), String>;
-
-    /// The queue's count of frames dropped because the application did not take them in time.
-    fn dropped_counter(&self) -> Arc<AtomicU64>;
-}
 
 /// A started receiving thread, for its subscription to keep: what both kinds of subscription
 /// report about it, and the stopping of it. Dropping it tells the thread to stop and waits for it.
