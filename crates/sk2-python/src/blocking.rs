@@ -9,7 +9,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::PyClass;
 
-use crate::WAIT_SLICE;
+/// Longest time a blocking call waits with the GIL released before it checks for signals
+/// (Ctrl-C): short enough to interrupt within 100 ms, long enough to cost nothing.
+pub(crate) const WAIT_SLICE: Duration = Duration::from_millis(50);
 
 /// Locks a mutex whose data stays consistent even if a holder panicked (a plain `Option`).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -5,7 +5,7 @@
 //! ([`sk2_client`]), receiving and decoding depth frames (a [`sk2_client::Subscription`]'s own
 //! thread), and the codecs ([`sk2_proto`]). This crate only converts between Rust and Python:
 //!
-//! * every blocking wait releases the GIL and wakes every `WAIT_SLICE` (50 ms) to run Python's
+//! * every blocking wait releases the GIL and wakes every `blocking::WAIT_SLICE` (50 ms) to run Python's
 //!   signal handlers, so Ctrl-C interrupts it;
 //! * decoded frames become numpy arrays without a copy (the decoder's `Vec<u16>` becomes the
 //!   array's memory);
@@ -23,10 +23,6 @@ mod discovery;
 mod errors;
 mod sensor;
 mod subscription;
-
-/// Longest time a blocking call waits with the GIL released before it checks for signals
-/// (Ctrl-C): short enough to interrupt within 100 ms, long enough to cost nothing.
-pub(crate) const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Rust core of streamkinect2; import `streamkinect2` instead.
 #[pymodule]

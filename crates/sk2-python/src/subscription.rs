@@ -2,7 +2,7 @@
 //!
 //! The Rust subscription lives behind an `Arc` in a frozen Python class, so a thread blocked in
 //! `Subscription.next()` (GIL released) and another calling `close()` never fight over a borrow:
-//! `close()` takes the object out, and the waiter notices within [`WAIT_SLICE`](crate::WAIT_SLICE).
+//! `close()` takes the object out, and the waiter notices within [`WAIT_SLICE`](crate::blocking::WAIT_SLICE).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

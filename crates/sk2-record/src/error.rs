@@ -61,7 +61,7 @@ pub enum ReadError {
         messages: u64,
     },
     /// A record is malformed: a bad length, a failed CRC, an unknown compression, a message on
-    /// a channel never declared, a record larger than [`crate::MAX_RECORD_BYTES`].
+    /// a channel never declared, a record larger than [`crate::layout::MAX_RECORD_BYTES`].
     #[error("corrupt MCAP near byte {offset}, after {messages} messages: {source}")]
     Corrupt {
         /// Bytes read when the problem was found.

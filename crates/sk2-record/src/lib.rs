@@ -55,60 +55,14 @@
 
 mod error;
 mod foxglove_image;
+mod layout;
 mod read;
 mod write;
 
 pub use error::{ReadError, WriteError};
+pub use layout::*;
 pub use read::{ChannelInfo, ChannelKind, MeRecord, RecordedMessage, RecordingReader};
 pub use write::{RecordFormat, RecordingWriter, SensorChannel};
-
-/// Message encoding of a `depth_v2` channel: each message is one `depth_v2` message as the
-/// server published it (docs/protocol.md, section 5).
-pub const DEPTH_V2_MESSAGE_ENCODING: &str = "streamkinect2.depth_v2";
-/// Schema name of a `depth_v2` channel.
-pub const DEPTH_V2_SCHEMA_NAME: &str = "streamkinect2.DepthV2";
-/// Schema encoding of a `depth_v2` channel: the schema data is the header layout as text (no
-/// schema language describes a header followed by a codec payload).
-pub const DEPTH_V2_SCHEMA_ENCODING: &str = "streamkinect2.layout";
-/// Schema data of a `depth_v2` channel.
-pub const DEPTH_V2_SCHEMA_TEXT: &str = "\
-depth_v2 message, little-endian (docs/protocol.md, section 5):
-offset size field
-     0    4 magic \"SKD2\"
-     4    1 header_version (1)
-     5    1 codec (0 raw, 1 rvl, 2 medans, 3 medhuf)
-     6    2 flags (0)
-     8    4 width
-    12    4 height
-    16    8 sequence
-    24    8 device_timestamp
-    32    8 capture_time_ns
-    40    4 payload_len
-    44    - payload
-";
-/// Name of the metadata record holding the server's `me` reply.
-pub const ME_METADATA_NAME: &str = "streamkinect2.me";
-/// Name of the metadata record holding the recorder's counters, written when it ends cleanly.
-pub const STATS_METADATA_NAME: &str = "streamkinect2.stats";
-/// Channel metadata key: the sensor's id.
-pub const DEVICE_ID_KEY: &str = "device_id";
-/// Channel metadata key: the server's name.
-pub const SERVER_KEY: &str = "server";
-/// Last topic component of a `depth_v2` channel.
-pub const DEPTH_V2_TOPIC_SUFFIX: &str = "depth_v2";
-/// Last topic component of a `foxglove.RawImage` channel.
-pub const RAW_IMAGE_TOPIC_SUFFIX: &str = "depth_image";
-/// Most bytes of one record (or one chunk's buffered compressed data) a reader accepts: a raw
-/// frame of the largest shape `depth_v2` allows (2^24 pixels, 32 MiB) fits twice over. A corrupt
-/// length beyond it is an error, not an allocation.
-pub const MAX_RECORD_BYTES: usize = 64 << 20;
-
-/// The topic of a sensor's channel: `/<server>/<sensor>/<suffix>`. A `/` inside the server name
-/// or sensor id becomes `_`, so the topic always has exactly three components.
-pub fn topic(server: &str, device_id: &str, suffix: &str) -> String {
-    let clean = |part: &str| part.replace('/', "_");
-    format!("/{}/{}/{suffix}", clean(server), clean(device_id))
-}
 
 #[cfg(test)]
 mod tests {

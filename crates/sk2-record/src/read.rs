@@ -17,7 +17,7 @@ use crate::foxglove_image;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ChannelKind {
-    /// `depth_v2` messages as received ([`crate::DEPTH_V2_MESSAGE_ENCODING`]).
+    /// `depth_v2` messages as received ([`crate::layout::DEPTH_V2_MESSAGE_ENCODING`]).
     DepthV2,
     /// `foxglove.RawImage` in protobuf (a `--foxglove` recording, or another tool's images).
     RawImage,
@@ -140,7 +140,7 @@ impl RecordedMessage {
 /// It reads records linearly and needs neither the summary nor the index, so it reads a file
 /// whose writer was killed or ran out of disk up to the last complete record, then yields
 /// [`ReadError::Truncated`] (see [`ReadError::is_truncation`]). After any error it yields nothing
-/// more. Memory is bounded by [`crate::MAX_RECORD_BYTES`] per record, whatever the input.
+/// more. Memory is bounded by [`crate::layout::MAX_RECORD_BYTES`] per record, whatever the input.
 pub struct RecordingReader<R> {
     source: R,
     reader: LinearReader,
@@ -185,7 +185,7 @@ impl<R: Read> RecordingReader<R> {
             // without checking it fits (an overflow panic in debug builds, found by the fuzz
             // target). Whole chunk records are also held to the record length limit.
             .with_emit_chunks(true)
-            .with_record_length_limit(crate::MAX_RECORD_BYTES);
+            .with_record_length_limit(crate::layout::MAX_RECORD_BYTES);
         Self {
             source,
             reader: LinearReader::new_with_options(options),
@@ -208,7 +208,7 @@ impl<R: Read> RecordingReader<R> {
     }
 
     /// Other metadata records read so far, by name, in file order (such as
-    /// [`crate::STATS_METADATA_NAME`], written at the end).
+    /// [`crate::layout::STATS_METADATA_NAME`], written at the end).
     pub fn metadata(&self) -> &[(String, BTreeMap<String, String>)] {
         &self.metadata
     }
@@ -284,7 +284,7 @@ impl<R: Read> RecordingReader<R> {
                         self.corrupt(McapError::UnknownSchema(channel.topic.clone(), id))
                     })?),
                 };
-                let kind = if channel.message_encoding == crate::DEPTH_V2_MESSAGE_ENCODING {
+                let kind = if channel.message_encoding == crate::layout::DEPTH_V2_MESSAGE_ENCODING {
                     ChannelKind::DepthV2
                 } else if channel.message_encoding == "protobuf"
                     && schema.as_deref() == Some("foxglove.RawImage")
@@ -296,8 +296,8 @@ impl<R: Read> RecordingReader<R> {
                 let info = ChannelInfo {
                     id: channel.id,
                     kind,
-                    device_id: channel.metadata.get(crate::DEVICE_ID_KEY).cloned(),
-                    server: channel.metadata.get(crate::SERVER_KEY).cloned(),
+                    device_id: channel.metadata.get(crate::layout::DEVICE_ID_KEY).cloned(),
+                    server: channel.metadata.get(crate::layout::SERVER_KEY).cloned(),
                     topic: channel.topic,
                     message_encoding: channel.message_encoding,
                 };
@@ -328,7 +328,7 @@ impl<R: Read> RecordingReader<R> {
                 self.messages += 1;
                 return Ok(Some(message));
             }
-            Record::Metadata(metadata) if metadata.name == crate::ME_METADATA_NAME => {
+            Record::Metadata(metadata) if metadata.name == crate::layout::ME_METADATA_NAME => {
                 let field = |key: &str| {
                     metadata
                         .metadata
@@ -386,7 +386,7 @@ impl<R: Read> RecordingReader<R> {
 fn unpack_chunk(header: &mcap::records::ChunkHeader, data: &[u8]) -> Result<Vec<u8>, McapError> {
     let size = usize::try_from(header.uncompressed_size)
         .ok()
-        .filter(|&size| size <= crate::MAX_RECORD_BYTES)
+        .filter(|&size| size <= crate::layout::MAX_RECORD_BYTES)
         .ok_or(McapError::ChunkTooLarge(header.uncompressed_size))?;
     let records = match header.compression.as_str() {
         "" => data.to_vec(),

@@ -8,7 +8,8 @@ use mcap::{Compression, WriteOptions};
 use sk2_proto::depth_v2;
 
 use crate::error::WriteError;
-use crate::{foxglove_image, topic};
+use crate::foxglove_image;
+use crate::layout::topic;
 
 /// What a recording stores for each frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,10 +112,10 @@ impl<W: Write + Seek> RecordingWriter<W> {
             ("me".to_owned(), me_json.to_owned()),
             ("recorder".to_owned(), recorder.to_owned()),
         ]);
-        self.write_metadata(crate::ME_METADATA_NAME, metadata)
+        self.write_metadata(crate::layout::ME_METADATA_NAME, metadata)
     }
 
-    /// Writes a metadata record (for example [`crate::STATS_METADATA_NAME`] at the end).
+    /// Writes a metadata record (for example [`crate::layout::STATS_METADATA_NAME`] at the end).
     pub fn write_metadata(
         &mut self,
         name: &str,
@@ -139,26 +140,29 @@ impl<W: Write + Seek> RecordingWriter<W> {
         let (schema_id, suffix, encoding) = match self.format {
             RecordFormat::DepthV2 => (
                 self.mcap.add_schema(
-                    crate::DEPTH_V2_SCHEMA_NAME,
-                    crate::DEPTH_V2_SCHEMA_ENCODING,
-                    crate::DEPTH_V2_SCHEMA_TEXT.as_bytes(),
+                    crate::layout::DEPTH_V2_SCHEMA_NAME,
+                    crate::layout::DEPTH_V2_SCHEMA_ENCODING,
+                    crate::layout::DEPTH_V2_SCHEMA_TEXT.as_bytes(),
                 )?,
-                crate::DEPTH_V2_TOPIC_SUFFIX,
-                crate::DEPTH_V2_MESSAGE_ENCODING.to_owned(),
+                crate::layout::DEPTH_V2_TOPIC_SUFFIX,
+                crate::layout::DEPTH_V2_MESSAGE_ENCODING.to_owned(),
             ),
             RecordFormat::FoxgloveRawImage => {
                 let schema = foxglove_image::schema();
                 (
                     self.mcap
                         .add_schema(&schema.name, &schema.encoding, &schema.data)?,
-                    crate::RAW_IMAGE_TOPIC_SUFFIX,
+                    crate::layout::RAW_IMAGE_TOPIC_SUFFIX,
                     foxglove_image::message_encoding(),
                 )
             }
         };
         let metadata = BTreeMap::from([
-            (crate::DEVICE_ID_KEY.to_owned(), device_id.to_owned()),
-            (crate::SERVER_KEY.to_owned(), server.to_owned()),
+            (
+                crate::layout::DEVICE_ID_KEY.to_owned(),
+                device_id.to_owned(),
+            ),
+            (crate::layout::SERVER_KEY.to_owned(), server.to_owned()),
         ]);
         let id = self.mcap.add_channel(
             schema_id,
