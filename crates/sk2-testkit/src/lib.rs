@@ -217,6 +217,15 @@ pub fn free_port() -> u16 {
 /// server told its first port and counting up from it (`kinect-server --depth-port` binds one
 /// port per stream). They are held at once while they are picked, then released.
 pub fn free_port_run(count: u16) -> u16 {
+    let held = hold_port_run(count);
+    held[0]
+        .local_addr()
+        .expect("a bound port has an address")
+        .port()
+}
+
+/// Listeners on `count` consecutive loopback ports (at least one), the first picked by the OS.
+fn hold_port_run(count: u16) -> Vec<std::net::TcpListener> {
     let bind = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port));
     loop {
         let first = bind(0).expect("cannot bind a loopback port");
@@ -227,9 +236,8 @@ pub fn free_port_run(count: u16) -> u16 {
         let Some(end) = start.checked_add(count.saturating_sub(1)) else {
             continue;
         };
-        let rest: Result<Vec<_>, _> = (start + 1..=end).map(bind).collect();
-        if rest.is_ok() {
-            return start;
+        if let Ok(rest) = (start + 1..=end).map(bind).collect::<Result<Vec<_>, _>>() {
+            return std::iter::once(first).chain(rest).collect();
         }
     }
 }
@@ -261,11 +269,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_free_port_run_is_consecutive_ports_that_can_all_be_bound() {
-        let start = free_port_run(4);
-        let held: Vec<_> = (start..start + 4)
-            .map(|port| std::net::TcpListener::bind(("127.0.0.1", port)))
+    fn a_free_port_run_is_consecutive_ports_held_at_once() {
+        let held = hold_port_run(4);
+        let ports: Vec<u16> = held
+            .iter()
+            .map(|listener| listener.local_addr().unwrap().port())
             .collect();
-        assert!(held.iter().all(Result::is_ok), "{held:?}");
+        let start = ports[0];
+        assert_eq!(ports, (start..start + 4).collect::<Vec<_>>());
+        assert_eq!(hold_port_run(0).len(), 1);
     }
 }
