@@ -4,9 +4,9 @@
 //! out of a depth endpoint; the server's descriptors and memory stay bounded. And when a socket
 //! is full, a newcomer takes the slot of the longest-idle peer.
 //!
-//! The tests run one at a time (see [`serial`]): each holds thousands of descriptors and wants
-//! most of the CPU of a small machine. They may run beside one test of `hostile_peers`, whose
-//! descriptor count runs in a process of its own.
+//! The tests share the lock of `hostile_peers`: they measure the process's memory and the
+//! server's timing, which the hostile peers' floods would disturb, and want the CPU of a small
+//! machine to themselves.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread;
@@ -20,13 +20,7 @@ use crate::common::horde::{
     descriptors_on_port, raise_open_files_limit, resident_bytes, Behaviour, Horde,
 };
 use crate::common::{depth_endpoint, local_config, mock};
-
-/// Serialises the tests of this module (see the module docs).
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use crate::hostile_peers::serial;
 
 /// Connections in each crowd.
 const CROWD: usize = 1000;

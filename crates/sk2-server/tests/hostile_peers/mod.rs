@@ -31,8 +31,8 @@ use crate::common::horde::{zmtp_greeting, zmtp_ready};
 /// 5 s, so that a server that merely limps along under attack fails the test.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Serialises the tests of this module (see the module docs).
-fn serial() -> MutexGuard<'static, ()> {
+/// Serialises the tests of this module and of `fair_peers` (see the module docs).
+pub(crate) fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
