@@ -80,3 +80,24 @@ fn subscribers_behind_a_router_lose_the_server_while_it_is_down_and_resume_when_
         frames_back_after.as_secs_f64(),
     );
 }
+
+#[test]
+fn asking_me_of_a_bridge_that_is_not_up_yet_waits_for_it() {
+    let server = start_server(0, 30.0);
+    let router_port = free_port();
+    let _router = router(router_port);
+    let client = ZenohClient::open(&connecting(router_port).with_mode(ZenohMode::Client)).unwrap();
+    // Nothing answers at first: the query must be asked again, not fail at once.
+    let asked_at = Instant::now();
+    let asking = std::thread::spawn(move || client.me(SERVER_ID, Duration::from_secs(20)));
+    std::thread::sleep(Duration::from_secs(1));
+    let _bridge = Bridge::start(
+        BridgeConfig::new(server.control_endpoint().unwrap())
+            .with_server_id(Some(SERVER_ID.to_owned()))
+            .with_zenoh(connecting(router_port)),
+    )
+    .unwrap();
+    let me = asking.join().unwrap().expect("me once the bridge is up");
+    assert_eq!(me.devices.len(), 1);
+    assert!(asked_at.elapsed() >= Duration::from_secs(1));
+}

@@ -1,7 +1,7 @@
 //! [`ZenohClient`]: servers and depth streams through Zenoh, from the key space a bridge
 //! publishes (`sk2_proto::zenoh_keys`, docs/protocol.md section 10).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use sk2_proto::control::{Reply, TYPE_ME};
@@ -19,6 +19,9 @@ use crate::{EndpointKind, Subscription, BROWSER_EVENT_QUEUE_LEN};
 
 /// How long [`ZenohClient::subscribe`] waits for the server's `me`.
 pub const DEFAULT_ME_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long [`ZenohClient::me`] waits before asking again when no bridge answered.
+pub const ME_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A server appearing or disappearing in Zenoh (its bridge's liveliness token).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,12 +134,39 @@ impl ZenohClient {
     }
 
     /// Asks `server_id`'s bridge for the server's `me`, waiting up to `timeout`.
+    ///
+    /// A query that no queryable answers ends at once, and one that a bridge has only just
+    /// declared may not have reached this session's routers yet (its liveliness token, which
+    /// [`ZenohClient::watch`] reports, can arrive first): so an unanswered query is asked again
+    /// every [`ME_RETRY_INTERVAL`] until `timeout` has passed.
     pub fn me(&self, server_id: &str, timeout: Duration) -> Result<Me, ClientError> {
-        use ::zenoh::Wait;
         let key = me_key(server_id);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Some(answer) = self.ask_me(&key, left)? {
+                return answer;
+            }
+            if Instant::now() + ME_RETRY_INTERVAL >= deadline {
+                return Err(ClientError::ConnectTimeout {
+                    endpoint: key,
+                    after: timeout,
+                });
+            }
+            std::thread::sleep(ME_RETRY_INTERVAL);
+        }
+    }
+
+    /// One `me` query on `key`: `None` when nothing answered within `timeout`.
+    fn ask_me(
+        &self,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Option<Result<Me, ClientError>>, ClientError> {
+        use ::zenoh::Wait;
         let replies = self
             .session
-            .get(key.as_str())
+            .get(key)
             .timeout(timeout)
             .wait()
             .map_err(zenoh_error)?;
@@ -153,17 +183,14 @@ impl ZenohClient {
                 }
             };
             match Reply::decode(&[vec![TYPE_ME], payload]) {
-                Ok(Reply::Me(me)) => return Ok(me),
+                Ok(Reply::Me(me)) => return Ok(Some(Ok(me))),
                 Ok(other) => {
                     last_error = Some(ClientError::BadReply(format!("unexpected {other:?}")))
                 }
                 Err(error) => last_error = Some(error.into()),
             }
         }
-        Err(last_error.unwrap_or(ClientError::ConnectTimeout {
-            endpoint: key,
-            after: timeout,
-        }))
+        Ok(last_error.map(Err))
     }
 
     /// Subscribes to a device's frames through Zenoh: `depth_v2` when the device offers it, else

@@ -15,7 +15,9 @@ mod client;
 mod config;
 mod receiving;
 
-pub use client::{ServerWatch, ZenohClient, ZenohServerEvent, DEFAULT_ME_TIMEOUT};
+pub use client::{
+    ServerWatch, ZenohClient, ZenohServerEvent, DEFAULT_ME_TIMEOUT, ME_RETRY_INTERVAL,
+};
 pub use config::{
     ZenohConfig, ZenohMode, TX_QUEUE_BATCHES, WAIT_BEFORE_DROP_FRAGMENTS_US, WAIT_BEFORE_DROP_US,
 };
