@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use base64::Engine as _;
-use browser::{
-    browser_available, free_port, start_mock_server, start_server_with, start_viewer, Browser,
-};
+use browser::{browser_available, start_mock_server, start_server_with, start_viewer, Browser};
 use serde_json::{json, Value};
 use sk2_mock::{MockConfig, MockKinect};
 use sk2_proto::sk2;
@@ -242,7 +240,7 @@ fn an_unreachable_server_is_reported_on_page_and_terminal_until_it_comes_up() ->
     ) {
         return Ok(());
     }
-    let port = free_port()?;
+    let port = sk2_testkit::free_port();
     let endpoint = format!("tcp://127.0.0.1:{port}");
     let (viewer, url) = start_viewer(&["--connect", &endpoint, "--sensor", "nope"])?;
     let browser = Browser::start()?;

@@ -138,11 +138,6 @@ pub fn start_server_with(args: &[&str]) -> Result<MockServer> {
     })
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked; fine for tests on loopback).
-pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// A WebDriver session in a fresh headless Chromium.
 pub struct Browser {
     agent: ureq::Agent,
