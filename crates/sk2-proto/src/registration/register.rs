@@ -249,27 +249,38 @@ fn nearest_depth_near_color_pixel(
 fn depth_to_color(ir: &IrCameraParams, c: &ColorCameraParams, x: f32, y: f32) -> (f32, f32) {
     let mx = (x - ir.cx) * DEPTH_Q;
     let my = (y - ir.cy) * DEPTH_Q;
-    let wx = (mx * mx * mx * c.mx_x3y0)
-        + (my * my * my * c.mx_x0y3)
-        + (mx * mx * my * c.mx_x2y1)
-        + (my * my * mx * c.mx_x1y2)
-        + (mx * mx * c.mx_x2y0)
-        + (my * my * c.mx_x0y2)
-        + (mx * my * c.mx_x1y1)
-        + (mx * c.mx_x1y0)
-        + (my * c.mx_x0y1)
-        + c.mx_x0y0;
-    let wy = (mx * mx * mx * c.my_x3y0)
-        + (my * my * my * c.my_x0y3)
-        + (mx * mx * my * c.my_x2y1)
-        + (my * my * mx * c.my_x1y2)
-        + (mx * mx * c.my_x2y0)
-        + (my * my * c.my_x0y2)
-        + (mx * my * c.my_x1y1)
-        + (mx * c.my_x1y0)
-        + (my * c.my_x0y1)
-        + c.my_x0y0;
+    let wx = cubic(
+        mx,
+        my,
+        [
+            c.mx_x3y0, c.mx_x0y3, c.mx_x2y1, c.mx_x1y2, c.mx_x2y0, c.mx_x0y2, c.mx_x1y1, c.mx_x1y0,
+            c.mx_x0y1, c.mx_x0y0,
+        ],
+    );
+    let wy = cubic(
+        mx,
+        my,
+        [
+            c.my_x3y0, c.my_x0y3, c.my_x2y1, c.my_x1y2, c.my_x2y0, c.my_x0y2, c.my_x1y1, c.my_x1y0,
+            c.my_x0y1, c.my_x0y0,
+        ],
+    );
     let rx = (wx / (c.fx * COLOR_Q)) - (c.shift_m / c.shift_d);
     let ry = (wy / COLOR_Q) + c.cy;
     (rx, ry)
+}
+
+/// The colour camera's cubic in `(mx, my)`, coefficients in the order x³, y³, x²y, xy², x², y²,
+/// xy, x, y, 1: summed in that order, as libfreenect2 does, so the rounding is the same.
+fn cubic(mx: f32, my: f32, k: [f32; 10]) -> f32 {
+    (mx * mx * mx * k[0])
+        + (my * my * my * k[1])
+        + (mx * mx * my * k[2])
+        + (my * my * mx * k[3])
+        + (mx * mx * k[4])
+        + (my * my * k[5])
+        + (mx * my * k[6])
+        + (mx * k[7])
+        + (my * k[8])
+        + k[9]
 }
