@@ -363,9 +363,8 @@ impl<R: Read> RecordingReader<R> {
             .chunk
             .get(self.chunk_at..)
             .filter(|rest| !rest.is_empty())?;
-        let parsed = split_record(rest).and_then(|(opcode, body, used)| {
-            Ok((mcap::parse_record(opcode, body)?.into_owned(), used))
-        });
+        let parsed = split_record(rest)
+            .and_then(|(opcode, body, used)| Ok((parse_record(opcode, body)?.into_owned(), used)));
         let (record, used) = match parsed {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -408,6 +407,47 @@ fn unpack_chunk(header: &mcap::records::ChunkHeader, data: &[u8]) -> Result<Vec<
         });
     }
     Ok(records)
+}
+
+/// `mcap::parse_record`, after the one check it leaves out: that an attachment's CRC fits in its
+/// record. The mcap crate slices the attachment's data up to four bytes before the record's end,
+/// and that slice panics when the header already reaches past that point.
+fn parse_record(opcode: u8, body: &[u8]) -> Result<Record<'_>, McapError> {
+    if opcode == mcap::records::op::ATTACHMENT {
+        check_attachment_fits(body)?;
+    }
+    mcap::parse_record(opcode, body)
+}
+
+/// An attachment record's body is
+///
+/// ```text
+/// log_time u64 | create_time u64 | name (u32 length, bytes) | media_type (u32 length, bytes)
+/// | data length u64 | data | CRC u32
+/// ```
+///
+/// all little-endian. A header that does not fit is left to the mcap crate (its parser reports
+/// it); a header that fits must leave room for the data it announces and the CRC.
+fn check_attachment_fits(body: &[u8]) -> Result<(), McapError> {
+    let u64_at = |at: usize| Some(u64::from_le_bytes(*body.get(at..)?.first_chunk::<8>()?));
+    let string_end = |at: usize| {
+        let length = u32::from_le_bytes(*body.get(at..)?.first_chunk::<4>()?);
+        (at + 4).checked_add(usize::try_from(length).ok()?)
+    };
+    let Some((data_length, data_at)) = string_end(16)
+        .and_then(string_end)
+        .and_then(|media_end| Some((u64_at(media_end)?, media_end + 8)))
+    else {
+        return Ok(());
+    };
+    let available = body.len().saturating_sub(data_at).saturating_sub(4) as u64;
+    if body.len() < data_at + 4 || data_length > available {
+        return Err(McapError::BadAttachmentLength {
+            header: data_length,
+            available,
+        });
+    }
+    Ok(())
 }
 
 /// Splits the record at the start of `records` (opcode, u64 little-endian length, body) into
@@ -471,7 +511,7 @@ impl<R: Read> Iterator for RecordingReader<R> {
                     self.reader.notify_read(read);
                 }
                 LinearReadEvent::Record { opcode, data } => {
-                    let record = match mcap::parse_record(opcode, data) {
+                    let record = match parse_record(opcode, data) {
                         Ok(record) => record,
                         Err(error) => {
                             let error = self.corrupt(error);

@@ -393,3 +393,100 @@ fn a_chunk_whose_records_overrun_it_is_corrupt() {
         "{error:?}"
     );
 }
+
+/// An MCAP record: opcode, u64 little-endian body length, body.
+fn mcap_record(opcode: u8, body: &[u8]) -> Vec<u8> {
+    let mut record = vec![opcode];
+    record.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    record.extend_from_slice(body);
+    record
+}
+
+/// An attachment record's body (log time, create time, name, media type, data length, data,
+/// CRC 0 for "not computed"), its last `cut` bytes left out.
+fn attachment_body(data: &[u8], cut: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&1u64.to_le_bytes());
+    body.extend_from_slice(&2u64.to_le_bytes());
+    for text in ["notes", "text/plain"] {
+        body.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        body.extend_from_slice(text.as_bytes());
+    }
+    body.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    body.extend_from_slice(data);
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body.truncate(body.len() - cut);
+    body
+}
+
+/// `file` with `record` placed right after its header record.
+fn with_record_after_header(mut file: Vec<u8>, record: &[u8]) -> Vec<u8> {
+    assert_eq!(file[8], 0x01, "a recording starts with its header record");
+    let header_length = u64::from_le_bytes(file[9..17].try_into().unwrap()) as usize;
+    let after_header = 8 + 9 + header_length;
+    file.splice(after_header..after_header, record.iter().copied());
+    file
+}
+
+#[test]
+fn an_attachment_is_passed_over_and_one_too_short_for_its_crc_is_corrupt_not_a_panic() {
+    let whole = mcap_record(0x09, &attachment_body(b"hello", 0));
+    let (messages, error) = read_all(&with_record_after_header(
+        recording(2, RecordFormat::DepthV2),
+        &whole,
+    ));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(messages.len(), 4);
+
+    // Found by the recording_read fuzz target: the mcap crate slices an attachment's data up to
+    // the CRC without checking the header leaves room for it. Cut into the CRC, then into the data.
+    for cut in [2, 4 + 3] {
+        let short = mcap_record(0x09, &attachment_body(b"hello", cut));
+        let (messages, error) = read_all(&with_record_after_header(
+            recording(2, RecordFormat::DepthV2),
+            &short,
+        ));
+        assert!(messages.is_empty());
+        match error {
+            Some(ReadError::Corrupt { source, .. }) => assert!(
+                matches!(
+                    source,
+                    mcap::McapError::BadAttachmentLength { header: 5, .. }
+                ),
+                "{source:?}"
+            ),
+            other => panic!("cut {cut}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_attachment_too_short_for_its_crc_inside_a_chunk_is_corrupt_not_a_panic() {
+    let records = mcap_record(0x09, &attachment_body(b"", 3));
+    // Chunk body: start and end times, uncompressed size, CRC (0: not computed), compression
+    // (empty string: none), records length, records.
+    let mut chunk = Vec::new();
+    chunk.extend_from_slice(&0u64.to_le_bytes());
+    chunk.extend_from_slice(&0u64.to_le_bytes());
+    chunk.extend_from_slice(&(records.len() as u64).to_le_bytes());
+    chunk.extend_from_slice(&0u32.to_le_bytes());
+    chunk.extend_from_slice(&0u32.to_le_bytes());
+    chunk.extend_from_slice(&(records.len() as u64).to_le_bytes());
+    chunk.extend_from_slice(&records);
+    let file = with_record_after_header(
+        recording(2, RecordFormat::DepthV2),
+        &mcap_record(0x06, &chunk),
+    );
+    let (messages, error) = read_all(&file);
+    assert!(messages.is_empty());
+    assert!(
+        matches!(
+            error,
+            Some(ReadError::Corrupt {
+                source: mcap::McapError::BadAttachmentLength { header: 0, .. },
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+}
