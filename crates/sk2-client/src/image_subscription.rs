@@ -21,12 +21,11 @@ use std::time::Instant;
 
 use ndarray::Array3;
 use sk2_proto::calibration::Calibration;
-use sk2_proto::color::{self, ColorHeader, ENDPOINT_COLOR};
+use sk2_proto::color::{self, ColorHeader};
 use sk2_proto::color_image;
-use sk2_proto::control::ENDPOINT_DEPTH;
-use sk2_proto::depth_v2::{FrameHeader, ENDPOINT_DEPTH_V2};
+use sk2_proto::depth_v2::FrameHeader;
 use sk2_proto::frame::IrFrame;
-use sk2_proto::ir_v2::{self, ENDPOINT_IR_V2};
+use sk2_proto::ir_v2;
 
 use crate::client::Client;
 use crate::config::SubscriptionConfig;
@@ -114,16 +113,6 @@ fn sequence_of(kind: EndpointKind) -> fn(&[u8]) -> Option<u64> {
     match kind {
         EndpointKind::Color => |message| color::decode_header(message).ok().map(|h| h.sequence),
         _ => |message| ir_v2::decode_header(message).ok().map(|h| h.sequence),
-    }
-}
-
-/// The name under which a device advertises its endpoint of `kind`.
-fn endpoint_name(kind: EndpointKind) -> &'static str {
-    match kind {
-        EndpointKind::Depth => ENDPOINT_DEPTH,
-        EndpointKind::DepthV2 => ENDPOINT_DEPTH_V2,
-        EndpointKind::Ir => ENDPOINT_IR_V2,
-        EndpointKind::Color => ENDPOINT_COLOR,
     }
 }
 
@@ -266,7 +255,7 @@ impl Client {
         D: Fn(&str, &[u8], Instant) -> Result<T, String> + Send + 'static,
     {
         config.curve = self.curve().cloned();
-        let endpoint_name = endpoint_name(kind);
+        let endpoint_name = kind.endpoint_name();
         let (_, address) = self.depth_address(device_id, |device| {
             device
                 .endpoint(endpoint_name)

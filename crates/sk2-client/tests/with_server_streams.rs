@@ -98,3 +98,33 @@ fn a_mock_sensors_infrared_colour_and_calibration_make_a_coloured_point_cloud() 
     );
     assert_eq!(ir.stats().decode_errors + color.stats().decode_errors, 0);
 }
+
+/// The names of this process's threads as the system shows them (`top -H`, `ps -L`, debuggers):
+/// at most 15 bytes each.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .collect()
+}
+
+#[test]
+fn each_receiving_thread_is_named_after_its_stream() {
+    let (_server, id, client) = started();
+    let ir = client.subscribe_ir(&id).unwrap();
+    let color = client.subscribe_color_jpeg(&id).unwrap();
+    let depth = client.subscribe(&id).unwrap();
+    // A thread names itself once it runs: a frame from each says all three have.
+    first(&ir);
+    first(&color);
+    depth.recv_timeout(WAIT).expect("a depth frame within 10 s");
+    let names = thread_names();
+    for stream in ["sk2-ir_v2 ", "sk2-color ", "sk2-depth_v2 "] {
+        // Other tests in this process may subscribe too: present, not counted.
+        assert!(
+            names.iter().any(|name| name.starts_with(stream)),
+            "{stream:?} among {names:?}"
+        );
+    }
+}

@@ -183,7 +183,11 @@ impl Receiving {
             stop: Arc::clone(&stop),
         };
         let thread = std::thread::Builder::new()
-            .name(format!("sk2-depth {}", short_id(device_id)))
+            .name(format!(
+                "sk2-{} {}",
+                kind.endpoint_name(),
+                short_id(device_id)
+            ))
             .spawn(move || receiver.run())
             .map_err(|error| ClientError::Thread(error.to_string()))?;
         tracing::debug!(device = %short_id(device_id), endpoint = %zmq_endpoint, ?kind, "subscribed");

@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use sk2_proto::depth_v2::FrameHeader;
+use sk2_proto::color::ENDPOINT_COLOR;
+use sk2_proto::control::ENDPOINT_DEPTH;
+use sk2_proto::depth_v2::{FrameHeader, ENDPOINT_DEPTH_V2};
+use sk2_proto::ir_v2::ENDPOINT_IR_V2;
 use sk2_proto::DepthFrame;
 
 /// Which endpoint kind a subscription reads.
@@ -18,6 +21,18 @@ pub enum EndpointKind {
     Ir,
     /// `color`: JPEG in the `depth_v2` envelope.
     Color,
+}
+
+impl EndpointKind {
+    /// The name under which a device advertises its endpoint of this kind in `me`.
+    pub fn endpoint_name(self) -> &'static str {
+        match self {
+            EndpointKind::Depth => ENDPOINT_DEPTH,
+            EndpointKind::DepthV2 => ENDPOINT_DEPTH_V2,
+            EndpointKind::Ir => ENDPOINT_IR_V2,
+            EndpointKind::Color => ENDPOINT_COLOR,
+        }
+    }
 }
 
 /// One decoded depth frame.

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use sk2_proto::control::{Reply, TYPE_ME};
-use sk2_proto::depth_v2::ENDPOINT_DEPTH_V2;
 use sk2_proto::zenoh_keys::{depth_key, me_key, server_of_key, ALL_SERVERS};
 use sk2_proto::{Device, Me};
 
@@ -213,11 +212,7 @@ impl ZenohClient {
         // A bridge publishes depth_v2 when offered, else depth: only those two keys exist.
         let config = config.clone().with_prefer_depth_v2(true);
         let (kind, _) = depth_endpoint(device, &config)?;
-        let endpoint = match kind {
-            EndpointKind::DepthV2 => ENDPOINT_DEPTH_V2,
-            _ => sk2_proto::control::ENDPOINT_DEPTH,
-        };
-        let key = depth_key(server_id, &device.id, endpoint);
+        let key = depth_key(server_id, &device.id, kind.endpoint_name());
         receiving::subscribe(&self.session, key, &device.id, kind, &config)
     }
 
