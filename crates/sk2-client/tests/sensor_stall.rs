@@ -154,27 +154,35 @@ fn a_sensor_that_stalls_and_resumes_gives_clients_a_sequence_gap_and_no_error() 
     );
     // About 45 frames at 30 fps in 1.5 s; sleep granularity makes it a little fewer.
     assert!(missed >= 30, "the stall lasted {missed} frame times");
-    // Every delivered frame reached this subscriber, so the jump is exactly the missed frames.
-    assert_eq!(jump, missed + 1, "before {before:?} after {after:?}");
-    // The sequences before and after the stall have no other gap than the frames this client
-    // itself counted as skipped or dropped (a busy machine can make the reader fall behind).
+    // A busy machine can make the server drop a frame (it counts each) and this reader fall
+    // behind (the subscription counts each). Whatever those add, the jump is the frames the
+    // sensor missed plus frames the server dropped, and the stall itself is no drop there.
+    let sensor_stats = server.stats().into_iter().find(|s| s.id == id).unwrap();
+    let server_dropped = sensor_stats.dropped_busy + sensor_stats.dropped_stale;
+    assert!(server_dropped < missed, "{sensor_stats:?}");
+    assert!(
+        (missed + 1..=missed + 1 + server_dropped).contains(&jump),
+        "jump {jump}, missed {missed}, {sensor_stats:?}; before {before:?} after {after:?}"
+    );
+    // Every sequence gap this client saw is accounted for, exactly: frames it skipped or
+    // dropped itself, or lost on the way (the stall, and any drop by the server).
     let stats = subscription.stats();
-    let other_gaps: u64 = before
+    let gaps: u64 = before
         .windows(2)
         .chain(after.windows(2))
         .map(|window| window[1] - window[0] - 1)
-        .sum();
+        .sum::<u64>()
+        + (jump - 1);
     assert_eq!(
-        other_gaps,
-        stats.skipped + stats.dropped,
+        gaps,
+        stats.skipped + stats.dropped + stats.lost,
         "before {before:?} after {after:?} {stats:?}"
     );
-    assert_eq!(stats.lost, missed, "{stats:?}");
+    assert!(
+        (missed..=missed + server_dropped).contains(&stats.lost),
+        "missed {missed}, {stats:?}, {sensor_stats:?}"
+    );
     assert_eq!(stats.decode_errors, 0, "{stats:?}");
-    // The server counts only frames the sensor delivered: the stall is not a drop there.
-    let sensor_stats = server.stats().into_iter().find(|s| s.id == id).unwrap();
-    assert_eq!(sensor_stats.dropped_busy, 0, "{sensor_stats:?}");
-    assert_eq!(sensor_stats.dropped_stale, 0, "{sensor_stats:?}");
 
     // The control connection never dropped: no Disconnected event, ping still answered.
     assert!(client.ping().is_ok());
