@@ -44,9 +44,10 @@ pub const CODE_BAD_REQUEST: u32 = 400;
 
 /// Largest control message, in bytes per ZeroMQ frame, that a peer should accept.
 ///
-/// A `me` for a server with a hundred sensors is about 10 KiB; 64 KiB leaves room for extension
-/// endpoints and long host names while keeping a hostile peer from making a socket buffer
-/// megabytes. Servers and clients set it as ZeroMQ's `MAXMSGSIZE` on control sockets.
+/// A `me` takes about 1 KB per Kinect (four endpoints and the calibration): 64 of them fit under
+/// usual names, while a hostile peer cannot make a socket buffer megabytes. Servers and clients
+/// set it as ZeroMQ's `MAXMSGSIZE` on control sockets, and a server refuses a sensor that would
+/// take its `me` past it.
 pub const MAX_CONTROL_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Name of the server-level endpoint that every `me` must carry: the REP socket itself.

@@ -42,6 +42,21 @@ pub enum ServerError {
         "this build's libzmq has no CURVE support, so --secure cannot work (docs/security.md)"
     )]
     CurveUnavailable,
+    /// With this sensor the `me` reply would be larger than a client accepts
+    /// ([`sk2_proto::control::MAX_CONTROL_MESSAGE_BYTES`]): too many sensors for one server, or
+    /// a very long advertised host name. The sensor is not attached.
+    #[error(
+        "with {sensors} sensors the `me` reply would take {bytes} bytes, over the {limit} a \
+         client accepts: serve fewer sensors per server, or advertise a shorter host name"
+    )]
+    MeTooLarge {
+        /// Sensors it would describe.
+        sensors: usize,
+        /// Its encoded size.
+        bytes: usize,
+        /// [`sk2_proto::control::MAX_CONTROL_MESSAGE_BYTES`].
+        limit: usize,
+    },
     /// The machine's host name, needed for advertised endpoints and mDNS, is unavailable.
     #[error("cannot read the host name: {0}")]
     Hostname(std::io::Error),

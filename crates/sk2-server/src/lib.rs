@@ -77,6 +77,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use sk2_proto::control::{Reply, MAX_CONTROL_MESSAGE_BYTES};
 use sk2_proto::depth_v2::DEVICE_CODEC_KEY;
 use sk2_proto::discovery::{TXT_CODEC, TXT_SECURE, TXT_SERVER_KEY, TXT_VERSION};
 use sk2_proto::ir_v2::{self, ENDPOINT_IR_V2};
@@ -218,9 +219,15 @@ impl Server {
         if let Some(running) = &mut self.running {
             start_sensor(&self.config, running, &mut attached)?;
         }
-        lock(&self.registry).push((id.clone(), Arc::clone(&attached.counters)));
         self.sensors.push(attached);
-        self.publish_me();
+        if let Err(error) = self.publish_me() {
+            if let Some(mut refused) = self.sensors.pop() {
+                stop_sensor(&mut refused);
+            }
+            return Err(error);
+        }
+        let counters = Arc::clone(&self.sensors[self.sensors.len() - 1].counters);
+        lock(&self.registry).push((id.clone(), counters));
         tracing::info!(sensor = %sk2_proto::id::short_id(&id), "sensor added");
         Ok(id)
     }
@@ -234,7 +241,7 @@ impl Server {
             .ok_or_else(|| ServerError::UnknownSensor(id.to_owned()))?;
         let mut attached = self.sensors.remove(index);
         lock(&self.registry).retain(|(other, _)| other != id);
-        self.publish_me();
+        self.publish_smaller_me();
         stop_sensor(&mut attached);
         tracing::info!(sensor = %sk2_proto::id::short_id(id), "sensor removed");
         Ok(attached.sensor)
@@ -285,7 +292,10 @@ impl Server {
             }
         }
         self.running = Some(running);
-        self.publish_me();
+        if result.is_ok() {
+            // Before start the endpoints were empty: only now is the full size known.
+            result = self.publish_me();
+        }
         if result.is_ok() && self.config.announce {
             let name = self.config.name.clone();
             // Informative TXT keys: browsers need none of them (the original's TXT is empty).
@@ -353,12 +363,22 @@ impl Server {
         running.gatekeeper.stop(JOIN_TIMEOUT);
         drop(running.context);
         lock(&self.control.me).endpoints.clear();
-        self.publish_me();
+        self.publish_smaller_me();
         tracing::info!(name = %self.config.name, "server stopped");
     }
 
     /// Rebuilds the device list of `me` from the attached sensors.
-    fn publish_me(&self) {
+    /// [`Server::publish_me`] after a sensor or the endpoints went: a `me` that only shrank fits
+    /// as the one before did, so an error here is only logged.
+    fn publish_smaller_me(&self) {
+        if let Err(error) = self.publish_me() {
+            tracing::error!(%error, "the `me` reply was not updated");
+        }
+    }
+
+    /// Rebuilds the `me` reply from the attached sensors and hands it to the control thread;
+    /// an error, and the previous `me` kept, when it would not fit in a control message.
+    fn publish_me(&self) -> Result<(), ServerError> {
         let devices = self
             .sensors
             .iter()
@@ -391,9 +411,27 @@ impl Server {
             .filter_map(|attached| Some((attached.id.clone(), attached.calibration?)))
             .collect();
         let mut me = lock(&self.control.me);
-        me.devices = devices;
-        me.device_keys = device_keys;
-        me.calibrations = calibrations;
+        let candidate = Me {
+            devices,
+            device_keys,
+            calibrations,
+            ..me.clone()
+        };
+        let bytes = Reply::Me(candidate.clone())
+            .encode()
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0);
+        if bytes > MAX_CONTROL_MESSAGE_BYTES {
+            return Err(ServerError::MeTooLarge {
+                sensors: candidate.devices.len(),
+                bytes,
+                limit: MAX_CONTROL_MESSAGE_BYTES,
+            });
+        }
+        *me = candidate;
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::{depth_endpoint, local_config, mock, request, sub, REPLY_TIMEOUT};
+use sk2_mock::{MockConfig, MockKinect};
 use sk2_server::{Config, Server};
 use sk2_testkit::wait_until;
 
@@ -156,4 +157,94 @@ fn a_peer_that_never_speaks_holds_its_slot_only_until_it_is_idle_for_a_second_an
     assert_eq!(server.stats()[0].evicted_subscribers, 1);
     drop(silent);
     server.stop();
+}
+
+/// The control endpoint of `server` on loopback, whatever host name it advertises.
+fn loopback_control(server: &Server) -> String {
+    let advertised = server.control_endpoint().unwrap();
+    let port = advertised.rsplit(':').next().unwrap();
+    format!("tcp://127.0.0.1:{port}")
+}
+
+fn wire_size(me: &sk2_proto::Me) -> usize {
+    let frames = sk2_proto::control::Reply::Me(me.clone()).encode();
+    frames.iter().map(Vec::len).max().unwrap()
+}
+
+#[test]
+fn sixty_four_kinects_with_their_calibration_fit_in_one_me() {
+    // The most sensors `kinect-server` serves, each with four endpoints and a calibration, under
+    // the longest server name mDNS allows and a typical host name.
+    let mut config = local_config();
+    config.name = "n".repeat(63);
+    config.advertise_host = Some("kinect-lab-workstation-07.local".into());
+    let mut server = Server::new(config);
+    for seed in 0..64 {
+        let sensor = MockKinect::new(MockConfig::default().with_fps(Some(1.0)).with_seed(seed));
+        server.add_sensor(Box::new(sensor)).unwrap();
+    }
+    server.start().unwrap();
+    let me = common::who(&loopback_control(&server));
+    assert_eq!(me.devices.len(), 64);
+    assert_eq!(me.calibrations.len(), 64);
+    let bytes = wire_size(&me);
+    eprintln!("me of 64 sensors: {bytes} bytes");
+    assert!(bytes <= sk2_proto::control::MAX_CONTROL_MESSAGE_BYTES);
+}
+
+#[test]
+fn a_sensor_that_would_make_me_too_large_for_a_client_is_refused_and_the_server_serves_on() {
+    // A long advertised host name makes each sensor's four endpoints about 16 KB of `me`.
+    let mut config = local_config();
+    config.advertise_host = Some("h".repeat(4000));
+    let mut server = Server::new(config);
+    server.start().unwrap();
+    let control = loopback_control(&server);
+    let mut added = 0;
+    let error = loop {
+        match server.add_sensor(Box::new(mock(30.0))) {
+            Ok(_) => added += 1,
+            Err(error) => break error,
+        }
+        assert!(added < 10, "no limit reached");
+    };
+    assert!(added >= 1);
+    let sk2_server::ServerError::MeTooLarge {
+        sensors,
+        bytes,
+        limit,
+    } = error
+    else {
+        panic!("{error}");
+    };
+    assert_eq!((sensors, limit), (added + 1, 65536));
+    assert!(bytes > limit);
+
+    // Clients still read the `me` of the sensors that stayed, and their frames flow.
+    let me = common::who(&control);
+    assert_eq!(me.devices.len(), added);
+    assert!(wire_size(&me) <= limit);
+    assert_eq!(server.stats().len(), added);
+    let depth = me.devices[0].endpoint("depth").unwrap();
+    let port = depth.rsplit(':').next().unwrap();
+    let context = zmq::Context::new();
+    let subscriber = sub(&context, &format!("tcp://127.0.0.1:{port}"));
+    assert!(recv_within(&subscriber, REPLY_TIMEOUT).is_some());
+}
+
+#[test]
+fn a_server_whose_me_would_be_too_large_does_not_start() {
+    let mut config = local_config();
+    config.advertise_host = Some("h".repeat(20_000));
+    let mut server = Server::new(config);
+    server.add_sensor(Box::new(mock(30.0))).unwrap();
+    let error = server.start().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            sk2_server::ServerError::MeTooLarge { sensors: 1, .. }
+        ),
+        "{error}"
+    );
+    assert!(!server.is_running());
 }
