@@ -1,9 +1,10 @@
 //! Infrared and colour subscriptions: [`IrSubscription`] (`ir_v2`, `u16` amplitudes),
 //! [`ColorSubscription`] (`color`, decoded to RGB) and [`ColorJpegSubscription`] (`color`, the JPEG
-//! as sent, for viewers and recorders that pass it on).
+//! as sent, for viewers that pass it on), and [`RawStreamSubscription`] (any stream's messages
+//! byte for byte, for recorders: nothing skipped).
 //!
 //! They run on the same receiving thread as depth subscriptions (see the `receiving` module) and
-//! keep the same rules: only the newest waiting message is decoded (older ones are counted in
+//! keep the same rules (the raw one aside): only the newest waiting message is decoded (older ones are counted in
 //! [`SubscriptionStats::skipped`]), decoded frames wait in a bounded queue that drops its oldest
 //! frame when the application falls behind ([`SubscriptionStats::dropped`]), a message that cannot
 //! be decoded is counted ([`SubscriptionStats::decode_errors`]) and skipped, and gaps in sequence
@@ -32,7 +33,8 @@ use crate::config::SubscriptionConfig;
 use crate::drop_oldest::DropOldest;
 use crate::error::ClientError;
 use crate::feed::{frame_methods, handle_methods, Feed};
-use crate::receiving::{EndpointKind, MessageSink, Output};
+use crate::raw_subscription::DEFAULT_RAW_QUEUE_LEN;
+use crate::receiving::{EndpointKind, MessageSink, Output, RawStreamMessage};
 
 /// One decoded infrared frame.
 #[derive(Debug, Clone)]
@@ -92,6 +94,8 @@ pub type IrSubscription = ImageSubscription<ReceivedIrFrame>;
 pub type ColorSubscription = ImageSubscription<ReceivedColorFrame>;
 /// Colour frames of a device (`color`) as JPEG files, undecoded.
 pub type ColorJpegSubscription = ImageSubscription<ReceivedColorJpeg>;
+/// Every message of one of a device's streams, undecoded ([`Client::subscribe_raw_stream`]).
+pub type RawStreamSubscription = ImageSubscription<RawStreamMessage>;
 
 impl<T: Send + 'static> ImageSubscription<T> {
     handle_methods!();
@@ -107,20 +111,10 @@ impl<T: Send + 'static> Iterator for ImageSubscription<T> {
     }
 }
 
-/// The sequence number of a message of `kind`, read from its header alone (the envelopes share
-/// the `depth_v2` layout but not their codec ids, so each is read by its own module).
-fn sequence_of(kind: EndpointKind) -> fn(&[u8]) -> Option<u64> {
-    match kind {
-        EndpointKind::Color => |message| color::decode_header(message).ok().map(|h| h.sequence),
-        _ => |message| ir_v2::decode_header(message).ok().map(|h| h.sequence),
-    }
-}
-
 /// Decodes with `decode` and queues into a drop-oldest queue.
 struct QueueSink<T, D> {
     queue: DropOldest<T>,
     decode: D,
-    sequence_of: fn(&[u8]) -> Option<u64>,
 }
 
 impl<T, D> MessageSink for QueueSink<T, D>
@@ -128,10 +122,6 @@ where
     T: Send + 'static,
     D: Fn(&str, &[u8], Instant) -> Result<T, String> + Send + 'static,
 {
-    fn sequence(&self, message: &[u8]) -> Option<u64> {
-        (self.sequence_of)(message)
-    }
-
     fn deliver(
         &mut self,
         device_id: &str,
@@ -232,6 +222,52 @@ impl Client {
         self.subscribe_image(device_id, EndpointKind::Color, config, check_color_jpeg)
     }
 
+    /// Subscribes to every message of `device_id`'s endpoint of `kind` exactly as received, its
+    /// header checked and its payload not decoded: what a recorder stores. As with
+    /// [`Client::subscribe_raw`], nothing is skipped, and only an application
+    /// [`DEFAULT_RAW_QUEUE_LEN`] messages behind loses the oldest (counted).
+    /// [`ClientError::NoStreamEndpoint`] if the device does not offer `kind`.
+    pub fn subscribe_raw_stream(
+        &self,
+        device_id: &str,
+        kind: EndpointKind,
+    ) -> Result<RawStreamSubscription, ClientError> {
+        let mut config = self
+            .subscription_config()
+            .clone()
+            .with_queue_len(DEFAULT_RAW_QUEUE_LEN);
+        config.curve = self.curve().cloned();
+        let address = self.stream_address(device_id, kind)?;
+        let feed = Feed::open(
+            self.context(),
+            device_id,
+            kind,
+            address,
+            &config,
+            Output::RawStream,
+        )?;
+        Ok(ImageSubscription { feed })
+    }
+
+    /// The address of `device_id`'s endpoint of `kind`, or [`ClientError::NoStreamEndpoint`].
+    fn stream_address(
+        &self,
+        device_id: &str,
+        kind: EndpointKind,
+    ) -> Result<std::net::SocketAddr, ClientError> {
+        let endpoint_name = kind.endpoint_name();
+        let (_, address) = self.depth_address(device_id, |device| {
+            device
+                .endpoint(endpoint_name)
+                .map(|endpoint| (kind, endpoint))
+                .ok_or_else(|| ClientError::NoStreamEndpoint {
+                    device_id: device.id.clone(),
+                    endpoint: endpoint_name,
+                })
+        })?;
+        Ok(address)
+    }
+
     /// The calibration of `device_id` as the server last described it in `me`: depth and colour
     /// intrinsics and the depth-to-colour mapping, for
     /// [`sk2_proto::registration::Registration`]. `None` if the device is unknown or its server
@@ -255,23 +291,8 @@ impl Client {
         D: Fn(&str, &[u8], Instant) -> Result<T, String> + Send + 'static,
     {
         config.curve = self.curve().cloned();
-        let endpoint_name = kind.endpoint_name();
-        let (_, address) = self.depth_address(device_id, |device| {
-            device
-                .endpoint(endpoint_name)
-                .map(|endpoint| (kind, endpoint))
-                .ok_or_else(|| ClientError::NoStreamEndpoint {
-                    device_id: device.id.clone(),
-                    endpoint: endpoint_name,
-                })
-        })?;
-        let sink = |queue| {
-            Output::Sink(Box::new(QueueSink {
-                queue,
-                decode,
-                sequence_of: sequence_of(kind),
-            }))
-        };
+        let address = self.stream_address(device_id, kind)?;
+        let sink = |queue| Output::Sink(Box::new(QueueSink { queue, decode }));
         let feed = Feed::open(self.context(), device_id, kind, address, &config, sink)?;
         Ok(ImageSubscription { feed })
     }

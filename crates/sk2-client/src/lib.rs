@@ -92,12 +92,12 @@ pub use endpoint::{
 pub use error::ClientError;
 pub use image_subscription::{
     ColorJpegSubscription, ColorSubscription, ImageSubscription, IrSubscription,
-    ReceivedColorFrame, ReceivedColorJpeg, ReceivedIrFrame,
+    RawStreamSubscription, ReceivedColorFrame, ReceivedColorJpeg, ReceivedIrFrame,
 };
 pub use raw_subscription::{RawSubscription, DEFAULT_RAW_QUEUE_LEN};
 pub use receiving::{
-    EndpointKind, RawMessage, ReceivedFrame, SubscriptionStats, MAX_DEPTH_MESSAGE_BYTES,
-    REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX,
+    EndpointKind, RawMessage, RawStreamMessage, ReceivedFrame, SubscriptionStats,
+    MAX_DEPTH_MESSAGE_BYTES, REFUSED_RETRY_INITIAL, REFUSED_RETRY_MAX,
 };
 pub use sk2_proto::curve::{KeyPair, PublicKey, SecretKey};
 pub use sk2_proto::discovery::SERVICE_TYPE;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use sk2_client::{Client, ImageSubscription};
+use sk2_client::{Client, EndpointKind, ImageSubscription};
 use sk2_mock::{MockConfig, MockKinect};
 use sk2_proto::registration::Registration;
 use sk2_server::{Config, Server};
@@ -127,4 +127,57 @@ fn each_receiving_thread_is_named_after_its_stream() {
             "{stream:?} among {names:?}"
         );
     }
+}
+
+#[test]
+fn raw_stream_subscriptions_deliver_each_streams_messages_byte_for_byte_with_their_stamps() {
+    let (_server, id, client) = started();
+    for kind in [EndpointKind::Ir, EndpointKind::Color, EndpointKind::DepthV2] {
+        let subscription = client.subscribe_raw_stream(&id, kind).unwrap();
+        let first = subscription
+            .recv_timeout(WAIT)
+            .expect("a message within 10 s");
+        let second = subscription.recv_timeout(WAIT).expect("a second message");
+        assert_eq!((first.kind, first.device_id.as_str()), (kind, id.as_str()));
+        let (sequence, capture_time_ns) = match kind {
+            EndpointKind::Ir => {
+                let (header, ir) = sk2_proto::ir_v2::decode(&first.bytes).unwrap();
+                assert_eq!((ir.width(), ir.height()), (512, 424));
+                (header.sequence, header.capture_time_ns)
+            }
+            EndpointKind::Color => {
+                let (header, jpeg) = sk2_proto::color::decode(&first.bytes).unwrap();
+                assert_eq!(&jpeg[..2], [0xFF, 0xD8]);
+                (header.sequence, header.capture_time_ns)
+            }
+            _ => {
+                let header = sk2_proto::depth_v2::decode_header(&first.bytes).unwrap();
+                (header.sequence, header.capture_time_ns)
+            }
+        };
+        assert_eq!(first.sequence, Some(sequence));
+        assert_eq!(first.capture_time_ns, Some(capture_time_ns));
+        assert!(second.sequence > first.sequence, "{kind:?}");
+        assert_eq!(subscription.stats().decode_errors, 0);
+    }
+}
+
+#[test]
+fn a_raw_stream_the_device_does_not_offer_is_a_clear_error() {
+    let mut config = Config::default().with_color(false);
+    config.bind_host = "127.0.0.1".into();
+    config.announce = false;
+    let mut server = Server::new(config);
+    let mock = MockKinect::new(MockConfig::default());
+    let id = server.add_sensor(Box::new(mock)).unwrap();
+    server.start().unwrap();
+    let client =
+        Client::connect_blocking(&server.control_endpoint().unwrap(), fast(), WAIT).unwrap();
+    let error = client
+        .subscribe_raw_stream(&id, EndpointKind::Color)
+        .unwrap_err();
+    assert!(
+        matches!(error, sk2_client::ClientError::NoStreamEndpoint { .. }),
+        "{error}"
+    );
 }

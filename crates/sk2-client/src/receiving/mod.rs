@@ -28,7 +28,7 @@ use crate::config::SubscriptionConfig;
 use crate::endpoint::zmq_address;
 use crate::error::ClientError;
 pub(crate) use output::{MessageSink, Output};
-pub use received::{EndpointKind, RawMessage, ReceivedFrame};
+pub use received::{EndpointKind, RawMessage, RawStreamMessage, ReceivedFrame};
 pub(crate) use stats::Counters;
 pub use stats::SubscriptionStats;
 
@@ -231,7 +231,7 @@ impl Receiving {
                     Ok(message) => {
                         self.counters.received.fetch_add(1, Ordering::Relaxed);
                         self.count_gap_of(&message);
-                        if matches!(self.output, Output::Raw(_)) {
+                        if matches!(self.output, Output::Raw(_) | Output::RawStream(_)) {
                             self.deliver_raw(message);
                             continue;
                         }
@@ -294,31 +294,49 @@ impl Receiving {
         self.retry_backoff.reset();
         let received_at = Instant::now();
         let received_time_ns = sk2_proto::sensor::unix_time_ns();
-        let Output::Raw(messages) = &self.output else {
-            return;
+        let bytes = match <[Vec<u8>; 1]>::try_from(message) {
+            Ok([bytes]) => bytes,
+            Err(other) => {
+                return self.count_bad_raw(&format!("expected 1 frame, got {}", other.len()))
+            }
         };
-        let checked = match <[Vec<u8>; 1]>::try_from(message) {
-            Ok([bytes]) => depth_v2::decode_header(&bytes)
-                .map(|header| (header, bytes))
+        let device_id = self.device_id.clone();
+        let delivered = match &self.output {
+            Output::Raw(messages) => depth_v2::decode_header(&bytes)
+                .map(|header| {
+                    messages.send(RawMessage {
+                        device_id,
+                        header,
+                        bytes,
+                        received_at,
+                        received_time_ns,
+                    })
+                })
                 .map_err(|error| error.to_string()),
-            Err(other) => Err(format!("expected 1 frame, got {}", other.len())),
-        };
-        match checked {
-            Ok((header, bytes)) => {
-                self.counters.decoded.fetch_add(1, Ordering::Relaxed);
-                messages.send(RawMessage {
-                    device_id: self.device_id.clone(),
-                    header,
+            Output::RawStream(messages) => self.kind.stamp_of(&bytes).map(|stamp| {
+                messages.send(RawStreamMessage {
+                    device_id,
+                    kind: self.kind,
+                    sequence: stamp.map(|(sequence, _)| sequence),
+                    capture_time_ns: stamp.map(|(_, capture_time_ns)| capture_time_ns),
                     bytes,
                     received_at,
                     received_time_ns,
-                });
+                })
+            }),
+            Output::Decoded(_) | Output::Sink(_) => return,
+        };
+        match delivered {
+            Ok(()) => {
+                self.counters.decoded.fetch_add(1, Ordering::Relaxed);
             }
-            Err(error) => {
-                self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%error, device = %short_id(&self.device_id), "bad depth_v2 message");
-            }
+            Err(error) => self.count_bad_raw(&error),
         }
+    }
+
+    fn count_bad_raw(&self, error: &str) {
+        self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%error, device = %short_id(&self.device_id), kind = ?self.kind, "bad message");
     }
 
     /// Reads the refusals the monitor reported and schedules the next attempt.
@@ -377,12 +395,7 @@ impl Receiving {
     /// never reached this client.
     fn count_gap_of(&mut self, message: &[Vec<u8>]) {
         let [single] = message else { return };
-        let sequence = match (&self.output, self.kind) {
-            (Output::Sink(sink), _) => sink.sequence(single),
-            (_, EndpointKind::DepthV2) => depth_v2::decode_header(single).ok().map(|h| h.sequence),
-            _ => None,
-        };
-        if let Some(sequence) = sequence {
+        if let Ok(Some((sequence, _))) = self.kind.stamp_of(single) {
             self.count_gap(sequence);
         }
     }

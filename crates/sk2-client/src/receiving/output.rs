@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::received::{RawMessage, ReceivedFrame};
+use super::received::{RawMessage, RawStreamMessage, ReceivedFrame};
 use crate::drop_oldest::DropOldest;
 
 /// Where the receiving thread puts what it receives; when the application falls behind, the
@@ -15,6 +15,8 @@ pub(crate) enum Output {
     Decoded(DropOldest<ReceivedFrame>),
     /// Every `depth_v2` message, undecoded.
     Raw(DropOldest<RawMessage>),
+    /// Every message of the subscription's stream, undecoded.
+    RawStream(DropOldest<RawStreamMessage>),
     /// Another stream's messages, decoded and queued by the sink; only the newest waiting
     /// message is decoded.
     Sink(Box<dyn MessageSink>),
@@ -25,6 +27,7 @@ impl Output {
         match self {
             Output::Decoded(queue) => queue.dropped_counter(),
             Output::Raw(queue) => queue.dropped_counter(),
+            Output::RawStream(queue) => queue.dropped_counter(),
             Output::Sink(sink) => sink.dropped_counter(),
         }
     }
@@ -33,10 +36,6 @@ impl Output {
 /// Decodes one stream's messages and queues the result, for the image subscriptions (which
 /// build on this module, not it on them).
 pub(crate) trait MessageSink: Send {
-    /// The message's sequence number from its header alone, to count gaps; `None` if the header
-    /// is malformed.
-    fn sequence(&self, message: &[u8]) -> Option<u64>;
-
     /// Decodes `message` and queues it, or says why it cannot be decoded.
     fn deliver(
         &mut self,

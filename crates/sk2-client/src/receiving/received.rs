@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use sk2_proto::color::ENDPOINT_COLOR;
+use sk2_proto::color::{self, ENDPOINT_COLOR};
 use sk2_proto::control::ENDPOINT_DEPTH;
-use sk2_proto::depth_v2::{FrameHeader, ENDPOINT_DEPTH_V2};
-use sk2_proto::ir_v2::ENDPOINT_IR_V2;
+use sk2_proto::depth_v2::{self, FrameHeader, ENDPOINT_DEPTH_V2};
+use sk2_proto::ir_v2::{self, ENDPOINT_IR_V2};
 use sk2_proto::DepthFrame;
 
 /// Which endpoint kind a subscription reads.
@@ -32,6 +32,25 @@ impl EndpointKind {
             EndpointKind::Ir => ENDPOINT_IR_V2,
             EndpointKind::Color => ENDPOINT_COLOR,
         }
+    }
+
+    /// The sequence number and capture time (ns since the Unix epoch) of a message of this
+    /// kind, from its header alone, which is checked; `None` for the original `depth`, which
+    /// has no header.
+    pub(crate) fn stamp_of(self, message: &[u8]) -> Result<Option<(u64, u64)>, String> {
+        let stamp = match self {
+            EndpointKind::Depth => return Ok(None),
+            EndpointKind::DepthV2 => depth_v2::decode_header(message)
+                .map(|h| (h.sequence, h.capture_time_ns))
+                .map_err(|error| error.to_string())?,
+            EndpointKind::Ir => ir_v2::decode_header(message)
+                .map(|h| (h.sequence, h.capture_time_ns))
+                .map_err(|error| error.to_string())?,
+            EndpointKind::Color => color::decode_header(message)
+                .map(|h| (h.sequence, h.capture_time_ns))
+                .map_err(|error| error.to_string())?,
+        };
+        Ok(Some(stamp))
     }
 }
 
@@ -76,6 +95,28 @@ pub struct RawMessage {
     pub device_id: String,
     /// Its header, checked (docs/protocol.md, section 5.4); the payload is not decoded.
     pub header: FrameHeader,
+    /// The whole message, header and payload, byte for byte.
+    pub bytes: Vec<u8>,
+    /// When the message arrived at this client.
+    pub received_at: Instant,
+    /// When the message arrived, by this host's wall clock, in ns since the Unix epoch.
+    pub received_time_ns: u64,
+}
+
+/// One message of any stream exactly as the server sent it, its header checked and its payload
+/// not decoded: what a recorder stores of infrared and colour (and of depth, beside
+/// [`RawMessage`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RawStreamMessage {
+    /// The device that produced it.
+    pub device_id: String,
+    /// The stream it came on.
+    pub kind: EndpointKind,
+    /// The frame's sequence number; `None` on the original `depth`, which has no header.
+    pub sequence: Option<u64>,
+    /// When the sensor captured it, ns since the Unix epoch; `None` on the original `depth`.
+    pub capture_time_ns: Option<u64>,
     /// The whole message, header and payload, byte for byte.
     pub bytes: Vec<u8>,
     /// When the message arrived at this client.
