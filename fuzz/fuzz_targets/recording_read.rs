@@ -1,5 +1,5 @@
 //! An MCAP recording as `kinect-server --source replay` and `kinect-codec` read it: every record,
-//! then every depth message decoded. Whatever the bytes, the reader ends with messages or a typed
+//! then every depth, infrared and colour message decoded. Whatever the bytes, the reader ends with messages or a typed
 //! error, never a panic, and stops after its first error.
 #![no_main]
 
@@ -15,6 +15,12 @@ fuzz_target!(|data: &[u8]| {
             Ok(message) => {
                 if let Ok(frame) = message.decode() {
                     assert!(frame.depth.width() * frame.depth.height() > 0);
+                }
+                if let Ok((header, ir)) = message.decode_ir() {
+                    assert_eq!(ir.width(), header.width as usize);
+                }
+                if let Ok((header, jpeg)) = message.color_jpeg() {
+                    assert!(header.width > 0 && !jpeg.is_empty());
                 }
             }
             Err(error) => {

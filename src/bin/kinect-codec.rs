@@ -20,7 +20,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use sk2_proto::depth_v2::{self, Codec};
 use sk2_proto::{shape_from_file_name, sk2, CapturedFrame, DepthFrame};
-use sk2_record::{ChannelKind, RecordingReader};
+use sk2_record::RecordingReader;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -235,7 +235,7 @@ fn for_each_recorded_frame(
             }
             Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
         };
-        if message.channel.kind == ChannelKind::Other {
+        if !message.channel.kind.is_depth() {
             continue;
         }
         let count = seen.entry(message.channel.id).or_default();

@@ -114,7 +114,7 @@ impl RecordingSensor {
                 }
                 Err(error) => return Err(recording_error(error)),
             };
-            if message.channel.kind == ChannelKind::Other {
+            if !message.channel.kind.is_depth() {
                 continue;
             }
             let (sequence, capture_time_ns, shape) = match message.channel.kind {

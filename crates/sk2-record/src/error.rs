@@ -1,6 +1,9 @@
 //! Why a recording cannot be written or read.
 
+use sk2_proto::color::ColorError;
 use sk2_proto::depth_v2::DepthV2Error;
+
+use crate::layout::{RecordFormat, RecordedStream};
 
 /// Why a recording could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -10,9 +13,21 @@ pub enum WriteError {
     /// every chunk finished before this; it has no summary, so readers read it linearly.
     #[error("writing the recording: {0}")]
     Io(#[source] std::io::Error),
-    /// The message is not a valid `depth_v2` message; it was not written.
-    #[error("not a valid depth_v2 message: {0}")]
+    /// The message is not a valid `depth_v2` (or, on an infrared channel, `ir_v2`) message; it
+    /// was not written.
+    #[error("not a valid depth_v2 or ir_v2 message: {0}")]
     BadMessage(#[source] DepthV2Error),
+    /// The message is not a valid `color` message; it was not written.
+    #[error("not a valid color message: {0}")]
+    BadColorMessage(#[source] ColorError),
+    /// The recording's format holds only depth (`foxglove.RawImage`).
+    #[error("a {format:?} recording holds depth only, not {stream:?}")]
+    StreamNotInFormat {
+        /// The stream asked for.
+        stream: RecordedStream,
+        /// The writer's format.
+        format: RecordFormat,
+    },
     /// The MCAP writer refused (too many channels, a write after an earlier failure, ...).
     #[error("MCAP writer: {0}")]
     Mcap(#[source] mcap::McapError),
@@ -80,6 +95,36 @@ pub enum ReadError {
         index: u64,
         /// What is wrong with it.
         source: DepthV2Error,
+    },
+    /// A message on an `ir_v2` channel is not a valid `ir_v2` message.
+    #[error("message {index} on {topic} is not a valid ir_v2 message: {source}")]
+    BadIrV2 {
+        /// Topic of its channel.
+        topic: String,
+        /// Its index among the file's messages, from 0.
+        index: u64,
+        /// What is wrong with it.
+        source: DepthV2Error,
+    },
+    /// A message on a `color` channel is not a valid `color` message.
+    #[error("message {index} on {topic} is not a valid color message: {source}")]
+    BadColor {
+        /// Topic of its channel.
+        topic: String,
+        /// Its index among the file's messages, from 0.
+        index: u64,
+        /// What is wrong with it.
+        source: ColorError,
+    },
+    /// The message's channel holds another stream than the one asked for.
+    #[error("{topic} holds {message_encoding:?} messages, not {stream}")]
+    NotStream {
+        /// Topic of its channel.
+        topic: String,
+        /// The channel's message encoding.
+        message_encoding: String,
+        /// The stream asked for (`ir_v2`, `color`).
+        stream: &'static str,
     },
     /// A message on a `foxglove.RawImage` channel is not a 16UC1 image this crate can read.
     #[error("message {index} on {topic} is not a readable 16UC1 RawImage: {reason}")]

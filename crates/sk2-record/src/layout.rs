@@ -1,5 +1,33 @@
-//! What a recording's channels, schemas and metadata are called, and the limits a reader keeps:
-//! the names docs/protocol.md (section 9) gives, re-exported at the crate root.
+//! What a recording's channels, schemas and metadata are called, what it can hold, and the
+//! limits a reader keeps: the names docs/protocol.md (section 9) gives, re-exported at the crate
+//! root.
+
+/// What a recording stores for each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RecordFormat {
+    /// Each `depth_v2` message exactly as received, in uncompressed chunks (the payload is
+    /// already compressed by its codec): the file is the size of the messages, and replay
+    /// publishes the recorded frames exactly.
+    #[default]
+    DepthV2,
+    /// Each frame decoded into a `foxglove.RawImage` (16UC1, protobuf) in zstd chunks: opens in
+    /// Foxglove without a plugin, at the cost of a decode per frame and a larger file.
+    FoxgloveRawImage,
+}
+
+/// Which of a sensor's streams a channel holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[non_exhaustive]
+pub enum RecordedStream {
+    /// `depth_v2` messages.
+    #[default]
+    Depth,
+    /// `ir_v2` messages: infrared amplitudes.
+    Ir,
+    /// `color` messages: JPEG files.
+    Color,
+}
 
 /// Message encoding of a `depth_v2` channel: each message is one `depth_v2` message as the
 /// server published it (docs/protocol.md, section 5).
@@ -25,6 +53,26 @@ offset size field
     40    4 payload_len
     44    - payload
 ";
+/// Message encoding of an `ir_v2` channel: each message is one `ir_v2` message as the server
+/// published it (docs/protocol.md, section 5.6: the `depth_v2` layout, amplitudes for pixels).
+pub const IR_V2_MESSAGE_ENCODING: &str = "streamkinect2.ir_v2";
+/// Schema name of an `ir_v2` channel.
+pub const IR_V2_SCHEMA_NAME: &str = "streamkinect2.IrV2";
+/// Schema data of an `ir_v2` channel (schema encoding [`DEPTH_V2_SCHEMA_ENCODING`]).
+pub const IR_V2_SCHEMA_TEXT: &str = "\
+ir_v2 message: the depth_v2 layout (docs/protocol.md, sections 5 and 5.6), infrared amplitudes
+for pixels; sequence and times are those of the depth frame of the same exposure.
+";
+/// Message encoding of a `color` channel: each message is one `color` message as the server
+/// published it (docs/protocol.md, section 5.7: the `depth_v2` header, then a JPEG file).
+pub const COLOR_MESSAGE_ENCODING: &str = "streamkinect2.color";
+/// Schema name of a `color` channel.
+pub const COLOR_SCHEMA_NAME: &str = "streamkinect2.Color";
+/// Schema data of a `color` channel (schema encoding [`DEPTH_V2_SCHEMA_ENCODING`]).
+pub const COLOR_SCHEMA_TEXT: &str = "\
+color message: the 44-byte depth_v2 header with codec 0x10 (jpeg), then one JPEG file as the
+payload (docs/protocol.md, section 5.7); sequence counts colour frames on their own.
+";
 /// Name of the metadata record holding the server's `me` reply.
 pub const ME_METADATA_NAME: &str = "streamkinect2.me";
 /// Name of the metadata record holding the recorder's counters, written when it ends cleanly.
@@ -35,6 +83,10 @@ pub const DEVICE_ID_KEY: &str = "device_id";
 pub const SERVER_KEY: &str = "server";
 /// Last topic component of a `depth_v2` channel.
 pub const DEPTH_V2_TOPIC_SUFFIX: &str = "depth_v2";
+/// Last topic component of an `ir_v2` channel.
+pub const IR_V2_TOPIC_SUFFIX: &str = "ir_v2";
+/// Last topic component of a `color` channel.
+pub const COLOR_TOPIC_SUFFIX: &str = "color";
 /// Last topic component of a `foxglove.RawImage` channel.
 pub const RAW_IMAGE_TOPIC_SUFFIX: &str = "depth_image";
 /// Most bytes of one record (or one chunk's buffered compressed data) a reader accepts: a raw

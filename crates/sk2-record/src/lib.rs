@@ -62,7 +62,7 @@ mod write;
 pub use error::{ReadError, WriteError};
 pub use layout::*;
 pub use read::{ChannelInfo, ChannelKind, MeRecord, RecordedMessage, RecordingReader};
-pub use write::{RecordFormat, RecordingWriter, SensorChannel};
+pub use write::{RecordingWriter, SensorChannel};
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use mcap::records::Record;
 use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
 use mcap::McapError;
+use sk2_proto::color::{self, ColorHeader};
 use sk2_proto::depth_v2::{self, FrameHeader};
-use sk2_proto::CapturedFrame;
+use sk2_proto::frame::IrFrame;
+use sk2_proto::{ir_v2, CapturedFrame};
 
 use crate::error::ReadError;
 use crate::foxglove_image;
@@ -21,8 +23,19 @@ pub enum ChannelKind {
     DepthV2,
     /// `foxglove.RawImage` in protobuf (a `--foxglove` recording, or another tool's images).
     RawImage,
+    /// `ir_v2` messages as received ([`crate::layout::IR_V2_MESSAGE_ENCODING`]).
+    IrV2,
+    /// `color` messages as received ([`crate::layout::COLOR_MESSAGE_ENCODING`]).
+    Color,
     /// Anything else: another tool's channel, skipped by replay.
     Other,
+}
+
+impl ChannelKind {
+    /// Whether its messages are depth frames ([`RecordedMessage::decode`] reads them).
+    pub fn is_depth(&self) -> bool {
+        matches!(self, ChannelKind::DepthV2 | ChannelKind::RawImage)
+    }
 }
 
 /// A channel of a recording.
@@ -66,7 +79,8 @@ pub struct RecordedMessage {
     pub log_time_ns: u64,
     /// When the sensor captured it, ns since the Unix epoch.
     pub publish_time_ns: u64,
-    /// The message as stored: for [`ChannelKind::DepthV2`], the `depth_v2` message as received.
+    /// The message as stored: for [`ChannelKind::DepthV2`], [`ChannelKind::IrV2`] and
+    /// [`ChannelKind::Color`], the message as received.
     pub data: Vec<u8>,
 }
 
@@ -108,10 +122,46 @@ impl RecordedMessage {
                     capture_time_ns,
                 })
             }
-            ChannelKind::Other => Err(ReadError::NotDepth {
+            ChannelKind::IrV2 | ChannelKind::Color | ChannelKind::Other => {
+                Err(ReadError::NotDepth {
+                    topic: self.channel.topic.clone(),
+                    message_encoding: self.channel.message_encoding.clone(),
+                })
+            }
+        }
+    }
+
+    /// The infrared frame of a [`ChannelKind::IrV2`] message, with its header (the sequence and
+    /// times of the depth frame of the same exposure).
+    pub fn decode_ir(&self) -> Result<(FrameHeader, IrFrame), ReadError> {
+        self.expect_stream(&ChannelKind::IrV2, "ir_v2")?;
+        ir_v2::decode(&self.data).map_err(|source| ReadError::BadIrV2 {
+            topic: self.channel.topic.clone(),
+            index: self.index,
+            source,
+        })
+    }
+
+    /// The header and JPEG file of a [`ChannelKind::Color`] message, checked (the JPEG's size
+    /// equals the header's) but not decoded.
+    pub fn color_jpeg(&self) -> Result<(ColorHeader, &[u8]), ReadError> {
+        self.expect_stream(&ChannelKind::Color, "color")?;
+        color::decode(&self.data).map_err(|source| ReadError::BadColor {
+            topic: self.channel.topic.clone(),
+            index: self.index,
+            source,
+        })
+    }
+
+    fn expect_stream(&self, kind: &ChannelKind, stream: &'static str) -> Result<(), ReadError> {
+        if self.channel.kind == *kind {
+            Ok(())
+        } else {
+            Err(ReadError::NotStream {
                 topic: self.channel.topic.clone(),
                 message_encoding: self.channel.message_encoding.clone(),
-            }),
+                stream,
+            })
         }
     }
 
@@ -284,14 +334,14 @@ impl<R: Read> RecordingReader<R> {
                         self.corrupt(McapError::UnknownSchema(channel.topic.clone(), id))
                     })?),
                 };
-                let kind = if channel.message_encoding == crate::layout::DEPTH_V2_MESSAGE_ENCODING {
-                    ChannelKind::DepthV2
-                } else if channel.message_encoding == "protobuf"
-                    && schema.as_deref() == Some("foxglove.RawImage")
-                {
-                    ChannelKind::RawImage
-                } else {
-                    ChannelKind::Other
+                let kind = match channel.message_encoding.as_str() {
+                    crate::layout::DEPTH_V2_MESSAGE_ENCODING => ChannelKind::DepthV2,
+                    crate::layout::IR_V2_MESSAGE_ENCODING => ChannelKind::IrV2,
+                    crate::layout::COLOR_MESSAGE_ENCODING => ChannelKind::Color,
+                    "protobuf" if schema.as_deref() == Some("foxglove.RawImage") => {
+                        ChannelKind::RawImage
+                    }
+                    _ => ChannelKind::Other,
                 };
                 let info = ChannelInfo {
                     id: channel.id,

@@ -1,29 +1,15 @@
-//! [`RecordingWriter`]: writes `depth_v2` messages into an MCAP file.
+//! [`RecordingWriter`]: writes `depth_v2`, `ir_v2` and `color` messages into an MCAP file.
 
 use std::collections::BTreeMap;
 use std::io::{Seek, Write};
 
 use mcap::records::{MessageHeader, Metadata};
 use mcap::{Compression, WriteOptions};
-use sk2_proto::depth_v2;
+use sk2_proto::{color, depth_v2, ir_v2};
 
 use crate::error::WriteError;
 use crate::foxglove_image;
-use crate::layout::topic;
-
-/// What a recording stores for each frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum RecordFormat {
-    /// Each `depth_v2` message exactly as received, in uncompressed chunks (the payload is
-    /// already compressed by its codec): the file is the size of the messages, and replay
-    /// publishes the recorded frames exactly.
-    #[default]
-    DepthV2,
-    /// Each frame decoded into a `foxglove.RawImage` (16UC1, protobuf) in zstd chunks: opens in
-    /// Foxglove without a plugin, at the cost of a decode per frame and a larger file.
-    FoxgloveRawImage,
-}
+use crate::layout::{topic, RecordFormat, RecordedStream};
 
 /// Uncompressed bytes per chunk. A chunk is the unit a killed recorder can lose: about 10 MEDHUF
 /// Kinect v2 frames (a third of a second at 30 fps), or two RawImage frames. Larger chunks would
@@ -34,10 +20,19 @@ const CHUNK_BYTES: u64 = 1 << 20;
 /// about the same size at higher levels for many times the CPU (docs/recording.md).
 const ZSTD_LEVEL: u32 = 1;
 
-/// A sensor's channel in a recording, from [`RecordingWriter::add_sensor`].
+/// A sensor's channel in a recording, from [`RecordingWriter::add_sensor`] or
+/// [`RecordingWriter::add_stream`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SensorChannel {
     id: u16,
+    stream: RecordedStream,
+}
+
+impl SensorChannel {
+    /// The stream it holds.
+    pub fn stream(&self) -> RecordedStream {
+        self.stream
+    }
 }
 
 /// Writes one recording (layout in the [crate docs](crate)).
@@ -48,7 +43,9 @@ pub struct SensorChannel {
 pub struct RecordingWriter<W: Write + Seek> {
     mcap: mcap::Writer<W>,
     format: RecordFormat,
-    sensors: BTreeMap<String, (SensorChannel, String)>,
+    channels: BTreeMap<(String, RecordedStream), SensorChannel>,
+    /// The sensor id of each channel, the `frame_id` of its RawImages.
+    device_ids: BTreeMap<u16, String>,
     scratch: Vec<u8>,
     messages: u64,
     message_bytes: u64,
@@ -58,7 +55,7 @@ impl<W: Write + Seek> std::fmt::Debug for RecordingWriter<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecordingWriter")
             .field("format", &self.format)
-            .field("sensors", &self.sensors.len())
+            .field("channels", &self.channels.len())
             .field("messages", &self.messages)
             .finish_non_exhaustive()
     }
@@ -87,7 +84,8 @@ impl<W: Write + Seek> RecordingWriter<W> {
         Ok(Self {
             mcap: options.create(out)?,
             format,
-            sensors: BTreeMap::new(),
+            channels: BTreeMap::new(),
+            device_ids: BTreeMap::new(),
             scratch: Vec::new(),
             messages: 0,
             message_bytes: 0,
@@ -128,41 +126,77 @@ impl<W: Write + Seek> RecordingWriter<W> {
         Ok(())
     }
 
-    /// The channel of sensor `device_id` of `server`, declared on first use.
+    /// The depth channel of sensor `device_id` of `server`, declared on first use.
     pub fn add_sensor(
         &mut self,
         server: &str,
         device_id: &str,
     ) -> Result<SensorChannel, WriteError> {
-        if let Some((channel, _)) = self.sensors.get(device_id) {
+        self.add_stream(server, device_id, RecordedStream::Depth)
+    }
+
+    /// The channel of `stream` of sensor `device_id` of `server`, declared on first use.
+    ///
+    /// A [`RecordFormat::FoxgloveRawImage`] recording holds depth only:
+    /// [`WriteError::StreamNotInFormat`] for infrared and colour, which that format does not
+    /// describe.
+    pub fn add_stream(
+        &mut self,
+        server: &str,
+        device_id: &str,
+        stream: RecordedStream,
+    ) -> Result<SensorChannel, WriteError> {
+        let key = (device_id.to_owned(), stream);
+        if let Some(channel) = self.channels.get(&key) {
             return Ok(*channel);
         }
-        let (schema_id, suffix, encoding) = match self.format {
-            RecordFormat::DepthV2 => (
-                self.mcap.add_schema(
-                    crate::layout::DEPTH_V2_SCHEMA_NAME,
-                    crate::layout::DEPTH_V2_SCHEMA_ENCODING,
-                    crate::layout::DEPTH_V2_SCHEMA_TEXT.as_bytes(),
-                )?,
-                crate::layout::DEPTH_V2_TOPIC_SUFFIX,
-                crate::layout::DEPTH_V2_MESSAGE_ENCODING.to_owned(),
-            ),
-            RecordFormat::FoxgloveRawImage => {
+        use crate::layout as l;
+        let (schema_id, suffix, encoding) = match (self.format, stream) {
+            (RecordFormat::DepthV2, _) => {
+                let (name, text, suffix, encoding) = match stream {
+                    RecordedStream::Depth => (
+                        l::DEPTH_V2_SCHEMA_NAME,
+                        l::DEPTH_V2_SCHEMA_TEXT,
+                        l::DEPTH_V2_TOPIC_SUFFIX,
+                        l::DEPTH_V2_MESSAGE_ENCODING,
+                    ),
+                    RecordedStream::Ir => (
+                        l::IR_V2_SCHEMA_NAME,
+                        l::IR_V2_SCHEMA_TEXT,
+                        l::IR_V2_TOPIC_SUFFIX,
+                        l::IR_V2_MESSAGE_ENCODING,
+                    ),
+                    RecordedStream::Color => (
+                        l::COLOR_SCHEMA_NAME,
+                        l::COLOR_SCHEMA_TEXT,
+                        l::COLOR_TOPIC_SUFFIX,
+                        l::COLOR_MESSAGE_ENCODING,
+                    ),
+                };
+                let schema =
+                    self.mcap
+                        .add_schema(name, l::DEPTH_V2_SCHEMA_ENCODING, text.as_bytes())?;
+                (schema, suffix, encoding.to_owned())
+            }
+            (RecordFormat::FoxgloveRawImage, RecordedStream::Depth) => {
                 let schema = foxglove_image::schema();
                 (
                     self.mcap
                         .add_schema(&schema.name, &schema.encoding, &schema.data)?,
-                    crate::layout::RAW_IMAGE_TOPIC_SUFFIX,
+                    l::RAW_IMAGE_TOPIC_SUFFIX,
                     foxglove_image::message_encoding(),
                 )
             }
+            (RecordFormat::FoxgloveRawImage, stream) => {
+                return Err(WriteError::StreamNotInFormat {
+                    stream,
+                    format: self.format,
+                })
+            }
         };
         let metadata = BTreeMap::from([
-            (
-                crate::layout::DEVICE_ID_KEY.to_owned(),
-                device_id.to_owned(),
-            ),
-            (crate::layout::SERVER_KEY.to_owned(), server.to_owned()),
+            (l::DEVICE_ID_KEY.to_owned(), device_id.to_owned()),
+            (l::SERVER_KEY.to_owned(), server.to_owned()),
         ]);
         let id = self.mcap.add_channel(
             schema_id,
@@ -170,41 +204,60 @@ impl<W: Write + Seek> RecordingWriter<W> {
             &encoding,
             &metadata,
         )?;
-        let channel = SensorChannel { id };
-        self.sensors
-            .insert(device_id.to_owned(), (channel, device_id.to_owned()));
+        let channel = SensorChannel { id, stream };
+        self.channels.insert(key, channel);
+        self.device_ids.insert(id, device_id.to_owned());
         Ok(channel)
     }
 
-    /// Writes one `depth_v2` message received at `receive_time_ns` (ns since the Unix epoch).
-    ///
-    /// The header is checked first, so a recording never holds a message a reader would refuse.
-    /// [`RecordFormat::DepthV2`] stores `message` byte for byte; [`RecordFormat::FoxgloveRawImage`]
-    /// decodes it (a corrupt payload is then [`WriteError::BadMessage`]).
+    /// Writes one `depth_v2` message received at `receive_time_ns` (ns since the Unix epoch):
+    /// [`RecordingWriter::write`] on a depth channel.
     pub fn write_depth_v2(
         &mut self,
         channel: SensorChannel,
         message: &[u8],
         receive_time_ns: u64,
     ) -> Result<(), WriteError> {
-        let header = depth_v2::decode_header(message).map_err(WriteError::BadMessage)?;
+        self.write(channel, message, receive_time_ns)
+    }
+
+    /// Writes one message of `channel`'s stream (`depth_v2`, `ir_v2` or `color`) received at
+    /// `receive_time_ns` (ns since the Unix epoch).
+    ///
+    /// The header is checked first, so a recording never holds a message a reader would refuse.
+    /// [`RecordFormat::DepthV2`] stores `message` byte for byte; [`RecordFormat::FoxgloveRawImage`]
+    /// decodes it (a corrupt payload is then [`WriteError::BadMessage`]).
+    pub fn write(
+        &mut self,
+        channel: SensorChannel,
+        message: &[u8],
+        receive_time_ns: u64,
+    ) -> Result<(), WriteError> {
+        let (sequence, capture_time_ns) = match channel.stream {
+            RecordedStream::Depth => depth_v2::decode_header(message)
+                .map(|h| (h.sequence, h.capture_time_ns))
+                .map_err(WriteError::BadMessage)?,
+            RecordedStream::Ir => ir_v2::decode_header(message)
+                .map(|h| (h.sequence, h.capture_time_ns))
+                .map_err(WriteError::BadMessage)?,
+            // The JPEG's own size is checked against the header too.
+            RecordedStream::Color => color::decode(message)
+                .map(|(h, _)| (h.sequence, h.capture_time_ns))
+                .map_err(WriteError::BadColorMessage)?,
+        };
         let mcap_header = MessageHeader {
             channel_id: channel.id,
             // MCAP's sequence is 32 bits; the full 64-bit one stays in the message header.
-            sequence: header.sequence as u32,
+            sequence: sequence as u32,
             log_time: receive_time_ns,
-            publish_time: header.capture_time_ns,
+            publish_time: capture_time_ns,
         };
         let data: &[u8] = match self.format {
             RecordFormat::DepthV2 => message,
             RecordFormat::FoxgloveRawImage => {
                 let (_, depth) = depth_v2::decode(message).map_err(WriteError::BadMessage)?;
-                let frame_id = self
-                    .sensors
-                    .values()
-                    .find(|(known, _)| *known == channel)
-                    .map_or("", |(_, device_id)| device_id.as_str());
-                foxglove_image::encode(&depth, header.capture_time_ns, frame_id, &mut self.scratch);
+                let frame_id = self.device_ids.get(&channel.id).map_or("", String::as_str);
+                foxglove_image::encode(&depth, capture_time_ns, frame_id, &mut self.scratch);
                 &self.scratch
             }
         };

@@ -21,7 +21,7 @@ use sk2_proto::frame::IrFrame;
 use sk2_proto::ir_v2;
 use sk2_proto::sensor::{CapturedColorFrame, CapturedIrFrame};
 use sk2_proto::{sk2, CapturedFrame, DepthFrame, Device, ErrorPayload, Me, Reply, Request};
-use sk2_record::{RecordFormat, RecordingWriter};
+use sk2_record::{RecordFormat, RecordedStream, RecordingWriter};
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -242,6 +242,53 @@ fn write_recording_seeds(scene: &DepthFrame, write: &mut impl FnMut(&str, &str, 
             &file[..file.len() * 2 / 3],
         );
     }
+    write("recording_read", "all_streams", &all_streams_recording());
+}
+
+/// A recording of one frame of each stream: depth, infrared (MEDHUF) and colour (a 2x1 JPEG
+/// frame header).
+fn all_streams_recording() -> Vec<u8> {
+    let mut writer = RecordingWriter::new(std::io::Cursor::new(Vec::new()), RecordFormat::DepthV2)
+        .expect("writing to memory");
+    let time = 1_700_000_000_000_000_000;
+    let depth = CapturedFrame {
+        depth: DepthFrame::new(3, 2, vec![0, 500, 1000, 4000, 4095, 8000]).expect("a 3x2 frame"),
+        sequence: 1,
+        device_timestamp: 1,
+        capture_time_ns: time,
+    };
+    let ir = CapturedIrFrame {
+        ir: IrFrame::new(3, 2, vec![1, 200, 3000, 40_000, 5, 65_535]).expect("a 3x2 frame"),
+        sequence: 1,
+        device_timestamp: 1,
+        capture_time_ns: time,
+    };
+    let skeleton = vec![
+        0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x01, 0x00, 0x02, 0x01, 0x01, 0x11, 0x00,
+    ];
+    let color = CapturedColorFrame {
+        jpeg: JpegImage::new(skeleton).expect("a readable frame header"),
+        sequence: 1,
+        device_timestamp: 1,
+        capture_time_ns: time,
+    };
+    let messages = [
+        (
+            RecordedStream::Depth,
+            depth_v2::encode(&depth, Codec::MedHuf),
+        ),
+        (RecordedStream::Ir, ir_v2::encode(&ir, Codec::MedHuf)),
+        (RecordedStream::Color, color::encode(&color)),
+    ];
+    for (stream, message) in messages {
+        let channel = writer
+            .add_stream("seed", "sensor", stream)
+            .expect("one channel per stream");
+        writer
+            .write(channel, &message, time + 1)
+            .expect("a valid message");
+    }
+    writer.finish().expect("writing to memory").into_inner()
 }
 
 /// Infrared messages in every codec, and small JPEGs (4:4:4, 4:2:2, 4:2:0, grey, odd sizes) alone
