@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 
 pub mod browse;
 pub mod keys;
+pub mod record_progress;
 #[cfg(feature = "zenoh")]
 pub mod zenoh_browse;
 pub mod zenoh_flags;

@@ -326,3 +326,99 @@ fn bad_arguments_and_missing_servers_are_one_line_errors() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no sensor \"nosuchsensor\""), "{stderr}");
 }
+
+#[test]
+fn infrared_and_colour_are_recorded_beside_depth_as_received() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("streams.mcap");
+    let server = Server::start(&[]);
+    let output = record(
+        &server.control,
+        &file,
+        &["--ir", "--color", "--duration", "3"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let (messages, error, reader) = read(&file);
+    assert!(error.is_none(), "{error:?}");
+    let mock = mock();
+    let mut counts = BTreeMap::new();
+    for message in &messages {
+        *counts
+            .entry(message.channel.topic.rsplit('/').next().unwrap())
+            .or_insert(0) += 1;
+        match &message.channel.kind {
+            ChannelKind::DepthV2 => {
+                let frame = message.decode().unwrap();
+                assert_eq!(frame.depth, mock.frame(frame.sequence));
+            }
+            ChannelKind::IrV2 => {
+                let (header, ir) = message.decode_ir().unwrap();
+                assert_eq!(ir, mock.ir_frame(header.sequence));
+            }
+            ChannelKind::Color => {
+                let (header, jpeg) = message.color_jpeg().unwrap();
+                assert_eq!((header.width, header.height), (1920, 1080));
+                assert_eq!(jpeg, mock.color_frame(header.sequence).bytes());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Depth and infrared at 30 fps; colour as fast as the mock draws it (a debug build on a
+    // loaded machine draws a few per second).
+    assert!(counts["depth_v2"] >= 30, "{counts:?}");
+    assert!(counts["ir_v2"] >= 30, "{counts:?}");
+    assert!(counts["color"] >= 1, "{counts:?}");
+    let stats = &reader.metadata()[0].1;
+    let id = messages[0].channel.device_id.clone().unwrap();
+    assert_eq!(
+        stats[&format!("{id}.color.written")],
+        counts["color"].to_string()
+    );
+    assert_eq!(
+        stats[&format!("{id}.ir_v2.written")],
+        counts["ir_v2"].to_string()
+    );
+    assert_eq!(
+        stats[&format!("{id}.written")],
+        counts["depth_v2"].to_string()
+    );
+}
+
+#[test]
+fn streams_that_cannot_be_recorded_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.mcap");
+    let server = Server::start(&["--no-color"]);
+    for (args, expected) in [
+        (vec!["--color"], "subscribing to color of sensor"),
+        (vec!["--foxglove", "--ir"], "--foxglove records depth only"),
+    ] {
+        let output = record(&server.control, &file, &args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn every_sensor_of_a_server_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("two.mcap");
+    let server = Server::start(&["--sensors", "2"]);
+    let output = record(&server.control, &file, &["--frames", "40"]);
+    assert!(output.status.success(), "{output:?}");
+    let (messages, error, _) = read(&file);
+    assert!(error.is_none(), "{error:?}");
+    let mut per_sensor = BTreeMap::new();
+    for message in &messages {
+        *per_sensor
+            .entry(message.channel.device_id.clone().unwrap())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(per_sensor.len(), 2, "{per_sensor:?}");
+    assert!(
+        per_sensor.values().all(|&count| count >= 10),
+        "{per_sensor:?}"
+    );
+}

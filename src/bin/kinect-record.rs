@@ -1,8 +1,9 @@
-//! `kinect-record`: record a server's depth frames into an MCAP file (docs/recording.md).
+//! `kinect-record`: record a server's depth frames (and with `--ir`, `--color` its infrared and
+//! colour) into an MCAP file (docs/recording.md).
 //!
 //! Finds a server over mDNS (or takes `--connect tcp://host:port`), subscribes to one sensor
-//! (`--sensor`) or all of them, and writes every `depth_v2` message exactly as received, with the
-//! server's `me` reply as metadata. `--foxglove` writes `foxglove.RawImage` frames instead, which
+//! (`--sensor`) or all of them, and writes every `depth_v2` (`ir_v2`, `color`) message exactly as
+//! received, with the server's `me` reply as metadata. `--foxglove` writes `foxglove.RawImage` frames instead, which
 //! Foxglove opens without plugins. Stops after `--duration` or `--frames`, on Ctrl-C or SIGTERM,
 //! or when the server goes away, and then closes the file (summary and index). A full disk stops
 //! the recording with an error; the file then reads up to its last complete chunk, as it does
@@ -10,23 +11,29 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::BufWriter;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use crossbeam_channel::{Receiver, Select};
-use sk2_client::{Browser, Client, ClientConfig, ClientEvent, RawMessage, RawSubscription};
+use sk2_client::{
+    Browser, Client, ClientConfig, ClientEvent, EndpointKind, RawStreamMessage,
+    RawStreamSubscription,
+};
 use sk2_proto::depth_v2::ENDPOINT_DEPTH_V2;
 use sk2_proto::{Me, Reply};
-use sk2_record::{RecordFormat, RecordingWriter, SensorChannel, WriteError, STATS_METADATA_NAME};
+use sk2_record::{
+    RecordFormat, RecordedStream, RecordingWriter, SensorChannel, WriteError, STATS_METADATA_NAME,
+};
+use streamkinect2::record_progress::{Progress, RecordTotals, PROGRESS_EVERY};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "kinect-record",
     version,
-    about = "Record depth frames from a streamkinect2 server into an MCAP file"
+    about = "Record depth (and infrared and colour) frames from a streamkinect2 server into an MCAP file"
 )]
 struct Args {
     /// The MCAP file to write (replaced if it exists).
@@ -41,13 +48,21 @@ struct Args {
     /// Record only this sensor (its id, or a unique prefix of it); default: every sensor.
     #[arg(long)]
     sensor: Option<String>,
-    /// Write `foxglove.RawImage` (16UC1, zstd chunks) instead of the `depth_v2` messages.
+    /// Write `foxglove.RawImage` (16UC1, zstd chunks) instead of the `depth_v2` messages (depth
+    /// only).
     #[arg(long)]
     foxglove: bool,
+    /// Record each sensor's infrared too (`ir_v2` messages as received).
+    #[arg(long)]
+    ir: bool,
+    /// Record each sensor's colour too (`color` messages: JPEG files, about 250 kB each at
+    /// 1920 x 1080).
+    #[arg(long)]
+    color: bool,
     /// Stop after this many seconds.
     #[arg(long)]
     duration: Option<f64>,
-    /// Stop after this many frames (of all sensors together).
+    /// Stop after this many messages (of all sensors and streams together).
     #[arg(long)]
     frames: Option<u64>,
     /// Seconds to wait for the server (connection and mDNS discovery).
@@ -61,11 +76,6 @@ struct Args {
     #[arg(short, long)]
     quiet: bool,
 }
-
-/// How often the progress line is redrawn on a terminal; elsewhere (a log file) it is written as
-/// a line every [`PROGRESS_LOG_EVERY`].
-const PROGRESS_EVERY: Duration = Duration::from_millis(500);
-const PROGRESS_LOG_EVERY: Duration = Duration::from_secs(10);
 
 fn main() {
     streamkinect2::init_logging("warn");
@@ -90,6 +100,18 @@ fn run(args: Args) -> Result<()> {
         .duration
         .map(|value| seconds(value, "--duration"))
         .transpose()?;
+    ensure!(
+        !(args.foxglove && (args.ir || args.color)),
+        "--foxglove records depth only (foxglove.RawImage); record --ir and --color without it"
+    );
+    let streams: Vec<RecordedStream> = [
+        Some(RecordedStream::Depth),
+        args.ir.then_some(RecordedStream::Ir),
+        args.color.then_some(RecordedStream::Color),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
 
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
     ctrlc::set_handler(move || {
@@ -122,21 +144,29 @@ fn run(args: Args) -> Result<()> {
 
     let mut sensors = Vec::new();
     for device in &devices {
-        let channel = writer.add_sensor(&me.name, device)?;
-        let subscription = client
-            .subscribe_raw(device)
-            .with_context(|| format!("subscribing to sensor {device}"))?;
-        sensors.push(Sensor {
-            id: device.clone(),
-            channel,
-            subscription,
-            written: 0,
-            rejected: 0,
-        });
+        for &stream in &streams {
+            let kind = endpoint_kind(stream);
+            let subscription = client.subscribe_raw_stream(device, kind).with_context(|| {
+                format!("subscribing to {} of sensor {device}", kind.endpoint_name())
+            })?;
+            sensors.push(Sensor {
+                id: device.clone(),
+                kind,
+                channel: writer.add_stream(&me.name, device, stream)?,
+                subscription,
+                written: 0,
+                rejected: 0,
+            });
+        }
     }
     eprintln!(
-        "kinect-record: recording {} sensor(s) of {:?} into {}",
-        sensors.len(),
+        "kinect-record: recording {} of {} sensor(s) of {:?} into {}",
+        streams
+            .iter()
+            .map(|&stream| endpoint_kind(stream).endpoint_name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        devices.len(),
         me.name,
         args.output.display()
     );
@@ -173,7 +203,7 @@ fn run(args: Args) -> Result<()> {
             file.sync_all()
                 .with_context(|| format!("syncing {}", args.output.display()))?;
             eprintln!(
-                "kinect-record: {reason}: {written} frames ({:.1} MB of messages) in {}",
+                "kinect-record: {reason}: {written} messages ({:.1} MB) in {}",
                 message_bytes as f64 / 1e6,
                 args.output.display()
             );
@@ -185,7 +215,7 @@ fn run(args: Args) -> Result<()> {
             std::mem::forget(session.writer);
             Err(error).with_context(|| {
                 format!(
-                    "recording stopped after {written} frames; {} is readable up to its last \
+                    "recording stopped after {written} messages; {} is readable up to its last \
                      complete chunk (kinect-server --source replay --replay-file plays it)",
                     args.output.display()
                 )
@@ -255,6 +285,15 @@ fn chosen_devices(me: &Me, wanted: Option<&str>) -> Result<Vec<String>> {
     }
 }
 
+/// The endpoint a recorded stream is read from.
+fn endpoint_kind(stream: RecordedStream) -> EndpointKind {
+    match stream {
+        RecordedStream::Ir => EndpointKind::Ir,
+        RecordedStream::Color => EndpointKind::Color,
+        _ => EndpointKind::DepthV2,
+    }
+}
+
 /// The `me` reply as the server's JSON (the payload of its `me` reply).
 fn me_json(me: &Me) -> String {
     let frames = Reply::Me(me.clone()).encode();
@@ -264,13 +303,15 @@ fn me_json(me: &Me) -> String {
         .unwrap_or_default()
 }
 
+/// One recorded stream of one sensor.
 struct Sensor {
     id: String,
+    kind: EndpointKind,
     channel: SensorChannel,
-    subscription: RawSubscription,
+    subscription: RawStreamSubscription,
     written: u64,
-    /// Messages skipped because they were not valid `depth_v2` (or, with `--foxglove`, did not
-    /// decode).
+    /// Messages skipped because they were not valid messages of their stream (or, with
+    /// `--foxglove`, did not decode).
     rejected: u64,
 }
 
@@ -298,19 +339,20 @@ impl Session {
     ) -> Result<&'static str> {
         let started = Instant::now();
         let mut last_flush = Instant::now();
-        let receivers: Vec<Receiver<RawMessage>> = self
+        let receivers: Vec<Receiver<RawStreamMessage>> = self
             .sensors
             .iter()
-            .map(|sensor| sensor.subscription.messages().clone())
+            .map(|sensor| sensor.subscription.frames().clone())
             .collect();
         let mut select = Select::new();
         let stop_index = select.recv(stop);
         let events_index = select.recv(events);
-        let first_sensor = receivers
+        // Every receiver is registered; their indexes follow one another from the first.
+        let sensor_indexes: Vec<usize> = receivers
             .iter()
             .map(|receiver| select.recv(receiver))
-            .next()
-            .unwrap_or(usize::MAX);
+            .collect();
+        let first_sensor = sensor_indexes.first().copied().unwrap_or(usize::MAX);
         loop {
             if limits
                 .frames
@@ -329,7 +371,7 @@ impl Session {
                 self.writer.flush().context("writing a chunk")?;
                 last_flush = now;
             }
-            self.progress.show(now, &self.writer, &self.totals());
+            self.progress.show(now, &self.totals());
             let wait = PROGRESS_EVERY.min(self.flush_interval);
             let Ok(operation) = select.select_timeout(wait) else {
                 continue;
@@ -350,14 +392,16 @@ impl Session {
                         return Ok("the subscription ended");
                     };
                     let sensor = &mut self.sensors[sensor_index];
-                    match self.writer.write_depth_v2(
+                    match self.writer.write(
                         sensor.channel,
                         &message.bytes,
                         message.received_time_ns,
                     ) {
                         Ok(()) => sensor.written += 1,
                         // A message the server got wrong is skipped and counted, not fatal.
-                        Err(WriteError::BadMessage(error)) => {
+                        Err(
+                            error @ (WriteError::BadMessage(_) | WriteError::BadColorMessage(_)),
+                        ) => {
                             sensor.rejected += 1;
                             tracing::warn!(%error, sensor = %sensor.id, "skipped a bad message");
                         }
@@ -368,9 +412,13 @@ impl Session {
         }
     }
 
-    /// Counters of every sensor together.
-    fn totals(&self) -> Totals {
-        let mut totals = Totals::default();
+    /// Counters of every sensor and stream together.
+    fn totals(&self) -> RecordTotals {
+        let mut totals = RecordTotals {
+            messages: self.writer.messages(),
+            bytes: self.writer.message_bytes(),
+            ..RecordTotals::default()
+        };
         for sensor in &self.sensors {
             let stats = sensor.subscription.stats();
             totals.dropped += stats.dropped;
@@ -379,11 +427,17 @@ impl Session {
         totals
     }
 
-    /// The `streamkinect2.stats` metadata: per sensor, what was received, written and lost.
+    /// The `streamkinect2.stats` metadata: per sensor and stream, what was received, written and
+    /// lost (`<sensor>.<counter>` for depth, `<sensor>.ir_v2.<counter>` and
+    /// `<sensor>.color.<counter>` for the others).
     fn stats(&self) -> BTreeMap<String, String> {
         let mut stats = BTreeMap::new();
         for sensor in &self.sensors {
             let counters = sensor.subscription.stats();
+            let prefix = match sensor.kind {
+                EndpointKind::DepthV2 => sensor.id.clone(),
+                other => format!("{}.{}", sensor.id, other.endpoint_name()),
+            };
             for (name, value) in [
                 ("received", counters.received),
                 ("written", sensor.written),
@@ -392,84 +446,9 @@ impl Session {
                 ("lost", counters.lost),
                 ("refused", counters.refused),
             ] {
-                stats.insert(format!("{}.{name}", sensor.id), value.to_string());
+                stats.insert(format!("{prefix}.{name}"), value.to_string());
             }
         }
         stats
-    }
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Totals {
-    /// Messages the recorder could not keep up with (its queue was full).
-    dropped: u64,
-    /// Frames the server produced that never arrived (gaps in sequence numbers).
-    lost: u64,
-}
-
-/// The progress line: frames, MB, fps, drops. Redrawn in place on a terminal, a log line
-/// otherwise.
-struct Progress {
-    quiet: bool,
-    terminal: bool,
-    started: Instant,
-    last_shown: Instant,
-    last_frames: u64,
-    shown: bool,
-}
-
-impl Progress {
-    fn new(quiet: bool) -> Self {
-        let now = Instant::now();
-        Self {
-            quiet,
-            terminal: std::io::stderr().is_terminal(),
-            started: now,
-            last_shown: now,
-            last_frames: 0,
-            shown: false,
-        }
-    }
-
-    fn show<W: Write + std::io::Seek>(
-        &mut self,
-        now: Instant,
-        writer: &RecordingWriter<W>,
-        totals: &Totals,
-    ) {
-        let every = if self.terminal {
-            PROGRESS_EVERY
-        } else {
-            PROGRESS_LOG_EVERY
-        };
-        if self.quiet || now < self.last_shown + every {
-            return;
-        }
-        let frames = writer.messages();
-        let elapsed = now.duration_since(self.last_shown).as_secs_f64();
-        let fps = (frames - self.last_frames) as f64 / elapsed.max(1e-9);
-        let line = format!(
-            "{:>6.1} s  {frames} frames  {:.1} MB  {fps:.1} fps  {} dropped  {} lost",
-            now.duration_since(self.started).as_secs_f64(),
-            writer.message_bytes() as f64 / 1e6,
-            totals.dropped,
-            totals.lost,
-        );
-        let mut err = std::io::stderr().lock();
-        // Progress is a courtesy: a closed stderr must not stop the recording.
-        let _ = if self.terminal {
-            write!(err, "\r{line}\x1b[K")
-        } else {
-            writeln!(err, "kinect-record: {line}")
-        };
-        self.shown = true;
-        self.last_shown = now;
-        self.last_frames = frames;
-    }
-
-    fn finish(&mut self) {
-        if self.shown && self.terminal {
-            let _ = writeln!(std::io::stderr());
-        }
     }
 }

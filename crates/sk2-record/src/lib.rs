@@ -1,4 +1,5 @@
-//! streamkinect2 recordings: `depth_v2` messages in [MCAP](https://mcap.dev) files.
+//! streamkinect2 recordings: `depth_v2` (and `ir_v2`, `color`) messages in
+//! [MCAP](https://mcap.dev) files.
 //!
 //! MCAP is the robotics log container: Foxglove opens it, ROS 2's rosbag2 stores in it. This crate
 //! is the one place that knows how a recording is laid out in it (the normative description is
@@ -22,6 +23,8 @@
 //! message  data = the depth_v2 message as received (44-byte header + payload)
 //!          sequence = header sequence (low 32 bits), publish_time = header capture_time_ns,
 //!          log_time = when the recorder received it (ns since the Unix epoch)
+//! channel  /<server>/<sensor>/ir_v2, /<server>/<sensor>/color   (when recorded)
+//!          message encodings "streamkinect2.ir_v2", "streamkinect2.color", messages as above
 //! metadata "streamkinect2.stats"  the recorder's counters at the end (when it ended cleanly)
 //! ```
 //!
@@ -56,12 +59,14 @@
 mod error;
 mod foxglove_image;
 mod layout;
+mod message;
 mod read;
 mod write;
 
 pub use error::{ReadError, WriteError};
 pub use layout::*;
-pub use read::{ChannelInfo, ChannelKind, MeRecord, RecordedMessage, RecordingReader};
+pub use message::{ChannelInfo, ChannelKind, MeRecord, RecordedMessage};
+pub use read::RecordingReader;
 pub use write::{RecordingWriter, SensorChannel};
 
 #[cfg(test)]

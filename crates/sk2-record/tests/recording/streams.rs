@@ -1,0 +1,142 @@
+//! Infrared and colour channels beside depth: written and read back byte for byte, each read by
+//! its own method, and what a writer refuses.
+
+use std::io::Cursor;
+
+use sk2_proto::depth_v2::Codec;
+use sk2_record::{
+    ChannelKind, ReadError, RecordFormat, RecordedStream, RecordingWriter, WriteError,
+};
+
+use crate::{message, read_all, SERVER};
+
+/// The start of a 2x1 JPEG, up to its frame header: all a `color` message needs to be checked.
+const JPEG_2X1: [u8; 15] = [
+    0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x01, 0x00, 0x02, 0x01, 0x01, 0x11, 0x00,
+];
+
+fn ir_message(sequence: u64) -> Vec<u8> {
+    let frame = sk2_proto::sensor::CapturedIrFrame {
+        ir: sk2_proto::frame::IrFrame::new(3, 2, vec![1, 200, 3000, 40_000, 5, 65_535]).unwrap(),
+        sequence,
+        device_timestamp: sequence * 8,
+        capture_time_ns: 1_700_000_000_000_000_000 + sequence,
+    };
+    sk2_proto::ir_v2::encode(&frame, Codec::MedHuf)
+}
+
+fn color_message(sequence: u64) -> Vec<u8> {
+    let frame = sk2_proto::sensor::CapturedColorFrame {
+        jpeg: sk2_proto::color::JpegImage::new(JPEG_2X1.to_vec()).unwrap(),
+        sequence,
+        device_timestamp: sequence,
+        capture_time_ns: 1_700_000_000_500_000_000 + sequence,
+    };
+    sk2_proto::color::encode(&frame)
+}
+
+#[test]
+fn infrared_and_colour_come_back_byte_for_byte_on_their_own_channels() {
+    let mut writer = RecordingWriter::new(Cursor::new(Vec::new()), RecordFormat::DepthV2).unwrap();
+    let depth = writer.add_sensor(SERVER, "abcd").unwrap();
+    let ir = writer
+        .add_stream(SERVER, "abcd", RecordedStream::Ir)
+        .unwrap();
+    let color = writer
+        .add_stream(SERVER, "abcd", RecordedStream::Color)
+        .unwrap();
+    assert_eq!(
+        writer
+            .add_stream(SERVER, "abcd", RecordedStream::Ir)
+            .unwrap(),
+        ir,
+        "declared once"
+    );
+    writer.write(depth, &message(1), 10).unwrap();
+    writer.write(ir, &ir_message(1), 11).unwrap();
+    writer.write(color, &color_message(4), 12).unwrap();
+    let file = writer.finish().unwrap().into_inner();
+
+    let (messages, error) = read_all(&file);
+    assert!(error.is_none(), "{error:?}");
+    let topics: Vec<_> = messages.iter().map(|m| m.channel.topic.as_str()).collect();
+    assert_eq!(
+        topics,
+        [
+            "/Kinect test/abcd/depth_v2",
+            "/Kinect test/abcd/ir_v2",
+            "/Kinect test/abcd/color"
+        ]
+    );
+    let [depth, ir, color] = &messages[..] else {
+        panic!("{messages:?}")
+    };
+    assert_eq!(ir.channel.kind, ChannelKind::IrV2);
+    assert_eq!(ir.data, ir_message(1));
+    assert_eq!((ir.log_time_ns, ir.sequence), (11, 1));
+    assert_eq!(ir.publish_time_ns, 1_700_000_000_000_000_001);
+    let (header, amplitudes) = ir.decode_ir().unwrap();
+    assert_eq!(header.sequence, 1);
+    assert_eq!(amplitudes.amplitude(), [1, 200, 3000, 40_000, 5, 65_535]);
+
+    assert_eq!(color.channel.kind, ChannelKind::Color);
+    assert_eq!(color.data, color_message(4));
+    assert_eq!(color.publish_time_ns, 1_700_000_000_500_000_004);
+    let (header, jpeg) = color.color_jpeg().unwrap();
+    assert_eq!((header.sequence, header.width, header.height), (4, 2, 1));
+    assert_eq!(jpeg, JPEG_2X1);
+
+    // Each stream is read by its own method; the others say which stream the channel holds.
+    assert!(depth.channel.kind.is_depth() && !ir.channel.kind.is_depth());
+    assert!(matches!(ir.decode(), Err(ReadError::NotDepth { .. })));
+    let error = depth.decode_ir().unwrap_err();
+    assert!(error.to_string().contains("not ir_v2"), "{error}");
+    assert!(matches!(
+        ir.color_jpeg(),
+        Err(ReadError::NotStream {
+            stream: "color",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn bad_infrared_and_colour_messages_are_not_written() {
+    let mut writer = RecordingWriter::new(Cursor::new(Vec::new()), RecordFormat::DepthV2).unwrap();
+    let ir = writer
+        .add_stream(SERVER, "abcd", RecordedStream::Ir)
+        .unwrap();
+    let color = writer
+        .add_stream(SERVER, "abcd", RecordedStream::Color)
+        .unwrap();
+    // A colour message on the infrared channel and the other way round: their codec ids differ.
+    assert!(matches!(
+        writer.write(ir, &color_message(1), 0),
+        Err(WriteError::BadMessage(_))
+    ));
+    assert!(matches!(
+        writer.write(color, &ir_message(1), 0),
+        Err(WriteError::BadColorMessage(_))
+    ));
+    // A colour header whose size is not the JPEG's.
+    let mut lying = color_message(1);
+    lying[8] = 3;
+    assert!(matches!(
+        writer.write(color, &lying, 0),
+        Err(WriteError::BadColorMessage(_))
+    ));
+    assert_eq!(writer.messages(), 0);
+}
+
+#[test]
+fn a_foxglove_recording_holds_depth_only_and_says_so() {
+    let mut writer =
+        RecordingWriter::new(Cursor::new(Vec::new()), RecordFormat::FoxgloveRawImage).unwrap();
+    for stream in [RecordedStream::Ir, RecordedStream::Color] {
+        let error = writer.add_stream(SERVER, "abcd", stream).unwrap_err();
+        assert!(
+            matches!(error, WriteError::StreamNotInFormat { .. }),
+            "{error}"
+        );
+    }
+}
