@@ -149,11 +149,15 @@ fn three_hundred_recorded_frames_replay_with_identical_pixels_and_sequence_numbe
 
     // Replayed, a client sees the recorded frames: same sequence numbers (gaps included), same
     // capture times, same pixels, and byte for byte the same messages (same codec).
+    // At half the recorded pace (10 s), so that a client slow to subscribe on a loaded machine
+    // still sees most of it.
     let server = Server::start(&[
         "--source",
         "replay",
         "--replay-file",
         file.to_str().unwrap(),
+        "--rate",
+        "0.5",
     ]);
     let client = Client::connect_blocking(&server.control, ClientConfig::default(), WAIT).unwrap();
     let device = client.me().unwrap().devices[0].id.clone();
