@@ -386,6 +386,36 @@ fn infrared_and_colour_are_recorded_beside_depth_as_received() {
         stats[&format!("{id}.written")],
         counts["depth_v2"].to_string()
     );
+
+    // Replayed (in a loop, so that a late subscriber still gets every stream), the server offers
+    // the recorded infrared, colour and calibration of the sensor.
+    let recorded_ir: Vec<_> = messages
+        .iter()
+        .filter_map(|m| m.decode_ir().ok().map(|(_, ir)| ir))
+        .collect();
+    let recorded_jpegs: Vec<Vec<u8>> = messages
+        .iter()
+        .filter_map(|m| m.color_jpeg().ok().map(|(_, jpeg)| jpeg.to_vec()))
+        .collect();
+    let live = Client::connect_blocking(&server.control, ClientConfig::default(), WAIT).unwrap();
+    let replay = Server::start(&[
+        "--source",
+        "replay",
+        "--loop",
+        "--replay-file",
+        file.to_str().unwrap(),
+    ]);
+    let client = Client::connect_blocking(&replay.control, ClientConfig::default(), WAIT).unwrap();
+    assert!(client.calibration(&id).is_some());
+    assert_eq!(client.calibration(&id), live.calibration(&id));
+    let ir = client.subscribe_ir(&id).unwrap();
+    let color = client.subscribe_color_jpeg(&id).unwrap();
+    let replayed_ir = ir.recv_timeout(WAIT).expect("replayed infrared");
+    assert!(recorded_ir.contains(&replayed_ir.ir));
+    let replayed_color = color
+        .recv_timeout(Duration::from_secs(10))
+        .expect("replayed colour");
+    assert!(recorded_jpegs.contains(&replayed_color.jpeg));
 }
 
 #[test]
