@@ -7,7 +7,8 @@
 //! * [`ReplaySensor`]: plays a directory of recorded `.u16` frames in a loop, with the infrared
 //!   (`.ir.u16`) and colour (`.jpg`) frames beside them when there are.
 //! * [`RecordingSensor`]: plays a sensor of an MCAP recording made by `kinect-record`, at its
-//!   recorded pace (or faster, or in a loop), with its recorded sequence numbers and gaps.
+//!   recorded pace (or faster, or in a loop), with its recorded sequence numbers and gaps, and
+//!   its recorded infrared, colour and calibration when the recording has them.
 //!
 //! Both implement [`sk2_proto::Sensor`]: each runs one capture thread that produces frames at a
 //! chosen rate (or as fast as it can) and hands them to the sink. The sink is called on that thread
