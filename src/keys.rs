@@ -4,7 +4,6 @@
 //! The formats are `sk2_proto::curve`'s: czmq/pyzmq certificates, `NAME.key` (public) and
 //! `NAME.key_secret` (public and secret, mode 0600).
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -129,39 +128,6 @@ pub fn read_public_key(key_or_path: &str) -> Result<PublicKey> {
     decode_certificate(&text)
         .map(|certificate| certificate.public)
         .with_context(|| format!("{} is not a CURVE key file", path.display()))
-}
-
-/// The public keys of every `*.key` file in `dir` (the authorised clients of a server). Fails on
-/// a missing or empty directory and on any file that is not a key: better to refuse to start than
-/// to lock out a client silently.
-pub fn read_authorized_keys(dir: &Path) -> Result<BTreeSet<PublicKey>> {
-    let entries = fs::read_dir(dir)
-        .with_context(|| format!("reading the authorised keys directory {}", dir.display()))?;
-    let mut keys = BTreeSet::new();
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("reading {}", dir.display()))?
-            .path();
-        let is_public_key = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .is_some_and(|name| name.ends_with(PUBLIC_CERTIFICATE_SUFFIX));
-        if !is_public_key {
-            continue;
-        }
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let certificate = decode_certificate(&text)
-            .with_context(|| format!("{} is not a CURVE key file", path.display()))?;
-        keys.insert(certificate.public);
-    }
-    if keys.is_empty() {
-        bail!(
-            "{} holds no client key (*{PUBLIC_CERTIFICATE_SUFFIX} file): no client could connect",
-            dir.display()
-        );
-    }
-    Ok(keys)
 }
 
 /// The `--server-key` and `--client-key` flags of the client tools (`#[command(flatten)]`).
@@ -414,22 +380,6 @@ mod tests {
             let _ = fs::remove_file(&forty);
             assert_eq!(read.unwrap(), keys.public);
         }
-    }
-
-    #[test]
-    fn authorised_keys_are_the_public_key_files_of_a_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(read_authorized_keys(dir.path()).is_err(), "empty");
-        let a = generate().unwrap();
-        let b = generate().unwrap();
-        write_key_pair(dir.path(), "a", &a, false).unwrap();
-        write_key_pair(dir.path(), "b", &b, false).unwrap();
-        fs::write(dir.path().join("README"), "not a key").unwrap();
-        let keys = read_authorized_keys(dir.path()).unwrap();
-        assert_eq!(keys, BTreeSet::from([a.public, b.public]));
-        fs::write(dir.path().join("bad.key"), "junk").unwrap();
-        assert!(read_authorized_keys(dir.path()).is_err());
-        assert!(read_authorized_keys(&dir.path().join("missing")).is_err());
     }
 
     fn set_private(path: &Path) {

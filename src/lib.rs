@@ -3,6 +3,7 @@
 
 use std::io::IsTerminal;
 
+pub mod authorized_keys;
 pub mod browse;
 pub mod keys;
 pub mod record_progress;

@@ -172,3 +172,80 @@ fn a_secure_server_says_original_clients_cannot_connect_and_browse_needs_its_key
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn keys_added_to_or_removed_from_the_authorised_directory_apply_without_a_restart() {
+    use sk2_client::{Client, ClientConfig};
+    use streamkinect2::keys::{generate, read_public_key, write_key_pair};
+
+    let home = tempfile::tempdir().unwrap();
+    assert!(keygen(home.path(), &[]).status.success());
+    let server_key = read_public_key(
+        home.path()
+            .join("streamkinect2/server.key")
+            .to_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let authorized = tempfile::tempdir().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let (a, b) = (generate().unwrap(), generate().unwrap());
+    write_key_pair(secrets.path(), "a", &a, false).unwrap();
+    write_key_pair(secrets.path(), "b", &b, false).unwrap();
+    std::fs::copy(
+        secrets.path().join("a.key"),
+        authorized.path().join("a.key"),
+    )
+    .unwrap();
+
+    let port = free_port();
+    let mut child = Command::new(SERVER)
+        .args(["--no-announce", "--bind", "127.0.0.1", "--secure"])
+        .args(["--control-port", &port.to_string()])
+        .arg("--authorized-keys")
+        .arg(authorized.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = stdout_lines(&mut child);
+    lines
+        .recv_timeout(STARTUP_TIMEOUT)
+        .expect("kinect-server started");
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let connect = |keys: &sk2_client::KeyPair, timeout: Duration| {
+        let config = ClientConfig::default()
+            .with_server_key(server_key)
+            .with_client_keys(keys.clone());
+        Client::connect_blocking(&endpoint, config, timeout)
+    };
+
+    let first = connect(&a, STARTUP_TIMEOUT).expect("a is authorised");
+    assert!(connect(&b, Duration::from_secs(2)).is_err(), "b is not yet");
+
+    // Revoke a, authorise b: within a few of the server's 2 s looks at the directory.
+    std::fs::remove_file(authorized.path().join("a.key")).unwrap();
+    std::fs::copy(
+        secrets.path().join("b.key"),
+        authorized.path().join("b.key"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let second = loop {
+        match connect(&b, Duration::from_secs(2)) {
+            Ok(client) => break client,
+            Err(error) => assert!(Instant::now() < deadline, "b never admitted: {error}"),
+        }
+    };
+    assert!(second.ping().is_ok());
+    assert!(
+        connect(&a, Duration::from_secs(2)).is_err(),
+        "a was revoked"
+    );
+    // A connection made before the revocation lives on, as an SSH session does.
+    assert!(first.ping().is_ok());
+    let _ = child.kill();
+    let _ = child.wait();
+}

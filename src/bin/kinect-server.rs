@@ -13,8 +13,8 @@ use clap::{Parser, ValueEnum};
 use sk2_mock::{MockConfig, MockKinect, MockMode, PlaybackConfig, RecordingSensor, ReplaySensor};
 use sk2_proto::Sensor;
 use sk2_server::{Codec, Config, Curve, Server};
-use streamkinect2::keys;
 use streamkinect2::zenoh_flags::ZenohFlags;
+use streamkinect2::{authorized_keys, keys};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -128,7 +128,8 @@ struct Args {
     #[arg(long, requires = "secure")]
     key_file: Option<PathBuf>,
     /// With --secure: admit only the clients whose public key is in a `*.key` file of this
-    /// directory; without it, any client that knows the server's public key.
+    /// directory, looked at again every 2 s while the server runs (a removed file refuses that
+    /// client from its next connection on); without it, any client that knows the server's key.
     #[arg(long, requires = "secure")]
     authorized_keys: Option<PathBuf>,
 }
@@ -224,6 +225,10 @@ fn run(args: Args) -> Result<()> {
         server.add_sensor(sensor)?;
     }
     server.start().context("starting the server")?;
+    let authorized = curve.as_ref().and_then(|c| c.authorized_clients.clone());
+    if let (Some(dir), Some(clients)) = (&args.authorized_keys, authorized) {
+        authorized_keys::watch(dir.clone(), clients, authorized_keys::WATCH_INTERVAL)?;
+    }
     let me = server.me();
     #[allow(unused_mut)] // pushed to with --features zenoh
     let mut banner = vec![
@@ -232,7 +237,7 @@ fn run(args: Args) -> Result<()> {
     ];
     if let Some(curve) = &curve {
         let admits = match &curve.authorized_clients {
-            Some(keys) => format!("only the {} authorised client keys", keys.len()),
+            Some(keys) => format!("only the {} authorised client keys", keys.keys().len()),
             None => "any client that knows the server key".to_owned(),
         };
         banner.push(format!(
@@ -333,7 +338,7 @@ fn curve(args: &Args) -> Result<Option<Curve>> {
     let authorized = args
         .authorized_keys
         .as_deref()
-        .map(keys::read_authorized_keys)
+        .map(authorized_keys::read)
         .transpose()?;
     Ok(Some(Curve::new(pair).with_authorized_clients(authorized)))
 }

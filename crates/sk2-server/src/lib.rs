@@ -90,7 +90,7 @@ pub use config::{
     DEFAULT_STATS_INTERVAL,
 };
 pub use error::ServerError;
-pub use security::{curve_available, Curve};
+pub use security::{curve_available, AuthorizedClients, Curve};
 pub use sk2_proto::curve::{KeyPair, PublicKey, SecretKey};
 pub use sk2_proto::depth_v2::Codec;
 pub use sockets::{

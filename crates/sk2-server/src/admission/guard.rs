@@ -4,13 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Instant;
-
-use sk2_proto::curve::PublicKey;
 
 use super::limits::{Caps, PeerCounters, EVICTABLE_IDLE, REFUSAL_LOG_INTERVAL};
 use crate::connection::{Connection, Ends};
+use crate::security::AuthorizedClients;
 
 /// One guarded socket, as the gatekeeper thread sees it.
 pub(super) struct Guard {
@@ -28,7 +26,7 @@ pub(super) struct Guard {
     pub(super) last_refusal_log: Option<Instant>,
     pub(super) last_eviction_log: Option<Instant>,
     /// On a secure server with a list of authorised clients: their public keys.
-    pub(super) authorized_clients: Option<Arc<BTreeSet<PublicKey>>>,
+    pub(super) authorized_clients: Option<AuthorizedClients>,
     /// Failed CURVE handshakes reported whose `DISCONNECTED` has not come yet.
     pub(super) failed_handshakes: u32,
 }

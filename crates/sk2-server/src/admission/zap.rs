@@ -185,7 +185,7 @@ mod tests {
         use sk2_proto::curve::PublicKey;
         let (mut guards, refused) = guard_with(10, 10, &[(1, None)]);
         let guard = guards.get_mut("d").unwrap();
-        guard.authorized_clients = Some(std::sync::Arc::new(
+        guard.authorized_clients = Some(crate::security::AuthorizedClients::new(
             [PublicKey([7; 32])].into_iter().collect(),
         ));
         let unauthorised = std::sync::Arc::clone(&guard.counters.unauthorised);
