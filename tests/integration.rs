@@ -13,6 +13,7 @@ mod interop_python_server;
 mod kinect_browse;
 mod kinect_codec;
 mod kinect_record;
+mod kinect_record_streams;
 mod kinect_server;
 mod kinect_view_browser;
 mod kinect_view_cli;

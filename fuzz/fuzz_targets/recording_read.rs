@@ -16,11 +16,11 @@ fuzz_target!(|data: &[u8]| {
                 if let Ok(frame) = message.decode() {
                     assert!(frame.depth.width() * frame.depth.height() > 0);
                 }
-                if let Ok((header, ir)) = message.decode_ir() {
-                    assert_eq!(ir.width(), header.width as usize);
+                if let Ok(frame) = message.decode_ir() {
+                    assert!(frame.ir.width() * frame.ir.height() > 0);
                 }
-                if let Ok((header, jpeg)) = message.color_jpeg() {
-                    assert!(header.width > 0 && !jpeg.is_empty());
+                if let Ok(frame) = message.decode_color() {
+                    assert!(frame.jpeg.width() * frame.jpeg.height() > 0);
                 }
             }
             Err(error) => {

@@ -48,8 +48,8 @@ struct Args {
     /// Record only this sensor (its id, or a unique prefix of it); default: every sensor.
     #[arg(long)]
     sensor: Option<String>,
-    /// Write `foxglove.RawImage` (16UC1, zstd chunks) instead of the `depth_v2` messages (depth
-    /// only).
+    /// Write Foxglove's image messages (zstd chunks) instead of the messages as received: depth
+    /// and infrared as `foxglove.RawImage`, colour as `foxglove.CompressedImage`.
     #[arg(long)]
     foxglove: bool,
     /// Record each sensor's infrared too (`ir_v2` messages as received).
@@ -100,10 +100,6 @@ fn run(args: Args) -> Result<()> {
         .duration
         .map(|value| seconds(value, "--duration"))
         .transpose()?;
-    ensure!(
-        !(args.foxglove && (args.ir || args.color)),
-        "--foxglove records depth only (foxglove.RawImage); record --ir and --color without it"
-    );
     let streams: Vec<RecordedStream> = [
         Some(RecordedStream::Depth),
         args.ir.then_some(RecordedStream::Ir),

@@ -3,8 +3,6 @@
 use sk2_proto::color::ColorError;
 use sk2_proto::depth_v2::DepthV2Error;
 
-use crate::layout::{RecordFormat, RecordedStream};
-
 /// Why a recording could not be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -20,14 +18,6 @@ pub enum WriteError {
     /// The message is not a valid `color` message; it was not written.
     #[error("not a valid color message: {0}")]
     BadColorMessage(#[source] ColorError),
-    /// The recording's format holds only depth (`foxglove.RawImage`).
-    #[error("a {format:?} recording holds depth only, not {stream:?}")]
-    StreamNotInFormat {
-        /// The stream asked for.
-        stream: RecordedStream,
-        /// The writer's format.
-        format: RecordFormat,
-    },
     /// The MCAP writer refused (too many channels, a write after an earlier failure, ...).
     #[error("MCAP writer: {0}")]
     Mcap(#[source] mcap::McapError),
@@ -117,18 +107,19 @@ pub enum ReadError {
         source: ColorError,
     },
     /// The message's channel holds another stream than the one asked for.
-    #[error("{topic} holds {message_encoding:?} messages, not {stream}")]
+    #[error("{topic} holds {message_encoding:?} messages, not {stream} frames")]
     NotStream {
         /// Topic of its channel.
         topic: String,
         /// The channel's message encoding.
         message_encoding: String,
-        /// The stream asked for (`ir_v2`, `color`).
+        /// The stream asked for (`infrared`, `colour`).
         stream: &'static str,
     },
-    /// A message on a `foxglove.RawImage` channel is not a 16UC1 image this crate can read.
-    #[error("message {index} on {topic} is not a readable 16UC1 RawImage: {reason}")]
-    BadRawImage {
+    /// A message on a Foxglove image channel is not an image this crate can read (a RawImage of
+    /// one `u16` per pixel, or a JPEG CompressedImage).
+    #[error("message {index} on {topic} is not a readable image: {reason}")]
+    BadImage {
         /// Topic of its channel.
         topic: String,
         /// Its index among the file's messages, from 0.

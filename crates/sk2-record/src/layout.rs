@@ -11,8 +11,10 @@ pub enum RecordFormat {
     /// publishes the recorded frames exactly.
     #[default]
     DepthV2,
-    /// Each frame decoded into a `foxglove.RawImage` (16UC1, protobuf) in zstd chunks: opens in
-    /// Foxglove without a plugin, at the cost of a decode per frame and a larger file.
+    /// Each frame decoded into Foxglove's image messages (protobuf) in zstd chunks: depth a
+    /// `foxglove.RawImage` (16UC1), infrared a RawImage (mono16), colour a
+    /// `foxglove.CompressedImage` (the JPEG as received). Opens in Foxglove without a plugin, at
+    /// the cost of a decode per frame and a larger file.
     FoxgloveRawImage,
 }
 
@@ -27,6 +29,17 @@ pub enum RecordedStream {
     Ir,
     /// `color` messages: JPEG files.
     Color,
+}
+
+impl RecordedStream {
+    /// Its name in the channel metadata [`STREAM_KEY`]: `depth`, `ir` or `color`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordedStream::Depth => "depth",
+            RecordedStream::Ir => "ir",
+            RecordedStream::Color => "color",
+        }
+    }
 }
 
 /// Message encoding of a `depth_v2` channel: each message is one `depth_v2` message as the
@@ -81,13 +94,20 @@ pub const STATS_METADATA_NAME: &str = "streamkinect2.stats";
 pub const DEVICE_ID_KEY: &str = "device_id";
 /// Channel metadata key: the server's name.
 pub const SERVER_KEY: &str = "server";
+/// Channel metadata key: which of the sensor's streams the channel holds
+/// ([`RecordedStream::name`]). It tells an infrared RawImage channel from a depth one.
+pub const STREAM_KEY: &str = "stream";
 /// Last topic component of a `depth_v2` channel.
 pub const DEPTH_V2_TOPIC_SUFFIX: &str = "depth_v2";
 /// Last topic component of an `ir_v2` channel.
 pub const IR_V2_TOPIC_SUFFIX: &str = "ir_v2";
 /// Last topic component of a `color` channel.
 pub const COLOR_TOPIC_SUFFIX: &str = "color";
-/// Last topic component of a `foxglove.RawImage` channel.
+/// Last topic component of an infrared `foxglove.RawImage` channel.
+pub const IR_IMAGE_TOPIC_SUFFIX: &str = "ir_image";
+/// Last topic component of a colour `foxglove.CompressedImage` channel.
+pub const COLOR_IMAGE_TOPIC_SUFFIX: &str = "color_image";
+/// Last topic component of a depth `foxglove.RawImage` channel.
 pub const RAW_IMAGE_TOPIC_SUFFIX: &str = "depth_image";
 /// Most bytes of one record (or one chunk's buffered compressed data) a reader accepts: a raw
 /// frame of the largest shape `depth_v2` allows (2^24 pixels, 32 MiB) fits twice over. A corrupt

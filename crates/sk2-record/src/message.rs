@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use sk2_proto::color::{self, ColorHeader};
+use sk2_proto::color::{self, JpegImage};
 use sk2_proto::depth_v2::{self, FrameHeader};
-use sk2_proto::frame::IrFrame;
+use sk2_proto::sensor::{CapturedColorFrame, CapturedIrFrame};
 use sk2_proto::{ir_v2, CapturedFrame};
 
 use crate::error::ReadError;
@@ -24,6 +24,12 @@ pub enum ChannelKind {
     IrV2,
     /// `color` messages as received ([`crate::layout::COLOR_MESSAGE_ENCODING`]).
     Color,
+    /// Infrared as `foxglove.RawImage` (a `--foxglove` recording: channel metadata
+    /// [`crate::layout::STREAM_KEY`] = `ir`).
+    IrRawImage,
+    /// Colour as `foxglove.CompressedImage` (a `--foxglove` recording, or another tool's
+    /// images; only JPEG ones decode).
+    CompressedImage,
     /// Anything else: another tool's channel, skipped by replay.
     Other,
 }
@@ -32,6 +38,16 @@ impl ChannelKind {
     /// Whether its messages are depth frames ([`RecordedMessage::decode`] reads them).
     pub fn is_depth(&self) -> bool {
         matches!(self, ChannelKind::DepthV2 | ChannelKind::RawImage)
+    }
+
+    /// Whether its messages are infrared frames ([`RecordedMessage::decode_ir`] reads them).
+    pub fn is_ir(&self) -> bool {
+        matches!(self, ChannelKind::IrV2 | ChannelKind::IrRawImage)
+    }
+
+    /// Whether its messages are colour frames ([`RecordedMessage::decode_color`] reads them).
+    pub fn is_color(&self) -> bool {
+        matches!(self, ChannelKind::Color | ChannelKind::CompressedImage)
     }
 }
 
@@ -104,13 +120,8 @@ impl RecordedMessage {
                 })
             }
             ChannelKind::RawImage => {
-                let (depth, stamp) = foxglove_image::decode(&self.data).map_err(|reason| {
-                    ReadError::BadRawImage {
-                        topic: self.channel.topic.clone(),
-                        index: self.index,
-                        reason,
-                    }
-                })?;
+                let (depth, stamp) =
+                    foxglove_image::decode(&self.data).map_err(|reason| self.bad_image(reason))?;
                 let capture_time_ns = stamp.unwrap_or(self.publish_time_ns);
                 Ok(CapturedFrame {
                     depth,
@@ -119,46 +130,97 @@ impl RecordedMessage {
                     capture_time_ns,
                 })
             }
-            ChannelKind::IrV2 | ChannelKind::Color | ChannelKind::Other => {
-                Err(ReadError::NotDepth {
-                    topic: self.channel.topic.clone(),
-                    message_encoding: self.channel.message_encoding.clone(),
-                })
-            }
+            _ => Err(ReadError::NotDepth {
+                topic: self.channel.topic.clone(),
+                message_encoding: self.channel.message_encoding.clone(),
+            }),
         }
     }
 
-    /// The infrared frame of a [`ChannelKind::IrV2`] message, with its header (the sequence and
-    /// times of the depth frame of the same exposure).
-    pub fn decode_ir(&self) -> Result<(FrameHeader, IrFrame), ReadError> {
-        self.expect_stream(&ChannelKind::IrV2, "ir_v2")?;
-        ir_v2::decode(&self.data).map_err(|source| ReadError::BadIrV2 {
-            topic: self.channel.topic.clone(),
-            index: self.index,
-            source,
-        })
+    /// The infrared frame of an infrared message ([`ChannelKind::is_ir`]), with the sequence
+    /// number and times of the depth frame of the same exposure. A RawImage carries no device
+    /// timestamp or 64-bit sequence: those come from the MCAP message, as for depth.
+    pub fn decode_ir(&self) -> Result<CapturedIrFrame, ReadError> {
+        match self.channel.kind {
+            ChannelKind::IrV2 => {
+                let (header, ir) =
+                    ir_v2::decode(&self.data).map_err(|source| ReadError::BadIrV2 {
+                        topic: self.channel.topic.clone(),
+                        index: self.index,
+                        source,
+                    })?;
+                Ok(CapturedIrFrame {
+                    ir,
+                    sequence: header.sequence,
+                    device_timestamp: header.device_timestamp,
+                    capture_time_ns: header.capture_time_ns,
+                })
+            }
+            ChannelKind::IrRawImage => {
+                let (ir, stamp) = foxglove_image::decode_ir(&self.data)
+                    .map_err(|reason| self.bad_image(reason))?;
+                let capture_time_ns = stamp.unwrap_or(self.publish_time_ns);
+                Ok(CapturedIrFrame {
+                    ir,
+                    sequence: u64::from(self.sequence),
+                    device_timestamp: capture_time_ns,
+                    capture_time_ns,
+                })
+            }
+            _ => Err(self.not_stream("infrared")),
+        }
     }
 
-    /// The header and JPEG file of a [`ChannelKind::Color`] message, checked (the JPEG's size
-    /// equals the header's) but not decoded.
-    pub fn color_jpeg(&self) -> Result<(ColorHeader, &[u8]), ReadError> {
-        self.expect_stream(&ChannelKind::Color, "color")?;
-        color::decode(&self.data).map_err(|source| ReadError::BadColor {
-            topic: self.channel.topic.clone(),
-            index: self.index,
-            source,
-        })
+    /// The colour frame of a colour message ([`ChannelKind::is_color`]): its JPEG, checked (the
+    /// JPEG's size is read, and equals the `color` header's) but not decoded, with its own
+    /// sequence number and times.
+    pub fn decode_color(&self) -> Result<CapturedColorFrame, ReadError> {
+        match self.channel.kind {
+            ChannelKind::Color => {
+                let (header, jpeg) =
+                    color::decode(&self.data).map_err(|source| ReadError::BadColor {
+                        topic: self.channel.topic.clone(),
+                        index: self.index,
+                        source,
+                    })?;
+                Ok(CapturedColorFrame {
+                    jpeg: JpegImage::new(jpeg.to_vec())
+                        .map_err(|error| self.bad_image(error.to_string()))?,
+                    sequence: header.sequence,
+                    device_timestamp: header.device_timestamp,
+                    capture_time_ns: header.capture_time_ns,
+                })
+            }
+            ChannelKind::CompressedImage => {
+                let (jpeg, stamp) = foxglove_image::decode_jpeg(&self.data)
+                    .map_err(|reason| self.bad_image(reason))?;
+                let jpeg =
+                    JpegImage::new(jpeg).map_err(|error| self.bad_image(error.to_string()))?;
+                let capture_time_ns = stamp.unwrap_or(self.publish_time_ns);
+                Ok(CapturedColorFrame {
+                    jpeg,
+                    sequence: u64::from(self.sequence),
+                    device_timestamp: capture_time_ns,
+                    capture_time_ns,
+                })
+            }
+            _ => Err(self.not_stream("colour")),
+        }
     }
 
-    fn expect_stream(&self, kind: &ChannelKind, stream: &'static str) -> Result<(), ReadError> {
-        if self.channel.kind == *kind {
-            Ok(())
-        } else {
-            Err(ReadError::NotStream {
-                topic: self.channel.topic.clone(),
-                message_encoding: self.channel.message_encoding.clone(),
-                stream,
-            })
+    fn not_stream(&self, stream: &'static str) -> ReadError {
+        ReadError::NotStream {
+            topic: self.channel.topic.clone(),
+            message_encoding: self.channel.message_encoding.clone(),
+            stream,
+        }
+    }
+
+    fn bad_image(&self, reason: String) -> ReadError {
+        ReadError::BadImage {
+            topic: self.channel.topic.clone(),
+            index: self.index,
+            reason,
         }
     }
 

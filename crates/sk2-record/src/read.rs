@@ -9,6 +9,7 @@ use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
 use mcap::McapError;
 
 use crate::error::ReadError;
+use crate::layout::RecordedStream;
 use crate::message::{ChannelInfo, ChannelKind, MeRecord, RecordedMessage};
 
 /// Reads a recording front to back from any [`Read`]: an iterator of messages.
@@ -165,7 +166,15 @@ impl<R: Read> RecordingReader<R> {
                     crate::layout::IR_V2_MESSAGE_ENCODING => ChannelKind::IrV2,
                     crate::layout::COLOR_MESSAGE_ENCODING => ChannelKind::Color,
                     "protobuf" if schema.as_deref() == Some("foxglove.RawImage") => {
-                        ChannelKind::RawImage
+                        let stream = channel.metadata.get(crate::layout::STREAM_KEY);
+                        if stream.map(String::as_str) == Some(RecordedStream::Ir.name()) {
+                            ChannelKind::IrRawImage
+                        } else {
+                            ChannelKind::RawImage
+                        }
+                    }
+                    "protobuf" if schema.as_deref() == Some("foxglove.CompressedImage") => {
+                        ChannelKind::CompressedImage
                     }
                     _ => ChannelKind::Other,
                 };

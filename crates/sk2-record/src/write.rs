@@ -137,9 +137,8 @@ impl<W: Write + Seek> RecordingWriter<W> {
 
     /// The channel of `stream` of sensor `device_id` of `server`, declared on first use.
     ///
-    /// A [`RecordFormat::FoxgloveRawImage`] recording holds depth only:
-    /// [`WriteError::StreamNotInFormat`] for infrared and colour, which that format does not
-    /// describe.
+    /// In a [`RecordFormat::FoxgloveRawImage`] recording, infrared is a `foxglove.RawImage`
+    /// (`mono16`) and colour a `foxglove.CompressedImage` (the JPEG as received).
     pub fn add_stream(
         &mut self,
         server: &str,
@@ -178,25 +177,32 @@ impl<W: Write + Seek> RecordingWriter<W> {
                         .add_schema(name, l::DEPTH_V2_SCHEMA_ENCODING, text.as_bytes())?;
                 (schema, suffix, encoding.to_owned())
             }
-            (RecordFormat::FoxgloveRawImage, RecordedStream::Depth) => {
-                let schema = foxglove_image::schema();
+            (RecordFormat::FoxgloveRawImage, stream) => {
+                let (schema, suffix) = match stream {
+                    RecordedStream::Depth => (
+                        foxglove_image::raw_image_schema(),
+                        l::RAW_IMAGE_TOPIC_SUFFIX,
+                    ),
+                    RecordedStream::Ir => {
+                        (foxglove_image::raw_image_schema(), l::IR_IMAGE_TOPIC_SUFFIX)
+                    }
+                    RecordedStream::Color => (
+                        foxglove_image::compressed_image_schema(),
+                        l::COLOR_IMAGE_TOPIC_SUFFIX,
+                    ),
+                };
                 (
                     self.mcap
                         .add_schema(&schema.name, &schema.encoding, &schema.data)?,
-                    l::RAW_IMAGE_TOPIC_SUFFIX,
+                    suffix,
                     foxglove_image::message_encoding(),
                 )
-            }
-            (RecordFormat::FoxgloveRawImage, stream) => {
-                return Err(WriteError::StreamNotInFormat {
-                    stream,
-                    format: self.format,
-                })
             }
         };
         let metadata = BTreeMap::from([
             (l::DEVICE_ID_KEY.to_owned(), device_id.to_owned()),
             (l::SERVER_KEY.to_owned(), server.to_owned()),
+            (l::STREAM_KEY.to_owned(), stream.name().to_owned()),
         ]);
         let id = self.mcap.add_channel(
             schema_id,
@@ -255,9 +261,24 @@ impl<W: Write + Seek> RecordingWriter<W> {
         let data: &[u8] = match self.format {
             RecordFormat::DepthV2 => message,
             RecordFormat::FoxgloveRawImage => {
-                let (_, depth) = depth_v2::decode(message).map_err(WriteError::BadMessage)?;
                 let frame_id = self.device_ids.get(&channel.id).map_or("", String::as_str);
-                foxglove_image::encode(&depth, capture_time_ns, frame_id, &mut self.scratch);
+                let out = &mut self.scratch;
+                match channel.stream {
+                    RecordedStream::Depth => {
+                        let (_, depth) =
+                            depth_v2::decode(message).map_err(WriteError::BadMessage)?;
+                        foxglove_image::encode(&depth, capture_time_ns, frame_id, out);
+                    }
+                    RecordedStream::Ir => {
+                        let (_, ir) = ir_v2::decode(message).map_err(WriteError::BadMessage)?;
+                        foxglove_image::encode_ir(&ir, capture_time_ns, frame_id, out);
+                    }
+                    RecordedStream::Color => {
+                        let (_, jpeg) =
+                            color::decode(message).map_err(WriteError::BadColorMessage)?;
+                        foxglove_image::encode_jpeg(jpeg, capture_time_ns, frame_id, out);
+                    }
+                }
                 &self.scratch
             }
         };

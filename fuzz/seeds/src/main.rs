@@ -242,14 +242,23 @@ fn write_recording_seeds(scene: &DepthFrame, write: &mut impl FnMut(&str, &str, 
             &file[..file.len() * 2 / 3],
         );
     }
-    write("recording_read", "all_streams", &all_streams_recording());
+    write(
+        "recording_read",
+        "all_streams",
+        &all_streams_recording(RecordFormat::DepthV2),
+    );
+    write(
+        "recording_read",
+        "all_streams_foxglove",
+        &all_streams_recording(RecordFormat::FoxgloveRawImage),
+    );
 }
 
-/// A recording of one frame of each stream: depth, infrared (MEDHUF) and colour (a 2x1 JPEG
-/// frame header).
-fn all_streams_recording() -> Vec<u8> {
-    let mut writer = RecordingWriter::new(std::io::Cursor::new(Vec::new()), RecordFormat::DepthV2)
-        .expect("writing to memory");
+/// A recording of one frame of each stream in `format`: depth, infrared (MEDHUF) and colour (a
+/// 2x1 JPEG frame header).
+fn all_streams_recording(format: RecordFormat) -> Vec<u8> {
+    let mut writer =
+        RecordingWriter::new(std::io::Cursor::new(Vec::new()), format).expect("writing to memory");
     let time = 1_700_000_000_000_000_000;
     let depth = CapturedFrame {
         depth: DepthFrame::new(3, 2, vec![0, 500, 1000, 4000, 4095, 8000]).expect("a 3x2 frame"),

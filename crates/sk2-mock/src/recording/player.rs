@@ -6,7 +6,6 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sk2_proto::color::JpegImage;
 use sk2_proto::sensor::{CapturedColorFrame, CapturedIrFrame, StreamDemand, StreamSinks};
 use sk2_record::{ReadError, RecordedMessage, RecordingReader};
 
@@ -132,24 +131,15 @@ impl Playing {
         }
         let is_ir = self.recorded.ir_channel.as_ref().map(|c| c.id) == Some(channel);
         if is_ir && self.sinks.ir.is_some() && wanted(StreamDemand::ir) {
-            let (header, ir) = message.decode_ir().ok()?;
-            return Some(Frame::Ir(CapturedIrFrame {
-                ir,
-                sequence: header.sequence + pass.saturating_mul(self.recorded.sequence_span()),
-                device_timestamp: header.device_timestamp,
-                capture_time_ns: header.capture_time_ns,
-            }));
+            let mut frame = message.decode_ir().ok()?;
+            frame.sequence += pass.saturating_mul(self.recorded.sequence_span());
+            return Some(Frame::Ir(frame));
         }
         let is_color = self.recorded.color.as_ref().map(|(c, _)| c.id) == Some(channel);
         if is_color && self.sinks.color.is_some() && wanted(StreamDemand::color) {
-            let (header, jpeg) = message.color_jpeg().ok()?;
-            let offset = pass.saturating_mul(self.recorded.color_sequence_span());
-            return Some(Frame::Color(CapturedColorFrame {
-                jpeg: JpegImage::new(jpeg.to_vec()).ok()?,
-                sequence: header.sequence + offset,
-                device_timestamp: header.device_timestamp,
-                capture_time_ns: header.capture_time_ns,
-            }));
+            let mut frame = message.decode_color().ok()?;
+            frame.sequence += pass.saturating_mul(self.recorded.color_sequence_span());
+            return Some(Frame::Color(frame));
         }
         None
     }

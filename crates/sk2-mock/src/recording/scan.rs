@@ -90,28 +90,23 @@ pub(super) fn scan(path: &Path) -> Result<Scan, ReplayError> {
             }
             Err(error) => return Err(recording_error(error)),
         };
-        match message.channel.kind {
-            ChannelKind::IrV2 => {
-                message.decode_ir().map_err(recording_error)?;
-                if !ir_channels.iter().any(|c| c.id == message.channel.id) {
-                    ir_channels.push(Arc::clone(&message.channel));
-                }
+        let kind = &message.channel.kind;
+        if kind.is_ir() {
+            message.decode_ir().map_err(recording_error)?;
+            if !ir_channels.iter().any(|c| c.id == message.channel.id) {
+                ir_channels.push(Arc::clone(&message.channel));
             }
-            ChannelKind::Color => {
-                let (header, _) = message.color_jpeg().map_err(recording_error)?;
-                match color_channels
-                    .iter_mut()
-                    .find(|(c, _)| c.id == message.channel.id)
-                {
-                    Some((_, sequences)) => sequences.1 = sequences.1.max(header.sequence),
-                    None => color_channels.push((
-                        Arc::clone(&message.channel),
-                        (header.sequence, header.sequence),
-                    )),
-                }
+        } else if kind.is_color() {
+            let sequence = message.decode_color().map_err(recording_error)?.sequence;
+            match color_channels
+                .iter_mut()
+                .find(|(c, _)| c.id == message.channel.id)
+            {
+                Some((_, sequences)) => sequences.1 = sequences.1.max(sequence),
+                None => color_channels.push((Arc::clone(&message.channel), (sequence, sequence))),
             }
-            ref kind if kind.is_depth() => add_depth(path, &mut sensors, &message)?,
-            _ => {}
+        } else if kind.is_depth() {
+            add_depth(path, &mut sensors, &message)?;
         }
     }
     if sensors.is_empty() {

@@ -75,26 +75,28 @@ fn infrared_and_colour_come_back_byte_for_byte_on_their_own_channels() {
     assert_eq!(ir.data, ir_message(1));
     assert_eq!((ir.log_time_ns, ir.sequence), (11, 1));
     assert_eq!(ir.publish_time_ns, 1_700_000_000_000_000_001);
-    let (header, amplitudes) = ir.decode_ir().unwrap();
-    assert_eq!(header.sequence, 1);
-    assert_eq!(amplitudes.amplitude(), [1, 200, 3000, 40_000, 5, 65_535]);
+    let frame = ir.decode_ir().unwrap();
+    assert_eq!((frame.sequence, frame.device_timestamp), (1, 8));
+    assert_eq!(frame.ir.amplitude(), [1, 200, 3000, 40_000, 5, 65_535]);
 
     assert_eq!(color.channel.kind, ChannelKind::Color);
     assert_eq!(color.data, color_message(4));
     assert_eq!(color.publish_time_ns, 1_700_000_000_500_000_004);
-    let (header, jpeg) = color.color_jpeg().unwrap();
-    assert_eq!((header.sequence, header.width, header.height), (4, 2, 1));
-    assert_eq!(jpeg, JPEG_2X1);
+    let frame = color.decode_color().unwrap();
+    assert_eq!(frame.sequence, 4);
+    assert_eq!((frame.jpeg.width(), frame.jpeg.height()), (2, 1));
+    assert_eq!(frame.jpeg.bytes(), JPEG_2X1);
 
     // Each stream is read by its own method; the others say which stream the channel holds.
     assert!(depth.channel.kind.is_depth() && !ir.channel.kind.is_depth());
+    assert!(ir.channel.kind.is_ir() && color.channel.kind.is_color());
     assert!(matches!(ir.decode(), Err(ReadError::NotDepth { .. })));
     let error = depth.decode_ir().unwrap_err();
-    assert!(error.to_string().contains("not ir_v2"), "{error}");
+    assert!(error.to_string().contains("not infrared frames"), "{error}");
     assert!(matches!(
-        ir.color_jpeg(),
+        ir.decode_color(),
         Err(ReadError::NotStream {
-            stream: "color",
+            stream: "colour",
             ..
         })
     ));
@@ -129,14 +131,61 @@ fn bad_infrared_and_colour_messages_are_not_written() {
 }
 
 #[test]
-fn a_foxglove_recording_holds_depth_only_and_says_so() {
+fn a_foxglove_recording_holds_infrared_as_mono16_raw_images_and_colour_as_jpeg_compressed_images() {
     let mut writer =
         RecordingWriter::new(Cursor::new(Vec::new()), RecordFormat::FoxgloveRawImage).unwrap();
-    for stream in [RecordedStream::Ir, RecordedStream::Color] {
-        let error = writer.add_stream(SERVER, "abcd", stream).unwrap_err();
-        assert!(
-            matches!(error, WriteError::StreamNotInFormat { .. }),
-            "{error}"
-        );
-    }
+    let depth = writer.add_sensor(SERVER, "abcd").unwrap();
+    let ir = writer
+        .add_stream(SERVER, "abcd", RecordedStream::Ir)
+        .unwrap();
+    let color = writer
+        .add_stream(SERVER, "abcd", RecordedStream::Color)
+        .unwrap();
+    writer.write(depth, &message(1), 10).unwrap();
+    writer.write(ir, &ir_message(1), 11).unwrap();
+    writer.write(color, &color_message(4), 12).unwrap();
+    let file = writer.finish().unwrap().into_inner();
+
+    let (messages, error) = read_all(&file);
+    assert!(error.is_none(), "{error:?}");
+    let [depth, ir, color] = &messages[..] else {
+        panic!("{messages:?}")
+    };
+    let topics = [
+        &depth.channel.topic,
+        &ir.channel.topic,
+        &color.channel.topic,
+    ];
+    assert_eq!(
+        topics,
+        [
+            "/Kinect test/abcd/depth_image",
+            "/Kinect test/abcd/ir_image",
+            "/Kinect test/abcd/color_image"
+        ]
+    );
+    let kinds = [&depth.channel.kind, &ir.channel.kind, &color.channel.kind];
+    assert_eq!(
+        kinds,
+        [
+            &ChannelKind::RawImage,
+            &ChannelKind::IrRawImage,
+            &ChannelKind::CompressedImage
+        ]
+    );
+    // The same pixels and JPEG; sequence numbers and times from the MCAP message.
+    let frame = ir.decode_ir().unwrap();
+    assert_eq!(frame.ir.amplitude(), [1, 200, 3000, 40_000, 5, 65_535]);
+    assert_eq!(
+        (frame.sequence, frame.capture_time_ns),
+        (1, 1_700_000_000_000_000_001)
+    );
+    let frame = color.decode_color().unwrap();
+    assert_eq!(frame.jpeg.bytes(), JPEG_2X1);
+    assert_eq!(
+        (frame.sequence, frame.capture_time_ns),
+        (4, 1_700_000_000_500_000_004)
+    );
+    // Infrared is not read as depth, though both are RawImages.
+    assert!(matches!(ir.decode(), Err(ReadError::NotDepth { .. })));
 }
