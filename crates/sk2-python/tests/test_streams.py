@@ -10,7 +10,7 @@ import pytest
 
 import streamkinect2 as sk2
 
-from conftest import COLOR_SHAPE, reference_frames, reference_ir, reference_jpegs
+from conftest import COLOR_SHAPE, pillow_image, reference_frames, reference_ir, reference_jpegs
 
 WAIT_S = 30.0
 
@@ -67,7 +67,7 @@ def test_infrared_and_depth_of_one_exposure_share_a_sequence_number(start_server
 
 
 def test_colour_frames_decode_to_rgb_and_jpeg_bytes_pass_unchanged(start_server, streams_dir):
-    image_module = pytest.importorskip("PIL.Image", reason="needs Pillow (pip install pillow)")
+    image_module = pillow_image()
     server = start_server("--source", "replay", "--replay-dir", str(streams_dir), "--fps", "30")
     jpegs = reference_jpegs()
     with sk2.Client(server.endpoint) as client:
