@@ -34,10 +34,14 @@ pub(crate) fn server_key(value: &Bound<'_, PyAny>) -> PyResult<PublicKey> {
         }
     }
     key_bytes(value, "server_key").map(PublicKey).map_err(|_| {
+        // A public key or a path: nothing secret to hide in the message.
+        let given = value
+            .repr()
+            .map(|repr| repr.to_string())
+            .unwrap_or_else(|_| describe(value));
         PyValueError::new_err(format!(
             "server_key must be a 40-character Z85 key, 32 raw bytes or an existing key file \
-                 (server.key), got {}",
-            describe(value)
+             (server.key), got {given}"
         ))
     })
 }
@@ -64,7 +68,12 @@ pub(crate) fn client_keys(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<K
         )
     })?;
     let public = PublicKey(key_bytes(&pair.0, "client_key's public key")?);
-    let secret = SecretKey(key_bytes(&pair.1, "client_key's secret key")?);
+    // Not `key_bytes`'s message, which quotes the offending character: this one is secret.
+    let secret = SecretKey(key_bytes(&pair.1, "client_key's secret key").map_err(|_| {
+        PyValueError::new_err(
+            "client_key's secret key must be 40 Z85 characters (str or bytes) or 32 raw bytes",
+        )
+    })?);
     check_pair(public, secret, "client_key").map(Some)
 }
 

@@ -172,3 +172,9 @@ def test_bad_key_arguments_raise_value_errors_before_connecting(keys, tmp_path):
         sk2.Client(nowhere, server_key=public, client_key=readable)
     with pytest.raises(TypeError):
         sk2.Client(nowhere, server_key=public, client_key=42)
+    # A malformed secret key: the message does not quote it.
+    alice_z85 = alice_public.read_text().split('public-key = "')[1][:40]
+    almost_secret = "Q" * 39 + "~"
+    with pytest.raises(ValueError, match="secret key must be") as raised:
+        sk2.Client(nowhere, server_key=public, client_key=(alice_z85, almost_secret))
+    assert "~" not in str(raised.value) and "QQQ" not in str(raised.value)
