@@ -218,7 +218,15 @@ impl Client {
         &self,
         device_id: &str,
     ) -> Result<ColorJpegSubscription, ClientError> {
-        let config = self.subscription_config().clone();
+        self.subscribe_color_jpeg_with(device_id, self.subscription_config().clone())
+    }
+
+    /// [`Client::subscribe_color_jpeg`] with other subscription settings.
+    pub fn subscribe_color_jpeg_with(
+        &self,
+        device_id: &str,
+        config: SubscriptionConfig,
+    ) -> Result<ColorJpegSubscription, ClientError> {
         self.subscribe_image(device_id, EndpointKind::Color, config, check_color_jpeg)
     }
 

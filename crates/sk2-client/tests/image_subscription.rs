@@ -150,6 +150,35 @@ fn colour_as_jpeg_is_passed_on_byte_for_byte() {
 }
 
 #[test]
+fn a_jpeg_subscription_keeps_the_queue_length_it_was_given() {
+    let mut server = FakeServer::start("jpeg-queue");
+    let id = server.add_device();
+    let publisher = add_stream(&server, &id, ENDPOINT_COLOR);
+    let client = connected(&server);
+    let config = SubscriptionConfig::default().with_queue_len(1);
+    let subscription = client.subscribe_color_jpeg_with(&id, config).unwrap();
+    warm_up(
+        &publisher,
+        &color_message(0, jpeg([0, 0, 0])),
+        &subscription,
+    );
+    let before = subscription.stats().received;
+    for sequence in 1..=3 {
+        publisher
+            .send(color_message(sequence, jpeg([1, 2, 3])), 0)
+            .unwrap();
+    }
+    let deadline = Instant::now() + WAIT;
+    while subscription.stats().received < before + 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // One frame waits (the newest), where the default queue of 4 would hold all three.
+    let frame = subscription.recv_timeout(WAIT).expect("a JPEG");
+    assert_eq!(frame.header.sequence, 3);
+    assert!(subscription.try_recv().is_none());
+}
+
+#[test]
 fn corrupt_colour_and_infrared_payloads_are_counted_and_skipped() {
     let mut server = FakeServer::start("corrupt");
     let id = server.add_device();

@@ -39,12 +39,12 @@ pub(crate) fn seconds(value: f64, what: &str) -> PyResult<Duration> {
 
 /// Waits up to `timeout` (forever if `None`) for `ready` to give a value, with the GIL released,
 /// in slices of [`WAIT_SLICE`] between which Python's signal handlers run (so Ctrl-C raises
-/// `KeyboardInterrupt` here). `ready` returns `Err(())` once nothing more can come.
-pub(crate) fn wait_interruptibly<T: Send>(
+/// `KeyboardInterrupt` here). `ready` returns `Err` once nothing more can come (and why).
+pub(crate) fn wait_interruptibly<T: Send, E: Send>(
     py: Python<'_>,
     timeout: Option<Duration>,
-    mut ready: impl FnMut(Duration) -> Result<Option<T>, ()> + Send,
-) -> PyResult<Result<Option<T>, ()>> {
+    mut ready: impl FnMut(Duration) -> Result<Option<T>, E> + Send,
+) -> PyResult<Result<Option<T>, E>> {
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
     loop {
         let slice = match deadline {

@@ -198,7 +198,7 @@ pub(crate) fn into_array(py: Python<'_>, depth: DepthFrame) -> Bound<'_, PyArray
 
 /// Copies a numpy array into a frame, under the GIL: the encoder then works on memory no other
 /// Python thread can change while the GIL is released.
-fn frame_of(depth: &PyReadonlyArray2<'_, u16>) -> PyResult<DepthFrame> {
+pub(crate) fn frame_of(depth: &PyReadonlyArray2<'_, u16>) -> PyResult<DepthFrame> {
     let [height, width] = [depth.shape()[0], depth.shape()[1]];
     // `as_slice` also accepts Fortran order (contiguous, but column-major): row-major only.
     let pixels = match depth.as_slice() {

@@ -107,7 +107,7 @@ pub(crate) fn browse(py: Python<'_>, timeout: f64) -> PyResult<Vec<ServerInfo>> 
     // Ctrl-C must be able to end the listening: wait in slices.
     let _listened_for_the_whole_timeout = wait_interruptibly(py, Some(timeout), |slice| {
         std::thread::sleep(slice);
-        Ok(None::<()>)
+        Ok::<_, ()>(None::<()>)
     })?;
     let found = browser.servers();
     let servers = py.detach(move || {

@@ -4,8 +4,10 @@
 //! Sk2Error
 //! ├── Timeout         a wait or a request ran out of time
 //! ├── Unreachable     no server answers (or it went away)
+//! │   └── HandshakeError  the server answers but the CurveZMQ handshake failed (keys)
 //! ├── ProtocolError   bytes that are not a valid message (corrupt or hostile input)
-//! └── UnknownSensor   the server has no such sensor
+//! ├── UnknownSensor   the server has no such sensor
+//! └── StreamUnavailable  the sensor does not offer this stream (infrared, colour)
 //! ```
 //!
 //! Messages are the Rust errors' `Display` text, so Python and Rust users read the same words.
@@ -35,6 +37,14 @@ create_exception!(
 );
 create_exception!(
     streamkinect2,
+    HandshakeError,
+    Unreachable,
+    "The server refused the connection during the CurveZMQ handshake: it is secure and no \
+     server_key was given, or the reverse, or the server key is wrong, or the server does not \
+     admit this client's key (docs/security.md, section 6)."
+);
+create_exception!(
+    streamkinect2,
     ProtocolError,
     Sk2Error,
     "Bytes that are not a valid message: corrupt, truncated or hostile input."
@@ -45,6 +55,13 @@ create_exception!(
     Sk2Error,
     "The server has no sensor with this id (or no sensor at all)."
 );
+create_exception!(
+    streamkinect2,
+    StreamUnavailable,
+    Sk2Error,
+    "The sensor does not offer this stream: the server was started without it (`--no-color`, \
+     `--ir-codec none`) or the sensor has none (the 2014 server offers depth only)."
+);
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -53,6 +70,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Unreachable", py.get_type::<Unreachable>())?;
     m.add("ProtocolError", py.get_type::<ProtocolError>())?;
     m.add("UnknownSensor", py.get_type::<UnknownSensor>())?;
+    m.add("HandshakeError", py.get_type::<HandshakeError>())?;
+    m.add("StreamUnavailable", py.get_type::<StreamUnavailable>())?;
     Ok(())
 }
 
@@ -69,6 +88,10 @@ pub(crate) fn client_error(error: ClientError) -> PyErr {
         ClientError::UnknownDevice(_) | ClientError::NoDepthEndpoint(_) => {
             UnknownSensor::new_err(message)
         }
+        ClientError::NoStreamEndpoint { .. } => StreamUnavailable::new_err(message),
+        ClientError::Handshake { .. } => HandshakeError::new_err(message),
+        // Keys that cannot work together: the caller's arguments.
+        ClientError::Curve(_) => PyValueError::new_err(message),
         _ => Sk2Error::new_err(message),
     }
 }

@@ -2,8 +2,8 @@
 //! by the pure-Python package in `python/streamkinect2/`.
 //!
 //! Everything heavy runs in the Rust crates: discovery and the control connection
-//! ([`sk2_client`]), receiving and decoding depth frames (a [`sk2_client::Subscription`]'s own
-//! thread), and the codecs ([`sk2_proto`]). This crate only converts between Rust and Python:
+//! ([`sk2_client`], with CurveZMQ for secure servers), receiving and decoding depth, infrared and
+//! colour frames (each subscription's own thread), the codecs and registration ([`sk2_proto`]). This crate only converts between Rust and Python:
 //!
 //! * every blocking wait releases the GIL and wakes every `blocking::WAIT_SLICE` (50 ms) to run Python's
 //!   signal handlers, so Ctrl-C interrupts it;
@@ -17,10 +17,12 @@
 use pyo3::prelude::*;
 
 mod blocking;
+mod calibration;
 mod client;
 mod codecs;
 mod discovery;
 mod errors;
+mod keys;
 mod sensor;
 mod subscription;
 
@@ -31,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     codecs::register(m)?;
     m.add_class::<blocking::Closeable>()?;
     client::register(m)?;
+    calibration::register(m)?;
     sensor::register(m)?;
     subscription::register(m)?;
     discovery::register(m)?;

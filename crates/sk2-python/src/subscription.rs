@@ -1,4 +1,9 @@
-//! `Subscription` and `Frame`: a sensor's depth frames, decoded on a Rust thread.
+//! `Subscription` and the frames it delivers: a sensor's depth (`Frame`), infrared (`IrFrame`)
+//! or colour (`ColorFrame`, or `JpegFrame` undecoded), each decoded on a Rust thread.
+//!
+//! One Python class for every stream: the Rust handles differ only in what their queue carries,
+//! so [`Stream`] holds whichever one it is and [`Received`] what it gave, and the Python objects
+//! are made from it once the GIL is held again.
 //!
 //! The Rust subscription lives behind an `Arc` in a frozen Python class, so a thread blocked in
 //! `Subscription.next()` (GIL released) and another calling `close()` never fight over a borrow:
@@ -7,10 +12,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::RecvTimeoutError;
-use numpy::{PyArray2, PyUntypedArrayMethods};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use numpy::{PyArray2, PyArray3, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict, PyType};
+use sk2_client::{
+    ColorJpegSubscription, ColorSubscription, EndpointKind, IrSubscription, ReceivedColorFrame,
+    ReceivedColorJpeg, ReceivedFrame, ReceivedIrFrame, SubscriptionStats,
+};
 
 use crate::blocking::{close_released, lock, seconds, wait_interruptibly, Closeable};
 use crate::codecs::into_array;
@@ -51,17 +60,9 @@ impl Frame {
     /// `depth` endpoint. Microsecond precision; `capture_time_ns` has it all.
     #[getter]
     fn capture_time<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some(ns) = self.capture_time_ns else {
-            return Ok(None);
-        };
-        let datetime = py.import("datetime")?;
-        let utc = datetime.getattr("timezone")?.getattr("utc")?;
-        let at = datetime
-            .getattr("datetime")?
-            .call_method1("fromtimestamp", (ns / 1_000_000_000, utc))?;
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("microsecond", (ns % 1_000_000_000) / 1_000)?;
-        at.call_method("replace", (), Some(&kwargs)).map(Some)
+        self.capture_time_ns
+            .map(|ns| utc_datetime(py, ns))
+            .transpose()
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
@@ -73,37 +74,292 @@ impl Frame {
     }
 }
 
-/// A sensor's depth frames, decoded on a Rust thread (no GIL needed). Iterating blocks for each
-/// next frame and stops once the subscription is closed; `next(timeout)` waits at most `timeout`
-/// seconds. Both release the GIL and let Ctrl-C through.
+/// `ns` since the Unix epoch as an aware `datetime` (UTC), to the microsecond (its precision).
+fn utc_datetime(py: Python<'_>, ns: u64) -> PyResult<Bound<'_, PyAny>> {
+    let datetime = py.import("datetime")?;
+    let utc = datetime.getattr("timezone")?.getattr("utc")?;
+    let at = datetime
+        .getattr("datetime")?
+        .call_method1("fromtimestamp", (ns / 1_000_000_000, utc))?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("microsecond", (ns % 1_000_000_000) / 1_000)?;
+    at.call_method("replace", (), Some(&kwargs))
+}
+
+/// One decoded infrared frame (`ir_v2`).
+#[pyclass(frozen, module = "streamkinect2", name = "IrFrame")]
+pub(crate) struct IrFrame {
+    /// Amplitude of the sensor's own modulated light (unitless; brighter is larger, spanning a
+    /// few hundred to tens of thousands): a `uint16` numpy array of shape (height, width) that
+    /// owns its memory.
+    #[pyo3(get)]
+    ir: Py<PyArray2<u16>>,
+    /// The sequence number of the depth frame of the same exposure: pair IR and depth by it.
+    #[pyo3(get)]
+    sequence: u64,
+    /// When the server captured the frame, in ns since the Unix epoch.
+    #[pyo3(get)]
+    capture_time_ns: u64,
+    /// The device's own timestamp, in its own units.
+    #[pyo3(get)]
+    device_timestamp: u64,
+    /// How the frame travelled: "medhuf", "medans", "rvl" or "raw".
+    #[pyo3(get)]
+    codec: &'static str,
+    /// The sensor that produced it.
+    #[pyo3(get)]
+    sensor_id: String,
+}
+
+#[pymethods]
+impl IrFrame {
+    /// When the server captured the frame, as a timezone-aware `datetime` (UTC).
+    #[getter]
+    fn capture_time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        utc_datetime(py, self.capture_time_ns)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let shape = self.ir.bind(py).shape().to_vec();
+        format!(
+            "<IrFrame sensor={} codec={} sequence={} shape={shape:?}>",
+            self.sensor_id, self.codec, self.sequence
+        )
+    }
+}
+
+/// One colour frame, decoded to RGB.
+#[pyclass(frozen, module = "streamkinect2", name = "ColorFrame")]
+pub(crate) struct ColorFrame {
+    /// The image: a `uint8` numpy array of shape (height, width, 3), RGB, row 0 at the top
+    /// ((1080, 1920, 3) from a Kinect v2); it owns its memory.
+    #[pyo3(get)]
+    rgb: Py<PyArray3<u8>>,
+    /// The colour camera's own frame counter (not the depth camera's).
+    #[pyo3(get)]
+    sequence: u64,
+    /// When the server captured the frame, in ns since the Unix epoch.
+    #[pyo3(get)]
+    capture_time_ns: u64,
+    /// The device's own timestamp, in its own units.
+    #[pyo3(get)]
+    device_timestamp: u64,
+    /// The sensor that produced it.
+    #[pyo3(get)]
+    sensor_id: String,
+}
+
+#[pymethods]
+impl ColorFrame {
+    /// When the server captured the frame, as a timezone-aware `datetime` (UTC).
+    #[getter]
+    fn capture_time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        utc_datetime(py, self.capture_time_ns)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let shape = self.rgb.bind(py).shape().to_vec();
+        format!(
+            "<ColorFrame sensor={} sequence={} shape={shape:?}>",
+            self.sensor_id, self.sequence
+        )
+    }
+}
+
+/// One colour frame as the server sent it: a JPEG file, its size checked against the message
+/// header, not decoded. Save `jpeg` as a `.jpg`, or pass it on.
+#[pyclass(frozen, module = "streamkinect2", name = "JpegFrame")]
+pub(crate) struct JpegFrame {
+    /// The JPEG file (starts with FF D8).
+    #[pyo3(get)]
+    jpeg: Py<PyBytes>,
+    /// Image width in pixels, from the header (equal to the JPEG's own).
+    #[pyo3(get)]
+    width: u32,
+    /// Image height in pixels.
+    #[pyo3(get)]
+    height: u32,
+    /// The colour camera's own frame counter (not the depth camera's).
+    #[pyo3(get)]
+    sequence: u64,
+    /// When the server captured the frame, in ns since the Unix epoch.
+    #[pyo3(get)]
+    capture_time_ns: u64,
+    /// The device's own timestamp, in its own units.
+    #[pyo3(get)]
+    device_timestamp: u64,
+    /// The sensor that produced it.
+    #[pyo3(get)]
+    sensor_id: String,
+}
+
+#[pymethods]
+impl JpegFrame {
+    /// When the server captured the frame, as a timezone-aware `datetime` (UTC).
+    #[getter]
+    fn capture_time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        utc_datetime(py, self.capture_time_ns)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "<JpegFrame sensor={} sequence={} {}x{} {} bytes>",
+            self.sensor_id,
+            self.sequence,
+            self.width,
+            self.height,
+            self.jpeg.bind(py).as_bytes().len()
+        )
+    }
+}
+
+/// The Rust subscription behind a Python `Subscription`: one of the client's four kinds.
+pub(crate) enum Stream {
+    /// `depth_v2` or `depth`.
+    Depth(sk2_client::Subscription),
+    /// `ir_v2`.
+    Ir(IrSubscription),
+    /// `color`, decoded to RGB.
+    Color(ColorSubscription),
+    /// `color`, the JPEG as sent.
+    ColorJpeg(ColorJpegSubscription),
+}
+
+/// What a [`Stream`] gave, before it becomes a Python object.
+enum Received {
+    Depth(ReceivedFrame, EndpointKind),
+    Ir(ReceivedIrFrame),
+    Color(ReceivedColorFrame),
+    ColorJpeg(ReceivedColorJpeg),
+}
+
+impl Stream {
+    fn stats(&self) -> SubscriptionStats {
+        match self {
+            Stream::Depth(s) => s.stats(),
+            Stream::Ir(s) => s.stats(),
+            Stream::Color(s) => s.stats(),
+            Stream::ColorJpeg(s) => s.stats(),
+        }
+    }
+
+    /// The next frame within `timeout` (`Ok(None)` if none came), or `Err(())` once the
+    /// subscription's thread has ended.
+    fn recv_timeout(&self, timeout: Duration) -> Result<Option<Received>, ()> {
+        match self {
+            Stream::Depth(s) => {
+                let kind = s.kind();
+                take(s.frames(), timeout, |frame| Received::Depth(frame, kind))
+            }
+            Stream::Ir(s) => take(s.frames(), timeout, Received::Ir),
+            Stream::Color(s) => take(s.frames(), timeout, Received::Color),
+            Stream::ColorJpeg(s) => take(s.frames(), timeout, Received::ColorJpeg),
+        }
+    }
+}
+
+fn take<T>(
+    queue: &Receiver<T>,
+    timeout: Duration,
+    wrap: impl FnOnce(T) -> Received,
+) -> Result<Option<Received>, ()> {
+    match queue.recv_timeout(timeout) {
+        Ok(frame) => Ok(Some(wrap(frame))),
+        Err(RecvTimeoutError::Timeout) => Ok(None),
+        Err(RecvTimeoutError::Disconnected) => Err(()),
+    }
+}
+
+impl Received {
+    /// The Python frame object; the decoded pixels become the numpy array's memory (no copy).
+    fn into_python(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let object = match self {
+            Received::Depth(frame, kind) => {
+                let header = frame.header;
+                Py::new(
+                    py,
+                    Frame {
+                        depth: into_array(py, frame.depth).unbind(),
+                        sequence: header.map(|h| h.sequence),
+                        capture_time_ns: header.map(|h| h.capture_time_ns),
+                        device_timestamp: header.map(|h| h.device_timestamp),
+                        codec: match (kind, header) {
+                            (_, Some(header)) => header.codec.name(),
+                            _ => SK2_CODEC_NAME,
+                        },
+                        sensor_id: frame.device_id,
+                    },
+                )?
+                .into_any()
+            }
+            Received::Ir(frame) => Py::new(
+                py,
+                IrFrame {
+                    ir: PyArray2::from_owned_array(py, frame.ir.into_array()).unbind(),
+                    sequence: frame.header.sequence,
+                    capture_time_ns: frame.header.capture_time_ns,
+                    device_timestamp: frame.header.device_timestamp,
+                    codec: frame.header.codec.name(),
+                    sensor_id: frame.device_id,
+                },
+            )?
+            .into_any(),
+            Received::Color(frame) => Py::new(
+                py,
+                ColorFrame {
+                    rgb: PyArray3::from_owned_array(py, frame.rgb).unbind(),
+                    sequence: frame.header.sequence,
+                    capture_time_ns: frame.header.capture_time_ns,
+                    device_timestamp: frame.header.device_timestamp,
+                    sensor_id: frame.device_id,
+                },
+            )?
+            .into_any(),
+            Received::ColorJpeg(frame) => Py::new(
+                py,
+                JpegFrame {
+                    jpeg: PyBytes::new(py, &frame.jpeg).unbind(),
+                    width: frame.header.width,
+                    height: frame.header.height,
+                    sequence: frame.header.sequence,
+                    capture_time_ns: frame.header.capture_time_ns,
+                    device_timestamp: frame.header.device_timestamp,
+                    sensor_id: frame.device_id,
+                },
+            )?
+            .into_any(),
+        };
+        Ok(object)
+    }
+}
+
+/// A sensor's frames of one stream (depth, infrared or colour), decoded on a Rust thread (no GIL
+/// needed). Iterating blocks for each next frame and stops once the subscription is closed;
+/// `next(timeout)` waits at most `timeout` seconds. Both release the GIL and let Ctrl-C through.
 ///
 /// The newest frame wins: when the application is slower than the sensor, frames are dropped
 /// (`dropped`), never queued without bound. Use it as a context manager, or call `close()`.
 #[pyclass(frozen, extends = Closeable, module = "streamkinect2", name = "Subscription")]
 pub(crate) struct Subscription {
-    inner: Mutex<Option<Arc<sk2_client::Subscription>>>,
+    inner: Mutex<Option<Arc<Stream>>>,
     sensor_id: String,
     endpoint: String,
 }
 
 impl Subscription {
-    pub(crate) fn new(
-        subscription: sk2_client::Subscription,
-        sensor_id: String,
-        endpoint: &str,
-    ) -> Self {
+    pub(crate) fn new(stream: Stream, sensor_id: String, endpoint: &str) -> Self {
         Self {
-            inner: Mutex::new(Some(Arc::new(subscription))),
+            inner: Mutex::new(Some(Arc::new(stream))),
             sensor_id,
             endpoint: endpoint.to_owned(),
         }
     }
 
-    fn inner(&self) -> Option<Arc<sk2_client::Subscription>> {
+    fn inner(&self) -> Option<Arc<Stream>> {
         lock(&self.inner).clone()
     }
 
-    fn counters(&self) -> sk2_client::SubscriptionStats {
+    fn counters(&self) -> SubscriptionStats {
         self.inner().map(|s| s.stats()).unwrap_or_default()
     }
 
@@ -113,37 +369,24 @@ impl Subscription {
         &self,
         py: Python<'_>,
         timeout: Option<Duration>,
-    ) -> PyResult<Result<Option<Frame>, ()>> {
-        let Some(subscription) = self.inner() else {
+    ) -> PyResult<Result<Option<Py<PyAny>>, ()>> {
+        let Some(stream) = self.inner() else {
             return Ok(Err(()));
         };
-        let kind = subscription.kind();
         let waited = wait_interruptibly(py, timeout, |slice| {
             if lock(&self.inner).is_none() {
                 return Err(()); // closed by another thread
             }
-            match subscription.frames().recv_timeout(slice) {
-                Ok(frame) => Ok(Some(frame)),
-                Err(RecvTimeoutError::Timeout) => Ok(None),
-                Err(RecvTimeoutError::Disconnected) => Err(()),
-            }
+            stream.recv_timeout(slice)
         })?;
-        Ok(waited.map(|frame| {
-            frame.map(|frame| {
-                let header = frame.header;
-                Frame {
-                    depth: into_array(py, frame.depth).unbind(),
-                    sequence: header.map(|h| h.sequence),
-                    capture_time_ns: header.map(|h| h.capture_time_ns),
-                    device_timestamp: header.map(|h| h.device_timestamp),
-                    codec: match (kind, header) {
-                        (_, Some(header)) => header.codec.name(),
-                        _ => SK2_CODEC_NAME,
-                    },
-                    sensor_id: frame.device_id,
-                }
-            })
-        }))
+        // The stream's last reference may be this one (closed meanwhile): its thread is joined
+        // without the GIL.
+        py.detach(move || drop(stream));
+        match waited {
+            Ok(Some(received)) => received.into_python(py).map(|frame| Ok(Some(frame))),
+            Ok(None) => Ok(Ok(None)),
+            Err(()) => Ok(Err(())),
+        }
     }
 }
 
@@ -152,7 +395,7 @@ impl Subscription {
     /// Waits for the next frame, for at most `timeout` seconds (forever if None). Raises Timeout
     /// if none comes in time, Sk2Error if the subscription is closed.
     #[pyo3(signature = (timeout = None))]
-    fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Frame> {
+    fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         let timeout = timeout.map(|t| seconds(t, "timeout")).transpose()?;
         match self.wait(py, timeout)? {
             Ok(Some(frame)) => Ok(frame),
@@ -165,11 +408,23 @@ impl Subscription {
         }
     }
 
+    /// `Subscription[IrFrame]` in annotations, as the type stubs declare it (a generic alias).
+    #[classmethod]
+    fn __class_getitem__<'py>(
+        cls: &Bound<'py, PyType>,
+        item: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = cls.py();
+        py.import("types")?
+            .getattr("GenericAlias")?
+            .call1((cls, item))
+    }
+
     fn __iter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Frame>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         Ok(self.wait(py, None)?.ok().flatten())
     }
 
@@ -179,7 +434,7 @@ impl Subscription {
         &self.sensor_id
     }
 
-    /// The endpoint it reads: "depth_v2" or "depth".
+    /// The endpoint it reads: "depth_v2", "depth", "ir_v2" or "color".
     #[getter]
     fn endpoint(&self) -> &str {
         &self.endpoint
@@ -241,5 +496,8 @@ impl Subscription {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Subscription>()?;
     m.add_class::<Frame>()?;
+    m.add_class::<IrFrame>()?;
+    m.add_class::<ColorFrame>()?;
+    m.add_class::<JpegFrame>()?;
     Ok(())
 }

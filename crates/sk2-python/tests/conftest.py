@@ -37,6 +37,30 @@ def server_binary() -> str:
     )
 
 
+def keygen_binary() -> str:
+    """kinect-keygen: from $SK2_KINECT_KEYGEN, else beside the server binary (cargo builds both)."""
+    explicit = os.environ.get("SK2_KINECT_KEYGEN")
+    if explicit:
+        return explicit
+    candidate = pathlib.Path(server_binary()).with_name("kinect-keygen")
+    if candidate.exists():
+        return str(candidate)
+    pytest.fail(
+        "kinect-keygen not found: run `cargo build --bin kinect-keygen` or set SK2_KINECT_KEYGEN",
+        pytrace=False,
+    )
+
+
+def make_key_pair(directory: pathlib.Path, name: str) -> tuple:
+    """Makes a CurveZMQ key pair with kinect-keygen; returns (secret file, public file)."""
+    subprocess.run(
+        [keygen_binary(), "--dir", str(directory), "--name", name],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return directory / f"{name}.key_secret", directory / f"{name}.key"
+
+
 class Server:
     """A running kinect-server; `endpoint` is its control endpoint."""
 
@@ -141,6 +165,68 @@ def replay_dir(tmp_path: pathlib.Path) -> pathlib.Path:
     for index, depth in enumerate(reference_frames()):
         height, width = depth.shape
         depth.astype("<u2").tofile(tmp_path / f"ref-{index}-{width}x{height}.u16")
+    return tmp_path
+
+
+# A replay's frames for the other streams: `<stem>.ir.u16` and `<stem>.jpg` beside `<stem>.u16`.
+COLOR_SHAPE = (1080, 1920)
+
+
+def reference_ir(count: int = 3, width: int = 512, height: int = 424, seed: int = 11) -> List[np.ndarray]:
+    """Infrared amplitudes over the whole u16 range (a retro-reflector saturates)."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 65536, size=(height, width), dtype=np.uint16) for _ in range(count)]
+
+
+def require_or_skip(reason: str) -> None:
+    """Skips loudly (one line on stderr), or fails where CI requires every tool
+    (SK2_REQUIRE_TOOLS=1)."""
+    if os.environ.get("SK2_REQUIRE_TOOLS") == "1":
+        pytest.fail(reason, pytrace=False)
+    print(f"skipped: {reason}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+def pillow_image():
+    """Pillow's Image module, or a loud skip."""
+    try:
+        from PIL import Image
+    except ImportError:
+        require_or_skip("needs Pillow (pip install pillow)")
+    return Image
+
+
+def reference_jpegs(count: int = 3) -> List[bytes]:
+    """1920 x 1080 JPEG files of smooth colour gradients (Pillow, quality 90)."""
+    image_module = pillow_image()
+    import io
+
+    height, width = COLOR_SHAPE
+    rows, cols = np.mgrid[0:height, 0:width]
+    jpegs = []
+    for index in range(count):
+        rgb = np.stack(
+            [(cols * 255 // width + 40 * index) % 256, rows * 255 // height, (cols + rows) % 256],
+            axis=-1,
+        ).astype(np.uint8)
+        out = io.BytesIO()
+        image_module.fromarray(rgb).save(out, format="JPEG", quality=90)
+        jpegs.append(out.getvalue())
+    return jpegs
+
+
+@pytest.fixture
+def streams_dir(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A replay directory of three frames with all three streams: depth (`reference_frames`),
+    infrared (`reference_ir`) and colour (`reference_jpegs`)."""
+    for index, (depth, ir, jpeg) in enumerate(
+        zip(reference_frames(), reference_ir(), reference_jpegs())
+    ):
+        height, width = depth.shape
+        stem = tmp_path / f"ref-{index}-{width}x{height}"
+        depth.astype("<u2").tofile(f"{stem}.u16")
+        ir.astype("<u2").tofile(f"{stem}.ir.u16")
+        pathlib.Path(f"{stem}.jpg").write_bytes(jpeg)
     return tmp_path
 
 

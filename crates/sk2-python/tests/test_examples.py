@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import PYTHON, REPO, server_binary
+from conftest import PYTHON, REPO, require_or_skip, server_binary
 
 EXAMPLES = REPO / "examples" / "python"
 
@@ -40,17 +40,46 @@ def test_snapshot_writes_a_png(server, tmp_path):
         assert len(np.unique(np.asarray(image).reshape(-1, 3), axis=0)) > 10
 
 
-def test_point_cloud_writes_a_ply_of_the_valid_pixels(server, tmp_path):
-    output = tmp_path / "cloud.ply"
-    stdout = run("point_cloud.py", server.endpoint, str(output))
-    data = output.read_bytes()
+def read_ply(path) -> np.ndarray:
+    """The vertices of a binary PLY as a structured array (float x, y, z; uchar colours)."""
+    data = path.read_bytes()
     header, body = data.split(b"end_header\n", 1)
     count = int(header.split(b"element vertex ")[1].split(b"\n")[0])
-    assert f"{count} points" in stdout and 0 < count <= 512 * 424
-    points = np.frombuffer(body, dtype="<f4").reshape(count, 3)
+    types = {b"float": "<f4", b"uchar": "u1"}
+    fields = [
+        (line.split()[2].decode(), types[line.split()[1]])
+        for line in header.splitlines()
+        if line.startswith(b"property ")
+    ]
+    vertices = np.frombuffer(body, dtype=fields)
+    assert len(vertices) == count
+    return vertices
+
+
+def test_point_cloud_writes_a_coloured_ply_from_the_sensors_calibration(server, tmp_path):
+    output = tmp_path / "cloud.ply"
+    stdout = run("point_cloud.py", server.endpoint, str(output))
+    vertices = read_ply(output)
+    assert f"{len(vertices)} points" in stdout and "the sensor's calibration" in stdout
+    assert 0 < len(vertices) <= 512 * 424
+    points = np.stack([vertices["x"], vertices["y"], vertices["z"]], axis=-1)
     # Millimetres became metres, and the mock's scene lies ahead of the camera, around its axis.
     assert 0.3 < points[:, 2].min() and points[:, 2].max() <= 8.0
     assert points[:, 0].min() < 0 < points[:, 0].max() and points[:, 1].min() < 0 < points[:, 1].max()
+    colours = np.stack([vertices["red"], vertices["green"], vertices["blue"]], axis=-1)
+    coloured = int(stdout.split(" points coloured")[0].rsplit(" ", 1)[1])
+    assert coloured > len(vertices) // 2
+    assert len(np.unique(colours, axis=0)) > 10  # the mock's picture, not one colour
+
+
+def test_point_cloud_falls_back_to_a_pinhole_without_calibration(start_server, replay_dir, tmp_path):
+    server = start_server("--source", "replay", "--replay-dir", str(replay_dir))
+    output = tmp_path / "cloud.ply"
+    stdout = run("point_cloud.py", server.endpoint, str(output))
+    vertices = read_ply(output)
+    assert "pinhole" in stdout and vertices.dtype.names == ("x", "y", "z")
+    # The replayed frames' pixels with a depth (8 % are holes), each a point.
+    assert 0.85 * 512 * 424 < len(vertices) < 0.95 * 512 * 424
 
 
 def test_zenoh_depth_reads_a_bridge_with_eclipse_zenoh(start_server):
@@ -78,14 +107,6 @@ def test_zenoh_depth_reads_a_bridge_with_eclipse_zenoh(start_server):
     assert len(frames) == 5
     sequences = [int(line.split("#")[1].split()[0]) for line in frames]
     assert sequences == sorted(sequences) and len(set(sequences)) == 5
-
-
-def require_or_skip(reason: str) -> None:
-    """Skips loudly, or fails where CI requires every tool (SK2_REQUIRE_TOOLS=1)."""
-    if os.environ.get("SK2_REQUIRE_TOOLS") == "1":
-        pytest.fail(reason, pytrace=False)
-    print(f"test_zenoh_depth: skipped: {reason}", file=sys.stderr)
-    pytest.skip(reason)
 
 
 def free_port() -> int:

@@ -31,6 +31,12 @@ CHILD = textwrap.dedent(
                     frames.next(timeout=60)
                 except sk2.Timeout:
                     pass
+        elif what in ("ir", "color"):
+            client = sk2.Client(endpoint)
+            frames = client.subscribe_ir() if what == "ir" else client.subscribe_color()
+            print("blocking", flush=True)
+            for frame in frames:
+                pass
         elif what == "connect":
             print("blocking", flush=True)
             sk2.Client("tcp://127.0.0.1:9", timeout=60)
@@ -43,7 +49,7 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("what", ["iterate", "next", "connect"])
+@pytest.mark.parametrize("what", ["iterate", "next", "ir", "color", "connect"])
 def test_ctrl_c_interrupts_a_blocking_wait_within_100_ms(start_server, what):
     # One frame every 20 s: the child spends all its time waiting.
     server = start_server("--fps", "0.05")

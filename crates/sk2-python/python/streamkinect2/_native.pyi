@@ -2,7 +2,8 @@
 
 import datetime
 from types import TracebackType
-from typing import Dict, Iterator, List, Optional, Tuple, Type, TypeVar, Union
+import os
+from typing import Dict, Generic, Iterator, List, Optional, Tuple, Type, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -10,6 +11,12 @@ import numpy.typing as npt
 __version__: str
 
 DepthArray = npt.NDArray[np.uint16]
+IrArray = npt.NDArray[np.uint16]
+RgbArray = npt.NDArray[np.uint8]
+PointArray = npt.NDArray[np.float32]
+
+# A CURVE key inline: 40 Z85 characters (str or bytes, as pyzmq gives them) or 32 raw bytes.
+Key = Union[str, bytes]
 
 _Closing = TypeVar("_Closing", bound="Closeable")
 
@@ -22,11 +29,19 @@ class Timeout(Sk2Error):
 class Unreachable(Sk2Error):
     """No server answers at the endpoint, or the connection to it is gone."""
 
+class HandshakeError(Unreachable):
+    """The server refused the connection during the CurveZMQ handshake: it is secure and no
+    server_key was given, or the reverse, or the server key is wrong, or the server does not admit
+    this client's key."""
+
 class ProtocolError(Sk2Error):
     """Bytes that are not a valid message: corrupt, truncated or hostile input."""
 
 class UnknownSensor(Sk2Error):
     """The server has no sensor with this id (or no sensor at all)."""
+
+class StreamUnavailable(Sk2Error):
+    """The sensor does not offer this stream (a server started with ``--no-color``, say)."""
 
 class Closeable:
     """Base of ``Client``, ``Subscription`` and ``Watcher``: ``with`` calls ``close()`` on exit."""
@@ -164,16 +179,79 @@ class Frame:
     @property
     def sensor_id(self) -> str: ...
 
-class Subscription(Closeable):
-    """A sensor's depth frames; iterate, or call ``next(timeout)``."""
+class IrFrame:
+    """One decoded infrared frame."""
 
-    def next(self, timeout: Optional[float] = None) -> Frame:
+    @property
+    def ir(self) -> IrArray:
+        """Amplitudes (unitless, brighter is larger), shape (height, width); owns its memory."""
+    @property
+    def sequence(self) -> int:
+        """The sequence number of the depth frame of the same exposure."""
+    @property
+    def capture_time_ns(self) -> int: ...
+    @property
+    def capture_time(self) -> datetime.datetime: ...
+    @property
+    def device_timestamp(self) -> int: ...
+    @property
+    def codec(self) -> str:
+        """"medhuf", "medans", "rvl" or "raw"."""
+    @property
+    def sensor_id(self) -> str: ...
+
+class ColorFrame:
+    """One colour frame, decoded to RGB."""
+
+    @property
+    def rgb(self) -> RgbArray:
+        """RGB, shape (height, width, 3), ``uint8``; (1080, 1920, 3) from a Kinect v2."""
+    @property
+    def sequence(self) -> int:
+        """The colour camera's own frame counter."""
+    @property
+    def capture_time_ns(self) -> int: ...
+    @property
+    def capture_time(self) -> datetime.datetime: ...
+    @property
+    def device_timestamp(self) -> int: ...
+    @property
+    def sensor_id(self) -> str: ...
+
+class JpegFrame:
+    """One colour frame as the server sent it: a JPEG file, not decoded."""
+
+    @property
+    def jpeg(self) -> bytes:
+        """The JPEG file (starts with FF D8)."""
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def sequence(self) -> int:
+        """The colour camera's own frame counter."""
+    @property
+    def capture_time_ns(self) -> int: ...
+    @property
+    def capture_time(self) -> datetime.datetime: ...
+    @property
+    def device_timestamp(self) -> int: ...
+    @property
+    def sensor_id(self) -> str: ...
+
+_F = TypeVar("_F", Frame, IrFrame, ColorFrame, JpegFrame)
+
+class Subscription(Closeable, Generic[_F]):
+    """A sensor's frames of one stream; iterate, or call ``next(timeout)``."""
+
+    def next(self, timeout: Optional[float] = None) -> _F:
         """Waits for the next frame; raises Timeout after ``timeout`` seconds."""
     @property
     def sensor_id(self) -> str: ...
     @property
     def endpoint(self) -> str:
-        """"depth_v2" or "depth"."""
+        """"depth_v2", "depth", "ir_v2" or "color"."""
     @property
     def received(self) -> int:
         """Messages received from the server."""
@@ -185,16 +263,97 @@ class Subscription(Closeable):
         """Frames received but dropped because the application did not take them in time."""
     def stats(self) -> Dict[str, int]:
         """received, decoded, dropped, skipped, decode_errors, lost, refused."""
-    def __iter__(self) -> Iterator[Frame]: ...
-    def __next__(self) -> Frame: ...
+    def __iter__(self) -> Iterator[_F]: ...
+    def __next__(self) -> _F: ...
+
+class IrCameraParams:
+    """Intrinsics of the depth (infrared) camera, as libfreenect2's ``IrCameraParams``."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    k1: float
+    k2: float
+    k3: float
+    p1: float
+    p2: float
+    def to_dict(self) -> Dict[str, float]: ...
+
+class ColorCameraParams:
+    """The colour camera and the depth-to-colour mapping, as libfreenect2's
+    ``ColorCameraParams``."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    shift_d: float
+    shift_m: float
+    mx_x3y0: float
+    mx_x0y3: float
+    mx_x2y1: float
+    mx_x1y2: float
+    mx_x2y0: float
+    mx_x0y2: float
+    mx_x1y1: float
+    mx_x1y0: float
+    mx_x0y1: float
+    mx_x0y0: float
+    my_x3y0: float
+    my_x0y3: float
+    my_x2y1: float
+    my_x1y2: float
+    my_x2y0: float
+    my_x0y2: float
+    my_x1y1: float
+    my_x1y0: float
+    my_x0y1: float
+    my_x0y0: float
+    def to_dict(self) -> Dict[str, float]: ...
+
+class Calibration:
+    """A sensor's calibration, from ``Client.calibration()``."""
+
+    @property
+    def ir(self) -> IrCameraParams: ...
+    @property
+    def color(self) -> ColorCameraParams: ...
+    def to_dict(self) -> Dict[str, Dict[str, float]]:
+        """``{"ir": {...}, "color": {...}}``, the ``"calibration"`` object of ``me``."""
+
+class Registration:
+    """Depth frames to point clouds (metres, depth camera frame), coloured or not."""
+
+    def __init__(self, calibration: Calibration, width: int = 512, height: int = 424) -> None: ...
+    @property
+    def shape(self) -> Tuple[int, int]:
+        """(width, height) of the depth frames it registers."""
+    def point_cloud(self, depth: DepthArray) -> PointArray:
+        """(N, 3) ``float32`` points, one per pixel with a depth."""
+    def colored_point_cloud(
+        self, depth: DepthArray, rgb: RgbArray
+    ) -> Tuple[PointArray, RgbArray, npt.NDArray[np.bool_]]:
+        """``(points, colors, has_color)``: (N, 3) metres, (N, 3) RGB, (N,) seen by the colour
+        camera."""
 
 class Client(Closeable):
     """A connection to one server's control endpoint."""
 
     def __init__(
-        self, target: Union[str, ServerInfo], heartbeat: float = 10.0, timeout: float = 5.0
+        self,
+        target: Union[str, ServerInfo],
+        heartbeat: float = 10.0,
+        timeout: float = 5.0,
+        *,
+        server_key: Union[Key, "os.PathLike[str]", None] = None,
+        client_key: Union[str, "os.PathLike[str]", Tuple[Key, Key], None] = None,
     ) -> None:
-        """Connects and waits up to ``timeout`` seconds for the server (raises Unreachable)."""
+        """Connects and waits up to ``timeout`` seconds for the server (raises Unreachable, or
+        HandshakeError at once if a secure server refuses the keys). ``server_key``: a secure
+        server's public key (Z85, raw bytes or its ``server.key`` file). ``client_key``: this
+        client's ``.key_secret`` file or a ``(public, secret)`` pair; default
+        ``$XDG_CONFIG_HOME/streamkinect2/client.key_secret`` if it exists."""
     @property
     def endpoint(self) -> str: ...
     @property
@@ -208,5 +367,19 @@ class Client(Closeable):
     def wait_connected(self, timeout: Optional[float] = None) -> None: ...
     def subscribe(
         self, sensor_id: Optional[str] = None, endpoint: str = "depth_v2", queue: int = 4
-    ) -> Subscription:
+    ) -> Subscription[Frame]:
         """Subscribes to a sensor's depth frames (default: the first sensor, ``depth_v2``)."""
+    def subscribe_ir(
+        self, sensor_id: Optional[str] = None, queue: int = 4
+    ) -> Subscription[IrFrame]:
+        """Subscribes to a sensor's infrared frames; StreamUnavailable if it has none."""
+    def subscribe_color(
+        self, sensor_id: Optional[str] = None, queue: int = 2
+    ) -> Subscription[ColorFrame]:
+        """Subscribes to a sensor's colour frames, decoded to RGB; StreamUnavailable if none."""
+    def subscribe_color_jpeg(
+        self, sensor_id: Optional[str] = None, queue: int = 4
+    ) -> Subscription[JpegFrame]:
+        """Subscribes to a sensor's colour frames as JPEG files, undecoded."""
+    def calibration(self, sensor_id: Optional[str] = None) -> Optional[Calibration]:
+        """The sensor's calibration, or None if its server sends none."""
