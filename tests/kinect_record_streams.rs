@@ -3,11 +3,12 @@
 //! `--no-announce` and `--connect`: no mDNS.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::kinect_record::{mock, read, record, Server, WAIT};
 use sk2_client::{Client, ClientConfig};
-use sk2_record::ChannelKind;
+use sk2_record::{ChannelKind, RecordedMessage};
 
 #[test]
 fn infrared_and_colour_are_recorded_beside_depth_as_received() {
@@ -65,39 +66,11 @@ fn infrared_and_colour_are_recorded_beside_depth_as_received() {
         counts["depth_v2"].to_string()
     );
 
-    // Replayed (in a loop, so that a late subscriber still gets every stream), the server offers
-    // the recorded infrared, colour and calibration of the sensor.
-    let recorded_ir: Vec<_> = messages
-        .iter()
-        .filter_map(|m| m.decode_ir().ok().map(|frame| frame.ir))
-        .collect();
-    let recorded_jpegs: Vec<Vec<u8>> = messages
-        .iter()
-        .filter_map(|m| {
-            m.decode_color()
-                .ok()
-                .map(|frame| frame.jpeg.bytes().to_vec())
-        })
-        .collect();
+    // Replayed, the server offers the recorded calibration too.
     let live = Client::connect_blocking(&server.control, ClientConfig::default(), WAIT).unwrap();
-    let replay = Server::start(&[
-        "--source",
-        "replay",
-        "--loop",
-        "--replay-file",
-        file.to_str().unwrap(),
-    ]);
-    let client = Client::connect_blocking(&replay.control, ClientConfig::default(), WAIT).unwrap();
-    assert!(client.calibration(&id).is_some());
-    assert_eq!(client.calibration(&id), live.calibration(&id));
-    let ir = client.subscribe_ir(&id).unwrap();
-    let color = client.subscribe_color_jpeg(&id).unwrap();
-    let replayed_ir = ir.recv_timeout(WAIT).expect("replayed infrared");
-    assert!(recorded_ir.contains(&replayed_ir.ir));
-    let replayed_color = color
-        .recv_timeout(Duration::from_secs(10))
-        .expect("replayed colour");
-    assert!(recorded_jpegs.contains(&replayed_color.jpeg));
+    let replayed = replay_infrared_and_colour(&file, &messages);
+    assert!(replayed.calibration(&id).is_some());
+    assert_eq!(replayed.calibration(&id), live.calibration(&id));
 }
 
 #[test]
@@ -126,32 +99,7 @@ fn foxglove_recordings_of_every_stream_replay_like_the_messages_as_received() {
         let frame = message.decode_ir().unwrap();
         assert_eq!(frame.ir, mock.ir_frame(frame.sequence));
     }
-    let recorded_jpegs: Vec<Vec<u8>> = messages
-        .iter()
-        .filter_map(|m| m.decode_color().ok().map(|f| f.jpeg.bytes().to_vec()))
-        .collect();
-
-    let replay = Server::start(&[
-        "--source",
-        "replay",
-        "--loop",
-        "--replay-file",
-        file.to_str().unwrap(),
-    ]);
-    let client = Client::connect_blocking(&replay.control, ClientConfig::default(), WAIT).unwrap();
-    let id = messages[0].channel.device_id.clone().unwrap();
-    let ir = client.subscribe_ir(&id).unwrap();
-    let color = client.subscribe_color_jpeg(&id).unwrap();
-    let frame = ir.recv_timeout(WAIT).expect("replayed infrared");
-    let recorded_ir: Vec<_> = messages
-        .iter()
-        .filter_map(|m| m.decode_ir().ok().map(|f| f.ir))
-        .collect();
-    assert!(recorded_ir.contains(&frame.ir));
-    let frame = color
-        .recv_timeout(Duration::from_secs(10))
-        .expect("replayed colour");
-    assert!(recorded_jpegs.contains(&frame.jpeg));
+    replay_infrared_and_colour(&file, &messages);
 }
 
 #[test]
@@ -167,4 +115,53 @@ fn a_stream_the_server_does_not_offer_is_a_one_line_error() {
         "{stderr}"
     );
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+/// Replays `file` in a loop (so that a late subscriber still gets every stream) and checks that
+/// an infrared and a colour frame arrive, each one of those recorded in `messages`. Returns a
+/// client of the replaying server, which lives as long as it.
+fn replay_infrared_and_colour(file: &Path, messages: &[RecordedMessage]) -> ReplayClient {
+    let recorded_ir: Vec<_> = messages
+        .iter()
+        .filter_map(|m| m.decode_ir().ok().map(|frame| frame.ir))
+        .collect();
+    let recorded_jpegs: Vec<_> = messages
+        .iter()
+        .filter_map(|m| m.decode_color().ok().map(|frame| frame.jpeg))
+        .collect();
+    let server = Server::start(&[
+        "--source",
+        "replay",
+        "--loop",
+        "--replay-file",
+        file.to_str().unwrap(),
+    ]);
+    let client = Client::connect_blocking(&server.control, ClientConfig::default(), WAIT).unwrap();
+    let id = messages[0].channel.device_id.clone().unwrap();
+    let ir = client.subscribe_ir(&id).unwrap();
+    let color = client.subscribe_color_jpeg(&id).unwrap();
+    let frame = ir.recv_timeout(WAIT).expect("replayed infrared");
+    assert!(recorded_ir.contains(&frame.ir));
+    let frame = color
+        .recv_timeout(Duration::from_secs(10))
+        .expect("replayed colour");
+    assert!(recorded_jpegs.iter().any(|jpeg| jpeg.bytes() == frame.jpeg));
+    ReplayClient {
+        client,
+        _server: server,
+    }
+}
+
+/// A client of a replaying server; the server stops when it is dropped.
+struct ReplayClient {
+    client: Client,
+    _server: Server,
+}
+
+impl std::ops::Deref for ReplayClient {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
 }

@@ -1,8 +1,9 @@
 //! End-to-end tests of CurveZMQ in the binaries (docs/security.md): `kinect-keygen`, and
 //! `kinect-server --secure` and `kinect-browse --server-key` with good and bad key files.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::stdout_lines;
@@ -42,6 +43,21 @@ fn failing_server(config_home: &Path, args: &[&str]) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
+}
+
+/// A running `kinect-server --secure` on 127.0.0.1 with its control endpoint on `port`, its keys
+/// in `XDG_CONFIG_HOME` = `config_home`, and `args`; its stdout piped for the banner.
+fn secure_server(config_home: &Path, port: u16, args: &[&OsStr]) -> Child {
+    Command::new(SERVER)
+        .args(["--no-announce", "--bind", "127.0.0.1", "--secure"])
+        .args(["--control-port", &port.to_string()])
+        .args(args)
+        .env("XDG_CONFIG_HOME", config_home)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// The error output is exactly one line naming `needle`; the status is 1.
@@ -120,15 +136,7 @@ fn a_secure_server_says_original_clients_cannot_connect_and_browse_needs_its_key
     let home = tempfile::tempdir().unwrap();
     assert!(keygen(home.path(), &[]).status.success());
     let port = free_port();
-    let mut child = Command::new(SERVER)
-        .args(["--no-announce", "--bind", "127.0.0.1", "--secure"])
-        .args(["--control-port", &port.to_string()])
-        .env("XDG_CONFIG_HOME", home.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = secure_server(home.path(), port, &[]);
     let lines = stdout_lines(&mut child);
     let mut banner = Vec::new();
     let deadline = Instant::now() + STARTUP_TIMEOUT;
@@ -199,17 +207,11 @@ fn keys_added_to_or_removed_from_the_authorised_directory_apply_without_a_restar
     .unwrap();
 
     let port = free_port();
-    let mut child = Command::new(SERVER)
-        .args(["--no-announce", "--bind", "127.0.0.1", "--secure"])
-        .args(["--control-port", &port.to_string()])
-        .arg("--authorized-keys")
-        .arg(authorized.path())
-        .env("XDG_CONFIG_HOME", home.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = secure_server(
+        home.path(),
+        port,
+        &["--authorized-keys".as_ref(), authorized.path().as_os_str()],
+    );
     let lines = stdout_lines(&mut child);
     lines
         .recv_timeout(STARTUP_TIMEOUT)

@@ -35,9 +35,10 @@ fn color_message(sequence: u64) -> Vec<u8> {
     sk2_proto::color::encode(&frame)
 }
 
-#[test]
-fn infrared_and_colour_come_back_byte_for_byte_on_their_own_channels() {
-    let mut writer = RecordingWriter::new(Cursor::new(Vec::new()), RecordFormat::DepthV2).unwrap();
+/// A recording in `format` of sensor `abcd`: depth frame 1, its infrared, and colour frame 4,
+/// received at 10, 11 and 12 ns.
+fn one_frame_of_each_stream(format: RecordFormat) -> Vec<u8> {
+    let mut writer = RecordingWriter::new(Cursor::new(Vec::new()), format).unwrap();
     let depth = writer.add_sensor(SERVER, "abcd").unwrap();
     let ir = writer
         .add_stream(SERVER, "abcd", RecordedStream::Ir)
@@ -45,19 +46,17 @@ fn infrared_and_colour_come_back_byte_for_byte_on_their_own_channels() {
     let color = writer
         .add_stream(SERVER, "abcd", RecordedStream::Color)
         .unwrap();
-    assert_eq!(
-        writer
-            .add_stream(SERVER, "abcd", RecordedStream::Ir)
-            .unwrap(),
-        ir,
-        "declared once"
-    );
+    let again = writer.add_stream(SERVER, "abcd", RecordedStream::Ir);
+    assert_eq!(again.unwrap(), ir, "declared once");
     writer.write(depth, &message(1), 10).unwrap();
     writer.write(ir, &ir_message(1), 11).unwrap();
     writer.write(color, &color_message(4), 12).unwrap();
-    let file = writer.finish().unwrap().into_inner();
+    writer.finish().unwrap().into_inner()
+}
 
-    let (messages, error) = read_all(&file);
+#[test]
+fn infrared_and_colour_come_back_byte_for_byte_on_their_own_channels() {
+    let (messages, error) = read_all(&one_frame_of_each_stream(RecordFormat::DepthV2));
     assert!(error.is_none(), "{error:?}");
     let topics: Vec<_> = messages.iter().map(|m| m.channel.topic.as_str()).collect();
     assert_eq!(
@@ -132,21 +131,7 @@ fn bad_infrared_and_colour_messages_are_not_written() {
 
 #[test]
 fn a_foxglove_recording_holds_infrared_as_mono16_raw_images_and_colour_as_jpeg_compressed_images() {
-    let mut writer =
-        RecordingWriter::new(Cursor::new(Vec::new()), RecordFormat::FoxgloveRawImage).unwrap();
-    let depth = writer.add_sensor(SERVER, "abcd").unwrap();
-    let ir = writer
-        .add_stream(SERVER, "abcd", RecordedStream::Ir)
-        .unwrap();
-    let color = writer
-        .add_stream(SERVER, "abcd", RecordedStream::Color)
-        .unwrap();
-    writer.write(depth, &message(1), 10).unwrap();
-    writer.write(ir, &ir_message(1), 11).unwrap();
-    writer.write(color, &color_message(4), 12).unwrap();
-    let file = writer.finish().unwrap().into_inner();
-
-    let (messages, error) = read_all(&file);
+    let (messages, error) = read_all(&one_frame_of_each_stream(RecordFormat::FoxgloveRawImage));
     assert!(error.is_none(), "{error:?}");
     let [depth, ir, color] = &messages[..] else {
         panic!("{messages:?}")
