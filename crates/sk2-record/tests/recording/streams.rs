@@ -5,7 +5,8 @@ use std::io::Cursor;
 
 use sk2_proto::depth_v2::Codec;
 use sk2_record::{
-    ChannelKind, ReadError, RecordFormat, RecordedStream, RecordingWriter, WriteError,
+    ChannelKind, ReadError, RecordFormat, RecordedStream, RecordingWriter, SensorChannel,
+    WriteError,
 };
 
 use crate::{message, read_all, SERVER};
@@ -35,17 +36,24 @@ fn color_message(sequence: u64) -> Vec<u8> {
     sk2_proto::color::encode(&frame)
 }
 
+/// A writer in memory with a depth, an infrared and a colour channel for sensor `abcd`.
+fn writer_of_each_stream(
+    format: RecordFormat,
+) -> (RecordingWriter<Cursor<Vec<u8>>>, [SensorChannel; 3]) {
+    let mut writer = RecordingWriter::new(Cursor::new(Vec::new()), format).unwrap();
+    let channels = [
+        RecordedStream::Depth,
+        RecordedStream::Ir,
+        RecordedStream::Color,
+    ]
+    .map(|stream| writer.add_stream(SERVER, "abcd", stream).unwrap());
+    (writer, channels)
+}
+
 /// A recording in `format` of sensor `abcd`: depth frame 1, its infrared, and colour frame 4,
 /// received at 10, 11 and 12 ns.
 fn one_frame_of_each_stream(format: RecordFormat) -> Vec<u8> {
-    let mut writer = RecordingWriter::new(Cursor::new(Vec::new()), format).unwrap();
-    let depth = writer.add_sensor(SERVER, "abcd").unwrap();
-    let ir = writer
-        .add_stream(SERVER, "abcd", RecordedStream::Ir)
-        .unwrap();
-    let color = writer
-        .add_stream(SERVER, "abcd", RecordedStream::Color)
-        .unwrap();
+    let (mut writer, [depth, ir, color]) = writer_of_each_stream(format);
     let again = writer.add_stream(SERVER, "abcd", RecordedStream::Ir);
     assert_eq!(again.unwrap(), ir, "declared once");
     writer.write(depth, &message(1), 10).unwrap();
@@ -103,13 +111,7 @@ fn infrared_and_colour_come_back_byte_for_byte_on_their_own_channels() {
 
 #[test]
 fn bad_infrared_and_colour_messages_are_not_written() {
-    let mut writer = RecordingWriter::new(Cursor::new(Vec::new()), RecordFormat::DepthV2).unwrap();
-    let ir = writer
-        .add_stream(SERVER, "abcd", RecordedStream::Ir)
-        .unwrap();
-    let color = writer
-        .add_stream(SERVER, "abcd", RecordedStream::Color)
-        .unwrap();
+    let (mut writer, [_, ir, color]) = writer_of_each_stream(RecordFormat::DepthV2);
     // A colour message on the infrared channel and the other way round: their codec ids differ.
     assert!(matches!(
         writer.write(ir, &color_message(1), 0),
