@@ -2,54 +2,27 @@
 //! on the same ports; the client reports disconnected, then connected within 2 s of the restart,
 //! and frames flow again.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::KinectServer;
 use sk2_client::{Client, ClientConfig, ClientEvent};
 use sk2_testkit::{free_port, free_port_run};
 
-const SERVER: &str = env!("CARGO_BIN_EXE_kinect-server");
 const WAIT: Duration = Duration::from_secs(5);
 
-/// Starts `kinect-server` on fixed ports and returns it with its printed control endpoint.
-fn start_server(control_port: u16, depth_port: u16) -> (Child, String) {
-    let mut child = Command::new(SERVER)
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--no-announce",
-            "--name",
-            "Phoenix",
-            "--fps",
-            "30",
-        ])
-        .args(["--control-port", &control_port.to_string()])
-        .args(["--depth-port", &depth_port.to_string()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drained on a thread so that the server never blocks on a full pipe; shown if it fails.
-    let mut stderr = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-        text
-    });
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        if let Some(endpoint) = line.strip_prefix("control: ") {
-            return (child, endpoint.to_owned());
-        }
-    }
-    let status = child.wait().unwrap();
-    panic!(
-        "kinect-server ended ({status}) without printing its control endpoint: {}",
-        stderr.join().unwrap()
-    );
+/// Starts `kinect-server` on fixed ports.
+fn start_server(control_port: u16, depth_port: u16) -> KinectServer {
+    let (control_port, depth_port) = (control_port.to_string(), depth_port.to_string());
+    KinectServer::start(&[
+        "--name",
+        "Phoenix",
+        "--fps",
+        "30",
+        "--control-port",
+        &control_port,
+        "--depth-port",
+        &depth_port,
+    ])
 }
 
 fn wait_event(
@@ -68,21 +41,12 @@ fn wait_event(
     None
 }
 
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_server_killed_and_restarted_on_the_same_port_is_reconnected_within_two_seconds() {
     // The mock sensor's four streams (depth, depth_v2, ir_v2, color) count up from depth_port.
     let (control_port, depth_port) = (free_port(), free_port_run(4));
-    let (child, endpoint) = start_server(control_port, depth_port);
-    let mut server = KillOnDrop(child);
+    let mut server = start_server(control_port, depth_port);
+    let endpoint = server.control.clone();
     let config = ClientConfig::default()
         .with_heartbeat(Duration::from_millis(200))
         .with_request_timeout(Duration::from_millis(500));
@@ -94,8 +58,7 @@ fn a_server_killed_and_restarted_on_the_same_port_is_reconnected_within_two_seco
         .recv_timeout(WAIT)
         .expect("no frame before the crash");
 
-    server.0.kill().unwrap(); // SIGKILL: no clean shutdown of any socket
-    server.0.wait().unwrap();
+    server.kill(); // SIGKILL: no clean shutdown of any socket
     wait_event(&events, WAIT, |e| {
         matches!(e, ClientEvent::Disconnected { .. })
     })
@@ -105,8 +68,7 @@ fn a_server_killed_and_restarted_on_the_same_port_is_reconnected_within_two_seco
     while subscription.try_recv().is_some() {}
 
     let restarted = Instant::now();
-    let (child, _) = start_server(control_port, depth_port);
-    let _server = KillOnDrop(child);
+    let _server = start_server(control_port, depth_port);
     wait_event(&events, Duration::from_secs(2), |e| {
         matches!(e, ClientEvent::Connected { .. })
     })

@@ -4,16 +4,18 @@
 //! subscriber is this test binary run again with `SK2_SUBSCRIBER` set: it prints one line per
 //! frame. The freeze lasts 5 s (as in CI) unless `SK2_FREEZE_SECONDS` sets another (e.g. 30).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::KinectServer;
 use sk2_client::{Client, ClientConfig};
 use sk2_proto::sensor::unix_time_ns;
 use sk2_testkit::wait_until;
 
-const SERVER: &str = env!("CARGO_BIN_EXE_kinect-server");
 const WAIT: Duration = Duration::from_secs(5);
 const TEST_NAME: &str = "a_subscriber_frozen_and_resumed_leaves_server_memory_bounded_others_unaffected_and_gets_new_frames";
 /// The freeze, unless `SK2_FREEZE_SECONDS` says otherwise.
@@ -83,24 +85,17 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc/<pid>/status")
 }
 
-fn start_server() -> (KillOnDrop, String) {
-    let mut child = Command::new(SERVER)
-        .args(["--bind", "127.0.0.1", "--advertise-host", "127.0.0.1"])
-        .args(["--no-announce", "--mock-mode", "realistic", "--fps", "30"])
-        .args(["--codec", "raw"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        if let Some(endpoint) = line.strip_prefix("control: ") {
-            return (KillOnDrop(child), endpoint.to_owned());
-        }
-    }
-    let status = child.wait().unwrap();
-    panic!("kinect-server ended ({status}) without printing its control endpoint");
+fn start_server() -> KinectServer {
+    KinectServer::start(&[
+        "--advertise-host",
+        "127.0.0.1",
+        "--mock-mode",
+        "realistic",
+        "--fps",
+        "30",
+        "--codec",
+        "raw",
+    ])
 }
 
 /// Starts a subscriber process and a thread collecting what it prints.
@@ -146,8 +141,9 @@ fn a_subscriber_frozen_and_resumed_leaves_server_memory_bounded_others_unaffecte
         .and_then(|s| s.parse().ok())
         .map_or(DEFAULT_FREEZE, Duration::from_secs);
 
-    let (server, endpoint) = start_server();
-    let server_pid = server.0.id();
+    let server = start_server();
+    let endpoint = server.control.clone();
+    let server_pid = server.id();
     let (frozen, frozen_seen) = start_subscriber(&endpoint);
     let (_healthy, healthy_seen) = start_subscriber(&endpoint);
     wait_until("both subscribers to receive frames", WAIT, || {

@@ -8,53 +8,14 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::stdout_lines;
+use crate::common::KinectServer as Server;
 use sk2_client::{Client, ClientConfig};
 use sk2_mock::{MockConfig, MockKinect, PlaybackConfig, RecordingSensor};
 use sk2_proto::depth_v2;
 use sk2_record::{ChannelKind, ReadError, RecordedMessage, RecordingReader, STATS_METADATA_NAME};
 
-const SERVER: &str = env!("CARGO_BIN_EXE_kinect-server");
 const RECORDER: &str = env!("CARGO_BIN_EXE_kinect-record");
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const WAIT: Duration = Duration::from_secs(5);
-
-/// A running `kinect-server`, killed on drop.
-pub(crate) struct Server {
-    child: Child,
-    pub(crate) control: String,
-}
-
-impl Server {
-    pub(crate) fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(SERVER)
-            .args(["--no-announce", "--bind", "127.0.0.1"])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let rx = stdout_lines(&mut child);
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let control = loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("kinect-server printed its control endpoint");
-            if let Some(control) = line.strip_prefix("control: ") {
-                break control.to_owned();
-            }
-        };
-        Self { child, control }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 pub(crate) fn record(control: &str, output: &Path, extra: &[&str]) -> Output {
     Command::new(RECORDER)

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::kinect_record::{mock, read, record, Server, WAIT};
+use crate::common::KinectServer as Server;
+use crate::kinect_record::{mock, read, record, WAIT};
 use sk2_client::{Client, ClientConfig};
 use sk2_record::{ChannelKind, RecordedMessage};
 
@@ -46,10 +47,10 @@ fn infrared_and_colour_are_recorded_beside_depth_as_received() {
             other => panic!("{other:?}"),
         }
     }
-    // Depth and infrared at 30 fps; colour as fast as the mock draws it (a debug build on a
-    // loaded machine draws a few per second).
-    assert!(counts["depth_v2"] >= 30, "{counts:?}");
-    assert!(counts["ir_v2"] >= 30, "{counts:?}");
+    // Depth and infrared at up to 30 fps, colour as fast as the mock draws it: a debug build on
+    // a loaded machine (colour takes most of a core there) manages far fewer of each.
+    assert!(counts["depth_v2"] >= 10, "{counts:?}");
+    assert!(counts["ir_v2"] >= 10, "{counts:?}");
     assert!(counts["color"] >= 1, "{counts:?}");
     let stats = &reader.metadata()[0].1;
     let id = messages[0].channel.device_id.clone().unwrap();

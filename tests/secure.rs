@@ -3,10 +3,10 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::stdout_lines;
+use crate::common::KinectServer;
 use sk2_testkit::free_port;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_kinect-server");
@@ -45,19 +45,17 @@ fn failing_server(config_home: &Path, args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// A running `kinect-server --secure` on 127.0.0.1 with its control endpoint on `port`, its keys
-/// in `XDG_CONFIG_HOME` = `config_home`, and `args`; its stdout piped for the banner.
-fn secure_server(config_home: &Path, port: u16, args: &[&OsStr]) -> Child {
-    Command::new(SERVER)
-        .args(["--no-announce", "--bind", "127.0.0.1", "--secure"])
-        .args(["--control-port", &port.to_string()])
-        .args(args)
-        .env("XDG_CONFIG_HOME", config_home)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// A running `kinect-server --secure` with its control endpoint on `port`, its keys in
+/// `XDG_CONFIG_HOME` = `config_home`, and `args`.
+fn secure_server(config_home: &Path, port: u16, args: &[&OsStr]) -> KinectServer {
+    let port = port.to_string();
+    let mut all: Vec<&OsStr> = vec![
+        "--secure".as_ref(),
+        "--control-port".as_ref(),
+        port.as_ref(),
+    ];
+    all.extend_from_slice(args);
+    KinectServer::start_with_env(&all, &[("XDG_CONFIG_HOME", config_home.as_os_str())])
 }
 
 /// The error output is exactly one line naming `needle`; the status is 1.
@@ -136,15 +134,15 @@ fn a_secure_server_says_original_clients_cannot_connect_and_browse_needs_its_key
     let home = tempfile::tempdir().unwrap();
     assert!(keygen(home.path(), &[]).status.success());
     let port = free_port();
-    let mut child = secure_server(home.path(), port, &[]);
-    let lines = stdout_lines(&mut child);
+    let server = secure_server(home.path(), port, &[]);
     let mut banner = Vec::new();
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     while !banner
         .iter()
         .any(|line: &String| line.starts_with("device "))
     {
-        let line = lines
+        let line = server
+            .lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("no device line; got {banner:?}"));
         banner.push(line);
@@ -177,8 +175,6 @@ fn a_secure_server_says_original_clients_cannot_connect_and_browse_needs_its_key
         String::from_utf8_lossy(&keyed.stderr)
     );
     assert!(String::from_utf8_lossy(&keyed.stdout).contains("ping"));
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -207,15 +203,11 @@ fn keys_added_to_or_removed_from_the_authorised_directory_apply_without_a_restar
     .unwrap();
 
     let port = free_port();
-    let mut child = secure_server(
+    let _server = secure_server(
         home.path(),
         port,
         &["--authorized-keys".as_ref(), authorized.path().as_os_str()],
     );
-    let lines = stdout_lines(&mut child);
-    lines
-        .recv_timeout(STARTUP_TIMEOUT)
-        .expect("kinect-server started");
     let endpoint = format!("tcp://127.0.0.1:{port}");
     let connect = |keys: &sk2_client::KeyPair, timeout: Duration| {
         let config = ClientConfig::default()
@@ -248,6 +240,4 @@ fn keys_added_to_or_removed_from_the_authorised_directory_apply_without_a_restar
     );
     // A connection made before the revocation lives on, as an SSH session does.
     assert!(first.ping().is_ok());
-    let _ = child.kill();
-    let _ = child.wait();
 }
