@@ -2,43 +2,27 @@
 //! reading them with the checks a user needs (present, well-formed, private, consistent).
 //!
 //! The formats are `sk2_proto::curve`'s: czmq/pyzmq certificates, `NAME.key` (public) and
-//! `NAME.key_secret` (public and secret, mode 0600).
+//! `NAME.key_secret` (public and secret, mode 0600). Reading is [`sk2_client::key_files`]'s,
+//! shared with the Python binding; this module adds what a user of the tools is told.
 
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use sk2_proto::curve::{
-    decode_certificate, encode_public_certificate, encode_secret_certificate, KeyPair, PublicKey,
-    SecretKey, PUBLIC_CERTIFICATE_SUFFIX, SECRET_CERTIFICATE_SUFFIX,
+use sk2_client::key_files::{self, KeyFileError};
+pub use sk2_client::key_files::{
+    public_file, public_key_of, secret_file, CLIENT_KEY_NAME, SERVER_KEY_NAME,
 };
-
-/// The name of the server's key pair in [`key_dir`]: `server.key_secret` and `server.key`.
-pub const SERVER_KEY_NAME: &str = "server";
-
-/// The name of a client's key pair in [`key_dir`]: `client.key_secret` and `client.key`.
-pub const CLIENT_KEY_NAME: &str = "client";
+use sk2_proto::curve::{
+    encode_public_certificate, encode_secret_certificate, KeyPair, PublicKey, SecretKey,
+};
 
 /// Where key pairs live by default: `$XDG_CONFIG_HOME/streamkinect2`, or
 /// `~/.config/streamkinect2` (the XDG base directory specification's default).
 pub fn key_dir() -> Result<PathBuf> {
-    let config_home = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|path| path.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
-        .context("neither XDG_CONFIG_HOME nor HOME is set: pass the key file explicitly")?;
-    Ok(config_home.join("streamkinect2"))
-}
-
-/// The secret-key file of key pair `name` in `dir`.
-pub fn secret_file(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}{SECRET_CERTIFICATE_SUFFIX}"))
-}
-
-/// The public-key file of key pair `name` in `dir`.
-pub fn public_file(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}{PUBLIC_CERTIFICATE_SUFFIX}"))
+    key_files::default_key_dir()
+        .context("neither XDG_CONFIG_HOME nor HOME is set: pass the key file explicitly")
 }
 
 /// A new random key pair (libsodium's generator, through libzmq).
@@ -88,25 +72,13 @@ pub fn write_key_pair(
 /// Reads a key pair from a secret-key file: it must exist, be private (no access for group or
 /// others), hold both keys, and its secret key must belong to its public key.
 pub fn read_key_pair(path: &Path) -> Result<KeyPair> {
-    let text = read_private(path)?;
-    let certificate = decode_certificate(&text)
-        .with_context(|| format!("{} is not a CURVE key file", path.display()))?;
-    let Some(secret) = certificate.secret else {
-        bail!(
-            "{} holds no secret-key: give the secret key file ({}), not the public one",
-            path.display(),
-            SECRET_CERTIFICATE_SUFFIX
-        );
-    };
-    if public_key_of(&secret) != certificate.public {
-        bail!(
-            "{} is corrupt: its secret-key does not belong to its public-key",
+    key_files::read_key_pair(path).map_err(|error| match error {
+        // Most often the first run of a secure server: say how to make one.
+        KeyFileError::Unreadable { path, source } => anyhow::Error::new(source).context(format!(
+            "cannot read the key file {} (make one with kinect-keygen)",
             path.display()
-        );
-    }
-    Ok(KeyPair {
-        public: certificate.public,
-        secret,
+        )),
+        other => other.into(),
     })
 }
 
@@ -124,10 +96,7 @@ pub fn read_public_key(key_or_path: &str) -> Result<PublicKey> {
             )
         });
     }
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    decode_certificate(&text)
-        .map(|certificate| certificate.public)
-        .with_context(|| format!("{} is not a CURVE key file", path.display()))
+    Ok(key_files::read_public_key(path)?)
 }
 
 /// The `--server-key` and `--client-key` flags of the client tools (`#[command(flatten)]`).
@@ -195,46 +164,6 @@ pub fn configure(
         Some(keys) => keys.configure(config),
         None => config,
     }
-}
-
-/// The public key that belongs to `secret` (X25519 base-point multiplication, libsodium).
-#[allow(unsafe_code)]
-pub fn public_key_of(secret: &SecretKey) -> PublicKey {
-    let mut public = [0u8; 32];
-    // SAFETY: sodium_init is thread-safe and idempotent; the multiplication writes exactly 32
-    // bytes to `public` and reads 32 from the secret key, both valid for that length. Its only
-    // failure (an all-zero result) leaves a public key that cannot match any real one.
-    unsafe {
-        libsodium_sys::sodium_init();
-        libsodium_sys::crypto_scalarmult_curve25519_base(public.as_mut_ptr(), secret.0.as_ptr());
-    }
-    PublicKey(public)
-}
-
-/// The text of a file that holds a secret, which must not be readable by anyone but its owner.
-fn read_private(path: &Path) -> Result<String> {
-    let metadata = fs::metadata(path).with_context(|| {
-        format!(
-            "cannot read the key file {} (make one with kinect-keygen)",
-            path.display()
-        )
-    })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            bail!(
-                "{} is readable by others (mode {mode:03o}): its secret key must be private; \
-                 run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            );
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = metadata;
-    fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {

@@ -18,6 +18,8 @@
 //!   merges their events into [`WatchEvent`]s, and has mDNS re-verify servers that stop answering.
 //! * [`ClientConfig`], [`SubscriptionConfig`], [`WatcherConfig`]: plain settings, built with
 //!   `with_*` methods from `Default`.
+//! * [`key_files`]: CurveZMQ key files read with every check (private, both keys, consistent),
+//!   for [`ClientConfig::with_client_keys`] and the server's own key.
 //!
 //! With the cargo feature `zenoh`, [`zenoh::ZenohClient`] gives the same subscriptions through
 //! Zenoh, from the key space a bridge publishes (docs/distributed.md).
@@ -52,7 +54,8 @@
 //! `receiving`; the handles `subscription` and `raw_subscription` on `feed`; `client` (the handle)
 //! on `control` and the subscription handles; `image_subscription` on `feed` and `client` (it adds
 //! the infrared, colour and calibration methods to `Client`); `watcher` on `browser` and
-//! `client`; `zenoh` on `subscription` and `receiving`.
+//! `client`; `zenoh` on `subscription` and `receiving`. `key_files` stands apart: it knows only
+//! [`sk2_proto::curve`].
 
 // Without `zenoh` the `zenoh` module is not compiled, so the link above to it cannot resolve;
 // `cargo doc -p sk2-client --features zenoh` resolves it.
@@ -69,6 +72,7 @@ mod endpoint;
 mod error;
 mod feed;
 mod image_subscription;
+pub mod key_files;
 mod raw_subscription;
 mod receiving;
 mod subscription;

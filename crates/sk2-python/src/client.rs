@@ -240,13 +240,7 @@ impl Client {
         sensor_id: Option<String>,
         queue: usize,
     ) -> PyResult<Py<Subscription>> {
-        self.subscribe_stream(
-            py,
-            sensor_id,
-            queue,
-            ENDPOINT_IR_V2,
-            |client, id, config| client.subscribe_ir_with(id, config).map(Stream::Ir),
-        )
+        self.subscribe_stream(py, ImageStream::Ir, sensor_id, queue)
     }
 
     /// Subscribes to a sensor's colour frames (`color`), decoded to RGB on a Rust thread:
@@ -262,13 +256,7 @@ impl Client {
         sensor_id: Option<String>,
         queue: usize,
     ) -> PyResult<Py<Subscription>> {
-        self.subscribe_stream(
-            py,
-            sensor_id,
-            queue,
-            ENDPOINT_COLOR,
-            |client, id, config| client.subscribe_color_with(id, config).map(Stream::Color),
-        )
+        self.subscribe_stream(py, ImageStream::Color, sensor_id, queue)
     }
 
     /// Subscribes to a sensor's colour frames as the JPEG files the server sends, undecoded:
@@ -284,17 +272,7 @@ impl Client {
         sensor_id: Option<String>,
         queue: usize,
     ) -> PyResult<Py<Subscription>> {
-        self.subscribe_stream(
-            py,
-            sensor_id,
-            queue,
-            ENDPOINT_COLOR,
-            |client, id, config| {
-                client
-                    .subscribe_color_jpeg_with(id, config)
-                    .map(Stream::ColorJpeg)
-            },
-        )
+        self.subscribe_stream(py, ImageStream::ColorJpeg, sensor_id, queue)
     }
 
     /// The calibration of a sensor (default: the server's first) from the server's latest
@@ -332,25 +310,66 @@ impl Client {
 }
 
 impl Client {
-    /// Opens a subscription to `endpoint_name` of a sensor with `open` (one of the client's
-    /// `subscribe_*_with`), with the GIL released while it connects.
+    /// Opens a subscription to one of a sensor's image streams, with the GIL released while it
+    /// connects.
     fn subscribe_stream(
         &self,
         py: Python<'_>,
+        stream: ImageStream,
         sensor_id: Option<String>,
         queue: usize,
-        endpoint_name: &str,
-        open: impl FnOnce(&sk2_client::Client, &str, SubscriptionConfig) -> Result<Stream, ClientError>
-            + Send,
     ) -> PyResult<Py<Subscription>> {
         let client = self.inner()?;
         let sensor_id = sensor_or_first(&client, sensor_id)?;
         let config = SubscriptionConfig::default().with_queue_len(queue);
         let id = sensor_id.clone();
-        let stream = py
-            .detach(move || open(&client, &id, config))
+        let opened = py
+            .detach(move || stream.open(&client, &id, config))
             .map_err(client_error)?;
-        closeable(py, Subscription::new(stream, sensor_id, endpoint_name))
+        closeable(
+            py,
+            Subscription::new(opened, sensor_id, stream.endpoint_name()),
+        )
+    }
+}
+
+/// The streams besides depth that `Client.subscribe_*` opens: the three methods differ only in
+/// this (their defaults and docs aside).
+#[derive(Debug, Clone, Copy)]
+enum ImageStream {
+    /// `subscribe_ir`: infrared, `ir_v2`.
+    Ir,
+    /// `subscribe_color`: colour decoded to RGB.
+    Color,
+    /// `subscribe_color_jpeg`: colour as the JPEG files the server sends.
+    ColorJpeg,
+}
+
+impl ImageStream {
+    /// The endpoint it reads.
+    fn endpoint_name(self) -> &'static str {
+        match self {
+            ImageStream::Ir => ENDPOINT_IR_V2,
+            ImageStream::Color | ImageStream::ColorJpeg => ENDPOINT_COLOR,
+        }
+    }
+
+    /// Subscribes with the Rust client's method for this stream.
+    fn open(
+        self,
+        client: &sk2_client::Client,
+        sensor_id: &str,
+        config: SubscriptionConfig,
+    ) -> Result<Stream, ClientError> {
+        match self {
+            ImageStream::Ir => client.subscribe_ir_with(sensor_id, config).map(Stream::Ir),
+            ImageStream::Color => client
+                .subscribe_color_with(sensor_id, config)
+                .map(Stream::Color),
+            ImageStream::ColorJpeg => client
+                .subscribe_color_jpeg_with(sensor_id, config)
+                .map(Stream::ColorJpeg),
+        }
     }
 }
 

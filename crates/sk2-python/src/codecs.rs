@@ -15,29 +15,22 @@ use sk2_proto::{CapturedFrame, DepthFrame, FrameError};
 use crate::errors::{value_error, ProtocolError};
 
 /// The 44-byte header of a `depth_v2` message: how the frame was encoded and when it was taken.
-#[pyclass(frozen, module = "streamkinect2", name = "FrameHeader")]
+#[pyclass(frozen, get_all, module = "streamkinect2", name = "FrameHeader")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FrameHeader {
     /// Codec of the payload: "raw", "rvl", "medans" or "medhuf".
-    #[pyo3(get)]
     codec: &'static str,
     /// Pixels per row.
-    #[pyo3(get)]
     width: u32,
     /// Rows.
-    #[pyo3(get)]
     height: u32,
     /// The sensor's frame counter (+1 per frame it produced; a gap means frames were lost).
-    #[pyo3(get)]
     sequence: u64,
     /// The device's own timestamp, in the device's units.
-    #[pyo3(get)]
     device_timestamp: u64,
     /// Host time of capture, in nanoseconds since the Unix epoch.
-    #[pyo3(get)]
     capture_time_ns: u64,
     /// Bytes of payload after the header.
-    #[pyo3(get)]
     payload_len: u32,
 }
 

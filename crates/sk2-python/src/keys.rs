@@ -11,26 +11,25 @@
 //!   (`$XDG_CONFIG_HOME/streamkinect2/client.key_secret`) is used if it exists, else the client
 //!   makes a key pair of its own (enough for a server without `--authorized-keys`).
 //!
-//! Key files are read with `sk2_proto::curve`'s parser; a bad key or file raises `ValueError`
-//! (or `OSError` when it cannot be read), never a handshake that fails later for no clear reason.
+//! Key files are read by [`sk2_client::key_files`], with the tools' checks and words; a bad key
+//! or file raises `ValueError` (or `OSError` when it cannot be read), never a handshake that
+//! fails later for no clear reason.
 
-use std::fs;
+use std::error::Error as _;
 use std::path::{Path, PathBuf};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
+use sk2_client::key_files::{self, KeyFileError, CLIENT_KEY_NAME};
 use sk2_client::{KeyPair, PublicKey, SecretKey};
-use sk2_proto::curve::{decode_certificate, KEY_BYTES, SECRET_CERTIFICATE_SUFFIX};
-
-/// File name of a client's secret key in the tools' key directory (`kinect-keygen --client`).
-const DEFAULT_CLIENT_KEY_FILE: &str = "client.key_secret";
+use sk2_proto::curve::KEY_BYTES;
 
 /// The server's public key from the `server_key` argument.
 pub(crate) fn server_key(value: &Bound<'_, PyAny>) -> PyResult<PublicKey> {
     if let Some(path) = path_of(value)? {
         if path.exists() {
-            return read_public_key_file(&path);
+            return key_files::read_public_key(&path).map_err(key_file_error);
         }
     }
     key_bytes(value, "server_key").map(PublicKey).map_err(|_| {
@@ -49,17 +48,19 @@ pub(crate) fn server_key(value: &Bound<'_, PyAny>) -> PyResult<PublicKey> {
 /// The client's key pair from the `client_key` argument (`None`: the default file, if any).
 pub(crate) fn client_keys(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<KeyPair>> {
     let Some(value) = value else {
-        return match default_client_key_file() {
-            Some(path) if path.exists() => read_key_pair_file(&path).map(Some),
+        let default_file =
+            key_files::default_key_dir().map(|dir| key_files::secret_file(&dir, CLIENT_KEY_NAME));
+        return match default_file {
+            Some(path) if path.exists() => read_key_pair(&path).map(Some),
             _ => Ok(None),
         };
     };
     if value.is_instance_of::<PyString>() {
         let path: PathBuf = value.extract()?;
-        return read_key_pair_file(&path).map(Some);
+        return read_key_pair(&path).map(Some);
     }
     if let Some(path) = path_of(value)? {
-        return read_key_pair_file(&path).map(Some);
+        return read_key_pair(&path).map(Some);
     }
     let pair: (Bound<'_, PyAny>, Bound<'_, PyAny>) = value.extract().map_err(|_| {
         PyTypeError::new_err(
@@ -126,87 +127,29 @@ fn describe(value: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "an object".to_owned())
 }
 
-fn read_public_key_file(path: &Path) -> PyResult<PublicKey> {
-    let text = fs::read_to_string(path)?;
-    decode_certificate(&text)
-        .map(|certificate| certificate.public)
-        .map_err(|error| {
-            PyValueError::new_err(format!(
-                "{} is not a CURVE key file: {error}",
-                path.display()
-            ))
-        })
+/// A secret key file (`client.key_secret`), with the checks of the tools: private, both keys,
+/// and consistent.
+fn read_key_pair(path: &Path) -> PyResult<KeyPair> {
+    key_files::read_key_pair(path).map_err(key_file_error)
 }
 
-/// A secret key file, with the checks of the tools: private, both keys, and consistent.
-fn read_key_pair_file(path: &Path) -> PyResult<KeyPair> {
-    let metadata = fs::metadata(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(PyValueError::new_err(format!(
-                "{} is readable by others (mode {mode:03o}): its secret key must be private; \
-                 run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            )));
-        }
+/// `OSError` (`FileNotFoundError`, `PermissionError`, ...) for a file that cannot be read,
+/// `ValueError` with the reason for one that is not a usable key file.
+fn key_file_error(error: KeyFileError) -> PyErr {
+    match error {
+        KeyFileError::Unreadable { source, .. } => source.into(),
+        refused => match refused.source() {
+            Some(reason) => PyValueError::new_err(format!("{refused}: {reason}")),
+            None => PyValueError::new_err(refused.to_string()),
+        },
     }
-    #[cfg(not(unix))]
-    let _ = metadata;
-    let text = fs::read_to_string(path)?;
-    let certificate = decode_certificate(&text).map_err(|error| {
-        PyValueError::new_err(format!(
-            "{} is not a CURVE key file: {error}",
-            path.display()
-        ))
-    })?;
-    let Some(secret) = certificate.secret else {
-        return Err(PyValueError::new_err(format!(
-            "{} holds no secret-key: give the secret key file ({SECRET_CERTIFICATE_SUFFIX}), not \
-             the public one",
-            path.display()
-        )));
-    };
-    check_pair(certificate.public, secret, &path.display().to_string())
 }
 
 fn check_pair(public: PublicKey, secret: SecretKey, what: &str) -> PyResult<KeyPair> {
-    if public_key_of(&secret) != public {
+    if key_files::public_key_of(&secret) != public {
         return Err(PyValueError::new_err(format!(
             "{what}: the secret key does not belong to the public key"
         )));
     }
     Ok(KeyPair { public, secret })
-}
-
-/// `$XDG_CONFIG_HOME/streamkinect2/client.key_secret` (XDG's default for `XDG_CONFIG_HOME`:
-/// `~/.config`), where `kinect-keygen --client` writes it.
-fn default_client_key_file() -> Option<PathBuf> {
-    let config_home = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|path| path.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
-    Some(
-        config_home
-            .join("streamkinect2")
-            .join(DEFAULT_CLIENT_KEY_FILE),
-    )
-}
-
-/// The public key that belongs to `secret` (X25519 base-point multiplication, libsodium: the
-/// library libzmq's CURVE uses, linked already).
-#[allow(unsafe_code)]
-fn public_key_of(secret: &SecretKey) -> PublicKey {
-    let mut public = [0u8; KEY_BYTES];
-    // SAFETY: sodium_init is thread-safe and idempotent; the multiplication writes exactly 32
-    // bytes to `public` and reads 32 from the secret key, both valid for that length. Its only
-    // failure (an all-zero result) leaves a public key that cannot match any real one.
-    unsafe {
-        libsodium_sys::sodium_init();
-        libsodium_sys::crypto_scalarmult_curve25519_base(public.as_mut_ptr(), secret.0.as_ptr());
-    }
-    PublicKey(public)
 }

@@ -16,10 +16,12 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use numpy::{PyArray2, PyArray3, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyType};
+use pyo3::PyClass;
 use sk2_client::{
     ColorJpegSubscription, ColorSubscription, EndpointKind, IrSubscription, ReceivedColorFrame,
     ReceivedColorJpeg, ReceivedFrame, ReceivedIrFrame, SubscriptionStats,
 };
+use sk2_proto::depth_v2::StreamHeader;
 
 use crate::blocking::{close_released, lock, seconds, wait_interruptibly, Closeable};
 use crate::codecs::into_array;
@@ -31,26 +33,20 @@ pub(crate) const ENDPOINT_DEPTH: &str = "depth";
 const SK2_CODEC_NAME: &str = "sk2";
 
 /// One decoded depth frame.
-#[pyclass(frozen, module = "streamkinect2", name = "Frame")]
+#[pyclass(frozen, get_all, module = "streamkinect2", name = "Frame")]
 pub(crate) struct Frame {
     /// Depth in millimetres (0 = no measurement): a `uint16` numpy array of shape (height, width)
     /// that owns its memory.
-    #[pyo3(get)]
     depth: Py<PyArray2<u16>>,
     /// The sensor's frame counter, or None on the `depth` endpoint (which carries none).
-    #[pyo3(get)]
     sequence: Option<u64>,
     /// When the server captured the frame, in ns since the Unix epoch (None on `depth`).
-    #[pyo3(get)]
     capture_time_ns: Option<u64>,
     /// The device's own timestamp, in its own units (None on `depth`).
-    #[pyo3(get)]
     device_timestamp: Option<u64>,
     /// How the frame travelled: "medhuf", "medans", "rvl", "raw" (`depth_v2`) or "sk2" (`depth`).
-    #[pyo3(get)]
     codec: &'static str,
     /// The sensor that produced it.
-    #[pyo3(get)]
     sensor_id: String,
 }
 
@@ -86,129 +82,125 @@ fn utc_datetime(py: Python<'_>, ns: u64) -> PyResult<Bound<'_, PyAny>> {
     at.call_method("replace", (), Some(&kwargs))
 }
 
-/// One decoded infrared frame (`ir_v2`).
-#[pyclass(frozen, module = "streamkinect2", name = "IrFrame")]
+/// What `IrFrame`, `ColorFrame` and `JpegFrame` share, from their message header: the sensor,
+/// the frame counter and the capture times. A private base class, as [`Closeable`] is for the
+/// objects that hold a thread: PyO3 shares getters between classes only through a base.
+/// (`Frame` is not one of them: on the `depth` endpoint its counter and times are None.)
+#[pyclass(
+    subclass,
+    frozen,
+    get_all,
+    module = "streamkinect2",
+    name = "_CapturedFrame"
+)]
+pub(crate) struct CapturedFrame {
+    /// The frame counter of the stream's header (its meaning is the subclass's).
+    sequence: u64,
+    /// When the server captured the frame, in ns since the Unix epoch.
+    capture_time_ns: u64,
+    /// The device's own timestamp, in its own units.
+    device_timestamp: u64,
+    /// The sensor that produced it.
+    sensor_id: String,
+}
+
+impl CapturedFrame {
+    fn new<C>(header: &StreamHeader<C>, sensor_id: String) -> Self {
+        Self {
+            sequence: header.sequence,
+            capture_time_ns: header.capture_time_ns,
+            device_timestamp: header.device_timestamp,
+            sensor_id,
+        }
+    }
+
+    /// A new Python object of a class derived from `CapturedFrame`.
+    fn with<T>(self, py: Python<'_>, frame: T) -> PyResult<Py<PyAny>>
+    where
+        T: PyClass<BaseType = CapturedFrame>,
+    {
+        Ok(Py::new(py, PyClassInitializer::from(self).add_subclass(frame))?.into_any())
+    }
+}
+
+#[pymethods]
+impl CapturedFrame {
+    /// When the server captured the frame, as a timezone-aware `datetime` (UTC).
+    #[getter]
+    fn capture_time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        utc_datetime(py, self.capture_time_ns)
+    }
+}
+
+/// One decoded infrared frame (`ir_v2`). Its `sequence` is the sequence number of the depth
+/// frame of the same exposure: pair IR and depth by it.
+#[pyclass(frozen, get_all, extends = CapturedFrame, module = "streamkinect2", name = "IrFrame")]
 pub(crate) struct IrFrame {
     /// Amplitude of the sensor's own modulated light (unitless; brighter is larger, spanning a
     /// few hundred to tens of thousands): a `uint16` numpy array of shape (height, width) that
     /// owns its memory.
-    #[pyo3(get)]
     ir: Py<PyArray2<u16>>,
-    /// The sequence number of the depth frame of the same exposure: pair IR and depth by it.
-    #[pyo3(get)]
-    sequence: u64,
-    /// When the server captured the frame, in ns since the Unix epoch.
-    #[pyo3(get)]
-    capture_time_ns: u64,
-    /// The device's own timestamp, in its own units.
-    #[pyo3(get)]
-    device_timestamp: u64,
     /// How the frame travelled: "medhuf", "medans", "rvl" or "raw".
-    #[pyo3(get)]
     codec: &'static str,
-    /// The sensor that produced it.
-    #[pyo3(get)]
-    sensor_id: String,
 }
 
 #[pymethods]
 impl IrFrame {
-    /// When the server captured the frame, as a timezone-aware `datetime` (UTC).
-    #[getter]
-    fn capture_time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        utc_datetime(py, self.capture_time_ns)
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let shape = self.ir.bind(py).shape().to_vec();
+    fn __repr__(slf: &Bound<'_, Self>) -> String {
+        let (frame, captured) = (slf.get(), slf.as_super().get());
+        let shape = frame.ir.bind(slf.py()).shape().to_vec();
         format!(
             "<IrFrame sensor={} codec={} sequence={} shape={shape:?}>",
-            self.sensor_id, self.codec, self.sequence
+            captured.sensor_id, frame.codec, captured.sequence
         )
     }
 }
 
-/// One colour frame, decoded to RGB.
-#[pyclass(frozen, module = "streamkinect2", name = "ColorFrame")]
+/// One colour frame, decoded to RGB. Its `sequence` is the colour camera's own frame counter
+/// (not the depth camera's).
+#[pyclass(frozen, get_all, extends = CapturedFrame, module = "streamkinect2", name = "ColorFrame")]
 pub(crate) struct ColorFrame {
     /// The image: a `uint8` numpy array of shape (height, width, 3), RGB, row 0 at the top
     /// ((1080, 1920, 3) from a Kinect v2); it owns its memory.
-    #[pyo3(get)]
     rgb: Py<PyArray3<u8>>,
-    /// The colour camera's own frame counter (not the depth camera's).
-    #[pyo3(get)]
-    sequence: u64,
-    /// When the server captured the frame, in ns since the Unix epoch.
-    #[pyo3(get)]
-    capture_time_ns: u64,
-    /// The device's own timestamp, in its own units.
-    #[pyo3(get)]
-    device_timestamp: u64,
-    /// The sensor that produced it.
-    #[pyo3(get)]
-    sensor_id: String,
 }
 
 #[pymethods]
 impl ColorFrame {
-    /// When the server captured the frame, as a timezone-aware `datetime` (UTC).
-    #[getter]
-    fn capture_time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        utc_datetime(py, self.capture_time_ns)
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let shape = self.rgb.bind(py).shape().to_vec();
+    fn __repr__(slf: &Bound<'_, Self>) -> String {
+        let captured = slf.as_super().get();
+        let shape = slf.get().rgb.bind(slf.py()).shape().to_vec();
         format!(
             "<ColorFrame sensor={} sequence={} shape={shape:?}>",
-            self.sensor_id, self.sequence
+            captured.sensor_id, captured.sequence
         )
     }
 }
 
 /// One colour frame as the server sent it: a JPEG file, its size checked against the message
-/// header, not decoded. Save `jpeg` as a `.jpg`, or pass it on.
-#[pyclass(frozen, module = "streamkinect2", name = "JpegFrame")]
+/// header, not decoded. Save `jpeg` as a `.jpg`, or pass it on. Its `sequence` is the colour
+/// camera's own frame counter.
+#[pyclass(frozen, get_all, extends = CapturedFrame, module = "streamkinect2", name = "JpegFrame")]
 pub(crate) struct JpegFrame {
     /// The JPEG file (starts with FF D8).
-    #[pyo3(get)]
     jpeg: Py<PyBytes>,
     /// Image width in pixels, from the header (equal to the JPEG's own).
-    #[pyo3(get)]
     width: u32,
     /// Image height in pixels.
-    #[pyo3(get)]
     height: u32,
-    /// The colour camera's own frame counter (not the depth camera's).
-    #[pyo3(get)]
-    sequence: u64,
-    /// When the server captured the frame, in ns since the Unix epoch.
-    #[pyo3(get)]
-    capture_time_ns: u64,
-    /// The device's own timestamp, in its own units.
-    #[pyo3(get)]
-    device_timestamp: u64,
-    /// The sensor that produced it.
-    #[pyo3(get)]
-    sensor_id: String,
 }
 
 #[pymethods]
 impl JpegFrame {
-    /// When the server captured the frame, as a timezone-aware `datetime` (UTC).
-    #[getter]
-    fn capture_time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        utc_datetime(py, self.capture_time_ns)
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
+    fn __repr__(slf: &Bound<'_, Self>) -> String {
+        let (frame, captured) = (slf.get(), slf.as_super().get());
         format!(
             "<JpegFrame sensor={} sequence={} {}x{} {} bytes>",
-            self.sensor_id,
-            self.sequence,
-            self.width,
-            self.height,
-            self.jpeg.bind(py).as_bytes().len()
+            captured.sensor_id,
+            captured.sequence,
+            frame.width,
+            frame.height,
+            frame.jpeg.bind(slf.py()).as_bytes().len()
         )
     }
 }
@@ -292,42 +284,27 @@ impl Received {
                 )?
                 .into_any()
             }
-            Received::Ir(frame) => Py::new(
+            Received::Ir(frame) => CapturedFrame::new(&frame.header, frame.device_id).with(
                 py,
                 IrFrame {
                     ir: PyArray2::from_owned_array(py, frame.ir.into_array()).unbind(),
-                    sequence: frame.header.sequence,
-                    capture_time_ns: frame.header.capture_time_ns,
-                    device_timestamp: frame.header.device_timestamp,
                     codec: frame.header.codec.name(),
-                    sensor_id: frame.device_id,
                 },
-            )?
-            .into_any(),
-            Received::Color(frame) => Py::new(
+            )?,
+            Received::Color(frame) => CapturedFrame::new(&frame.header, frame.device_id).with(
                 py,
                 ColorFrame {
                     rgb: PyArray3::from_owned_array(py, frame.rgb).unbind(),
-                    sequence: frame.header.sequence,
-                    capture_time_ns: frame.header.capture_time_ns,
-                    device_timestamp: frame.header.device_timestamp,
-                    sensor_id: frame.device_id,
                 },
-            )?
-            .into_any(),
-            Received::ColorJpeg(frame) => Py::new(
+            )?,
+            Received::ColorJpeg(frame) => CapturedFrame::new(&frame.header, frame.device_id).with(
                 py,
                 JpegFrame {
                     jpeg: PyBytes::new(py, &frame.jpeg).unbind(),
                     width: frame.header.width,
                     height: frame.header.height,
-                    sequence: frame.header.sequence,
-                    capture_time_ns: frame.header.capture_time_ns,
-                    device_timestamp: frame.header.device_timestamp,
-                    sensor_id: frame.device_id,
                 },
-            )?
-            .into_any(),
+            )?,
         };
         Ok(object)
     }
@@ -496,6 +473,7 @@ impl Subscription {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Subscription>()?;
     m.add_class::<Frame>()?;
+    m.add_class::<CapturedFrame>()?;
     m.add_class::<IrFrame>()?;
     m.add_class::<ColorFrame>()?;
     m.add_class::<JpegFrame>()?;

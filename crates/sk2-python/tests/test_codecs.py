@@ -162,3 +162,18 @@ def test_the_package_ships_type_stubs_and_docstrings():
     for name in codecs.__all__:
         assert inspect.getdoc(getattr(codecs, name))
     assert "timeout" in str(inspect.signature(sk2.Subscription.next))
+
+
+def test_the_type_stubs_name_the_base_classes_the_runtime_classes_have():
+    import ast
+    import importlib.resources
+
+    from streamkinect2 import _native
+
+    stubs = ast.parse((importlib.resources.files("streamkinect2") / "_native.pyi").read_text())
+    classes = [node for node in stubs.body if isinstance(node, ast.ClassDef)]
+    assert any(node.name == "_CapturedFrame" for node in classes)
+    for node in classes:
+        declared = {base.id for base in node.bases if isinstance(base, ast.Name)}
+        runtime = {base.__name__ for base in getattr(_native, node.name).__bases__}
+        assert declared == runtime - {"object"}, node.name

@@ -52,6 +52,10 @@ def test_infrared_frames_equal_the_replayed_amplitudes_in_sequence(start_server,
                 assert frame.sequence > last_sequence
             last_sequence = frame.sequence
             assert abs(frame.capture_time - started) < datetime.timedelta(seconds=60)
+            assert repr(frame) == (
+                f"<IrFrame sensor={frame.sensor_id} codec=medhuf sequence={frame.sequence} "
+                "shape=[424, 512]>"
+            )
         assert frames.received >= 8 and frames.stats()["decode_errors"] == 0
 
 
@@ -79,6 +83,10 @@ def test_colour_frames_decode_to_rgb_and_jpeg_bytes_pass_unchanged(start_server,
                 assert frame.jpeg[:2] == b"\xff\xd8"
                 assert frame.jpeg == jpegs[frame.sequence % 3]
                 assert (frame.height, frame.width) == COLOR_SHAPE
+                assert repr(frame) == (
+                    f"<JpegFrame sensor={frame.sensor_id} sequence={frame.sequence} "
+                    f"{frame.width}x{frame.height} {len(frame.jpeg)} bytes>"
+                )
         with client.subscribe_color() as colour:
             frame = colour.next(timeout=WAIT_S)
             assert isinstance(frame, sk2.ColorFrame)
@@ -89,6 +97,10 @@ def test_colour_frames_decode_to_rgb_and_jpeg_bytes_pass_unchanged(start_server,
             difference = np.abs(frame.rgb.astype(np.int16) - expected.astype(np.int16))
             assert difference.mean() < 1.0 and difference.max() <= 8
             assert frame.sensor_id == client.sensors[0].id
+            assert repr(frame) == (
+                f"<ColorFrame sensor={frame.sensor_id} sequence={frame.sequence} "
+                f"shape={list(frame.rgb.shape)}>"
+            )
 
 
 def test_the_mocks_colour_frames_are_full_hd_rgb(start_server):

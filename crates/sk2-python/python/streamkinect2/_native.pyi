@@ -179,47 +179,44 @@ class Frame:
     @property
     def sensor_id(self) -> str: ...
 
-class IrFrame:
-    """One decoded infrared frame."""
+class _CapturedFrame:
+    """What ``IrFrame``, ``ColorFrame`` and ``JpegFrame`` share, from their message header."""
+
+    @property
+    def sequence(self) -> int:
+        """The stream's frame counter (each subclass says whose)."""
+    @property
+    def capture_time_ns(self) -> int:
+        """Capture time in ns since the Unix epoch."""
+    @property
+    def capture_time(self) -> datetime.datetime:
+        """Capture time as an aware UTC ``datetime``."""
+    @property
+    def device_timestamp(self) -> int: ...
+    @property
+    def sensor_id(self) -> str: ...
+
+class IrFrame(_CapturedFrame):
+    """One decoded infrared frame; ``sequence`` is the sequence number of the depth frame of the
+    same exposure."""
 
     @property
     def ir(self) -> IrArray:
         """Amplitudes (unitless, brighter is larger), shape (height, width); owns its memory."""
     @property
-    def sequence(self) -> int:
-        """The sequence number of the depth frame of the same exposure."""
-    @property
-    def capture_time_ns(self) -> int: ...
-    @property
-    def capture_time(self) -> datetime.datetime: ...
-    @property
-    def device_timestamp(self) -> int: ...
-    @property
     def codec(self) -> str:
         """"medhuf", "medans", "rvl" or "raw"."""
-    @property
-    def sensor_id(self) -> str: ...
 
-class ColorFrame:
-    """One colour frame, decoded to RGB."""
+class ColorFrame(_CapturedFrame):
+    """One colour frame, decoded to RGB; ``sequence`` is the colour camera's own frame counter."""
 
     @property
     def rgb(self) -> RgbArray:
         """RGB, shape (height, width, 3), ``uint8``; (1080, 1920, 3) from a Kinect v2."""
-    @property
-    def sequence(self) -> int:
-        """The colour camera's own frame counter."""
-    @property
-    def capture_time_ns(self) -> int: ...
-    @property
-    def capture_time(self) -> datetime.datetime: ...
-    @property
-    def device_timestamp(self) -> int: ...
-    @property
-    def sensor_id(self) -> str: ...
 
-class JpegFrame:
-    """One colour frame as the server sent it: a JPEG file, not decoded."""
+class JpegFrame(_CapturedFrame):
+    """One colour frame as the server sent it: a JPEG file, not decoded; ``sequence`` is the
+    colour camera's own frame counter."""
 
     @property
     def jpeg(self) -> bytes:
@@ -228,17 +225,6 @@ class JpegFrame:
     def width(self) -> int: ...
     @property
     def height(self) -> int: ...
-    @property
-    def sequence(self) -> int:
-        """The colour camera's own frame counter."""
-    @property
-    def capture_time_ns(self) -> int: ...
-    @property
-    def capture_time(self) -> datetime.datetime: ...
-    @property
-    def device_timestamp(self) -> int: ...
-    @property
-    def sensor_id(self) -> str: ...
 
 _F = TypeVar("_F", Frame, IrFrame, ColorFrame, JpegFrame)
 
