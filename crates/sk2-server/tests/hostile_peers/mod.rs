@@ -31,7 +31,8 @@ use crate::common::horde::{zmtp_greeting, zmtp_ready};
 /// 5 s, so that a server that merely limps along under attack fails the test.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Serialises the tests of this module and of `fair_peers` (see the module docs).
+/// Serialises the tests of this module and of `fair_peers` (see the module docs), and the test
+/// of a server with 64 sensors (`limits`).
 pub(crate) fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock()
