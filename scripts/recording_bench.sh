@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Recording benchmark (docs/recording.md): the CPU kinect-record takes to record MEDHUF at 30 fps,
-# the file size against the sum of the message sizes, the size of a --foxglove recording, and how
-# closely kinect-server --replay-file keeps the recorded pace. Loopback only, no mDNS.
+# the file size against the sum of the message sizes, the size of a --foxglove recording, how
+# closely kinect-server --replay-file keeps the recorded pace, and what recording every stream of
+# the mock (--ir --color) takes. Loopback only, no mDNS.
 #
 #   scripts/recording_bench.sh [CORPUS_DIR]      frames: the corpus's 512x424 frames if given,
 #                                                else the realistic mock
@@ -63,12 +64,17 @@ cpu_fox=$(cpu_of "$bin/kinect-record" --connect "$control" -q --duration "$secon
   -o "$dir/foxglove.mcap")
 start_server replay --source replay --replay-file "$dir/medhuf.mcap"
 "$bin/kinect-record" --connect "$control" -q --duration "$seconds" -o "$dir/replayed.mcap"
+# Every stream: the mock has infrared and 1920x1080 colour (a replayed directory may not).
+start_server all --fps 30 --mock-mode realistic
+cpu_all=$(cpu_of "$bin/kinect-record" --connect "$control" -q --duration "$seconds" --ir --color \
+  -o "$dir/all.mcap")
 
-python3 - "$dir" "$seconds" "$cpu" "$cpu_fox" <<'PY'
-import os, statistics, sys
+python3 - "$dir" "$seconds" "$cpu" "$cpu_fox" "$cpu_all" <<'PY'
+import collections, os, statistics, sys
 from mcap.reader import make_reader
 
-directory, seconds, cpu, cpu_fox = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+directory, seconds = sys.argv[1], float(sys.argv[2])
+cpu, cpu_fox, cpu_all = (float(value) for value in sys.argv[3:6])
 
 def messages(name):
     with open(os.path.join(directory, name), "rb") as f:
@@ -100,4 +106,12 @@ steps_ms = [abs((b.log_time - a.log_time) - (b.publish_time - a.publish_time)) /
 print(f"replay pacing over {len(replayed)} frames: |arrival - recorded time - median| "
       f"p50 {quantile(jitter_ms, 0.5):.3f} ms, p99 {quantile(jitter_ms, 0.99):.3f} ms, "
       f"max {max(jitter_ms):.3f} ms; frame-to-frame interval error p99 {quantile(steps_ms, 0.99):.3f} ms")
+with open(os.path.join(directory, "all.mcap"), "rb") as f:
+    streams = collections.defaultdict(list)
+    for _, channel, message in make_reader(f).iter_messages():
+        streams[channel.topic.rsplit("/", 1)[1]].append(len(message.data))
+print(f"recording --ir --color (mock): CPU {100 * cpu_all / seconds:.2f} % of one core, "
+      f"file {size('all.mcap') / seconds / 1e6:.2f} MB/s")
+for stream, sizes in sorted(streams.items()):
+    print(f"  {stream}: {len(sizes) / seconds:.1f} messages/s, {sum(sizes) / len(sizes) / 1e3:.1f} kB each")
 PY
