@@ -15,8 +15,9 @@ use sk2_testkit::{in_private_netns, wait_until};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Well below [`WAIT`]: a handshake failure must be reported, not waited out.
-const PROMPTLY: Duration = Duration::from_secs(3);
+/// Below [`WAIT`]: a handshake failure must be reported, not waited out. (It takes milliseconds;
+/// the margin is for a machine loaded by the whole test suite, where 3 s was once exceeded.)
+const PROMPTLY: Duration = Duration::from_secs(6);
 
 fn key_pair() -> KeyPair {
     let pair = zmq::CurveKeyPair::new().unwrap();
