@@ -37,6 +37,16 @@ def server_binary() -> str:
     )
 
 
+def record_binary() -> str:
+    """`kinect-record`, beside the server binary (cargo builds both)."""
+    candidate = pathlib.Path(server_binary()).with_name("kinect-record")
+    if not candidate.exists():
+        pytest.fail(
+            f"{candidate} not found: run `cargo build --bin kinect-record`", pytrace=False
+        )
+    return str(candidate)
+
+
 def keygen_binary() -> str:
     """kinect-keygen: from $SK2_KINECT_KEYGEN, else beside the server binary (cargo builds both)."""
     explicit = os.environ.get("SK2_KINECT_KEYGEN")

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import PYTHON, REPO, require_or_skip, server_binary
+from conftest import PYTHON, REPO, pillow_image, record_binary, require_or_skip, server_binary
 
 EXAMPLES = REPO / "examples" / "python"
 
@@ -113,3 +113,28 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_read_recording_summarises_every_stream_of_a_kinect_record_file(server, tmp_path):
+    try:
+        import mcap  # noqa: F401  (the example's reader)
+    except ImportError:
+        require_or_skip("needs the mcap package (pip install mcap)")
+    recorder = record_binary()
+    recording = tmp_path / "all.mcap"
+    done = subprocess.run(
+        [recorder, "--connect", server.endpoint, "-q", "--ir", "--color", "--duration", "3",
+         "-o", str(recording)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    first_jpeg = tmp_path / "first.jpg"
+    lines = run("read_recording.py", str(recording), "--save-jpeg", str(first_jpeg)).splitlines()
+    by_stream = {line.split(":")[0].rsplit("/", 1)[1]: line for line in lines}
+    assert set(by_stream) == {"depth_v2", "ir_v2", "color"}, lines
+    assert "512x424 medhuf, median" in by_stream["depth_v2"] and " mm" in by_stream["depth_v2"]
+    assert "512x424 medhuf, median" in by_stream["ir_v2"] and "amplitude" in by_stream["ir_v2"]
+    assert "JPEG of" in by_stream["color"]
+    image = pillow_image()
+    with image.open(first_jpeg) as picture:
+        assert picture.size == (1920, 1080)
