@@ -203,14 +203,13 @@ pub fn wait_until_some<T>(
     }
 }
 
-/// A loopback TCP port that was free a moment ago (the OS picked it), for a process that must
-/// be told its port in advance. Another process may take it in between; tests that can bind
-/// port 0 themselves should.
+/// A loopback TCP port that was free a moment ago, for a process that must be told its port in
+/// advance. It is picked below the kernel's range of ephemeral ports, so that no outgoing
+/// connection (of this test, another one, a Zenoh or ZeroMQ peer) can take it as its source port
+/// before the process binds it, as one took a port the OS had handed out by `bind(0)`. Another
+/// process may still bind it in between; tests that can bind port 0 themselves should.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("cannot bind a loopback port")
-        .port()
+    free_port_run(1)
 }
 
 /// The first of `count` consecutive loopback TCP ports that were all free a moment ago, for a
@@ -224,22 +223,60 @@ pub fn free_port_run(count: u16) -> u16 {
         .port()
 }
 
-/// Listeners on `count` consecutive loopback ports (at least one), the first picked by the OS.
+/// Listeners on `count` consecutive loopback ports (at least one), below the ephemeral range
+/// when there is room there, else picked by the OS.
 fn hold_port_run(count: u16) -> Vec<std::net::TcpListener> {
-    let bind = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port));
+    let count = count.max(1);
+    if let Some(ports) = ports_below_ephemeral(count) {
+        // Each process starts at its own place and each call moves on, so that two test
+        // processes picking at once rarely try the same port (binding is the real check).
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let width = u32::from(ports.end - ports.start - count + 1);
+        let seed = std::process::id().wrapping_mul(7919);
+        for _ in 0..width.min(10_000) {
+            let step = NEXT.fetch_add(u32::from(count), std::sync::atomic::Ordering::Relaxed);
+            // `offset < width <= u16::MAX`.
+            let offset = (seed.wrapping_add(step) % width) as u16;
+            if let Some(held) = bind_consecutive(ports.start + offset, count) {
+                return held;
+            }
+        }
+    }
     loop {
-        let first = bind(0).expect("cannot bind a loopback port");
+        let first =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("cannot bind a loopback port");
         let start = first
             .local_addr()
             .expect("a bound port has an address")
             .port();
-        let Some(end) = start.checked_add(count.saturating_sub(1)) else {
-            continue;
+        let rest = match count {
+            1 => Some(Vec::new()),
+            _ => start
+                .checked_add(1)
+                .and_then(|next| bind_consecutive(next, count - 1)),
         };
-        if let Ok(rest) = (start + 1..=end).map(bind).collect::<Result<Vec<_>, _>>() {
+        if let Some(rest) = rest {
             return std::iter::once(first).chain(rest).collect();
         }
     }
+}
+
+/// Listeners on the `count` ports from `start`, if all of them are free.
+fn bind_consecutive(start: u16, count: u16) -> Option<Vec<std::net::TcpListener>> {
+    let end = start.checked_add(count.checked_sub(1)?)?;
+    (start..=end)
+        .map(|port| std::net::TcpListener::bind(("127.0.0.1", port)))
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+}
+
+/// Where to pick test ports: from 20000 up to the first ephemeral port (Linux's
+/// `ip_local_port_range`, 32768 by default), if that leaves room for `count` ports.
+fn ports_below_ephemeral(count: u16) -> Option<std::ops::Range<u16>> {
+    const LOWEST: u16 = 20_000;
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let first_ephemeral: u16 = range.split_whitespace().next()?.parse().ok()?;
+    (first_ephemeral > LOWEST.saturating_add(count)).then_some(LOWEST..first_ephemeral)
 }
 
 /// Width in pixels of [`worked_example_slope`].
@@ -267,6 +304,24 @@ pub fn worked_example_slope() -> Vec<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn picked_ports_are_free_distinct_and_below_the_ephemeral_range() {
+        let ephemeral_low = ports_below_ephemeral(1).map(|range| range.end);
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for &port in &ports {
+            if let Some(low) = ephemeral_low {
+                assert!((20_000..low).contains(&port), "{port}");
+            }
+            drop(std::net::TcpListener::bind(("127.0.0.1", port)).expect("free"));
+        }
+        let first = free_port_run(4);
+        for port in first..first + 4 {
+            drop(std::net::TcpListener::bind(("127.0.0.1", port)).expect("free"));
+        }
+    }
 
     #[test]
     fn a_free_port_run_is_consecutive_ports_held_at_once() {
