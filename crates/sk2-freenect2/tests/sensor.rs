@@ -314,13 +314,15 @@ fn a_slow_sink_never_blocks_the_driver_thread_and_losses_show_as_sequence_gaps()
     );
     // The driver only ever takes the listener's mutex for a map update, never for the 100 ms of
     // the sink: so it hands over many frames per sink call (about 50 at 2 ms a frame), where a
-    // driver blocked by the sink would hand over one. Counting frames, not timing the longest
-    // call: a loaded CI machine once descheduled the driver for 246 ms (max_on_new_frame_ns)
-    // while it still handed over 24 frames for 3 sink calls.
+    // driver blocked by the sink would hand over one per call, plus the one pending at the end
+    // and one taken after the stop request. Counting frames, not timing the longest call: a
+    // loaded CI machine once descheduled the driver for 246 ms (max_on_new_frame_ns) while it
+    // still handed over 24 frames for 3 sink calls, and under valgrind the stand-in made only
+    // 10 frames in all, 10 handed over for 3 sink calls.
+    let calls = sequences.len() as u64;
     assert!(
-        counts.depth_frames_taken >= 4 * sequences.len() as u64,
-        "driver blocked: {counts:?}, {} sink calls",
-        sequences.len()
+        counts.depth_frames_taken > calls + 2,
+        "driver blocked: {counts:?}, {calls} sink calls"
     );
     assert_nothing_alive();
 }
