@@ -367,7 +367,6 @@ impl Server {
         tracing::info!(name = %self.config.name, "server stopped");
     }
 
-    /// Rebuilds the device list of `me` from the attached sensors.
     /// [`Server::publish_me`] after a sensor or the endpoints went: a `me` that only shrank fits
     /// as the one before did, so an error here is only logged.
     fn publish_smaller_me(&self) {
