@@ -3,8 +3,9 @@
 //!
 //! Finds a server over mDNS (or takes `--connect tcp://host:port`), subscribes to one sensor
 //! (`--sensor`) or all of them, and writes every `depth_v2` (`ir_v2`, `color`) message exactly as
-//! received, with the server's `me` reply as metadata. `--foxglove` writes `foxglove.RawImage` frames instead, which
-//! Foxglove opens without plugins. Stops after `--duration` or `--frames`, on Ctrl-C or SIGTERM,
+//! received, with the server's `me` reply as metadata. `--foxglove` writes Foxglove's image
+//! messages instead (`foxglove.RawImage`, `foxglove.CompressedImage`), which Foxglove opens
+//! without plugins. Stops after `--duration` or `--frames`, on Ctrl-C or SIGTERM,
 //! or when the server goes away, and then closes the file (summary and index). A full disk stops
 //! the recording with an error; the file then reads up to its last complete chunk, as it does
 //! after a SIGKILL, because a chunk is written out at least every `--flush-interval`.
@@ -55,8 +56,8 @@ struct Args {
     /// Record each sensor's infrared too (`ir_v2` messages as received).
     #[arg(long)]
     ir: bool,
-    /// Record each sensor's colour too (`color` messages: JPEG files, about 250 kB each at
-    /// 1920 x 1080).
+    /// Record each sensor's colour too (`color` messages: 1920 x 1080 JPEG files, 90 to 200 kB
+    /// each from the mock).
     #[arg(long)]
     color: bool,
     /// Stop after this many seconds.
