@@ -122,11 +122,11 @@ impl RecordedMessage {
             ChannelKind::RawImage => {
                 let (depth, stamp) =
                     foxglove_image::decode(&self.data).map_err(|reason| self.bad_image(reason))?;
-                let capture_time_ns = stamp.unwrap_or(self.publish_time_ns);
+                let (sequence, device_timestamp, capture_time_ns) = self.image_stamps(stamp);
                 Ok(CapturedFrame {
                     depth,
-                    sequence: u64::from(self.sequence),
-                    device_timestamp: capture_time_ns,
+                    sequence,
+                    device_timestamp,
                     capture_time_ns,
                 })
             }
@@ -159,11 +159,11 @@ impl RecordedMessage {
             ChannelKind::IrRawImage => {
                 let (ir, stamp) = foxglove_image::decode_ir(&self.data)
                     .map_err(|reason| self.bad_image(reason))?;
-                let capture_time_ns = stamp.unwrap_or(self.publish_time_ns);
+                let (sequence, device_timestamp, capture_time_ns) = self.image_stamps(stamp);
                 Ok(CapturedIrFrame {
                     ir,
-                    sequence: u64::from(self.sequence),
-                    device_timestamp: capture_time_ns,
+                    sequence,
+                    device_timestamp,
                     capture_time_ns,
                 })
             }
@@ -196,16 +196,24 @@ impl RecordedMessage {
                     .map_err(|reason| self.bad_image(reason))?;
                 let jpeg =
                     JpegImage::new(jpeg).map_err(|error| self.bad_image(error.to_string()))?;
-                let capture_time_ns = stamp.unwrap_or(self.publish_time_ns);
+                let (sequence, device_timestamp, capture_time_ns) = self.image_stamps(stamp);
                 Ok(CapturedColorFrame {
                     jpeg,
-                    sequence: u64::from(self.sequence),
-                    device_timestamp: capture_time_ns,
+                    sequence,
+                    device_timestamp,
                     capture_time_ns,
                 })
             }
             _ => Err(self.not_stream("colour")),
         }
+    }
+
+    /// Sequence number, device timestamp and capture time of a Foxglove image message, which
+    /// carries only its `stamp`: the sequence is the MCAP message's (32 bits), the capture time
+    /// the stamp (else the MCAP publish time), and the device timestamp that capture time.
+    fn image_stamps(&self, stamp: Option<u64>) -> (u64, u64, u64) {
+        let capture_time_ns = stamp.unwrap_or(self.publish_time_ns);
+        (u64::from(self.sequence), capture_time_ns, capture_time_ns)
     }
 
     fn not_stream(&self, stream: &'static str) -> ReadError {
