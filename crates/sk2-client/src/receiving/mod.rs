@@ -396,20 +396,7 @@ impl Receiving {
     fn count_gap_of(&mut self, message: &[Vec<u8>]) {
         let [single] = message else { return };
         if let Ok(Some((sequence, _))) = self.kind.stamp_of(single) {
-            self.count_gap(sequence);
+            self.counters.count_gap(&mut self.last_sequence, sequence);
         }
-    }
-
-    /// Frames missing between the last sequence number and this one were lost on the way (dropped
-    /// by the server's encoder pool or a high-water mark). A smaller number means the sensor
-    /// restarted: start counting again.
-    fn count_gap(&mut self, sequence: u64) {
-        if let Some(last) = self.last_sequence {
-            if sequence > last {
-                let lost = sequence - last - 1;
-                self.counters.lost.fetch_add(lost, Ordering::Relaxed);
-            }
-        }
-        self.last_sequence = Some(sequence);
     }
 }

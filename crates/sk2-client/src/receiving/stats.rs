@@ -44,6 +44,19 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Frames missing between the `last` sequence number and `sequence` were lost on the way
+    /// (dropped by the server's encoder pool or a high-water mark). A smaller number means the
+    /// sensor restarted: counting starts again. `last` becomes `sequence`.
+    pub(crate) fn count_gap(&self, last: &mut Option<u64>, sequence: u64) {
+        if let Some(before) = *last {
+            if sequence > before {
+                self.lost
+                    .fetch_add(sequence - before - 1, Ordering::Relaxed);
+            }
+        }
+        *last = Some(sequence);
+    }
+
     pub(crate) fn snapshot(&self) -> SubscriptionStats {
         SubscriptionStats {
             received: self.received.load(Ordering::Relaxed),

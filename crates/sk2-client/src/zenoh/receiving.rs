@@ -170,13 +170,8 @@ impl Decoder {
             tracing::debug!(device = %short_id(&self.device_id), bytes = message.len(), "bad depth_v2 header on Zenoh");
             return false;
         };
-        if let Some(last) = self.last_sequence {
-            if header.sequence > last {
-                let lost = header.sequence - last - 1;
-                self.counters.lost.fetch_add(lost, Ordering::Relaxed);
-            }
-        }
-        self.last_sequence = Some(header.sequence);
+        self.counters
+            .count_gap(&mut self.last_sequence, header.sequence);
         true
     }
 }
