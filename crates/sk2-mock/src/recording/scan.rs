@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sk2_proto::calibration::Calibration;
 use sk2_proto::control::TYPE_ME;
 use sk2_proto::{Me, Reply};
-use sk2_record::{ChannelInfo, ChannelKind, RecordedMessage, RecordingReader};
+use sk2_record::{ChannelInfo, ChannelKind, ReadError, RecordedMessage, RecordingReader};
 
 use crate::replay::ReplayError;
 
@@ -72,10 +72,7 @@ pub(super) struct Scan {
 
 /// Reads the recording at `path` once, front to back.
 pub(super) fn scan(path: &Path) -> Result<Scan, ReplayError> {
-    let recording_error = |source| ReplayError::Recording {
-        path: path.to_owned(),
-        source,
-    };
+    let recording_error = recording_error(path);
     let mut reader = RecordingReader::open(path).map_err(recording_error)?;
     let mut sensors: Vec<RecordedSensor> = Vec::new();
     let mut ir_channels: Vec<Arc<ChannelInfo>> = Vec::new();
@@ -151,10 +148,7 @@ fn add_depth(
     sensors: &mut Vec<RecordedSensor>,
     message: &RecordedMessage,
 ) -> Result<(), ReplayError> {
-    let recording_error = |source| ReplayError::Recording {
-        path: path.to_owned(),
-        source,
-    };
+    let recording_error = recording_error(path);
     let (sequence, capture_time_ns, shape) = match message.channel.kind {
         ChannelKind::DepthV2 => {
             let header = message.depth_v2_header().map_err(recording_error)?;
@@ -201,6 +195,14 @@ fn add_depth(
     sensor.sequences.1 = sequence;
     sensor.capture_times_ns.1 = capture_time_ns.max(sensor.capture_times_ns.1);
     Ok(())
+}
+
+/// Wraps a reader's error with the path of the recording.
+fn recording_error(path: &Path) -> impl Fn(ReadError) -> ReplayError + Copy + '_ {
+    move |source| ReplayError::Recording {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// The calibration the recorded `me` gave sensor `id`.
