@@ -4,11 +4,12 @@
 //! byte for byte, for recorders: nothing skipped).
 //!
 //! They run on the same receiving thread as depth subscriptions (see the `receiving` module) and
-//! keep the same rules (the raw one aside): only the newest waiting message is decoded (older ones are counted in
-//! [`SubscriptionStats::skipped`]), decoded frames wait in a bounded queue that drops its oldest
-//! frame when the application falls behind ([`SubscriptionStats::dropped`]), a message that cannot
-//! be decoded is counted ([`SubscriptionStats::decode_errors`]) and skipped, and gaps in sequence
-//! numbers are counted as [`SubscriptionStats::lost`]. Each stream has its own socket, thread and
+//! keep the same rules (the raw one aside): only the newest waiting message is decoded (older
+//! ones are counted in [`SubscriptionStats::skipped`]), decoded frames wait in a bounded queue
+//! that drops its oldest frame when the application falls behind
+//! ([`SubscriptionStats::dropped`]), a message that cannot be decoded is counted
+//! ([`SubscriptionStats::decode_errors`]) and skipped, and gaps in sequence numbers are counted
+//! as [`SubscriptionStats::lost`]. Each stream has its own socket, thread and
 //! queue: a slow colour consumer never delays depth or infrared.
 //!
 //! [`SubscriptionStats::skipped`]: crate::SubscriptionStats::skipped
