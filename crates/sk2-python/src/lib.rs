@@ -3,10 +3,11 @@
 //!
 //! Everything heavy runs in the Rust crates: discovery and the control connection
 //! ([`sk2_client`], with CurveZMQ for secure servers), receiving and decoding depth, infrared and
-//! colour frames (each subscription's own thread), the codecs and registration ([`sk2_proto`]). This crate only converts between Rust and Python:
+//! colour frames (each subscription's own thread), the codecs and registration ([`sk2_proto`]).
+//! This crate only converts between Rust and Python:
 //!
-//! * every blocking wait releases the GIL and wakes every `blocking::WAIT_SLICE` (50 ms) to run Python's
-//!   signal handlers, so Ctrl-C interrupts it;
+//! * every blocking wait releases the GIL and wakes every `blocking::WAIT_SLICE` (50 ms) to run
+//!   Python's signal handlers, so Ctrl-C interrupts it;
 //! * decoded frames become numpy arrays without a copy (the decoder's `Vec<u16>` becomes the
 //!   array's memory);
 //! * errors become a small exception hierarchy (`Sk2Error` and its subclasses) carrying the Rust
